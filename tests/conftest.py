@@ -1,0 +1,24 @@
+"""Shared test fixtures. Keep the emulator state and evidence of every test in its own tmp folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path_factory, monkeypatch):
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("VPNRUNBOOK_STATE_DIR", str(state))
+    monkeypatch.setenv("VPNRUNBOOK_DB", str(state / "emulator.sqlite3"))
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
+    monkeypatch.delenv("VPNRUNBOOK_TARGET", raising=False)
+    yield
+
+
+def in_ci() -> bool:
+    return os.environ.get("VPNRUNBOOK_CI") == "1"

@@ -1,0 +1,66 @@
+"""Set-up contract: pyproject and environment.yml agree, the CLI runs, the README names the two commands."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import yaml
+
+from tests.conftest import REPO
+
+
+def _pins_pyproject() -> dict[str, str]:
+    import tomllib
+
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())
+    reqs = data["project"]["dependencies"] + data["project"]["optional-dependencies"]["test"]
+    out = {}
+    for r in reqs:
+        name, _, version = r.partition("==")
+        assert version, f"{r} is not pinned"
+        out[name.lower()] = version
+    return out
+
+
+def test_environment_yml_matches_pyproject():
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    conda = {n.lower(): v for n, _, v in (p.partition("==") for p in pip)}
+    assert conda == _pins_pyproject()
+
+
+def test_required_dependencies_are_pinned():
+    pins = _pins_pyproject()
+    for name in ("jupyterlab", "ipywidgets", "papermill", "azure-identity", "azure-mgmt-resource", "pandas",
+                 "nbconvert", "pyyaml", "tqdm", "pytest", "ruff"):
+        assert name in pins
+    assert pins["azure-mgmt-network"] == "33.1.0"
+
+
+def test_cli_help_and_policy_list():
+    out = subprocess.run([sys.executable, "-m", "vpnrunbook", "--help"], capture_output=True, text=True, check=True)
+    assert "policy" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "vpnrunbook", "policy", "list"], capture_output=True, text=True,
+                         check=True)
+    for name in ("seed-s2s", "seed-vnet2vnet", "seed-update", "strong-modern"):
+        assert name in out.stdout
+
+
+def test_policy_check_exit_codes(tmp_path):
+    good = REPO / "parameters" / "policies" / "seed-s2s.yaml"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text().replace("SHA384", "SHA512"))
+    ok = subprocess.run([sys.executable, "-m", "vpnrunbook", "policy", "check", str(good)], capture_output=True,
+                        text=True)
+    assert ok.returncode == 0 and "valid" in ok.stdout
+    ko = subprocess.run([sys.executable, "-m", "vpnrunbook", "policy", "check", str(bad)], capture_output=True,
+                        text=True)
+    assert ko.returncode == 2 and "'SHA512' is not allowed" in ko.stderr and "SHA384" in ko.stderr
+
+
+def test_readme_names_the_two_commands():
+    text = (REPO / "README.md").read_text()
+    assert re.search(r"make demo", text) and re.search(r"make test", text)
+    assert "make test" in (REPO / ".ci" / "run").read_text()

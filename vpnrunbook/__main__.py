@@ -1,0 +1,3 @@
+from vpnrunbook.cli import main
+
+raise SystemExit(main())

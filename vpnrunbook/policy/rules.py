@@ -1,0 +1,466 @@
+"""Azure's rules for custom IPsec/IKE connection policies, gateways and connections — written once.
+
+The notebook's parameter check, the operations' pre-checks and the emulator's server-side
+validation all call these functions. Sources are the IDs of
+``shared/reference/azure-ipsec-ike-rules.md`` (A1 = Azure docs algorithm table, P1 = PowerShell
+``New-AzIpsecPolicy``, S1 = azure-mgmt-network 33.1.0 enums, I1-I3 = GCM IKE integrity issues, ...).
+
+Choices where sources disagree (each pinned by a test in ``tests/unit/test_policy_rules.py``):
+
+* ``ikeIntegrity`` GCMAES128/GCMAES256 are in the REST enum but the service does not honour them
+  (I1-I3: the value comes back blank). We **refuse** them with a clear error instead of silently
+  losing the field.
+* ``ikeEncryption`` GCMAES128/GCMAES256 are **accepted** (REST, CLI, portal, docs; only PowerShell lacks them).
+* ``pfsGroup`` PFS14 and PFSMM are **accepted** (REST enum, Terraform), though not in the docs.
+* ``saDataSizeKilobytes`` accepts 0 or 1024..2147483647 (current PowerShell and portal, P1/I6).
+* ``saLifeTimeSeconds`` accepts 300..172799 (PowerShell, the only source with a maximum).
+* Values are case-sensitive, spelled as REST spells them; a wrong case gets a "did you mean" hint.
+* ``dhGroup`` None is accepted (REST allows it) but linted: IKEv2 cannot negotiate without a group.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# --------------------------------------------------------------------------------------------
+# Allowed values (REST spelling, S1 / A1)
+# --------------------------------------------------------------------------------------------
+IKE_ENCRYPTION: tuple[str, ...] = ("GCMAES256", "GCMAES128", "AES256", "AES192", "AES128", "DES3", "DES")
+IKE_INTEGRITY: tuple[str, ...] = ("SHA384", "SHA256", "SHA1", "MD5")
+IKE_INTEGRITY_REFUSED: tuple[str, ...] = ("GCMAES256", "GCMAES128")  # in the REST enum, not honoured (I1-I3)
+DH_GROUPS: tuple[str, ...] = ("ECP384", "ECP256", "DHGroup24", "DHGroup14", "DHGroup2048", "DHGroup2", "DHGroup1", "None")
+IPSEC_ENCRYPTION: tuple[str, ...] = (
+    "GCMAES256", "GCMAES192", "GCMAES128", "AES256", "AES192", "AES128", "DES3", "DES", "None",
+)
+IPSEC_INTEGRITY: tuple[str, ...] = ("GCMAES256", "GCMAES192", "GCMAES128", "SHA256", "SHA1", "MD5")
+PFS_GROUPS: tuple[str, ...] = ("ECP384", "ECP256", "PFS24", "PFS2048", "PFS14", "PFSMM", "PFS2", "PFS1", "None")
+
+GCM_VALUES = frozenset({"GCMAES128", "GCMAES192", "GCMAES256"})
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """An inclusive integer range, optionally with extra single allowed values (e.g. 0)."""
+
+    minimum: int
+    maximum: int
+    default: int
+    also: tuple[int, ...] = ()
+
+    def contains(self, value: int) -> bool:
+        return value in self.also or self.minimum <= value <= self.maximum
+
+    def describe(self) -> str:
+        extra = "".join(f"{v} or " for v in self.also)
+        return f"{extra}an integer from {self.minimum} to {self.maximum}"
+
+
+SA_LIFETIME_SECONDS = IntRange(300, 172_799, 27_000)
+SA_DATA_SIZE_KILOBYTES = IntRange(1024, 2_147_483_647, 102_400_000, also=(0,))
+DPD_TIMEOUT_SECONDS = IntRange(9, 3600, 45)
+SHARED_KEY_LENGTH = IntRange(1, 128, 32)
+IKE_SA_LIFETIME_SECONDS = 28_800  # fixed by Azure, not configurable (A2, A8)
+MAX_POLICIES_PER_CONNECTION = 1
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One policy field: Python name (SDK keyword), REST wire name, label and the allowed set or range."""
+
+    name: str
+    wire: str
+    label: str
+    choices: tuple[str, ...] | None = None
+    range: IntRange | None = None
+
+    def allowed_text(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        assert self.range is not None
+        return self.range.describe()
+
+
+# Order: IKE phase first, then IPsec phase, then lifetimes — the order operators read a policy in.
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("ike_encryption", "ikeEncryption", "IKE encryption", IKE_ENCRYPTION),
+    FieldSpec("ike_integrity", "ikeIntegrity", "IKE integrity", IKE_INTEGRITY),
+    FieldSpec("dh_group", "dhGroup", "DH group", DH_GROUPS),
+    FieldSpec("ipsec_encryption", "ipsecEncryption", "IPsec encryption", IPSEC_ENCRYPTION),
+    FieldSpec("ipsec_integrity", "ipsecIntegrity", "IPsec integrity", IPSEC_INTEGRITY),
+    FieldSpec("pfs_group", "pfsGroup", "PFS group", PFS_GROUPS),
+    FieldSpec("sa_life_time_seconds", "saLifeTimeSeconds", "SA lifetime (s)", range=SA_LIFETIME_SECONDS),
+    FieldSpec("sa_data_size_kilobytes", "saDataSizeKilobytes", "SA data size (KB)", range=SA_DATA_SIZE_KILOBYTES),
+)
+FIELDS_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
+FIELDS_BY_WIRE: dict[str, FieldSpec] = {f.wire: f for f in FIELDS}
+
+
+# --------------------------------------------------------------------------------------------
+# Groups: RFC number, size, strongSwan keyword (A3, SW1, W1)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DhGroupInfo:
+    rfc_group: int | None
+    description: str
+    strongswan: str | None
+
+
+DH_GROUP_INFO: dict[str, DhGroupInfo] = {
+    "None": DhGroupInfo(None, "no Diffie-Hellman group", None),
+    "DHGroup1": DhGroupInfo(1, "768-bit MODP", "modp768"),
+    "DHGroup2": DhGroupInfo(2, "1024-bit MODP", "modp1024"),
+    "DHGroup14": DhGroupInfo(14, "2048-bit MODP", "modp2048"),
+    "DHGroup2048": DhGroupInfo(14, "2048-bit MODP (alias of DHGroup14)", "modp2048"),
+    "ECP256": DhGroupInfo(19, "256-bit random ECP", "ecp256"),
+    "ECP384": DhGroupInfo(20, "384-bit random ECP", "ecp384"),
+    "DHGroup24": DhGroupInfo(24, "2048-bit MODP with 256-bit prime-order subgroup (RFC 5114)", "modp2048s256"),
+}
+PFS_GROUP_INFO: dict[str, DhGroupInfo] = {
+    "None": DhGroupInfo(None, "no perfect forward secrecy", None),
+    "PFS1": DhGroupInfo(1, "768-bit MODP", "modp768"),
+    "PFS2": DhGroupInfo(2, "1024-bit MODP", "modp1024"),
+    "PFS2048": DhGroupInfo(14, "2048-bit MODP", "modp2048"),
+    "PFS14": DhGroupInfo(14, "2048-bit MODP (REST alias of PFS2048)", "modp2048"),
+    "ECP256": DhGroupInfo(19, "256-bit random ECP", "ecp256"),
+    "ECP384": DhGroupInfo(20, "384-bit random ECP", "ecp384"),
+    "PFS24": DhGroupInfo(24, "2048-bit MODP with 256-bit prime-order subgroup (RFC 5114)", "modp2048s256"),
+    "PFSMM": DhGroupInfo(None, "same group as the IKE (main mode) SA", None),
+}
+
+
+def pfs_rfc_group(pfs_group: str, dh_group: str) -> int | None:
+    """The RFC group number the IPsec (child SA) rekey uses; PFSMM reuses the IKE group."""
+    if pfs_group == "PFSMM":
+        return DH_GROUP_INFO[dh_group].rfc_group
+    return PFS_GROUP_INFO[pfs_group].rfc_group
+
+
+# --------------------------------------------------------------------------------------------
+# Problems and the validation error
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Problem:
+    """One rule broken: the field (as the caller named it), the value given, and what is allowed."""
+
+    field: str
+    value: Any
+    message: str
+    allowed: str = ""
+    code: str = "InvalidValue"
+
+    def __str__(self) -> str:
+        text = f"{self.field}: {self.message}"
+        if self.allowed:
+            text += f"; allowed: {self.allowed}"
+        return text
+
+
+class PolicyValidationError(ValueError):
+    """Raised with every problem found at once, so the operator fixes all of them in one pass."""
+
+    def __init__(self, problems: Sequence[Problem], *, subject: str = "IPsec/IKE policy") -> None:
+        self.problems = list(problems)
+        self.subject = subject
+        lines = [f"{subject} is invalid ({len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}):"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+def _suggest(value: str, choices: Iterable[str]) -> str:
+    for c in choices:
+        if c.lower() == value.lower():
+            return f" (did you mean {c!r}? values are case-sensitive)"
+    return ""
+
+
+def check_choice(label: str, value: Any, choices: Sequence[str], *, refused: Mapping[str, str] | None = None) -> list[Problem]:
+    if not isinstance(value, str) or isinstance(value, bool):
+        return [Problem(label, value, f"{value!r} is a {type(value).__name__}, expected a string",
+                        "one of " + ", ".join(choices), "InvalidType")]
+    if refused and value in refused:
+        return [Problem(label, value, f"{value!r} is not accepted: {refused[value]}", "one of " + ", ".join(choices))]
+    if value not in choices:
+        return [Problem(label, value, f"{value!r} is not allowed{_suggest(value, choices)}", "one of " + ", ".join(choices))]
+    return []
+
+
+def check_int(label: str, value: Any, rng: IntRange) -> list[Problem]:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            return [Problem(label, value, f"{value!r} is a {type(value).__name__}, expected an integer",
+                            rng.describe(), "InvalidType")]
+    if not rng.contains(value):
+        return [Problem(label, value, f"{value} is out of range", rng.describe(), "OutOfRange")]
+    return []
+
+
+_IKE_INTEGRITY_REFUSAL = {
+    v: "GCM is not supported for IKE integrity (Azure stores it blank; choose SHA256 or SHA384, "
+       "which also serves as the PRF with GCM IKE encryption)"
+    for v in IKE_INTEGRITY_REFUSED
+}
+
+
+def check_policy(values: Mapping[str, Any], *, names: Mapping[str, str] | None = None,
+                 prefix: str = "") -> list[Problem]:
+    """Check one policy given by Python field names (``ike_encryption`` ...). All fields are required.
+
+    ``names`` maps a Python field name to the name the caller used (a YAML key, a REST path) so the
+    problem names the field as the operator wrote it. ``prefix`` is prepended (``ipsecPolicies[0].``).
+    """
+    names = dict(names or {})
+    problems: list[Problem] = []
+
+    def label(spec: FieldSpec) -> str:
+        return prefix + names.get(spec.name, spec.name)
+
+    for spec in FIELDS:
+        if spec.name not in values or values[spec.name] is None:
+            problems.append(Problem(label(spec), None, "is required (a custom policy must set all eight fields)",
+                                    spec.allowed_text(), "MissingField"))
+            continue
+        value = values[spec.name]
+        if spec.choices is not None:
+            refused = _IKE_INTEGRITY_REFUSAL if spec.name == "ike_integrity" else None
+            choices = spec.choices
+            problems += check_choice(label(spec), value, choices, refused=refused)
+        else:
+            assert spec.range is not None
+            problems += check_int(label(spec), value, spec.range)
+    problems += check_gcm_pairing(values.get("ipsec_encryption"), values.get("ipsec_integrity"),
+                                  label=prefix + names.get("ipsec_integrity", "ipsec_integrity"))
+    return problems
+
+
+def check_gcm_pairing(encryption: Any, integrity: Any, *, label: str = "ipsec_integrity") -> list[Problem]:
+    """IPsec GCM pairing (A2, A6, P1): if either side is GCMAES*, both must be the same GCMAES value."""
+    if not isinstance(encryption, str) or not isinstance(integrity, str):
+        return []
+    if encryption not in IPSEC_ENCRYPTION or integrity not in IPSEC_INTEGRITY:
+        return []
+    if (encryption in GCM_VALUES or integrity in GCM_VALUES) and encryption != integrity:
+        if encryption in GCM_VALUES:
+            allowed = f"{encryption} (GCM encryption needs the same GCM value as integrity)"
+        else:
+            allowed = "SHA256, SHA1 or MD5 (non-GCM encryption needs a non-GCM integrity)"
+        return [Problem(label, integrity,
+                        f"{integrity!r} does not pair with ipsec_encryption {encryption!r}: IPsec encryption and "
+                        "integrity must use matching GCM algorithms", allowed, "GcmMismatch")]
+    return []
+
+
+def gcm_integrity_for(encryption: str) -> str | None:
+    """The only integrity a GCM IPsec encryption accepts (used by the policy picker)."""
+    return encryption if encryption in GCM_VALUES else None
+
+
+def check_policy_list(policies: Sequence[Any], *, label: str = "ipsec_policies") -> list[Problem]:
+    if len(policies) > MAX_POLICIES_PER_CONNECTION:
+        return [Problem(label, len(policies), f"{len(policies)} policies given; a connection takes at most one",
+                        "0 (Azure's default proposals) or 1 custom policy", "TooManyPolicies")]
+    return []
+
+
+# --------------------------------------------------------------------------------------------
+# Connection-level rules
+# --------------------------------------------------------------------------------------------
+SHARED_KEY_FORBIDDEN = frozenset(" -~")
+
+
+def check_shared_key(key: Any, *, label: str = "shared_key") -> list[Problem]:
+    """Printable ASCII except space, '-' and '~'; 1..128 characters (A7, S1). Never echoes the key."""
+    allowed = "1 to 128 printable ASCII characters, excluding space, '-' and '~'"
+    if not isinstance(key, str):
+        return [Problem(label, "<redacted>", "must be a string", allowed, "InvalidSharedKey")]
+    problems = []
+    if not SHARED_KEY_LENGTH.contains(len(key)):
+        problems.append(Problem(label, "<redacted>", f"has {len(key)} characters", allowed, "InvalidSharedKey"))
+    bad = sorted({c for c in key if not (33 <= ord(c) <= 126) or c in SHARED_KEY_FORBIDDEN})
+    if bad:
+        shown = ", ".join("space" if c == " " else repr(c) if c.isprintable() else f"U+{ord(c):04X}" for c in bad)
+        problems.append(Problem(label, "<redacted>", f"contains characters Azure refuses ({shown})", allowed,
+                                "InvalidSharedKey"))
+    return problems
+
+
+def check_dpd_timeout(value: Any, *, label: str = "dpd_timeout_seconds") -> list[Problem]:
+    return check_int(label, value, DPD_TIMEOUT_SECONDS)
+
+
+CONNECTION_TYPES = ("IPsec", "Vnet2Vnet")
+CONNECTION_PROTOCOLS = ("IKEv2", "IKEv1")
+
+# --------------------------------------------------------------------------------------------
+# Gateway rules (A4, A6, A7, A15, T3)
+# --------------------------------------------------------------------------------------------
+VPN_SKUS: tuple[str, ...] = (
+    "Basic", "Standard", "HighPerformance",
+    "VpnGw1", "VpnGw2", "VpnGw3", "VpnGw4", "VpnGw5",
+    "VpnGw1AZ", "VpnGw2AZ", "VpnGw3AZ", "VpnGw4AZ", "VpnGw5AZ",
+)
+VPN_TYPES = ("RouteBased", "PolicyBased")
+GATEWAY_TYPES = ("Vpn", "ExpressRoute", "LocalGateway")
+GENERATIONS = ("Generation1", "Generation2", "None")
+GENERATION1_SKUS = frozenset({"Basic", "Standard", "HighPerformance", "VpnGw1", "VpnGw2", "VpnGw3",
+                              "VpnGw1AZ", "VpnGw2AZ", "VpnGw3AZ"})
+GENERATION2_SKUS = frozenset({"VpnGw2", "VpnGw3", "VpnGw4", "VpnGw5", "VpnGw2AZ", "VpnGw3AZ", "VpnGw4AZ", "VpnGw5AZ"})
+IKEV1_SKUS = frozenset({"VpnGw1", "VpnGw2", "VpnGw3", "VpnGw4", "VpnGw5",
+                        "VpnGw1AZ", "VpnGw2AZ", "VpnGw3AZ", "VpnGw4AZ", "VpnGw5AZ"})
+
+
+def supports_custom_policy(sku: str, vpn_type: str) -> bool:
+    """Custom IPsec/IKE policies work on every VPN SKU except Basic, and never on PolicyBased gateways (A4, A6)."""
+    return sku != "Basic" and vpn_type != "PolicyBased"
+
+
+def custom_policy_refusal(sku: str, vpn_type: str) -> str | None:
+    if sku == "Basic":
+        return "the Basic gateway SKU does not support custom IPsec/IKE policies (use VpnGw1 or higher)"
+    if vpn_type == "PolicyBased":
+        return "PolicyBased gateways do not support custom IPsec/IKE policies (use a RouteBased gateway)"
+    return None
+
+
+def check_gateway(*, sku: Any, vpn_type: Any = "RouteBased", generation: Any = None,
+                  gateway_type: Any = "Vpn") -> list[Problem]:
+    problems = check_choice("gateway_type", gateway_type, ("Vpn",))
+    problems += check_choice("sku", sku, VPN_SKUS)
+    problems += check_choice("vpn_type", vpn_type, VPN_TYPES)
+    if generation is not None:
+        problems += check_choice("generation", generation, GENERATIONS)
+    if problems:
+        return problems
+    if vpn_type == "PolicyBased" and sku != "Basic":
+        problems.append(Problem("vpn_type", vpn_type, f"PolicyBased gateways exist only with the Basic SKU, not {sku}",
+                                "RouteBased for VpnGw* SKUs", "InvalidGatewaySize"))
+    if generation == "Generation2" and sku not in GENERATION2_SKUS:
+        problems.append(Problem("generation", generation, f"SKU {sku} is not offered in Generation2",
+                                "Generation1 (or pick VpnGw2..VpnGw5 / VpnGw2AZ..VpnGw5AZ for Generation2)",
+                                "InvalidGatewaySize"))
+    if generation == "Generation1" and sku not in GENERATION1_SKUS:
+        problems.append(Problem("generation", generation, f"SKU {sku} is not offered in Generation1",
+                                "Generation2 (VpnGw4/VpnGw5 and their AZ forms are Generation2 only)",
+                                "InvalidGatewaySize"))
+    return problems
+
+
+def check_connection_protocol(protocol: Any, *, sku: str) -> list[Problem]:
+    problems = check_choice("connection_protocol", protocol, CONNECTION_PROTOCOLS)
+    if not problems and protocol == "IKEv1" and sku not in IKEV1_SKUS:
+        problems.append(Problem("connection_protocol", protocol, f"IKEv1 is not supported on the {sku} SKU",
+                                "IKEv2 (or a VpnGw1..5 / VpnGw1AZ..5AZ gateway for IKEv1)", "IkeV1NotSupported"))
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# Address rules
+# --------------------------------------------------------------------------------------------
+GATEWAY_SUBNET_NAME = "GatewaySubnet"
+GATEWAY_SUBNET_MAX_PREFIXLEN = 29  # "as small as /29" (A7); /27 recommended
+GATEWAY_SUBNET_RECOMMENDED_PREFIXLEN = 27
+
+
+def parse_prefix(label: str, value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network | None, list[Problem]]:
+    allowed = "a CIDR prefix such as 10.1.0.0/16 (host bits zero)"
+    if not isinstance(value, str):
+        return None, [Problem(label, value, f"{value!r} is not a string", allowed, "InvalidAddressPrefix")]
+    try:
+        return ipaddress.ip_network(value, strict=True), []
+    except ValueError as exc:
+        return None, [Problem(label, value, f"{value!r} is not a valid prefix ({exc})", allowed, "InvalidAddressPrefix")]
+
+
+def check_prefixes(label: str, values: Any) -> list[Problem]:
+    if not isinstance(values, list | tuple) or not values:
+        return [Problem(label, values, "must be a non-empty list of CIDR prefixes", "e.g. [10.1.0.0/16]",
+                        "InvalidAddressPrefix")]
+    problems: list[Problem] = []
+    for i, v in enumerate(values):
+        problems += parse_prefix(f"{label}[{i}]", v)[1]
+    return problems
+
+
+def check_public_ip(label: str, value: Any) -> list[Problem]:
+    allowed = "a public IPv4 address such as 131.107.72.22"
+    try:
+        ip = ipaddress.ip_address(value) if isinstance(value, str) else None
+    except ValueError:
+        ip = None
+    if ip is None:
+        return [Problem(label, value, f"{value!r} is not an IP address", allowed, "InvalidIPAddress")]
+    if ip.version != 4 or ip.is_private or ip.is_loopback or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        return [Problem(label, value, f"{value} is not a public IPv4 address", allowed, "InvalidIPAddress")]
+    return []
+
+
+@dataclass
+class SubnetSpec:
+    name: str
+    prefix: str
+
+
+@dataclass
+class VnetLayout:
+    address_space: list[str]
+    subnets: list[SubnetSpec] = field(default_factory=list)
+
+
+def check_vnet_layout(address_space: Sequence[str], subnets: Sequence[tuple[str, str]], *,
+                      gateway_subnet_role: str | None = None, label: str = "") -> list[Problem]:
+    """Subnets inside the address space, not overlapping; the gateway subnet named GatewaySubnet, /29 or larger.
+
+    ``gateway_subnet_role`` names a subnet the caller intends as the gateway subnet (so a misnamed
+    one is refused). ``subnets`` is a list of (name, prefix).
+    """
+    problems = check_prefixes(f"{label}address_space", list(address_space))
+    if problems:
+        return problems
+    spaces = [ipaddress.ip_network(p) for p in address_space]
+    for i, a in enumerate(spaces):
+        for b in spaces[i + 1:]:
+            if a.overlaps(b):
+                problems.append(Problem(f"{label}address_space", f"{a}, {b}", "address space prefixes overlap",
+                                        "non-overlapping prefixes", "NetcfgInvalidAddressSpace"))
+    parsed: list[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
+    for name, prefix in subnets:
+        net, probs = parse_prefix(f"{label}subnets[{name}].address_prefix", prefix)
+        problems += probs
+        if net is None:
+            continue
+        if not any(net.version == s.version and net.subnet_of(s) for s in spaces):  # type: ignore[arg-type]
+            problems.append(Problem(f"{label}subnets[{name}].address_prefix", prefix,
+                                    "is not inside the virtual network's address space",
+                                    "a prefix within " + ", ".join(address_space), "NetcfgSubnetRangeOutsideVnet"))
+        for other_name, other in parsed:
+            if net.overlaps(other):
+                problems.append(Problem(f"{label}subnets[{name}].address_prefix", prefix,
+                                        f"overlaps subnet {other_name} ({other})", "a prefix that overlaps no other subnet",
+                                        "NetcfgOverlappingSubnets"))
+        parsed.append((name, net))
+        if name == GATEWAY_SUBNET_NAME and net.prefixlen > GATEWAY_SUBNET_MAX_PREFIXLEN:
+            problems.append(Problem(f"{label}subnets[{name}].address_prefix", prefix,
+                                    f"/{net.prefixlen} is too small for a gateway subnet",
+                                    f"/{GATEWAY_SUBNET_MAX_PREFIXLEN} or larger (/{GATEWAY_SUBNET_RECOMMENDED_PREFIXLEN} recommended)",
+                                    "GatewaySubnetTooSmall"))
+    if gateway_subnet_role is not None and gateway_subnet_role != GATEWAY_SUBNET_NAME:
+        problems.append(Problem(f"{label}gateway_subnet", gateway_subnet_role,
+                                f"the gateway subnet must be named exactly {GATEWAY_SUBNET_NAME!r}",
+                                GATEWAY_SUBNET_NAME, "InvalidGatewaySubnetName"))
+    return problems
+
+
+def overlapping(a: Sequence[str], b: Sequence[str]) -> list[tuple[str, str]]:
+    """Pairs of overlapping prefixes between two lists (VNet-to-VNet and S2S must not overlap)."""
+    out = []
+    for x in a:
+        nx = ipaddress.ip_network(x, strict=False)
+        for y in b:
+            ny = ipaddress.ip_network(y, strict=False)
+            if nx.version == ny.version and nx.overlaps(ny):
+                out.append((x, y))
+    return out
