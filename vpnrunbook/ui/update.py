@@ -1,0 +1,153 @@
+"""The update panel: the connection's current policy beside the chosen one (differences highlighted), the
+planned change, and an Apply button that performs exactly that plan (ETag-guarded) and shows the outcome."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vpnrunbook.policy import rules
+from vpnrunbook.policy.model import IpsecIkePolicy
+from vpnrunbook.ui import html
+from vpnrunbook.ui.env import is_interactive
+from vpnrunbook.ui.widgets import PolicyPicker
+
+
+def _operations() -> Any:
+    return importlib.import_module("vpnrunbook.operations")
+
+
+class UpdatePanel:
+    """Build with :func:`update_panel`. ``.current`` (policy on the connection, None = Azure defaults),
+    ``.picker``, ``.plan`` (None while the chosen policy has errors), ``.apply()``, ``.result``, ``.widget``."""
+
+    def __init__(self, session: Any, *, resource_group: str, connection_name: str,
+                 initial: IpsecIkePolicy | str | Path | Mapping[str, Any] | None = None,
+                 picker: PolicyPicker | None = None, operations: Any = None,
+                 interactive: bool | None = None) -> None:
+        import ipywidgets as w
+
+        self.session = session
+        self.resource_group = resource_group
+        self.connection_name = connection_name
+        self.ops = operations if operations is not None else _operations()
+        self.interactive = is_interactive() if interactive is None else interactive
+        self.current: IpsecIkePolicy | None = self._read_current()
+        if picker is None:
+            picker = PolicyPicker(initial if initial is not None else self.current, interactive=self.interactive,
+                                  show_save=False)
+        self.picker = picker
+        self.plan: Any = None
+        self.plan_error: str | None = None
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+        self.compare = w.HTML()
+        self.compare.add_class("vpnrunbook-compare-box")
+        self.plan_box = w.HTML()
+        self.plan_box.add_class("vpnrunbook-plan-box")
+        self.apply_button = w.Button(description="Apply planned change", button_style="danger", icon="check")
+        self.apply_button.add_class("vpnrunbook-apply")
+        self.apply_button.on_click(lambda _b: self._on_apply())
+        self.outcome = w.HTML()
+        self.outcome.add_class("vpnrunbook-apply-outcome")
+        title = w.HTML(f"<b>Connection {html.escape(connection_name)}</b> in resource group "
+                       f"{html.escape(resource_group)}: current policy (left) and the chosen one (right)")
+        self.widget = w.VBox([title, self.picker.widget, self.compare, self.plan_box, self.apply_button, self.outcome])
+        self.widget.add_class("vpnrunbook-update-panel")
+        self.picker.on_change(lambda _p: self.replan())
+        self.replan()
+
+    def _read_current(self) -> IpsecIkePolicy | None:
+        view = self.ops.show_policy(self.session, resource_group=self.resource_group,
+                                    connection_name=self.connection_name)
+        return view.policy
+
+    # ---- planning ----------------------------------------------------------------------------
+    def replan(self) -> None:
+        """Plan the change from the current connection to the chosen policy (reads only, never writes)."""
+        self.plan = None
+        self.plan_error = None
+        chosen = self.picker.values
+        self.compare.value = html.comparison_html(self.current, chosen)
+        if not self.picker.valid:
+            self.plan_box.value = html.message_html(
+                "error", "No plan: the chosen policy has errors —\n" + "\n".join(str(f) for f in self.picker.errors))
+        else:
+            try:
+                self.plan = self.ops.plan_connection_update(
+                    self.session, resource_group=self.resource_group, connection_name=self.connection_name,
+                    policy=self.picker.policy)
+            except Exception as exc:  # noqa: BLE001 - shown to the operator; Apply stays disabled
+                self.plan_error = f"{type(exc).__name__}: {exc}"
+                self.plan_box.value = html.message_html("error", f"No plan: {self.plan_error}")
+            else:
+                self.plan_box.value = html.plan_html(self.plan.changes)
+        self.apply_button.disabled = self.plan is None or bool(getattr(self.plan, "empty", False))
+
+    # ---- applying ----------------------------------------------------------------------------
+    def apply(self) -> Any:
+        """Apply exactly the shown plan (If-Match with the ETags read at plan time). Raises what the operations raise."""
+        if self.plan is None:
+            raise rules.PolicyValidationError(
+                [rules.Problem("policy", self.picker.values, self.plan_error or "has errors; nothing is planned",
+                               "a valid policy (see the findings)", "NoPlan")], subject="update panel")
+        if getattr(self.plan, "empty", False):
+            return None
+        plan = self.plan
+        self.result = self.ops.apply_plan(self.session, plan)
+        self.current = self._read_current()
+        self.replan()
+        return self.result
+
+    def _on_apply(self) -> None:
+        self.apply_button.disabled = True
+        self.outcome.value = html.message_html("info", "Applying …")
+        self.error = None
+        try:
+            result = self.apply()
+        except Exception as exc:  # noqa: BLE001 - the operator sees it; the plan is refreshed
+            self.error = exc
+            concurrent = type(exc).__name__ == "ConcurrentChangeError"
+            hint = ("\nThe connection changed since the plan (ETag mismatch); nothing was written. The plan has been "
+                    "refreshed — review it and Apply again.") if concurrent else "\nNothing further was attempted."
+            with contextlib.suppress(Exception):
+                self.current = self._read_current()
+            self.replan()
+            self.outcome.value = html.message_html("error", f"Not applied: {type(exc).__name__}: {exc}{hint}")
+            return
+        if result is None:
+            self.outcome.value = html.message_html("info", "Nothing to apply: the connection already matches.")
+            return
+        now = self.current.summary() if self.current else "Azure's default proposals"
+        warnings = getattr(result, "warnings", None) or []
+        extra = "".join(f"\nwarning: {w}" for w in warnings)
+        self.outcome.value = html.message_html(
+            "ok", f"Applied {len(result.plan.changes) if getattr(result, 'plan', None) else ''} change(s) to "
+                  f"{self.connection_name}. The connection now uses: {now}{extra}")
+
+    # ---- display -----------------------------------------------------------------------------
+    def static_html(self) -> str:
+        plan = html.plan_html(self.plan.changes) if self.plan is not None else ""
+        return f'<div class="vpnrunbook-update-static">{self.compare.value}{plan}</div>'
+
+    def __repr__(self) -> str:
+        n = len(self.plan.changes) if self.plan is not None else "no"
+        return f"UpdatePanel({self.connection_name}: {n} planned change(s))"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        if self.interactive:
+            return self.widget._repr_mimebundle_(include=include, exclude=exclude)
+        return {"text/plain": repr(self), "text/html": self.static_html()}
+
+
+def update_panel(session: Any, *, resource_group: str, connection_name: str,
+                 initial: IpsecIkePolicy | str | Path | Mapping[str, Any] | None = None,
+                 interactive: bool | None = None) -> UpdatePanel:
+    """Current policy of a connection beside a picker starting at ``initial`` (default: the current policy),
+    the plan, and an Apply button. Headless it shows the comparison and plan, and applies nothing."""
+    return UpdatePanel(session, resource_group=resource_group, connection_name=connection_name, initial=initial,
+                       interactive=interactive)
