@@ -1,0 +1,134 @@
+"""Executing a plan: check the ETags read at plan time, then PUT with If-Match (If-None-Match: * for creates).
+
+A change made by someone else between the plan and the apply ends in :class:`ConcurrentChangeError`
+before any write (checked for every resource of the plan first, so a VNet-to-VNet pair is never
+half-written because of it) or, in the remaining race window, through ARM's HTTP 412.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from vpnrunbook.azure.secrets import resolve_shared_key
+from vpnrunbook.operations.arm import log, lro_options, read, read_kind
+from vpnrunbook.operations.errors import ConcurrentChangeError
+from vpnrunbook.operations.plan import OperationResult, Plan, Write, snapshot
+
+
+def _conditions(write: Write) -> dict[str, str]:
+    if write.kind == "resource_group":
+        return {}  # resource groups carry no ETag in ARM
+    if write.exists:
+        return {"If-Match": write.etag} if write.etag else {}
+    return {"If-None-Match": "*"}
+
+
+def verify_unchanged(session: Any, plan: Plan) -> dict[str, dict[str, Any] | None]:
+    """Re-read every planned resource; refuse (no write) if one changed since the plan. Returns the reads."""
+    current: dict[str, dict[str, Any] | None] = {}
+    for w in plan.writes:
+        now = read_kind(session, w.kind, w.resource_group, w.name)
+        current[w.resource_id] = now
+        if w.kind == "resource_group":
+            continue
+        if not w.exists and now is not None:
+            raise ConcurrentChangeError(w.label, step=plan.step, planned_etag=None)
+        if w.exists and now is None:
+            raise ConcurrentChangeError(w.label, step=plan.step, planned_etag=w.etag, detail="it was deleted")
+        if w.exists and w.etag and now is not None and now.get("etag") != w.etag:
+            raise ConcurrentChangeError(w.label, step=plan.step, planned_etag=w.etag)
+    return current
+
+
+def _connection_key(session: Any, write: Write, current: dict[str, Any] | None) -> str | None:
+    """The shared key to send with a connection PUT: from the reference, else the one the connection has."""
+    if write.shared_key_ref:
+        return resolve_shared_key(write.shared_key_ref)
+    key = (current or {}).get("properties", {}).get("sharedKey")
+    if key:
+        return str(key)
+    try:
+        found = session.network.virtual_network_gateway_connections.get_shared_key(write.resource_group, write.name)
+    except (ResourceNotFoundError, HttpResponseError):
+        return None
+    value = found.get("value") if hasattr(found, "get") else None
+    return str(value) if value else None
+
+
+def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any] | None = None) -> Any:
+    """Send one planned PUT. Returns the SDK poller (LRO kinds) or the REST dict (resource group)."""
+    headers = _conditions(write)
+    log.info("%s: %s %s", step, "update" if write.exists else "create", write.label)
+    try:
+        if write.kind == "resource_group":
+            return session.resources.resource_groups.create_or_update(write.name, write.body).as_dict()
+        net = session.network
+        ops = {
+            "virtual_network": net.virtual_networks,
+            "public_ip": net.public_ip_addresses,
+            "virtual_network_gateway": net.virtual_network_gateways,
+            "local_network_gateway": net.local_network_gateways,
+            "connection": net.virtual_network_gateway_connections,
+        }[write.kind]
+        body = write.body
+        if write.kind == "connection":
+            key = _connection_key(session, write, current)
+            body = copy.deepcopy(write.body)
+            if key is not None:
+                body.setdefault("properties", {})["sharedKey"] = key
+            del key
+        return ops.begin_create_or_update(write.resource_group, write.name, body, headers=headers,
+                                          **lro_options(session))
+    except HttpResponseError as exc:
+        if exc.status_code == 412:
+            raise ConcurrentChangeError(write.label, step=step, planned_etag=write.etag,
+                                        detail="ARM answered 412 Precondition Failed") from None
+        raise
+
+
+def finish_write(poller_or_dict: Any) -> dict[str, Any] | None:
+    if isinstance(poller_or_dict, dict):
+        return poller_or_dict
+    done = poller_or_dict.result()
+    return None if done is None else (done.as_dict() if hasattr(done, "as_dict") else dict(done))
+
+
+def apply_plan(session: Any, plan: Plan) -> OperationResult:
+    """Apply a plan made earlier (``apply=False``). Empty plan → no request that writes."""
+    if plan.empty:
+        log.info("%s: nothing to change", plan.step)
+        return OperationResult(plan.step, plan, True, dict(plan.before), dict(plan.before),
+                               list(plan.warnings), list(plan.resources))
+    current = verify_unchanged(session, plan)
+    after: dict[str, dict[str, Any] | None] = dict(plan.before)
+    for w in plan.writes:
+        pending = start_write(session, w, step=plan.step, current=current.get(w.resource_id))
+        try:
+            done = finish_write(pending)
+        except HttpResponseError as exc:
+            if exc.status_code == 412:
+                raise ConcurrentChangeError(w.label, step=plan.step, planned_etag=w.etag,
+                                            detail="ARM answered 412 Precondition Failed") from None
+            raise
+        after[w.resource_id] = snapshot(done if done is not None else read_kind(session, w.kind, w.resource_group,
+                                                                               w.name))
+    log.info("%s: applied %d write(s)", plan.step, len(plan.writes))
+    return OperationResult(plan.step, plan, True, dict(plan.before), after, list(plan.warnings), list(plan.resources))
+
+
+def finish(session: Any, plan: Plan, apply: bool, **details: Any) -> OperationResult:
+    """Apply when asked, else return the plan as an unapplied result."""
+    if apply:
+        result = apply_plan(session, plan)
+    else:
+        log.info("%s", plan.summary() + ("" if plan.empty else " (apply=False: nothing written)"))
+        result = OperationResult(plan.step, plan, False, dict(plan.before), dict(plan.before),
+                                 list(plan.warnings), list(plan.resources))
+    result.details.update(details)
+    return result
+
+
+__all__ = ["apply_plan", "finish", "read", "start_write", "verify_unchanged"]

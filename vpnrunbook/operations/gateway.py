@@ -1,0 +1,240 @@
+"""VPN gateway creation: ``begin_create_vpn_gateway`` returns a poller and resumes instead of duplicating.
+
+Creating a gateway takes 45 minutes or more on Azure. If the gateway already exists, or is still
+being created (a re-run after a timed-out or killed kernel), the step attaches to it and waits for
+that one — it never sends a second create.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from vpnrunbook.operations import arm
+from vpnrunbook.operations.apply import start_write
+from vpnrunbook.operations.errors import ProvisioningFailedError
+from vpnrunbook.operations.network import _location_guard, _rg_exists
+from vpnrunbook.operations.plan import Change, OperationResult, Plan, Write, diff_fields, dig, snapshot
+from vpnrunbook.operations.prechecks import Prechecks, require_text
+from vpnrunbook.policy import rules
+
+IN_PROGRESS = ("Updating", "Creating", "Provisioning", "Accepted", "Running")
+TERMINAL_FAILED = ("Failed", "Canceled")
+
+
+class GatewayPoller:
+    """Waits for a gateway: the create this step started, or one already in progress (``attached``).
+
+    ``status()`` is the provisioning state, ``done()`` says whether waiting is over, ``result(timeout)``
+    waits and returns the :class:`OperationResult` (raises ``TimeoutError`` if still provisioning).
+    """
+
+    def __init__(self, session: Any, plan: Plan, *, resource_group: str, name: str, lro: Any = None,
+                 attached: bool = False, applied: bool = False, progress: bool = True) -> None:
+        self.session = session
+        self.plan = plan
+        self.resource_group = resource_group
+        self.name = name
+        self.attached = attached
+        self.applied = applied
+        self.progress = progress
+        self._lro = lro
+        self._result: OperationResult | None = None
+        self._state: str | None = None
+
+    @property
+    def started(self) -> bool:
+        """True when this call sent the create/update request (False when it attached or only planned)."""
+        return self._lro is not None
+
+    def _read(self) -> dict[str, Any] | None:
+        return arm.read_kind(self.session, "virtual_network_gateway", self.resource_group, self.name)
+
+    def status(self) -> str:
+        if not self.applied and not self.attached:
+            return "NotStarted" if not self.plan.empty else "Succeeded"
+        if self._lro is not None and not self._lro.done():
+            return "InProgress"
+        current = self._read()
+        self._state = "NotFound" if current is None else dig(current, "properties", "provisioningState", default="")
+        return self._state
+
+    def done(self) -> bool:
+        if not self.applied and not self.attached:
+            return True
+        if self._lro is not None:
+            return bool(self._lro.done())
+        return self.status() not in IN_PROGRESS
+
+    def _interval(self) -> float:
+        interval = getattr(self.session, "polling_interval", None)
+        return 5.0 if interval is None else max(float(interval), 0.05)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds (None: until done). Returns whether it is done."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=None, desc=f"gateway {self.name}", bar_format="{desc}: {elapsed} {postfix}")
+        try:
+            while not self.done():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                step = self._interval() if left is None else min(self._interval(), left)
+                if self._lro is not None:
+                    self._lro.wait(timeout=step)
+                else:
+                    time.sleep(step)
+                if bar is not None:
+                    bar.set_postfix_str(self._state or "InProgress")
+                    bar.update(0)
+            return True
+        finally:
+            if bar is not None:
+                bar.set_postfix_str("done" if self.done() else "still provisioning")
+                bar.close()
+
+    def result(self, timeout: float | None = None) -> OperationResult:
+        if self._result is not None:
+            return self._result
+        if not self.wait(timeout):
+            raise TimeoutError(f"gateway {self.resource_group}/{self.name} is still provisioning after {timeout} s; "
+                               "nothing is lost: re-run begin_create_vpn_gateway with the same parameters to "
+                               "attach to it again")
+        if self._lro is not None:
+            self._lro.result()  # raises azure-core's error if the operation failed
+        after = self._read()
+        state = dig(after, "properties", "provisioningState", default="")
+        rid = self.plan.resources[0]
+        if (self.applied or self.attached) and state in TERMINAL_FAILED:
+            raise ProvisioningFailedError(self.plan.writes[0].label if self.plan.writes else rid, state)
+        result = OperationResult(self.plan.step, self.plan, self.applied, dict(self.plan.before),
+                                 {rid: snapshot(after)} if (self.applied or self.attached) else dict(self.plan.before),
+                                 list(self.plan.warnings), list(self.plan.resources),
+                                 {"attached": self.attached, "started": self.started,
+                                  "provisioning_state": state or None})
+        self._result = result
+        return result
+
+    def __repr__(self) -> str:
+        how = "attached to a running creation" if self.attached else "started" if self.started else "planned"
+        return f"<GatewayPoller {self.resource_group}/{self.name} {how}>"
+
+
+def _gateway_body(location: str, sku: str, vpn_type: str, generation: str | None, subnet: str,
+                  public_ip: str) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "gatewayType": "Vpn", "vpnType": vpn_type, "sku": {"name": sku, "tier": sku},
+        "enableBgp": False, "activeActive": False,
+        "ipConfigurations": [{"name": "default", "properties": {
+            "privateIPAllocationMethod": "Dynamic", "subnet": {"id": subnet}, "publicIPAddress": {"id": public_ip}}}],
+    }
+    if generation is not None:
+        props["vpnGatewayGeneration"] = generation
+    return {"location": location, "properties": props}
+
+
+def begin_create_vpn_gateway(session: Any, *, resource_group: str, name: str, location: str, vnet_name: str,
+                             public_ip_name: str, sku: str, generation: str | None = None,
+                             vpn_type: str = "RouteBased", apply: bool = False, progress: bool = True) -> GatewayPoller:
+    """Plan (and with ``apply=True`` start) a VPN gateway in ``vnet_name``'s GatewaySubnet with ``public_ip_name``.
+
+    Returns at once with a :class:`GatewayPoller`; ``.result()`` waits. An existing gateway being
+    created is attached to; one that exists with a different SKU is resized (planned as a change);
+    a different VPN type or generation is refused (Azure cannot change it in place).
+    """
+    step = f"VPN gateway {name}"
+    checks = Prechecks(step, apply)
+    for f, v in (("resource_group", resource_group), ("name", name), ("location", location),
+                 ("vnet_name", vnet_name), ("public_ip_name", public_ip_name)):
+        require_text(checks, f, v)
+    checks.add(rules.check_gateway(sku=sku, vpn_type=vpn_type, generation=generation))
+    checks.raise_if_any()
+    rid = arm.resource_id(session, resource_group, "virtual_network_gateway", name)
+    label = arm.label(resource_group, "virtual_network_gateway", name)
+    target = getattr(session, "target", "")
+    current = arm.read_kind(session, "virtual_network_gateway", resource_group, name)
+    state = dig(current, "properties", "provisioningState", default="")
+    plan = Plan(step, etags={rid: (current or {}).get("etag")}, before={rid: snapshot(current)}, resources=[rid],
+                target=target)
+
+    if current is not None and state in IN_PROGRESS:
+        plan.notes.append(f"{label} is being provisioned (provisioningState {state}); attaching to it instead of "
+                          "creating another")
+        return GatewayPoller(session, plan, resource_group=resource_group, name=name, attached=True,
+                             progress=progress)
+    if current is not None and state == "Deleting":
+        checks.error("name", name, f"{label} is being deleted", "wait until the deletion ends, then re-run",
+                     "GatewayDeleting")
+
+    # references: VNet with GatewaySubnet, Standard public IP not used by another gateway
+    _rg_exists(session, checks, resource_group)
+    _location_guard(checks, label, current, location)
+    vnet = arm.read_kind(session, "virtual_network", resource_group, vnet_name)
+    subnet_ref = arm.subnet_id(session, resource_group, vnet_name, rules.GATEWAY_SUBNET_NAME)
+    if vnet is None:
+        checks.missing("vnet_name", vnet_name, f"virtual network {resource_group}/{vnet_name}",
+                       "run the virtual-network step first")
+    else:
+        gw_subnet = [s for s in dig(vnet, "properties", "subnets", default=[])
+                     if s.get("name") == rules.GATEWAY_SUBNET_NAME]
+        if not gw_subnet:
+            checks.error("vnet_name", vnet_name, f"virtual network {vnet_name} has no subnet named GatewaySubnet",
+                         "a VNet with a /29 or larger subnet named exactly GatewaySubnet", "GatewaySubnetMissing")
+        else:
+            subnet_ref = gw_subnet[0].get("id") or subnet_ref
+    pip = arm.read_kind(session, "public_ip", resource_group, public_ip_name)
+    pip_ref = arm.resource_id(session, resource_group, "public_ip", public_ip_name)
+    if pip is None:
+        checks.missing("public_ip_name", public_ip_name, f"public IP {resource_group}/{public_ip_name}",
+                       "run the public-IP step first")
+    else:
+        pip_ref = pip.get("id") or pip_ref
+        if dig(pip, "sku", "name") == "Basic":
+            checks.error("public_ip_name", public_ip_name, "is a Basic SKU public IP, refused for VPN gateways",
+                         "a Standard SKU, Static public IP", "PublicIpWithBasicSkuNotAllowedOnVPNGateways")
+        used_by = dig(pip, "properties", "ipConfiguration", "id")
+        if used_by and rid.lower() not in str(used_by).lower():
+            checks.error("public_ip_name", public_ip_name, f"is already used by {used_by}",
+                         "a public IP not attached to another resource", "PublicIpInUse")
+    if current is not None:
+        now_type = dig(current, "properties", "vpnType")
+        now_gen = dig(current, "properties", "vpnGatewayGeneration")
+        if now_type and now_type != vpn_type:
+            checks.error("vpn_type", vpn_type, f"{label} exists as {now_type}; the VPN type cannot change in place",
+                         f"{now_type} (or delete and recreate the gateway, about an hour)", "VpnTypeImmutable")
+        if generation is not None and now_gen and now_gen not in (generation, "None"):
+            checks.error("generation", generation, f"{label} exists as {now_gen}", f"{now_gen}", "GenerationImmutable")
+    checks.raise_if_any()
+    plan.notes += checks.notes
+
+    body = _gateway_body(location, sku, vpn_type, generation, subnet_ref, pip_ref)
+    if current is None:
+        desired = {"location": location, "gatewayType": "Vpn", "vpnType": vpn_type, "sku.name": sku,
+                   "vpnGatewayGeneration": generation, "ipConfigurations[0].subnet": subnet_ref,
+                   "ipConfigurations[0].publicIPAddress": pip_ref}
+        plan.changes += diff_fields(label, None, {k: v for k, v in desired.items() if v is not None})
+        plan.writes.append(Write("virtual_network_gateway", resource_group, name, rid, label, body, None, False))
+    else:
+        if state in ("Failed", "Canceled"):
+            plan.changes.append(Change(label, "provisioningState", state, "Succeeded (create again)", "update"))
+        if dig(current, "properties", "sku", "name") != sku:
+            plan.changes.append(Change(label, "sku.name", dig(current, "properties", "sku", "name"), sku, "update"))
+        if plan.changes:
+            upd = arm.writable(current)
+            upd.setdefault("properties", {})["sku"] = {"name": sku, "tier": sku}
+            plan.writes.append(Write("virtual_network_gateway", resource_group, name, rid, label, upd,
+                                     current.get("etag"), True))
+    if not apply or plan.empty:
+        arm.log.info("%s", plan.summary() + ("" if plan.empty or apply else " (apply=False: nothing written)"))
+        return GatewayPoller(session, plan, resource_group=resource_group, name=name, applied=apply,
+                             progress=progress)
+    from vpnrunbook.operations.apply import verify_unchanged
+
+    verify_unchanged(session, plan)
+    lro = start_write(session, plan.writes[0], step=step)
+    return GatewayPoller(session, plan, resource_group=resource_group, name=name, lro=lro, applied=True,
+                         progress=progress)

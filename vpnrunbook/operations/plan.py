@@ -1,0 +1,230 @@
+"""Plans (the table of resource, field, current, desired), planned writes, results and secret-free snapshots.
+
+A :class:`Plan` is pure data: what will be written, with the ETag each resource had when the plan
+was read. It never holds a shared key — only the reference, resolved when the plan is applied.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import enum
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vpnrunbook.policy.strength import Finding
+
+# Keys whose values are secrets; removed from every snapshot, record and plan value.
+SECRET_KEYS = frozenset({"sharedKey", "shared_key", "authorizationKey", "authorization_key", "sharedKeys"})
+DEFAULT_POLICY_TEXT = "(none: Azure's default proposals)"
+ABSENT = "(absent)"
+REDACTED = "<redacted>"
+
+
+def scrub(value: Any) -> Any:
+    """A JSON-safe deep copy with every secret key removed (at any depth)."""
+    if hasattr(value, "as_dict") and callable(value.as_dict):
+        value = value.as_dict()
+    if isinstance(value, Mapping):
+        return {str(k): scrub(v) for k, v in value.items() if str(k) not in SECRET_KEYS}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [scrub(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, _dt.datetime | _dt.date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def snapshot(resource: Any) -> dict[str, Any] | None:
+    """The resource as its REST (camelCase) dict, without secrets; ``None`` for an absent resource."""
+    return None if resource is None else scrub(resource)
+
+
+def _display(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(_display(v) for v in value) if value else "[]"
+    if isinstance(value, Mapping):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of a plan: ``resource`` (``TestRG1/connections/VNet1toSite6``), ``field`` (REST path),
+    the value now and the value the apply will write. ``action`` is create, update or delete."""
+
+    resource: str
+    field: str
+    current: Any
+    desired: Any
+    action: str = "update"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"resource": self.resource, "field": self.field, "current": scrub(self.current),
+                "desired": scrub(self.desired), "action": self.action}
+
+
+@dataclass
+class Write:
+    """One planned PUT. ``body`` is the full REST body without any secret; ``etag`` is the one read at
+    plan time (``None`` with ``exists=False``: the resource must still be absent at apply time)."""
+
+    kind: str
+    resource_group: str
+    name: str
+    resource_id: str
+    label: str
+    body: dict[str, Any]
+    etag: str | None
+    exists: bool
+    shared_key_ref: str | None = None   # a reference (env:/file:), resolved only while applying
+
+    def __post_init__(self) -> None:
+        if any(k in SECRET_KEYS for k in self.body.get("properties", {})):
+            raise ValueError(f"planned body of {self.label} holds a secret field; secrets travel by reference only")
+
+
+@dataclass
+class Plan:
+    """What a step will change. ``.changes`` is the table; ``.empty`` means nothing will be written."""
+
+    step: str
+    changes: list[Change] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)
+    etags: dict[str, str | None] = field(default_factory=dict)
+    before: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    warnings: list[Finding] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    target: str = ""
+    created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+
+    @property
+    def empty(self) -> bool:
+        return not self.writes
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [c.as_dict() for c in self.changes]
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame with columns resource, field, current, desired, action (empty when no change)."""
+        import pandas as pd
+
+        rows = [{"resource": c.resource, "field": c.field, "current": _display(c.current),
+                 "desired": _display(c.desired), "action": c.action} for c in self.changes]
+        return pd.DataFrame(rows, columns=["resource", "field", "current", "desired", "action"])
+
+    def summary(self) -> str:
+        if self.empty:
+            return f"{self.step}: nothing to change (the resources already match)"
+        resources = sorted({c.resource for c in self.changes})
+        return (f"{self.step}: {len(self.changes)} change(s) on {len(resources)} resource(s): "
+                + ", ".join(resources))
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        for c in self.changes:
+            lines.append(f"  {c.action:6} {c.resource} {c.field}: {_display(c.current) or '-'} -> {_display(c.desired)}")
+        lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        head = f"<p><b>{self.summary()}</b></p>"
+        table = "" if not self.changes else self.to_frame().to_html(index=False)
+        extra = "".join(f"<p>note: {n}</p>" for n in self.notes) + "".join(f"<p>{w}</p>" for w in self.warnings)
+        return head + table + extra
+
+    def to_record(self) -> dict[str, Any]:
+        return {"step": self.step, "target": self.target, "created_at": self.created_at, "empty": self.empty,
+                "changes": self.to_records(), "etags": dict(self.etags), "resources": list(self.resources),
+                "warnings": [w.as_dict() for w in self.warnings], "notes": list(self.notes)}
+
+
+@dataclass
+class OperationResult:
+    """The outcome of one step: its plan, whether it was applied, and before/after snapshots (no secrets)."""
+
+    step: str
+    plan: Plan
+    applied: bool
+    before: dict[str, dict[str, Any] | None]
+    after: dict[str, dict[str, Any] | None]
+    warnings: list[Finding] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return self.applied and not self.plan.empty
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-safe dict for the evidence layer; holds no secret (snapshots are scrubbed again here)."""
+        return scrub({
+            "step": self.step, "applied": self.applied, "changed": self.changed,
+            "plan": self.plan.to_record(), "before": self.before, "after": self.after,
+            "warnings": [w.as_dict() for w in self.warnings], "resources": list(self.resources),
+            "details": self.details,
+        })
+
+    def summary(self) -> str:
+        if self.plan.empty:
+            return f"{self.step}: nothing to change"
+        return f"{self.step}: {'applied' if self.applied else 'planned only (apply=False)'} — {self.plan.summary()}"
+
+    def __str__(self) -> str:
+        return self.summary() if self.applied else str(self.plan)
+
+    def _repr_html_(self) -> str:
+        return f"<p><b>{self.summary()}</b></p>" + ("" if self.applied else self.plan._repr_html_())
+
+
+# ---- flat field diffs --------------------------------------------------------------------------
+def _normal(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        items = [_normal(v) for v in value]
+        if all(isinstance(v, str | int | float) for v in items):
+            return sorted(items, key=str)
+        return items
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def diff_fields(resource: str, current: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> list[Change]:
+    """Changes between two flat ``{REST path: value}`` maps; ``current=None`` means the resource is absent."""
+    if current is None:
+        return [Change(resource, k, None, v, "create") for k, v in desired.items()]
+    return [Change(resource, k, current.get(k), v, "update") for k, v in desired.items()
+            if _normal(current.get(k)) != _normal(v)]
+
+
+def dig(data: Mapping[str, Any] | None, *path: str | int, default: Any = None) -> Any:
+    """``dig(d, "properties", "sku", "name")`` → the nested value or ``default``."""
+    cur: Any = data
+    for p in path:
+        if isinstance(p, int):
+            if not isinstance(cur, list) or len(cur) <= p:
+                return default
+        elif not isinstance(cur, Mapping) or p not in cur:
+            return default
+        cur = cur[p]
+    return default if cur is None else cur
+
+
+def deep_copy(data: Any) -> Any:
+    return copy.deepcopy(data)
+
+
+def merge_snapshots(*maps: Iterable[tuple[str, dict[str, Any] | None]]) -> dict[str, dict[str, Any] | None]:
+    out: dict[str, dict[str, Any] | None] = {}
+    for m in maps:
+        out.update(dict(m))
+    return out
