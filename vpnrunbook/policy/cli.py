@@ -1,4 +1,4 @@
-"""``vpnrunbook policy list|check`` and the foundation's ``vpnrunbook demo`` (until the notebooks land)."""
+"""``vpnrunbook policy list|check`` (``vpnrunbook demo`` lives in ``vpnrunbook.runbook.cli``)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p_check.add_argument("files", nargs="+", metavar="FILE.yaml")
     p_check.set_defaults(handler=cmd_check)
     policy.set_defaults(handler=lambda a: (policy.print_help(), 2)[1])
-    register_demo(sub)
 
 
 def presets_table():
@@ -61,13 +60,3 @@ def cmd_check(args: argparse.Namespace) -> int:
         for f in findings:
             print(f"  {f}")
     return worst
-
-
-def register_demo(sub: argparse._SubParsersAction) -> None:
-    demo = sub.add_parser("demo", help="run the seed workflow against the emulator")
-    demo.set_defaults(handler=cmd_demo)
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    print("vpnrunbook demo: the runbook notebooks are not built yet; showing what exists — the policy catalog.\n")
-    return cmd_list(args)

@@ -1,0 +1,114 @@
+"""Evidence integrity without kernels: ledger chain, verify findings, scrubbing, write-once, CLI exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_OK, main
+from vpnrunbook.runbook import evidence, ledger
+from vpnrunbook.runbook.scrub import MASK, Scrubber
+
+
+def _fake_run(root, step="s", outcome="succeeded", secret="S3cretValue!"):
+    started = evidence.utcnow()
+    rec = evidence.RunEvidence(root=root, run_dir=evidence.new_run_dir(root, step, started), step=step,
+                               started=started, manifest={"outcome": outcome, "operator": {"user": "t"},
+                                                          "parameters": {"shared_key_ref": "env:K"}})
+    nb = json.dumps({"cells": [{"outputs": [{"text": f"key={secret}"}]}], "metadata": {}})
+    rec.write(notebook_text=nb, html=f"<p>{secret}</p>", records=[{"name": "r", "before": {"sharedKey": secret}}],
+              scrubber=Scrubber([secret]), ended=evidence.utcnow())
+    return rec.run_dir
+
+
+@pytest.fixture
+def three_runs(tmp_path):
+    root = tmp_path / "ev"
+    dirs = [_fake_run(root, step=f"s{i}") for i in range(3)]
+    assert evidence.verify(root) == []
+    return root, dirs
+
+
+def test_scrubbing_and_write_once(tmp_path):
+    root = tmp_path / "ev"
+    d = _fake_run(root)
+    for f in d.iterdir():
+        assert "S3cretValue!" not in f.read_text()
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["records"][0]["before"]["sharedKey"] == MASK and m["scrubbed_occurrences"] >= 3
+    with pytest.raises(FileExistsError):
+        evidence.RunEvidence(root=root, run_dir=d, step="s", started=evidence.utcnow())._write_once(
+            "manifest.json", "{}")
+
+
+def test_scrubber_masks_json_fields_and_escaped_values():
+    s = Scrubber(['ab"cd\\ef'])
+    assert s.text('{"sharedKey": "zzz"}') == '{"sharedKey": "' + MASK + '"}'
+    assert 'ab\\"cd\\\\ef' not in s.text(json.dumps({"v": 'x ab"cd\\ef y'}))
+    assert s.data({"shared_key": "q", "n": {"password": "p"}}) == {"shared_key": MASK, "n": {"password": MASK}}
+
+
+def test_verify_detects_edited_notebook(three_runs):
+    root, dirs = three_runs
+    nb = dirs[1] / "notebook.ipynb"
+    nb.write_text(nb.read_text().replace("key=", "KEY="))
+    (f,) = evidence.verify(root)
+    assert dirs[1].name in str(f) and "notebook.ipynb was changed" in str(f)
+
+
+def test_verify_detects_edited_manifest(three_runs):
+    root, dirs = three_runs
+    m = dirs[0] / "manifest.json"
+    m.write_text(m.read_text().replace('"succeeded"', '"failed"'))
+    assert any("manifest.json was changed" in str(f) for f in evidence.verify(root))
+
+
+def test_verify_detects_deleted_run(three_runs):
+    import shutil
+
+    root, dirs = three_runs
+    shutil.rmtree(dirs[2])
+    assert [str(f) for f in evidence.verify(root)] == [f"run {dirs[2].name}: evidence folder was removed"]
+
+
+def test_verify_detects_reordered_and_removed_ledger_lines(three_runs):
+    root, dirs = three_runs
+    path = root / ledger.LEDGER_NAME
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[1], lines[0], lines[2]]) + "\n")
+    found = " ".join(map(str, evidence.verify(root)))
+    assert "previous-hash mismatch" in found and "sequence number" in found
+    path.write_text("\n".join([lines[0], lines[2]]) + "\n")
+    found = " ".join(map(str, evidence.verify(root)))
+    assert "previous-hash mismatch" in found and f"run {dirs[1].name}: has evidence but no ledger line" in found
+
+
+def test_verify_detects_edited_ledger_line_and_added_file(three_runs):
+    root, dirs = three_runs
+    path = root / ledger.LEDGER_NAME
+    path.write_text(path.read_text().replace('"outcome":"succeeded"', '"outcome":"failed"', 1))
+    assert any("ledger line 2: previous-hash mismatch" in str(f) for f in evidence.verify(root))
+    (dirs[2] / "extra.txt").write_text("x")
+    assert any("extra.txt was added" in str(f) for f in evidence.verify(root))
+
+
+def test_cli_verify_and_list_exit_codes(three_runs, capsys):
+    root, dirs = three_runs
+    assert main(["evidence", "verify", "--evidence-dir", str(root)]) == EXIT_OK
+    assert main(["evidence", "list", "--evidence-dir", str(root)]) == EXIT_OK
+    assert dirs[0].name in capsys.readouterr().out
+    (dirs[0] / "notebook.html").unlink()
+    assert main(["evidence", "verify", "--evidence-dir", str(root)]) == EXIT_EVIDENCE
+    assert "notebook.html was removed" in capsys.readouterr().err
+
+
+def test_concurrent_appends_keep_the_chain(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = tmp_path / "ev"
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(lambda i: ledger.append(root, {"run_id": f"r{i}"}), range(40)))
+    entries, findings = ledger.verify(root)
+    assert len(entries) == 40
+    assert [f for f in findings if "ledger line" in str(f)] == []  # the runs' folders are absent here

@@ -1,0 +1,96 @@
+"""The papermill runner on a tiny notebook: outcomes, exit codes, timeouts, evidence files, secret scrubbing."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import nbformat
+import pytest
+
+from tests.notebooks.conftest import files_containing
+from vpnrunbook.cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE
+from vpnrunbook.runbook import evidence, ledger
+from vpnrunbook.runbook.htmlexport import remote_references
+from vpnrunbook.runbook.runner import Timeouts, execute
+
+pytestmark = pytest.mark.slow
+
+
+def _run(nb, mode, **kw):
+    return execute(nb, step="tiny", parameters={"x": 7, "key_ref": "env:TINY_KEY", "mode": mode}, **kw)
+
+
+def test_success_writes_all_evidence(tiny_notebook, evidence_root, planted_key):
+    r = _run(tiny_notebook, "ok", apply=True)
+    assert (r.outcome, r.exit_code) == ("succeeded", EXIT_OK)
+    files = sorted(p.name for p in r.run_dir.iterdir())
+    assert files == ["manifest.json", "notebook.html", "notebook.ipynb"]
+    m = json.loads((r.run_dir / "manifest.json").read_text())
+    for key in ("run_id", "step", "parameters", "operator", "target", "subscription_id", "versions", "started",
+                "ended", "outcome", "changes", "files"):
+        assert key in m, key
+    assert m["parameters"]["key_ref"] == "env:TINY_KEY" and m["parameters"]["apply"] is True
+    assert m["versions"]["azure-mgmt-network"] == "33.1.0"
+    assert m["changes"][0]["before"] == {"x": 0} and m["changes"][0]["after"]["x"] == 7
+    for name, digest in m["files"].items():
+        assert ledger.sha256_file(r.run_dir / name) == digest
+    nb = nbformat.read(str(r.run_dir / "notebook.ipynb"), as_version=4)
+    assert any("done 7" in "".join(o.get("text", "")) for c in nb.cells for o in c.get("outputs", []))
+    assert nb.metadata["vpnrunbook"]["outcome"] == "succeeded"
+    assert evidence.list_runs(evidence_root)[0]["run_id"] == r.run_id
+    assert evidence.verify(evidence_root) == []
+
+
+def test_planted_key_never_reaches_evidence(tiny_notebook, evidence_root, planted_key):
+    ok = _run(tiny_notebook, "ok")
+    bad = _run(tiny_notebook, "fail")
+    assert bad.outcome == "failed"
+    assert files_containing(evidence_root, planted_key) == []
+    assert planted_key not in (bad.error or "")
+    m = json.loads((ok.run_dir / "manifest.json").read_text())
+    assert m["scrubbed_occurrences"] >= 2   # printed output + the sharedKey field of the record
+    assert m["changes"][0]["after"]["sharedKey"] != planted_key
+
+
+def test_failed_run_keeps_evidence_and_exits_failed(tiny_notebook, evidence_root, planted_key):
+    r = _run(tiny_notebook, "fail")
+    assert (r.outcome, r.exit_code) == ("failed", EXIT_FAILED)
+    m = json.loads((r.run_dir / "manifest.json").read_text())
+    assert m["outcome"] == "failed" and m["error"]["type"] == "RuntimeError"
+    assert (r.run_dir / "notebook.html").exists() and (r.run_dir / "notebook.ipynb").exists()
+    assert m["changes"], "results recorded before the failing cell still reach the manifest"
+    assert evidence.verify(evidence_root) == []
+
+
+def test_refusal_inside_notebook_is_a_usage_error(tiny_notebook, evidence_root, planted_key):
+    r = _run(tiny_notebook, "refuse")
+    assert (r.outcome, r.exit_code) == ("refused", EXIT_USAGE)
+    assert "x: is refused" in r.error
+
+
+def test_cell_timeout(tiny_notebook, evidence_root, planted_key):
+    r = _run(tiny_notebook, "sleep", timeouts=Timeouts(start=60, cell=2, run=120))
+    assert (r.outcome, r.exit_code) == ("timed_out", EXIT_TIMEOUT)
+    m = json.loads((r.run_dir / "manifest.json").read_text())
+    assert m["outcome"] == "timed_out" and m["error"]["type"] == "CellTimeout"
+
+
+def test_run_timeout_kills_the_kernel(tiny_notebook, evidence_root, planted_key):
+    r = _run(tiny_notebook, "sleep", timeouts=Timeouts(start=60, cell=120, run=4))
+    assert (r.outcome, r.exit_code) == ("timed_out", EXIT_TIMEOUT)
+    m = json.loads((r.run_dir / "manifest.json").read_text())
+    assert m["error"]["type"] == "RunTimeout" and m["duration_seconds"] < 60
+    assert evidence.verify(evidence_root) == []
+
+
+def test_runs_never_overwrite_and_html_is_offline(tiny_notebook, evidence_root, planted_key):
+    a = _run(tiny_notebook, "ok")
+    b = _run(tiny_notebook, "ok")
+    assert a.run_dir != b.run_dir and a.run_dir.exists() and b.run_dir.exists()
+    html = (a.run_dir / "notebook.html").read_text()
+    assert remote_references(html) == []
+    assert not re.search(r"<script[^>]+src=", html)
+    assert "done 7" in html
+    seqs = [e["seq"] for e in evidence.list_runs(evidence_root)]
+    assert seqs == [1, 2]

@@ -1,0 +1,159 @@
+"""``vpnrunbook run``, ``vpnrunbook evidence list|verify``, ``vpnrunbook notebooks strip|check`` and ``vpnrunbook demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_OK, EXIT_USAGE
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from vpnrunbook.runbook.steps import STEPS
+
+    run = sub.add_parser("run", help="execute a runbook notebook headless (papermill) and record evidence",
+                         description="Steps: " + ", ".join(STEPS) + ". Exit codes: 0 succeeded, 1 failed, "
+                                     "2 refused (bad parameters, nothing changed), 3 timed out.")
+    run.add_argument("step", metavar="STEP", help="step name, number or short name (04_connect, 04, connect)")
+    run.add_argument("-p", "--parameters", metavar="FILE.yaml", help="YAML parameter file")
+    run.add_argument("--apply", action="store_true", help="make the change (default: only show the plan)")
+    run.add_argument("--target", choices=("emulator", "azure"), help="default: $VPNRUNBOOK_TARGET or emulator")
+    _evidence_arg(run)
+    _timeout_args(run)
+    run.set_defaults(handler=cmd_run)
+
+    ev = sub.add_parser("evidence", help="list or verify recorded runs")
+    esub = ev.add_subparsers(dest="evidence_command", metavar="ACTION")
+    e_list = esub.add_parser("list", help="one line per recorded run (from the ledger)")
+    _evidence_arg(e_list)
+    e_list.set_defaults(handler=cmd_evidence_list)
+    e_verify = esub.add_parser("verify", help="check the ledger chain, manifests and file hashes (exit 4 on tampering)")
+    _evidence_arg(e_verify)
+    e_verify.set_defaults(handler=cmd_evidence_verify)
+    ev.set_defaults(handler=lambda a: (ev.print_help(), EXIT_USAGE)[1])
+
+    nb = sub.add_parser("notebooks", help="strip outputs from the runbook notebooks, or check they are stripped")
+    nsub = nb.add_subparsers(dest="notebooks_command", metavar="ACTION")
+    n_strip = nsub.add_parser("strip", help="remove outputs and execution counts in place")
+    n_strip.add_argument("files", nargs="*", metavar="NOTEBOOK", help="default: notebooks/*.ipynb")
+    n_strip.set_defaults(handler=cmd_notebooks_strip)
+    n_check = nsub.add_parser("check", help="exit 1 if any notebook holds outputs")
+    n_check.add_argument("files", nargs="*", metavar="NOTEBOOK", help="default: notebooks/*.ipynb")
+    n_check.set_defaults(handler=cmd_notebooks_check)
+    nb.set_defaults(handler=lambda a: (nb.print_help(), EXIT_USAGE)[1])
+
+    demo = sub.add_parser("demo", help="run the seed workflow headless against the emulator (the two gateways "
+                                       "in parallel), then print a summary and the evidence path")
+    _evidence_arg(demo)
+    demo.add_argument("--seed-dir", default=None, help="folder of the seed parameter files (default: parameters/seed)")
+    _timeout_args(demo)
+    demo.set_defaults(handler=cmd_demo)
+
+
+def _evidence_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--evidence-dir", metavar="DIR", help="evidence root (default: $VPNRUNBOOK_EVIDENCE_DIR or ./evidence)")
+
+
+def _timeout_args(p: argparse.ArgumentParser) -> None:
+    from vpnrunbook.runbook.runner import DEFAULT_CELL_TIMEOUT, DEFAULT_RUN_TIMEOUT, DEFAULT_START_TIMEOUT
+
+    p.add_argument("--start-timeout", type=float, default=DEFAULT_START_TIMEOUT, metavar="S",
+                   help=f"kernel start bound (default {DEFAULT_START_TIMEOUT:g} s)")
+    p.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT, metavar="S",
+                   help=f"bound on each cell (default {DEFAULT_CELL_TIMEOUT:g} s)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_RUN_TIMEOUT, metavar="S",
+                   help=f"bound on the whole run (default {DEFAULT_RUN_TIMEOUT:g} s)")
+
+
+def _timeouts(args: argparse.Namespace):
+    from vpnrunbook.runbook.runner import Timeouts
+
+    for name in ("start_timeout", "cell_timeout", "timeout"):
+        if getattr(args, name) <= 0:
+            raise SystemExit(f"--{name.replace('_', '-')} must be a positive number of seconds, not {getattr(args, name)}")
+    return Timeouts(start=args.start_timeout, cell=args.cell_timeout, run=args.timeout)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vpnrunbook.runbook.runner import run_step
+    from vpnrunbook.runbook.steps import get_step
+
+    try:
+        step = get_step(args.step)
+    except KeyError as exc:
+        print(f"vpnrunbook run: {exc.args[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"running {step.name} ({'apply' if args.apply else 'plan only'}) ...", file=sys.stderr)
+    result = run_step(step.name, params_file=args.parameters, apply=args.apply, target=args.target,
+                      evidence_dir=args.evidence_dir, timeouts=_timeouts(args))
+    print(f"{result.step}: {result.outcome} (exit {result.exit_code})")
+    if result.error:
+        print(result.error, file=sys.stderr)
+    print(f"evidence: {result.run_dir}")
+    return result.exit_code
+
+
+def cmd_evidence_list(args: argparse.Namespace) -> int:
+    from vpnrunbook.runbook.evidence import evidence_root, list_runs
+
+    root = evidence_root(args.evidence_dir)
+    runs = list_runs(root)
+    if not runs:
+        print(f"no runs recorded under {root}")
+        return EXIT_OK
+    cols = ("seq", "run_id", "step", "outcome", "apply", "target", "operator", "started")
+    rows = [[str(e.get(c, "")) for c in cols] for e in runs]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+    return EXIT_OK
+
+
+def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    from vpnrunbook.runbook.evidence import evidence_root
+    from vpnrunbook.runbook.ledger import verify
+
+    root = evidence_root(args.evidence_dir)
+    entries, findings = verify(root)
+    if findings:
+        print(f"evidence under {root}: {len(findings)} problem(s) found", file=sys.stderr)
+        for f in findings:
+            print(f"  - {f}", file=sys.stderr)
+        return EXIT_EVIDENCE
+    print(f"evidence under {root}: {len(entries)} run(s), ledger chain and all file hashes verified")
+    return EXIT_OK
+
+
+def _notebook_files(files: list[str]) -> list[Path]:
+    from vpnrunbook.runbook.steps import NOTEBOOK_DIR
+
+    return [Path(f) for f in files] if files else sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+def cmd_notebooks_strip(args: argparse.Namespace) -> int:
+    from vpnrunbook.runbook.strip import strip_file
+
+    for f in _notebook_files(args.files):
+        changed = strip_file(f)
+        print(f"{f}: {'stripped' if changed else 'already clean'}")
+    return EXIT_OK
+
+
+def cmd_notebooks_check(args: argparse.Namespace) -> int:
+    from vpnrunbook.runbook.strip import dirty_cells
+
+    bad = 0
+    for f in _notebook_files(args.files):
+        cells = dirty_cells(f)
+        if cells:
+            bad += 1
+            print(f"{f}: outputs or execution counts in cells {cells}; run `vpnrunbook notebooks strip`")
+    return 1 if bad else EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vpnrunbook.runbook.demo import run_demo
+
+    return run_demo(evidence_dir=args.evidence_dir, seed_dir=args.seed_dir, timeouts=_timeouts(args))

@@ -1,0 +1,175 @@
+"""Per-run evidence: ``<root>/<run id>/`` with notebook.ipynb, notebook.html and manifest.json, plus the ledger.
+
+Everything is scrubbed before it is written (``scrub.Scrubber``), written once (the run folder is created with
+``exist_ok=False``; files are opened with mode ``x``), hashed into the manifest, and the manifest's hash goes into
+the ledger. ``list_runs`` and ``verify`` read it back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from vpnrunbook.runbook import ledger
+from vpnrunbook.runbook.scrub import Scrubber
+
+SCHEMA = "vpnrunbook.evidence/1"
+NOTEBOOK_FILE = "notebook.ipynb"
+HTML_FILE = "notebook.html"
+MANIFEST_FILE = "manifest.json"
+OUTCOMES = ("succeeded", "failed", "refused", "timed_out")
+
+
+def evidence_root(root: str | Path | None = None) -> Path:
+    return Path(root or os.environ.get("VPNRUNBOOK_EVIDENCE_DIR") or "evidence")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(t: dt.datetime) -> str:
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_run_dir(root: Path, step: str, started: dt.datetime) -> Path:
+    """A fresh folder ``<UTC time>-<step>-<random>``; never an existing one."""
+    root.mkdir(parents=True, exist_ok=True)
+    for _ in range(10):
+        run_id = f"{started.strftime('%Y%m%dT%H%M%S')}Z-{step}-{uuid.uuid4().hex[:8]}"
+        path = root / run_id
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise RuntimeError(f"could not create a new run folder under {root}")
+
+
+def operator() -> dict[str, str]:
+    user = os.environ.get("VPNRUNBOOK_OPERATOR")
+    if not user:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = str(os.getuid())
+    return {"user": user, "host": socket.gethostname()}
+
+
+def versions() -> dict[str, str]:
+    import platform
+
+    import vpnrunbook
+
+    out = {"vpnrunbook": vpnrunbook.__version__, "python": platform.python_version(),
+           "network_api_version": vpnrunbook.NETWORK_API_VERSION,
+           "resources_api_version": vpnrunbook.RESOURCES_API_VERSION}
+    for dist in ("azure-mgmt-network", "azure-mgmt-resource", "azure-core", "azure-identity", "papermill",
+                 "nbconvert", "ipykernel"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def describe_ref(ref: str) -> str:
+    """A safe text for a secret reference (never the value)."""
+    try:
+        from vpnrunbook.azure.secrets import describe_ref as _describe
+    except ImportError:
+        _describe = None
+    if _describe is not None:
+        try:
+            return str(_describe(ref))
+        except Exception:  # noqa: BLE001 - any failure falls back to the plain reference
+            pass
+    if ref.startswith("env:"):
+        return f"{ref} (environment variable)"
+    if ref.startswith("file:"):
+        return f"{ref} (key file)"
+    return ref
+
+
+@dataclass
+class RunEvidence:
+    """What the runner collected; ``write`` scrubs it, writes the files, the manifest and the ledger line."""
+
+    root: Path
+    run_dir: Path
+    step: str
+    started: dt.datetime
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    def write(self, *, notebook_text: str, html: str | None, records: list[dict[str, Any]],
+              scrubber: Scrubber, ended: dt.datetime) -> dict[str, Any]:
+        files: dict[str, str] = {}
+        nb_clean = scrubber.text(notebook_text)
+        self._write_once(NOTEBOOK_FILE, nb_clean)
+        files[NOTEBOOK_FILE] = ledger.sha256_file(self.run_dir / NOTEBOOK_FILE)
+        if html is not None:
+            self._write_once(HTML_FILE, scrubber.text(html))
+            files[HTML_FILE] = ledger.sha256_file(self.run_dir / HTML_FILE)
+        clean_records = scrubber.data(records)
+        manifest = dict(self.manifest)
+        manifest.update({
+            "schema": SCHEMA,
+            "run_id": self.run_id,
+            "step": self.step,
+            "started": iso(self.started),
+            "ended": iso(ended),
+            "duration_seconds": round((ended - self.started).total_seconds(), 3),
+            "changes": [_change(r) for r in clean_records],
+            "records": clean_records,
+        })
+        manifest = scrubber.data(manifest)
+        manifest["scrubbed_occurrences"] = scrubber.count
+        manifest["files"] = files
+        text = json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n"
+        if scrubber.contains_secret(text):  # cannot happen after scrubbing; refuse rather than leak
+            raise RuntimeError("secret value survived scrubbing; evidence not written")
+        self._write_once(MANIFEST_FILE, text)
+        digest = ledger.sha256_file(self.run_dir / MANIFEST_FILE)
+        ledger.append(self.root, {
+            "run_id": self.run_id, "step": self.step, "outcome": manifest.get("outcome"),
+            "apply": manifest.get("apply"), "target": manifest.get("target"),
+            "started": manifest["started"], "ended": manifest["ended"],
+            "operator": manifest.get("operator", {}).get("user"), "manifest_sha256": digest,
+        })
+        return manifest
+
+    def _write_once(self, name: str, text: str) -> None:
+        with open(self.run_dir / name, "x", encoding="utf-8") as f:
+            f.write(text)
+
+
+def _change(record: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's view of one recorded result: what was planned, applied, before and after."""
+    keys = ("name", "step", "applied", "plan", "before", "after", "warnings", "resources")
+    return {k: record.get(k) for k in keys if k in record}
+
+
+# ---- reading back ---------------------------------------------------------------------------------
+def list_runs(root: Path) -> list[dict[str, Any]]:
+    return [e for _, _, e in ledger.read(root) if e is not None]
+
+
+def verify(root: Path) -> list[ledger.Finding]:
+    _, findings = ledger.verify(root)
+    return findings
+
+
+def load_manifest(root: Path, run_id: str) -> dict[str, Any]:
+    return json.loads((root / run_id / MANIFEST_FILE).read_text(encoding="utf-8"))

@@ -1,0 +1,143 @@
+"""The append-only evidence ledger: ``<evidence root>/ledger.jsonl``, one JSON line per run.
+
+Each line carries ``prev``, the SHA-256 of the previous line's bytes (the first line carries 64 zeros), and
+``manifest_sha256`` of its run's manifest, so editing, removing or reordering any line or run breaks the chain.
+Appends are serialised with an exclusive ``flock`` so concurrent runs (the demo's two gateways) cannot interleave.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LEDGER_NAME = "ledger.jsonl"
+GENESIS = "0" * 64
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _dumps(entry: dict[str, Any]) -> str:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def append(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """Append ``entry`` (seq and prev are filled in) under an exclusive lock; returns the line written."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / LEDGER_NAME
+    with open(path, "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            f.seek(0)
+            lines = [ln for ln in f.read().split(b"\n") if ln.strip()]
+            prev = sha256_bytes(lines[-1]) if lines else GENESIS
+            line = {**entry, "seq": len(lines) + 1, "prev": prev}
+            data = _dumps(line).encode("ascii")
+            f.seek(0, 2)
+            f.write(data + b"\n")
+            f.flush()
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    return line
+
+
+def read(root: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
+    """(line number, raw bytes, parsed entry or None when the line is not JSON)."""
+    path = root / LEDGER_NAME
+    if not path.exists():
+        return
+    for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            entry = None
+        yield n, raw, entry if isinstance(entry, dict) else None
+
+
+@dataclass(frozen=True)
+class Finding:
+    where: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.problem}"
+
+
+def verify(root: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
+    """Check the chain, every manifest's hash and every file the manifests list; returns (entries, findings)."""
+    findings: list[Finding] = []
+    entries: list[dict[str, Any]] = []
+    prev = GENESIS
+    expected_seq = 1
+    seen_runs: set[str] = set()
+    for n, raw, entry in read(root):
+        where = f"ledger line {n}"
+        if entry is None:
+            findings.append(Finding(where, "is not a JSON object (edited)"))
+            prev = sha256_bytes(raw)
+            expected_seq += 1
+            continue
+        if entry.get("prev") != prev:
+            findings.append(Finding(where, f"previous-hash mismatch: the ledger was edited, a line removed or the "
+                                           f"lines reordered (run {entry.get('run_id')})"))
+        if entry.get("seq") != expected_seq:
+            findings.append(Finding(where, f"sequence number {entry.get('seq')} where {expected_seq} was expected "
+                                           "(lines removed or reordered)"))
+        prev = sha256_bytes(raw)
+        expected_seq += 1
+        entries.append(entry)
+        run_id = str(entry.get("run_id"))
+        seen_runs.add(run_id)
+        findings += verify_run(root, entry)
+    if (root / LEDGER_NAME).exists() or any(root.iterdir() if root.is_dir() else ()):
+        for d in sorted(p for p in root.iterdir() if p.is_dir() and (p / "manifest.json").exists()):
+            if d.name not in seen_runs:
+                findings.append(Finding(f"run {d.name}", "has evidence but no ledger line (ledger truncated or "
+                                                         "the run was added by hand)"))
+    return entries, findings
+
+
+def verify_run(root: Path, entry: dict[str, Any]) -> list[Finding]:
+    run_id = str(entry.get("run_id"))
+    where = f"run {run_id}"
+    run_dir = root / run_id
+    manifest_path = run_dir / "manifest.json"
+    if not run_dir.is_dir():
+        return [Finding(where, "evidence folder was removed")]
+    if not manifest_path.exists():
+        return [Finding(where, "manifest.json was removed")]
+    found: list[Finding] = []
+    if sha256_file(manifest_path) != entry.get("manifest_sha256"):
+        found.append(Finding(where, "manifest.json was changed after the run (hash differs from the ledger)"))
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except ValueError:
+        return found + [Finding(where, "manifest.json is not valid JSON")]
+    files: dict[str, str] = manifest.get("files", {})
+    for name, digest in files.items():
+        f = run_dir / name
+        if not f.exists():
+            found.append(Finding(where, f"{name} was removed"))
+        elif sha256_file(f) != digest:
+            found.append(Finding(where, f"{name} was changed after the run (SHA-256 differs from the manifest)"))
+    for f in sorted(run_dir.rglob("*")):
+        rel = f.relative_to(run_dir).as_posix()
+        if f.is_file() and rel != "manifest.json" and rel not in files:
+            found.append(Finding(where, f"{rel} was added after the run (not in the manifest)"))
+    return found

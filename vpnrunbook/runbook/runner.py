@@ -1,0 +1,343 @@
+"""Execute one runbook notebook headless with papermill and leave its evidence, whatever happens.
+
+Bounds: ``start_timeout`` (kernel start), ``cell_timeout`` (each cell, nbclient) and ``run_timeout`` (the whole
+run: a watchdog kills the kernel). The kernel is always this environment's Python (``sys.executable -m
+ipykernel_launcher``), whatever kernelspecs the user has installed elsewhere.
+
+Outcome → exit code (``vpnrunbook.cli``): succeeded → EXIT_OK, refused (bad parameters or a pre-check refused the
+change before any write) → EXIT_USAGE, failed → EXIT_FAILED, timed_out → EXIT_TIMEOUT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vpnrunbook.cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE
+from vpnrunbook.runbook import INTERACTIVE_ENV, RUN_DIR_ENV, evidence, scrub
+from vpnrunbook.runbook.params import SECRET_REF_RE, ParameterError
+
+DEFAULT_START_TIMEOUT = 60.0
+DEFAULT_CELL_TIMEOUT = 3600.0      # a VPN gateway takes up to 45 minutes on Azure
+DEFAULT_RUN_TIMEOUT = 2 * 3600.0
+EXIT_CODES = {"succeeded": EXIT_OK, "refused": EXIT_USAGE, "failed": EXIT_FAILED, "timed_out": EXIT_TIMEOUT}
+# Exceptions raised inside the notebook that mean "refused before any change": bad input, not a failure.
+REFUSAL_ERRORS = frozenset({"ParameterError", "PolicyValidationError", "PrecheckError", "SecretReferenceError",
+                            "TargetConfigurationError"})
+OUTCOME_TAG = "vpnrunbook-outcome"
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    step: str
+    outcome: str
+    exit_code: int
+    error: str | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "succeeded"
+
+
+@dataclass
+class Timeouts:
+    start: float = DEFAULT_START_TIMEOUT
+    cell: float = DEFAULT_CELL_TIMEOUT
+    run: float = DEFAULT_RUN_TIMEOUT
+
+
+def default_target(target: str | None) -> str:
+    return target or os.environ.get("VPNRUNBOOK_TARGET") or "emulator"
+
+
+def default_subscription(target: str) -> str:
+    if target == "emulator":
+        try:
+            from vpnrunbook.azure.connect import EMULATOR_SUBSCRIPTION
+        except ImportError:
+            EMULATOR_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"  # noqa: N806 - contracts.md
+        return os.environ.get("AZURE_SUBSCRIPTION_ID") or EMULATOR_SUBSCRIPTION
+    return os.environ.get("AZURE_SUBSCRIPTION_ID", "")
+
+
+# ---- kernel --------------------------------------------------------------------------------------
+def _kernel_manager_class(env: dict[str, str], holder: list[Any], ipc_prefix: Path) -> type:
+    from jupyter_client.kernelspec import KernelSpec
+    from jupyter_client.manager import AsyncKernelManager
+
+    spec = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                      display_name="Python 3 (vpnrunbook)", language="python", name="python3")
+
+    class RunKernelManager(AsyncKernelManager):
+        """This environment's Python, with the run's environment variables."""
+
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            # Unix sockets in the run's private temp folder (not loopback TCP; no clash between parallel runs)
+            self.transport = "ipc"
+            self.ip = str(ipc_prefix)
+            holder.append(self)
+
+        @property
+        def kernel_spec(self) -> KernelSpec:  # type: ignore[override]
+            return spec
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            kw["env"] = env
+            return await super()._async_pre_start_kernel(**kw)
+
+    return RunKernelManager
+
+
+def _kill_kernels(holder: Iterable[Any]) -> None:
+    for km in holder:
+        prov = getattr(km, "provisioner", None)
+        pid = getattr(prov, "pid", None) or getattr(getattr(prov, "process", None), "pid", None)
+        if pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+# ---- notebook helpers ----------------------------------------------------------------------------
+def _outcome_cell(nb: Any, text: str) -> None:
+    import nbformat
+
+    nb.cells = [c for c in nb.cells if OUTCOME_TAG not in c.get("metadata", {}).get("tags", [])]
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell.metadata["tags"] = [OUTCOME_TAG]
+    nb.cells.insert(0, cell)
+
+
+def _error_from_notebook(nb: Any) -> dict[str, Any] | None:
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return {"type": out.get("ename"), "message": out.get("evalue"), "cell": i,
+                        "execution_count": cell.get("execution_count")}
+    return None
+
+
+def collect_secret_refs(parameters: Mapping[str, Any]) -> list[str]:
+    refs: list[str] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, str) and SECRET_REF_RE.match(v):
+            refs.append(v)
+        elif isinstance(v, Mapping):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    walk(dict(parameters))
+    return refs
+
+
+# ---- the run -------------------------------------------------------------------------------------
+def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], apply: bool | None = False,
+            target: str | None = None, evidence_dir: str | Path | None = None,
+            timeouts: Timeouts | None = None, refusal: ParameterError | None = None,
+            parameters_file: str | Path | None = None, secret_params: Iterable[str] = (),
+            extra_secrets: Iterable[str] = (), cwd: str | Path | None = None,
+            title: str = "", changes: str = "") -> RunResult:
+    """Run ``notebook`` with ``parameters`` (+ ``apply``) and write its evidence. Never raises for a failed run."""
+    import nbformat
+
+    timeouts = timeouts or Timeouts()
+    target = default_target(target)
+    root = evidence.evidence_root(evidence_dir)
+    started = evidence.utcnow()
+    run_dir = evidence.new_run_dir(root, step, started)
+    notebook = Path(notebook)
+    params = dict(parameters)
+    if refusal is None and apply is not None:  # None: a read-only notebook without an `apply` parameter
+        params["apply"] = bool(apply)
+    secret_refs = {k: evidence.describe_ref(v) for k, v in params.items()
+                   if k in set(secret_params) and isinstance(v, str) and SECRET_REF_RE.match(v)}
+    rec = evidence.RunEvidence(root=root, run_dir=run_dir, step=step, started=started)
+    rec.manifest = {
+        "title": title, "changes_what": changes,
+        "notebook": {"source": str(notebook), "sha256": _sha_or_none(notebook)},
+        "parameters_file": ({"path": str(parameters_file), "sha256": _sha_or_none(Path(parameters_file))}
+                            if parameters_file else None),
+        "parameters": params, "secret_references": secret_refs, "apply": bool(apply),
+        "operator": evidence.operator(), "target": target, "subscription_id": default_subscription(target),
+        "versions": evidence.versions(),
+        "timeouts_seconds": {"start": timeouts.start, "cell": timeouts.cell, "run": timeouts.run},
+    }
+    staging = Path(tempfile.mkdtemp(prefix="vpnrunbook-run-"))
+    records_dir = staging / "records"
+    out_nb_path = staging / "notebook.ipynb"
+    outcome, error = "succeeded", None
+    timed_out = threading.Event()
+    try:
+        if refusal is not None:
+            outcome, error = "refused", {"type": type(refusal).__name__, "message": str(refusal), "cell": None}
+        else:
+            env = {**os.environ, RUN_DIR_ENV: str(records_dir), INTERACTIVE_ENV: "1", "VPNRUNBOOK_TARGET": target,
+                   "VPNRUNBOOK_EVIDENCE_DIR": str(root.resolve()), "JUPYTER_PLATFORM_DIRS": "1",
+                   "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+            outcome, error = _papermill(notebook, out_nb_path, params, env, timeouts, timed_out,
+                                        cwd=Path(cwd) if cwd else Path.cwd())
+    finally:
+        ended = evidence.utcnow()
+        nb = _load_output(out_nb_path, notebook)
+        if outcome == "failed" and error is not None and error.get("type") in REFUSAL_ERRORS:
+            outcome = "refused"
+        if outcome == "failed" and error is None:
+            error = _error_from_notebook(nb)
+        rec.manifest["outcome"] = outcome
+        rec.manifest["exit_code"] = EXIT_CODES[outcome]
+        rec.manifest["error"] = error
+        headline = (f"**vpnrunbook run `{run_dir.name}`** — step `{step}` — outcome **{outcome}** — "
+                    f"apply={bool(apply)} — target {target} — operator {rec.manifest['operator']['user']}")
+        if error:
+            headline += f"\n\n```\n{error.get('type')}: {error.get('message')}\n```"
+        _outcome_cell(nb, headline)
+        nb.metadata["vpnrunbook"] = {"run_id": run_dir.name, "step": step, "outcome": outcome}
+        records = _load_records(records_dir)
+        scrubber = scrub.Scrubber(scrub.secrets_from_refs(collect_secret_refs(params))
+                                  | scrub.secrets_in_state_dir() | set(extra_secrets))
+        nb_text = scrubber.text(nbformat.writes(nb))
+        try:
+            from vpnrunbook.runbook.htmlexport import notebook_to_html
+
+            html: str | None = notebook_to_html(nbformat.reads(nb_text, as_version=4))
+        except Exception as exc:  # noqa: BLE001 - the run's evidence matters more than its HTML
+            html = None
+            rec.manifest["html_error"] = f"{type(exc).__name__}: {exc}"
+        manifest = rec.write(notebook_text=nb_text, html=html, records=records, scrubber=scrubber, ended=ended)
+        shutil.rmtree(staging, ignore_errors=True)
+    message = None if error is None else f"{error.get('type')}: {error.get('message')}"
+    return RunResult(run_dir.name, run_dir, step, outcome, EXIT_CODES[outcome], scrubber.text(message or "") or None,
+                     manifest)
+
+
+def _sha_or_none(path: Path) -> str | None:
+    from vpnrunbook.runbook.ledger import sha256_file
+
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
+
+
+def _papermill(notebook: Path, output: Path, params: dict[str, Any], env: dict[str, str], timeouts: Timeouts,
+               timed_out: threading.Event, *, cwd: Path) -> tuple[str, dict[str, Any] | None]:
+    import papermill as pm
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    holder: list[Any] = []
+
+    def _watchdog() -> None:
+        timed_out.set()
+        _kill_kernels(holder)
+
+    timer = threading.Timer(timeouts.run, _watchdog)
+    timer.daemon = True
+    timer.start()
+    try:
+        pm.execute_notebook(str(notebook), str(output), parameters=params, progress_bar=False,
+                            start_timeout=timeouts.start, execution_timeout=timeouts.cell, cwd=str(cwd),
+                            kernel_name="python3", kernel_manager_class=_kernel_manager_class(env, holder, output.parent / "kernel"),
+                            shutdown_kernel="immediate")
+        return "succeeded", None
+    except PapermillExecutionError as exc:
+        if timed_out.is_set():
+            return "timed_out", {"type": "RunTimeout", "message": f"the run exceeded {timeouts.run:g} s", "cell": None}
+        return "failed", {"type": exc.ename, "message": exc.evalue, "cell": exc.cell_index,
+                          "execution_count": exc.exec_count}
+    except CellTimeoutError as exc:
+        return "timed_out", {"type": "CellTimeout", "message": f"a cell exceeded {timeouts.cell:g} s "
+                             f"({str(exc).splitlines()[0] if str(exc) else 'timed out'})", "cell": None}
+    except DeadKernelError as exc:
+        if timed_out.is_set():
+            return "timed_out", {"type": "RunTimeout", "message": f"the run exceeded {timeouts.run:g} s", "cell": None}
+        return "failed", {"type": "DeadKernelError", "message": str(exc), "cell": None}
+    except RuntimeError as exc:
+        if "didn't respond" in str(exc) or "timed out" in str(exc).lower():
+            return "timed_out", {"type": "KernelStartTimeout",
+                                 "message": f"the kernel did not start within {timeouts.start:g} s", "cell": None}
+        return "failed", {"type": type(exc).__name__, "message": str(exc), "cell": None}
+    except Exception as exc:  # noqa: BLE001 - any failure must still leave evidence
+        if timed_out.is_set():
+            return "timed_out", {"type": "RunTimeout", "message": f"the run exceeded {timeouts.run:g} s", "cell": None}
+        return "failed", {"type": type(exc).__name__, "message": str(exc), "cell": None}
+    finally:
+        timer.cancel()
+        _kill_kernels(holder)
+
+
+def _load_output(path: Path, source: Path) -> Any:
+    import nbformat
+
+    for candidate in (path, source):
+        try:
+            return nbformat.read(str(candidate), as_version=4)
+        except (OSError, ValueError):
+            continue
+    return nbformat.v4.new_notebook()
+
+
+def _load_records(folder: Path) -> list[dict[str, Any]]:
+    out = []
+    if folder.is_dir():
+        for f in sorted(folder.glob("*.json")):
+            try:
+                data = json.loads(f.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                data = {"name": f.stem, "unreadable": str(exc)}
+            out.append(data if isinstance(data, dict) else {"name": f.stem, "value": data})
+    return out
+
+
+# ---- steps (validated parameters) -----------------------------------------------------------------
+def run_step(step: str, *, params_file: str | Path | None = None, parameters: Mapping[str, Any] | None = None,
+             apply: bool = False, target: str | None = None, evidence_dir: str | Path | None = None,
+             timeouts: Timeouts | None = None, cwd: str | Path | None = None,
+             extra_secrets: Iterable[str] = ()) -> RunResult:
+    """Validate the parameters for ``step`` (file, then overrides), then execute its notebook."""
+    from vpnrunbook.runbook import params as P
+    from vpnrunbook.runbook.steps import get_step
+
+    spec = get_step(step)
+    data: dict[str, Any] = {}
+    refusal: ParameterError | None = None
+    try:
+        if params_file is not None:
+            data.update(P.load_file(spec.name, params_file))
+        overrides = dict(parameters or {})
+        problems = P.check_mapping(spec.name, {**data, **overrides})
+        data.update(overrides)
+        if problems:
+            raise ParameterError(problems, subject=f"parameters of {spec.name}")
+        values = {p.name: copy.deepcopy(data.get(p.name, p.default)) for p in spec.params if p.name != "apply"}
+    except ParameterError as exc:
+        refusal = exc
+        values = data
+    has_apply = any(p.name == "apply" for p in spec.params)
+    return execute(spec.path, step=spec.name, parameters=values, apply=apply if has_apply else None, target=target,
+                   evidence_dir=evidence_dir, timeouts=timeouts, refusal=refusal, parameters_file=params_file,
+                   secret_params=[p.name for p in spec.params if p.secret], extra_secrets=extra_secrets, cwd=cwd,
+                   title=spec.title, changes=spec.changes)
+
+
+def elapsed(since: dt.datetime) -> float:
+    return (evidence.utcnow() - since).total_seconds()

@@ -1,0 +1,239 @@
+"""The runbook steps: which notebook each runs and the parameters it takes (one declaration per step).
+
+The notebooks' ``parameters`` cells repeat these defaults for interactive use; a test checks they agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vpnrunbook.policy import rules
+from vpnrunbook.policy.model import IpsecIkePolicy, load_policy_file
+from vpnrunbook.policy.presets import PRESETS
+from vpnrunbook.policy.rules import PolicyValidationError, Problem
+from vpnrunbook.runbook.params import Param
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str            # "04_connect"
+    notebook: str        # file name under notebooks/
+    title: str
+    changes: str         # what it changes (empty: read-only)
+    params: tuple[Param, ...]
+    check: Callable[[dict[str, Any]], list[Problem]] | None = None
+
+    @property
+    def path(self) -> Path:
+        return NOTEBOOK_DIR / self.notebook
+
+    @property
+    def read_only(self) -> bool:
+        return not self.changes
+
+
+APPLY = Param("apply", "bool", False, "False: only show the plan; True: make the change (set by `run --apply`)")
+
+
+# ---- policy references ---------------------------------------------------------------------------
+def resolve_policy(value: Any, *, label: str = "policy") -> IpsecIkePolicy | None:
+    """A preset name, a policy YAML path, a mapping of the eight fields, or None/"" (Azure's defaults)."""
+    if value is None or value == "" or value == "default":
+        return None
+    if isinstance(value, Mapping):
+        return IpsecIkePolicy.from_mapping(value, source=label)
+    if isinstance(value, str):
+        if value in PRESETS:
+            return PRESETS[value].policy
+        if value.endswith((".yaml", ".yml")) or "/" in value:
+            return load_policy_file(value)
+        raise PolicyValidationError([Problem(label, value, f"{value!r} is neither a preset nor a policy file",
+                                             "a preset (" + ", ".join(PRESETS) + "), a path ending in .yaml, "
+                                             "a mapping of the eight policy fields, or null for Azure's defaults",
+                                             "UnknownPolicy")])
+    raise PolicyValidationError([Problem(label, value, f"{type(value).__name__} is not a policy",
+                                         "a preset name, a policy YAML path or a mapping", "InvalidType")])
+
+
+def _policy_problems(value: Any, label: str = "policy") -> list[Problem]:
+    try:
+        resolve_policy(value, label=label)
+    except PolicyValidationError as exc:
+        return [Problem(f"{label}.{p.field}" if p.field not in (label, "file") else p.field, p.value, p.message,
+                        p.allowed, p.code) for p in exc.problems]
+    return []
+
+
+def _location(v: dict[str, Any], key: str = "location") -> list[Problem]:
+    if not v.get(key):
+        return [Problem(key, v.get(key), "is empty", "an Azure region such as eastus", "InvalidValue")]
+    return []
+
+
+def _names(v: dict[str, Any], *keys: str) -> list[Problem]:
+    out = []
+    for k in keys:
+        val = v.get(k)
+        if isinstance(val, str) and not rules_name_ok(val):
+            out.append(Problem(k, val, f"{val!r} is not a valid resource name",
+                               "1-80 characters: letters, digits, '_', '.', '-' (start with a letter or digit)",
+                               "InvalidResourceName"))
+    return out
+
+
+def rules_name_ok(name: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}", name)) and not name.endswith(".")
+
+
+# ---- per-step checks --------------------------------------------------------------------------------
+def _check_gateway(v: dict[str, Any]) -> list[Problem]:
+    p = _names(v, "resource_group", "vnet_name", "gateway_name", "public_ip_name") + _location(v)
+    p += rules.check_gateway(sku=v["gateway_sku"], vpn_type=v["vpn_type"], generation=v["generation"])
+    p += rules.check_vnet_layout(v["address_space"], list(v["subnets"].items()),
+                                 gateway_subnet_role=v["gateway_subnet"])
+    if v["gateway_subnet"] not in v["subnets"]:
+        p.append(Problem("gateway_subnet", v["gateway_subnet"], "names no subnet in `subnets`",
+                         ", ".join(v["subnets"]) or "a subnet named GatewaySubnet", "MissingGatewaySubnet"))
+    return p
+
+
+def _check_local_gateway(v: dict[str, Any]) -> list[Problem]:
+    p = _names(v, "resource_group", "local_gateway_name") + _location(v)
+    p += rules.check_public_ip("gateway_ip_address", v["gateway_ip_address"])
+    p += rules.check_prefixes("address_prefixes", v["address_prefixes"])
+    return p
+
+
+def _check_create_policy(v: dict[str, Any]) -> list[Problem]:
+    p = _names(v, "policy_name")
+    base = v["base"]
+    try:
+        start = resolve_policy(base, label="base")
+    except PolicyValidationError:
+        return p + _policy_problems(base, "base")
+    merged = dict(start.as_python_dict()) if start else {}
+    merged.update(v["fields"])
+    return p + _policy_problems(merged, "fields" if v["fields"] else "base")
+
+
+def _check_connect(v: dict[str, Any]) -> list[Problem]:
+    p = _names(v, "resource_group", "connection_name", "gateway_name") + _location(v)
+    p += rules.check_choice("connection_type", v["connection_type"], rules.CONNECTION_TYPES)
+    p += rules.check_choice("connection_protocol", v["connection_protocol"], rules.CONNECTION_PROTOCOLS)
+    if v["connection_type"] == "IPsec" and not v["local_gateway_name"]:
+        p.append(Problem("local_gateway_name", v["local_gateway_name"], "is required for an IPsec (S2S) connection",
+                         "the local network gateway's name", "MissingField"))
+    if v["connection_type"] == "Vnet2Vnet":
+        for k in ("peer_resource_group", "peer_gateway_name"):
+            if not v[k]:
+                p.append(Problem(k, v[k], "is required for a Vnet2Vnet connection", "a name", "MissingField"))
+    if v["dpd_timeout_seconds"] is not None:
+        p += rules.check_dpd_timeout(v["dpd_timeout_seconds"])
+    p += _policy_problems(v["policy"])
+    return p
+
+
+def _check_update(v: dict[str, Any]) -> list[Problem]:
+    p = _names(v, "resource_group", "connection_name")
+    if v["policy"] is not None:
+        p += _policy_problems(v["policy"])
+    if v["dpd_timeout_seconds"] is not None:
+        p += rules.check_dpd_timeout(v["dpd_timeout_seconds"])
+    return p
+
+
+def _check_names_only(*keys: str) -> Callable[[dict[str, Any]], list[Problem]]:
+    return lambda v: _names(v, *keys)
+
+
+STEPS: dict[str, Step] = {s.name: s for s in (
+    Step("01_create_vnet_gateway", "01_create_vnet_gateway.ipynb", "Create a VNet and its VPN gateway",
+         "resource group, virtual network + subnets, public IP, virtual network gateway (long-running)", (
+             Param("resource_group", "str", "TestRG1", "resource group (created if missing)"),
+             Param("location", "str", "EastUS", "Azure region"),
+             Param("vnet_name", "str", "TestVNet1", "virtual network name"),
+             Param("address_space", "list[str]", ["10.1.0.0/16"], "VNet address space prefixes"),
+             Param("subnets", "dict[str, str]", {"FrontEnd": "10.1.0.0/24", "Backend": "10.1.1.0/24",
+                                                 "GatewaySubnet": "10.1.255.0/27"}, "subnet name -> prefix"),
+             Param("gateway_subnet", "str", "GatewaySubnet", "which subnet is the gateway subnet (must be GatewaySubnet)"),
+             Param("gateway_name", "str", "VNet1GW", "VPN gateway name"),
+             Param("public_ip_name", "str", "VNet1GWIP", "gateway public IP name"),
+             Param("gateway_sku", "str", "VpnGw1", "gateway SKU (custom policies need VpnGw1+ / VpnGw1AZ+)"),
+             Param("generation", "str | None", None, "Generation1, Generation2 or null for the SKU's default"),
+             Param("vpn_type", "str", "RouteBased", "RouteBased (custom policies need RouteBased)"),
+             Param("wait", "bool", True, "wait for the gateway to finish provisioning (takes 45 min on Azure)"),
+             APPLY), _check_gateway),
+    Step("02_create_local_gateway", "02_create_local_gateway.ipynb", "Create a local network gateway (on-premises site)",
+         "local network gateway", (
+             Param("resource_group", "str", "TestRG1", "resource group"),
+             Param("location", "str", "EastUS", "Azure region"),
+             Param("local_gateway_name", "str", "Site6", "local network gateway name"),
+             Param("gateway_ip_address", "str", "131.107.72.22", "public IP of the on-premises VPN device"),
+             Param("address_prefixes", "list[str]", ["10.61.0.0/16", "10.62.0.0/16"], "on-premises prefixes"),
+             Param("device_ike", "str | None", None, "emulator only: the device's strongSwan IKE proposals"),
+             Param("device_esp", "str | None", None, "emulator only: the device's strongSwan ESP proposals"),
+             APPLY), _check_local_gateway),
+    Step("03_create_policy", "03_create_policy.ipynb", "Create (define, check and save) an IPsec/IKE policy",
+         "a policy YAML file under save_dir (nothing in Azure)", (
+             Param("policy_name", "str", "seed-s2s", "name of the policy file (without .yaml)"),
+             Param("base", "policy", "seed-s2s", "start from a preset, a policy file or a mapping"),
+             Param("fields", "dict", {}, "fields to override, e.g. {pfs_group: PFS24}"),
+             Param("description", "str", "", "free text stored in the file"),
+             Param("save_dir", "str", "parameters/policies", "folder for the policy file"),
+             Param("overwrite", "bool", False, "replace an existing file that holds a different policy"),
+             APPLY), _check_create_policy),
+    Step("04_connect", "04_connect.ipynb", "Connect: Site-to-Site or VNet-to-VNet, with a custom policy",
+         "connection(s) with shared key and IPsec/IKE policy", (
+             Param("resource_group", "str", "TestRG1", "resource group of the connection"),
+             Param("location", "str", "EastUS", "Azure region"),
+             Param("connection_name", "str", "VNet1toSite6", "connection name"),
+             Param("connection_type", "str", "IPsec", "IPsec (Site-to-Site) or Vnet2Vnet",
+                   choices=rules.CONNECTION_TYPES),
+             Param("gateway_name", "str", "VNet1GW", "the Azure VPN gateway"),
+             Param("local_gateway_name", "str | None", "Site6", "IPsec: the local network gateway"),
+             Param("peer_resource_group", "str | None", None, "Vnet2Vnet: the other gateway's resource group"),
+             Param("peer_gateway_name", "str | None", None, "Vnet2Vnet: the other VPN gateway"),
+             Param("peer_connection_name", "str | None", None, "Vnet2Vnet: also create the reverse connection"),
+             Param("peer_location", "str | None", None, "Vnet2Vnet: the other gateway's region"),
+             Param("shared_key_ref", "secret_ref", "env:VPNRUNBOOK_SEED_KEY", "shared key reference", secret=True),
+             Param("policy", "policy | None", "seed-s2s", "preset, policy file, mapping, or null for Azure defaults"),
+             Param("connection_protocol", "str", "IKEv2", "IKEv2 or IKEv1", choices=rules.CONNECTION_PROTOCOLS),
+             Param("dpd_timeout_seconds", "int | None", None, "DPD timeout (9-3600 s) or null for 45"),
+             Param("use_policy_based_traffic_selectors", "bool", False, "policy-based traffic selectors"),
+             APPLY), _check_connect),
+    Step("05_update_policy", "05_update_policy.ipynb", "Update a connection's policy, DPD timeout and traffic selectors",
+         "the connection's ipsecPolicies, dpdTimeoutSeconds, usePolicyBasedTrafficSelectors", (
+             Param("resource_group", "str", "TestRG1", "resource group of the connection"),
+             Param("connection_name", "str", "VNet1toSite6", "connection name"),
+             Param("policy", "policy | None", "seed-update", "new policy (preset, file, mapping) or null: unchanged"),
+             Param("dpd_timeout_seconds", "int | None", 30, "new DPD timeout or null: unchanged"),
+             Param("use_policy_based_traffic_selectors", "bool | None", True, "new setting or null: unchanged"),
+             APPLY), _check_update),
+    Step("06_remove_policy", "06_remove_policy.ipynb", "Remove a connection's custom policy (back to Azure defaults)",
+         "the connection's ipsecPolicies (emptied)", (
+             Param("resource_group", "str", "TestRG1", "resource group of the connection"),
+             Param("connection_name", "str", "VNet1toSite6", "connection name"),
+             APPLY), _check_names_only("resource_group", "connection_name")),
+    Step("07_overview", "07_overview.ipynb", "Overview: connections and their policies (read-only)", "", (
+             Param("resource_groups", "list[str]", ["TestRG1", "TestRG2"], "resource groups to show"),
+         ), None),
+)}
+
+ALIASES = {s.name.split("_", 1)[0]: s.name for s in STEPS.values()} | {
+    s.name.split("_", 1)[1]: s.name for s in STEPS.values()}
+
+
+def get_step(name: str) -> Step:
+    """By full name (04_connect), number (04) or short name (connect)."""
+    key = ALIASES.get(name, name).removesuffix(".ipynb")
+    try:
+        return STEPS[key]
+    except KeyError:
+        raise KeyError(f"unknown step {name!r}; steps: {', '.join(STEPS)}") from None
