@@ -152,3 +152,23 @@ def test_set_refuses_values_not_offered(picker):
     with pytest.raises(rules.PolicyValidationError, match="not a policy field"):
         picker.set(ike_cipher="AES256")
     assert picker.policy == IpsecIkePolicy(**PRESETS["seed-s2s"].policy.as_python_dict())
+
+
+def test_default_save_dir_is_the_projects_policy_folder(tmp_path, monkeypatch):
+    (tmp_path / "parameters" / "policies").mkdir(parents=True)
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")  # where a JupyterLab kernel runs
+    p = policy_picker("seed-s2s", interactive=True)
+    assert p.save_dir == (tmp_path / "parameters" / "policies").resolve()
+    p.save("from-notebook")
+    assert (tmp_path / "parameters" / "policies" / "from-notebook.yaml").is_file()
+
+
+def test_relative_policy_file_is_found_from_the_notebooks_folder(tmp_path, monkeypatch):
+    (tmp_path / "parameters" / "policies").mkdir(parents=True)
+    (tmp_path / "parameters" / "policies" / "x.yaml").write_text(PRESETS["seed-update"].policy.to_yaml(name="x"))
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert policy_picker("parameters/policies/x.yaml").policy == PRESETS["seed-update"].policy
+    with pytest.raises(rules.PolicyValidationError, match="cannot be read"):
+        policy_picker("parameters/policies/missing.yaml")

@@ -25,6 +25,28 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 NAME_ALLOWED = "1-64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit (no folders)"
 
 
+def find_policy_dir(start: str | Path | None = None) -> Path:
+    """``parameters/policies`` of the project: searched upwards from ``start`` (default: the current folder, which
+    is ``notebooks/`` in a JupyterLab kernel), else ``./parameters/policies``."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "parameters" / "policies"
+        if candidate.is_dir():
+            return candidate
+    return Path("parameters") / "policies"
+
+
+def _find_upwards(path: Path) -> Path:
+    """A relative path as given, or — when it is not there — relative to a parent folder (a kernel started by
+    JupyterLab runs in ``notebooks/`` while parameters name files from the project root)."""
+    if path.is_absolute() or path.exists():
+        return path
+    for folder in Path.cwd().resolve().parents:
+        if (folder / path).exists():
+            return folder / path
+    return path
+
+
 def resolve_policy(initial: IpsecIkePolicy | str | Path | Mapping[str, Any] | None) -> IpsecIkePolicy:
     """The starting policy: a policy, a preset name, a YAML file path, a mapping of fields, or None (default preset)."""
     if initial is None:
@@ -35,7 +57,7 @@ def resolve_policy(initial: IpsecIkePolicy | str | Path | Mapping[str, Any] | No
         return IpsecIkePolicy.from_mapping(initial, source="initial policy")
     if isinstance(initial, str) and initial in PRESETS:
         return PRESETS[initial].policy
-    path = Path(initial)
+    path = _find_upwards(Path(initial))
     if path.suffix in (".yaml", ".yml") or path.exists():
         return load_policy_file(path)
     raise rules.PolicyValidationError(
@@ -56,12 +78,12 @@ class PolicyPicker:
     ``.widget`` (the ipywidgets form), ``.save(name)``; ``set(field=value, ...)`` drives it from code."""
 
     def __init__(self, initial: IpsecIkePolicy | str | Path | Mapping[str, Any] | None = None, *,
-                 save_dir: str | Path = "parameters/policies", name: str | None = None,
+                 save_dir: str | Path | None = None, name: str | None = None,
                  interactive: bool | None = None, show_save: bool = True) -> None:
         import ipywidgets as w
 
         start = resolve_policy(initial)
-        self.save_dir = Path(save_dir)
+        self.save_dir = Path(save_dir) if save_dir is not None else find_policy_dir()
         self.interactive = is_interactive() if interactive is None else interactive
         self.findings: list[Finding] = []
         self.notes: list[str] = []
@@ -266,9 +288,10 @@ class PolicyPicker:
 
 
 def policy_picker(initial: IpsecIkePolicy | str | Path | Mapping[str, Any] | None = None, *,
-                  save_dir: str | Path = "parameters/policies", name: str | None = None,
+                  save_dir: str | Path | None = None, name: str | None = None,
                   interactive: bool | None = None) -> PolicyPicker:
     """A policy picker starting from ``initial`` (policy, preset name, YAML path, mapping; None = strong-modern).
+    ``save_dir`` defaults to the project's ``parameters/policies`` (found upwards from the current folder).
 
     Put it last in a cell to show it: a form in JupyterLab, a static table headless.
     """

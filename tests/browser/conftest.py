@@ -1,0 +1,45 @@
+"""Browser tests: skipped with a reason where chromium or Playwright is missing — unless VPNRUNBOOK_CI=1, where
+such a skip is a failure (CI installs chromium)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.browser.jlab import CHROMIUM
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+
+
+def _unavailable() -> str | None:
+    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        return f"{CHROMIUM} not installed (apt-get install chromium; never `playwright install`)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install -e '.[test]')"
+    if not shutil.which("jupyter", path=str(Path(os.sys.executable).parent)):
+        return "jupyter (JupyterLab) is not installed in this environment"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser_available() -> None:
+    reason = _unavailable()
+    if reason:
+        if os.environ.get("VPNRUNBOOK_CI") == "1":
+            pytest.fail(f"browser test cannot run in CI: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def artifacts(request) -> Path:
+    path = ARTIFACTS / request.node.name
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
