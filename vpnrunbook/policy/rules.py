@@ -138,6 +138,31 @@ def pfs_rfc_group(pfs_group: str, dh_group: str) -> int | None:
     return PFS_GROUP_INFO[pfs_group].rfc_group
 
 
+# strongSwan proposal keywords for the algorithm fields (SW1; section 8 of the rules reference).
+# GCM IKE encryption is AEAD: it carries no integrity keyword, so the IKE integrity value is written
+# as the PRF instead (``aes256gcm16-prfsha384-ecp384``). GCM IPsec integrity is implied by the AEAD.
+IKE_ENCRYPTION_STRONGSWAN: dict[str, str] = {
+    "GCMAES256": "aes256gcm16", "GCMAES128": "aes128gcm16", "AES256": "aes256", "AES192": "aes192",
+    "AES128": "aes128", "DES3": "3des", "DES": "des",
+}
+IKE_INTEGRITY_STRONGSWAN: dict[str, str] = {"SHA384": "sha384", "SHA256": "sha256", "SHA1": "sha1", "MD5": "md5"}
+IKE_PRF_STRONGSWAN: dict[str, str] = {k: "prf" + v for k, v in IKE_INTEGRITY_STRONGSWAN.items()}
+IPSEC_ENCRYPTION_STRONGSWAN: dict[str, str] = {
+    "GCMAES256": "aes256gcm16", "GCMAES192": "aes192gcm16", "GCMAES128": "aes128gcm16", "AES256": "aes256",
+    "AES192": "aes192", "AES128": "aes128", "DES3": "3des", "DES": "des", "None": "null",
+}
+IPSEC_INTEGRITY_STRONGSWAN: dict[str, str | None] = {
+    "GCMAES256": None, "GCMAES192": None, "GCMAES128": None, "SHA256": "sha256", "SHA1": "sha1", "MD5": "md5",
+}
+
+
+def pfs_strongswan(pfs_group: str, dh_group: str) -> str | None:
+    """The strongSwan key-exchange keyword of the child SA rekey (PFSMM reuses the IKE group), None without PFS."""
+    if pfs_group == "PFSMM":
+        return DH_GROUP_INFO[dh_group].strongswan
+    return PFS_GROUP_INFO[pfs_group].strongswan
+
+
 # --------------------------------------------------------------------------------------------
 # Problems and the validation error
 # --------------------------------------------------------------------------------------------
@@ -464,3 +489,46 @@ def overlapping(a: Sequence[str], b: Sequence[str]) -> list[tuple[str, str]]:
             if nx.version == ny.version and nx.overlaps(ny):
                 out.append((x, y))
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Connection shape rules (added for the emulator's server-side validation; used by pre-checks too)
+# --------------------------------------------------------------------------------------------
+def check_connection_peer(connection_type: Any, *, has_gateway2: bool, has_local_gateway2: bool) -> list[Problem]:
+    """Vnet2Vnet needs ``virtualNetworkGateway2``; IPsec (site-to-site) needs ``localNetworkGateway2``."""
+    problems = check_choice("connection_type", connection_type, CONNECTION_TYPES)
+    if problems:
+        return problems
+    if connection_type == "Vnet2Vnet" and not has_gateway2:
+        problems.append(Problem("virtual_network_gateway2", None, "is required for a Vnet2Vnet connection",
+                                "the id of the peer virtual network gateway", "Vnet2VnetConnectionRequiresGateway2"))
+    if connection_type == "IPsec" and not has_local_gateway2:
+        problems.append(Problem("local_network_gateway2", None, "is required for an IPsec (site-to-site) connection",
+                                "the id of the local network gateway", "IPsecConnectionRequiresLocalNetworkGateway"))
+    return problems
+
+
+def check_custom_policy_allowed(policies: Sequence[Any], *, sku: str, vpn_type: str,
+                                label: str = "ipsec_policies") -> list[Problem]:
+    """A custom policy is refused on the Basic SKU and on PolicyBased gateways (A4, A6)."""
+    refusal = custom_policy_refusal(sku, vpn_type) if policies else None
+    if refusal is None:
+        return []
+    return [Problem(label, f"{len(policies)} custom policy", refusal,
+                    "no custom policy (Azure's defaults), or a RouteBased VpnGw1+ gateway", "CustomIpsecPolicyNotSupported")]
+
+
+IMMUTABLE_GATEWAY_FIELDS: tuple[str, ...] = ("gateway_type", "vpn_type", "generation")
+IMMUTABLE_CONNECTION_FIELDS: tuple[str, ...] = ("connection_type", "connection_protocol",
+                                                "virtual_network_gateway1", "virtual_network_gateway2",
+                                                "local_network_gateway2")
+
+
+def check_immutable(label: str, current: Any, desired: Any) -> list[Problem]:
+    """A field Azure fixes at creation: an update must keep its value (ids compare case-insensitively)."""
+    same = (current.lower() == desired.lower()) if isinstance(current, str) and isinstance(desired, str) \
+        else current == desired
+    if same:
+        return []
+    return [Problem(label, desired, f"cannot change after creation (it is {current!r})",
+                    f"{current!r} (delete and re-create the resource to change it)", "PropertyChangeNotAllowed")]

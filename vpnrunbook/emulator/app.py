@@ -1,0 +1,128 @@
+"""The emulator's WSGI application: authentication, fault injection, routing, api-version checks, ARM errors.
+
+The same callable serves the in-process transport (``transport.py``) and ``vpnrunbook emulator serve``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from vpnrunbook.emulator import control, errors, routes
+from vpnrunbook.emulator.models import SUPPORTED_API_VERSIONS, Ctx, Response
+from vpnrunbook.emulator.store import Store
+
+log = logging.getLogger(__name__)
+WRITE_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
+REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
+           404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed",
+           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class EmulatorApp:
+    """A WSGI callable emulating the ARM endpoints the runbooks use.
+
+    ``token``: when set, every request must carry ``Authorization: Bearer <token>`` (the HTTPS server sets
+    it; in-process there is no network to protect, so any bearer token is accepted).
+    """
+
+    def __init__(self, store: Store | None = None, *, token: str | None = None) -> None:
+        self.store = store or Store()
+        self.token = token
+
+    # ---- WSGI ------------------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"].upper()
+        path = environ.get("PATH_INFO", "") or "/"
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+        base_url = f"{environ.get('wsgi.url_scheme', 'https')}://{host}"
+        resp = self.handle(method, path, environ.get("QUERY_STRING", ""), headers, body, base_url)
+        payload = b"" if resp.body is None else json.dumps(resp.body).encode()
+        out_headers = {"x-ms-request-id": str(uuid.uuid4()), **resp.headers}
+        if resp.body is not None:
+            out_headers["Content-Type"] = "application/json; charset=utf-8"
+        out_headers["Content-Length"] = str(len(payload))
+        start_response(f"{resp.status} {REASONS.get(resp.status, 'Unknown')}", list(out_headers.items()))
+        return [payload] if method != "HEAD" else [b""]
+
+    # ---- one request -----------------------------------------------------------------------------------
+    def handle(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,
+               base_url: str) -> Response:
+        """Answer one request; raises :class:`errors.DropConnection` when a fault says to cut the line."""
+        query = dict(parse_qsl(query_string, keep_blank_values=True))
+        try:
+            self._authenticate(headers)
+            if path.startswith(control.PREFIX):
+                return control.handle(self, method, path, query, body)
+            found = routes.match(path)
+            kind = found[0].kind if found else "arm"
+            stat_kind = "write" if kind == "arm" and method in WRITE_METHODS else ("poll" if kind == "poll" else "read")
+            self._count(method, stat_kind)
+            control.maybe_fault(self, method, path)
+            if found is None:
+                raise errors.RouteNotFound(f"The emulator has no endpoint for {method} {path}.")
+            route, params = found
+            handler = route.methods.get(method)
+            if handler is None:
+                raise errors.MethodNotAllowed(f"{method} is not supported on {path}; allowed: "
+                                              f"{', '.join(sorted(route.methods))}.")
+            if route.provider is not None:
+                self._check_api_version(route.provider, query.get("api-version"), path)
+            with self.store.write() as db:
+                now = self.store.now()
+                if method in WRITE_METHODS:
+                    self.store.purge(db, now)
+                ctx = Ctx(app=self, store=self.store, db=db, now=now, method=method, path=path, query=query,
+                          headers=headers, raw_body=body, base_url=base_url, params=params)
+                return handler(ctx)
+        except errors.ArmError as exc:
+            return Response(exc.status, exc.body(), exc.headers)
+        except errors.DropConnection:
+            raise
+        except Exception as exc:  # a bug in the emulator: answer like ARM, keep the trace on stderr
+            traceback.print_exc(file=sys.stderr)
+            err = errors.InternalServerError(f"The emulator failed: {type(exc).__name__}.")
+            return Response(err.status, err.body())
+
+    def _authenticate(self, headers: dict[str, str]) -> None:
+        auth = headers.get("authorization", "")
+        if self.token is None:
+            return
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() != "bearer" or value.strip() != self.token:
+            raise errors.AuthenticationFailed(
+                "Authentication failed. The 'Authorization' header is missing or does not carry the emulator's "
+                "bearer token (see VPNRUNBOOK_EMULATOR_TOKEN / the state dir's emulator.token).",
+                headers={"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common", '
+                                             'error="invalid_token"'})
+
+    @staticmethod
+    def _check_api_version(provider: str, version: str | None, path: str) -> None:
+        supported = SUPPORTED_API_VERSIONS[provider]
+        if not version:
+            raise errors.MissingApiVersionParameter(
+                f"The api-version query parameter (?api-version=) is required for all requests. Supported "
+                f"api-versions for {provider}: {', '.join(supported)}.")
+        if version not in supported:
+            raise errors.NoRegisteredProviderFound(
+                f"No registered resource provider found for API version '{version}' of {provider} ({path}). "
+                f"The supported api-versions are '{', '.join(supported)}'.")
+
+    def _count(self, method: str, kind: str) -> None:
+        with self.store.write() as db:
+            self.store.count(db, method, kind)
+
+
+def create_app(db_path: str | None = None, *, token: str | None = None) -> EmulatorApp:
+    return EmulatorApp(Store(db_path), token=token)

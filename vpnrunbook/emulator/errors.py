@@ -1,0 +1,156 @@
+"""ARM errors: one class per error code, each rendering the ``{"error": {code, message, details}}`` envelope.
+
+Codes follow Azure where the real code is known (ResourceNotFound, ParentResourceNotFound,
+ResourceGroupNotFound, NoRegisteredProviderFound, MissingApiVersionParameter, PreconditionFailed,
+AnotherOperationInProgress, InvalidResourceReference, AuthenticationFailed ...). Validation errors carry
+the stable code of the first :class:`vpnrunbook.policy.rules.Problem` and one detail per problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from vpnrunbook.policy.rules import Problem
+
+
+class ArmError(Exception):
+    """An error answered with the ARM envelope. Subclasses fix ``status`` and ``code``."""
+
+    status: int = 400
+    code: str = "BadRequest"
+
+    def __init__(self, message: str, *, details: Sequence[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details or [])
+        self.headers = dict(headers or {})
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        error["details"] = self.details
+        return {"error": error}
+
+
+class BadRequest(ArmError):
+    status, code = 400, "BadRequest"
+
+
+class InvalidRequestFormat(ArmError):
+    status, code = 400, "InvalidRequestFormat"
+
+
+class InvalidRequestContent(ArmError):
+    status, code = 400, "InvalidRequestContent"
+
+
+class MissingApiVersionParameter(ArmError):
+    status, code = 400, "MissingApiVersionParameter"
+
+
+class NoRegisteredProviderFound(ArmError):
+    """Azure's answer to an api-version the provider does not serve; the message names the supported ones."""
+
+    status, code = 400, "NoRegisteredProviderFound"
+
+
+class InvalidResourceReference(ArmError):
+    status, code = 400, "InvalidResourceReference"
+
+
+class ReferencedResourceNotProvisioned(ArmError):
+    status, code = 400, "ReferencedResourceNotProvisioned"
+
+
+class InUseSubnetCannotBeDeleted(ArmError):
+    status, code = 400, "InUseSubnetCannotBeDeleted"
+
+
+class PublicIPAddressInUse(ArmError):
+    status, code = 400, "PublicIPAddressInUseByOtherResource"
+
+
+class ResourceInUse(ArmError):
+    """A gateway or local gateway still referenced by a connection."""
+
+    status, code = 400, "ResourceInUseCannotBeDeleted"
+
+
+class AuthenticationFailed(ArmError):
+    status, code = 401, "AuthenticationFailed"
+
+
+class ResourceNotFound(ArmError):
+    status, code = 404, "ResourceNotFound"
+
+
+class ParentResourceNotFound(ArmError):
+    status, code = 404, "ParentResourceNotFound"
+
+
+class ResourceGroupNotFound(ArmError):
+    status, code = 404, "ResourceGroupNotFound"
+
+
+class RouteNotFound(ArmError):
+    """No such endpoint in the emulator (Azure answers an unknown type the same way)."""
+
+    status, code = 404, "InvalidResourceType"
+
+
+class MethodNotAllowed(ArmError):
+    status, code = 405, "MethodNotAllowed"
+
+
+class AnotherOperationInProgress(ArmError):
+    status, code = 409, "AnotherOperationInProgress"
+
+
+class Conflict(ArmError):
+    status, code = 409, "Conflict"
+
+
+class PreconditionFailed(ArmError):
+    status, code = 412, "PreconditionFailed"
+
+
+class TooManyRequests(ArmError):
+    status, code = 429, "TooManyRequests"
+
+
+class InternalServerError(ArmError):
+    status, code = 500, "InternalServerError"
+
+
+class ServiceUnavailable(ArmError):
+    status, code = 503, "ServiceUnavailable"
+
+
+class ValidationFailed(ArmError):
+    """A request body broke one or more of Azure's rules (the shared ``vpnrunbook.policy.rules``)."""
+
+    status = 400
+
+    def __init__(self, problems: Sequence[Problem], *, subject: str) -> None:
+        self.problems = list(problems)
+        code = self.problems[0].code if self.problems else "InvalidRequestContent"
+        lines = [str(p) for p in self.problems]
+        message = f"{subject}: " + "; ".join(lines) if lines else subject
+        details = [{"code": p.code, "target": p.field, "message": str(p)} for p in self.problems]
+        super().__init__(message, details=details, code=code)
+
+
+class DropConnection(Exception):  # noqa: N818 - not an error response: the connection is cut
+    """Fault injection: close the connection without any response."""
+
+
+FAULT_ERRORS: dict[int, type[ArmError]] = {
+    429: TooManyRequests,
+    500: InternalServerError,
+    503: ServiceUnavailable,
+}

@@ -1,0 +1,1 @@
+"""One module per resource type; ``common`` holds the create/get/list/delete flow they share."""

@@ -1,0 +1,211 @@
+"""Microsoft.Network/virtualNetworkGateways: SKU/generation/VPN type by the shared rules, ~45 min to build."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from typing import Any
+
+from vpnrunbook.emulator import errors
+from vpnrunbook.emulator.handlers import common, public_ips, virtual_networks
+from vpnrunbook.emulator.models import CONNECTION_TYPE, GATEWAY_TYPE, Ctx, Response, parse_id, public_ip_for
+from vpnrunbook.emulator.store import Record
+from vpnrunbook.policy import rules
+from vpnrunbook.policy.rules import Problem
+
+READ_ONLY = {"provisioningState", "resourceGuid", "inboundDnsForwardingEndpoint", "natRules"}
+NAMES = {"gateway_type": "properties.gatewayType", "sku": "properties.sku.name", "vpn_type": "properties.vpnType",
+         "generation": "properties.vpnGatewayGeneration", "gateway_subnet": "properties.ipConfigurations[0].subnet"}
+DEFAULT_ASN = 65515
+GENERATION2_ONLY = rules.GENERATION2_SKUS - rules.GENERATION1_SKUS
+
+
+def default_generation(sku: str) -> str:
+    return "Generation2" if sku in GENERATION2_ONLY else "Generation1"
+
+
+def _sku_name(props: dict[str, Any]) -> Any:
+    sku = props.get("sku")
+    return sku.get("name") if isinstance(sku, dict) else None
+
+
+def _check_ip_configurations(ctx: Ctx, props: dict[str, Any], gateway_key: str, name: str) -> list[dict[str, Any]]:
+    configs = props.get("ipConfigurations")
+    wanted = 2 if props.get("activeActive") else 1
+    if not isinstance(configs, list) or len(configs) != wanted:
+        raise errors.ValidationFailed(
+            [Problem("properties.ipConfigurations", configs if not isinstance(configs, list) else len(configs),
+                     f"a {'active-active' if wanted == 2 else 'single-instance'} gateway needs {wanted} IP "
+                     "configuration(s)", f"{wanted} item(s) with subnet and publicIPAddress ids",
+                     "InvalidIpConfigurationCount")],
+            subject=f"The virtual network gateway {name!r} is invalid")
+    gateway_id = f"{gateway_key}"
+    out = []
+    vnet_key = None
+    for i, cfg in enumerate(configs):
+        label = f"properties.ipConfigurations[{i}]"
+        cfg_props = (cfg or {}).get("properties") or {}
+        subnet_id = common.ref(cfg_props.get("subnet"))
+        parsed = parse_id(subnet_id)
+        if parsed is None or (parsed.child_segment or "").lower() != "subnets":
+            raise errors.InvalidRequestFormat(
+                f"Reference Id {subnet_id} is not formatted correctly. The Id is expected to reference resources "
+                f"of type virtualNetworks/subnets. Path {label}.properties.subnet.",
+                details=[{"code": "InvalidJsonReferenceFormat", "target": f"{label}.properties.subnet",
+                          "message": f"Reference Id {subnet_id} is not formatted correctly."}])
+        vnet = ctx.get(parsed.parent_id)
+        subnet = None
+        if vnet is not None:
+            subnet = next((s for s in vnet.body["properties"].get("subnets", [])
+                           if s["name"].lower() == (parsed.child_name or "").lower()), None)
+        if subnet is None:
+            raise errors.InvalidResourceReference(
+                f"Resource {subnet_id} referenced by resource {gateway_id} was not found. Please make sure that "
+                "the referenced resource exists, and that both resources are in the same region.")
+        # The shared rule: the gateway subnet must be named GatewaySubnet (and be /29 or larger).
+        layout = virtual_networks.layout_problems(virtual_networks.address_space(vnet.body["properties"]),
+                                                  vnet.body["properties"].get("subnets", []),
+                                                  gateway_subnet_role=subnet["name"])
+        layout = [dataclass_relabel(p, f"{label}.properties.subnet") for p in layout
+                  if p.code in ("InvalidGatewaySubnetName", "GatewaySubnetTooSmall")]
+        common.fail_if(layout, KIND, name)
+        vnet_key = vnet.key
+        pip_id = common.ref(cfg_props.get("publicIPAddress"))
+        pip = ctx.get(pip_id) if pip_id else None
+        if pip is None:
+            raise errors.InvalidResourceReference(
+                f"Resource {pip_id} referenced by resource {gateway_id} was not found. Please make sure that "
+                "the referenced resource exists, and that both resources are in the same region.")
+        sku = (pip.body.get("sku") or {}).get("name", "Basic")
+        if sku == "Basic" and _sku_name(props) != "Basic":
+            raise errors.ArmError(
+                "Basic IP configuration for VPN Virtual Network Gateways is not supported. Follow the link for more "
+                f"details : https://go.microsoft.com/fwlink/p/?linkid=2241350 {gateway_id}",
+                code="PublicIpWithBasicSkuNotAllowedOnVPNGateways")
+        for used in public_ips.users(ctx, pip):
+            if not used.lower().startswith(gateway_key.lower() + "/"):
+                raise errors.PublicIPAddressInUse(
+                    f"Public IP address {pip.id} is already used by {used}; a gateway needs its own public IP.")
+        cfg_name = (cfg or {}).get("name") or f"ipconfig{i + 1}"
+        out.append({"name": cfg_name, "id": f"{gateway_id}/ipConfigurations/{cfg_name}",
+                    "properties": {"privateIPAllocationMethod": cfg_props.get("privateIPAllocationMethod", "Dynamic"),
+                                   "subnet": {"id": subnet["id"]}, "publicIPAddress": {"id": pip.id}}})
+    # One VPN gateway per virtual network.
+    for other in ctx.store.list_where(ctx.db, ctx.now, type=GATEWAY_TYPE):
+        if other.key == gateway_key.lower():
+            continue
+        for cfg in other.body["properties"].get("ipConfigurations", []):
+            parsed = parse_id(common.ref(cfg["properties"].get("subnet")))
+            if parsed and parsed.parent_id.lower() == vnet_key:
+                raise errors.ArmError(f"Virtual network {parsed.parent_id} already has gateway {other.id}; a "
+                                      "virtual network holds one VPN gateway.", code="VnetAlreadyHasVpnGateway")
+    return out
+
+
+def dataclass_relabel(p: Problem, field: str) -> Problem:
+    return Problem(field, p.value, p.message, p.allowed, p.code)
+
+
+def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[str, Any]:
+    name = ctx.params["name"]
+    props = {k: v for k, v in (body.get("properties") or {}).items() if k not in READ_ONLY}
+    props.setdefault("gatewayType", "Vpn")
+    props.setdefault("vpnType", "RouteBased")
+    sku = _sku_name(props)
+    problems = rules.check_gateway(sku=sku, vpn_type=props["vpnType"], generation=props.get("vpnGatewayGeneration"),
+                                   gateway_type=props["gatewayType"])
+    if existing is not None:
+        old = existing.body["properties"]
+        for field, wire in (("gateway_type", "gatewayType"), ("vpn_type", "vpnType"),
+                            ("generation", "vpnGatewayGeneration")):
+            if field in rules.IMMUTABLE_GATEWAY_FIELDS and wire in props:
+                problems += rules.check_immutable(field, old.get(wire), props[wire])
+    common.fail_if(common.relabel(problems, NAMES), KIND, name)
+    props["sku"] = {"name": sku, "tier": sku}
+    props.setdefault("vpnGatewayGeneration", existing.body["properties"]["vpnGatewayGeneration"] if existing
+                     else default_generation(sku))
+    gateway_id = common.resource_id(ctx.sub, ctx.rg, KIND.segment, name)
+    props["ipConfigurations"] = _check_ip_configurations(ctx, props, gateway_id, name)
+    for flag in ("activeActive", "enableBgp", "disableIPSecReplayProtection", "enablePrivateIpAddress",
+                 "enableBgpRouteTranslationForNat", "allowRemoteVnetTraffic", "allowVirtualWanTraffic"):
+        props.setdefault(flag, False)
+    bgp = props.get("bgpSettings") if isinstance(props.get("bgpSettings"), dict) else {}
+    props["bgpSettings"] = {"asn": bgp.get("asn", DEFAULT_ASN), "peerWeight": bgp.get("peerWeight", 0)}
+    return props
+
+
+def _bgp_address(ctx: Ctx, subnet_id: str) -> str:
+    parsed = parse_id(subnet_id)
+    vnet = ctx.get(parsed.parent_id) if parsed else None
+    for s in (vnet.body["properties"].get("subnets", []) if vnet else []):
+        if s["id"].lower() == subnet_id.lower():
+            net = ipaddress.ip_network(virtual_networks.subnet_prefix(s))
+            return str(net.broadcast_address - 1)
+    return "0.0.0.0"
+
+
+def render_properties(ctx: Ctx, rec: Record) -> dict[str, Any]:
+    props = copy.deepcopy(rec.body["properties"])
+    state = rec.provisioning_state(ctx.now)
+    peering = []
+    for cfg in props["ipConfigurations"]:
+        cfg["etag"] = rec.etag
+        cfg["type"] = "Microsoft.Network/virtualNetworkGateways/ipConfigurations"
+        cfg["properties"]["provisioningState"] = state
+        address = _bgp_address(ctx, cfg["properties"]["subnet"]["id"])
+        if state == "Succeeded":
+            cfg["properties"]["privateIPAddress"] = address
+        peering.append({"ipconfigurationId": cfg["id"], "defaultBgpIpAddresses": [address],
+                        "customBgpIpAddresses": [],
+                        "tunnelIpAddresses": [public_ip_for(cfg["properties"]["publicIPAddress"]["id"])]})
+    props["bgpSettings"]["bgpPeeringAddress"] = ",".join(p["defaultBgpIpAddresses"][0] for p in peering)
+    props["bgpSettings"]["bgpPeeringAddresses"] = peering
+    props.setdefault("natRules", [])
+    props["provisioningState"] = state
+    return props
+
+
+def connections_of(ctx: Ctx, rec: Record) -> list[Record]:
+    out = []
+    for c in ctx.store.list_where(ctx.db, ctx.now, type=CONNECTION_TYPE):
+        p = c.body["properties"]
+        ends = {(common.ref(p.get("virtualNetworkGateway1")) or "").lower(),
+                (common.ref(p.get("virtualNetworkGateway2")) or "").lower()}
+        if rec.key in ends:
+            out.append(c)
+    return out
+
+
+def check_delete(ctx: Ctx, rec: Record) -> None:
+    used = connections_of(ctx, rec)
+    if used:
+        raise errors.ResourceInUse(f"Virtual network gateway {rec.id} cannot be deleted: it is used by connection "
+                                   f"{', '.join(c.id for c in used)}. Delete the connections first.")
+
+
+KIND = common.Kind(segment="virtualNetworkGateways", arm_type=GATEWAY_TYPE, label="virtual network gateway",
+                   validate=validate, render_properties=render_properties, check_delete=check_delete)
+
+
+def put(ctx: Ctx) -> Response:
+    return common.put(KIND, ctx)
+
+
+def get(ctx: Ctx) -> Response:
+    return common.get(KIND, ctx)
+
+
+def delete(ctx: Ctx) -> Response:
+    return common.delete(KIND, ctx)
+
+
+def list_rg(ctx: Ctx) -> Response:
+    return common.list_(KIND, ctx, by_rg=True)
+
+
+def list_all(ctx: Ctx) -> Response:
+    return common.list_(KIND, ctx, by_rg=False)
+
+
+def patch(ctx: Ctx) -> Response:
+    return common.patch_tags(KIND, ctx)

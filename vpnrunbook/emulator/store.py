@@ -1,0 +1,280 @@
+"""SQLite state of the emulator, shared safely by several processes (WAL, busy timeout, BEGIN IMMEDIATE).
+
+Every resource is one row holding its ARM body (without secrets), its ETag and the timestamps of its
+current long-running operation. Provisioning state is *derived* from those timestamps at read time,
+so every process that opens the same file sees the same progress. Shared keys live in their own table
+and never enter a resource body.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TIME_FACTOR = 0.002
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    key TEXT PRIMARY KEY,            -- lower-cased ARM id
+    id TEXT NOT NULL,                -- ARM id as created
+    sub TEXT NOT NULL, rg TEXT NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL,
+    location TEXT, body TEXT NOT NULL, etag TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    op_id TEXT, op_kind TEXT, op_start REAL, op_done REAL
+);
+CREATE INDEX IF NOT EXISTS resources_scope ON resources (sub, type, rg, seq);
+CREATE TABLE IF NOT EXISTS operations (
+    op_id TEXT PRIMARY KEY, resource_key TEXT NOT NULL, kind TEXT NOT NULL, location TEXT,
+    start REAL NOT NULL, done REAL NOT NULL, status TEXT NOT NULL, error TEXT, result TEXT
+);
+CREATE TABLE IF NOT EXISTS secrets (resource_key TEXT PRIMARY KEY, shared_key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS faults (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, method TEXT, path_regex TEXT, status INTEGER NOT NULL,
+    retry_after REAL, remaining INTEGER, fraction REAL
+);
+CREATE TABLE IF NOT EXISTS stats (method TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL,
+                                  PRIMARY KEY (method, kind));
+"""
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("VPNRUNBOOK_STATE_DIR") or ".vpnrunbook")
+
+
+def default_db_path() -> Path:
+    env = os.environ.get("VPNRUNBOOK_DB")
+    return Path(env) if env else state_dir() / "emulator.sqlite3"
+
+
+@dataclass
+class Record:
+    """One stored resource. ``body`` holds the ARM JSON as stored (provisioningState is derived)."""
+
+    key: str
+    id: str
+    sub: str
+    rg: str
+    type: str
+    name: str
+    location: str | None
+    body: dict[str, Any]
+    etag: str
+    seq: int = 0
+    created_at: float = 0.0
+    op_id: str | None = None
+    op_kind: str | None = None
+    op_start: float | None = None
+    op_done: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def in_progress(self, now: float) -> bool:
+        return self.op_done is not None and now < self.op_done
+
+    def provisioning_state(self, now: float) -> str:
+        if self.op_kind == "delete":
+            return "Deleting"
+        if self.in_progress(now):
+            return "Updating"
+        if self.op_kind == "failed":
+            return "Failed"
+        return "Succeeded"
+
+
+_COLUMNS = ("key", "id", "sub", "rg", "type", "name", "location", "body", "etag", "seq", "created_at",
+            "op_id", "op_kind", "op_start", "op_done")
+
+
+def _record(row: sqlite3.Row) -> Record:
+    data = dict(zip(_COLUMNS, row, strict=True))
+    data["body"] = json.loads(data["body"])
+    return Record(**data)
+
+
+class Store:
+    """Thread-safe access to one SQLite file (one connection per thread)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conn().executescript(SCHEMA)
+
+    # ---- connections and transactions ---------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (BEGIN IMMEDIATE), so two processes never deadlock."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @staticmethod
+    def now() -> float:
+        return time.time()
+
+    # ---- resources ---------------------------------------------------------------------------
+    _VISIBLE = "NOT (COALESCE(op_kind, '') = 'delete' AND COALESCE(op_done, 0) <= ?)"
+
+    def get(self, db: sqlite3.Connection, key: str, now: float) -> Record | None:
+        row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM resources WHERE key = ? AND {self._VISIBLE}",
+                         (key.lower(), now)).fetchone()
+        return _record(row) if row else None
+
+    def list(self, db: sqlite3.Connection, now: float, *, sub: str, type: str, rg: str | None = None,
+             after_seq: int = 0, limit: int | None = None) -> list[Record]:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM resources WHERE sub = ? AND type = ? AND seq > ? AND {self._VISIBLE}"
+        args: list[Any] = [sub.lower(), type.lower(), after_seq, now]
+        if rg is not None:
+            sql += " AND rg = ?"
+            args.append(rg.lower())
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_record(r) for r in db.execute(sql, args).fetchall()]
+
+    def list_where(self, db: sqlite3.Connection, now: float, *, type: str, sub: str | None = None,
+                   rg: str | None = None) -> list[Record]:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM resources WHERE type = ? AND {self._VISIBLE}"
+        args: list[Any] = [type.lower(), now]
+        if sub is not None:
+            sql += " AND sub = ?"
+            args.append(sub.lower())
+        if rg is not None:
+            sql += " AND rg = ?"
+            args.append(rg.lower())
+        return [_record(r) for r in db.execute(sql + " ORDER BY seq", args).fetchall()]
+
+    def save(self, db: sqlite3.Connection, rec: Record) -> Record:
+        if not rec.seq:
+            rec.seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM resources").fetchone()[0])
+        values = [getattr(rec, c) for c in _COLUMNS]
+        values[_COLUMNS.index("body")] = json.dumps(rec.body, sort_keys=True)
+        values[_COLUMNS.index("key")] = rec.key.lower()
+        db.execute(f"INSERT OR REPLACE INTO resources ({', '.join(_COLUMNS)}) VALUES "
+                   f"({', '.join('?' for _ in _COLUMNS)})", values)
+        return rec
+
+    def purge(self, db: sqlite3.Connection, now: float) -> None:
+        """Drop rows whose delete operation has finished (and their secrets)."""
+        keys = [r[0] for r in db.execute("SELECT key FROM resources WHERE op_kind = 'delete' AND op_done <= ?",
+                                         (now,)).fetchall()]
+        for key in keys:
+            db.execute("DELETE FROM resources WHERE key = ?", (key,))
+            db.execute("DELETE FROM secrets WHERE resource_key = ?", (key,))
+
+    def remove(self, db: sqlite3.Connection, key: str) -> None:
+        db.execute("DELETE FROM resources WHERE key = ?", (key.lower(),))
+        db.execute("DELETE FROM secrets WHERE resource_key = ?", (key.lower(),))
+
+    # ---- operations -------------------------------------------------------------------------
+    def add_operation(self, db: sqlite3.Connection, *, op_id: str, resource_key: str, kind: str,
+                      location: str | None, start: float, done: float, status: str = "Succeeded",
+                      error: dict[str, Any] | None = None, result: dict[str, Any] | None = None) -> None:
+        db.execute("INSERT INTO operations (op_id, resource_key, kind, location, start, done, status, error, result) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (op_id, resource_key.lower(), kind, location, start, done, status,
+                    json.dumps(error) if error else None, json.dumps(result) if result is not None else None))
+
+    def get_operation(self, db: sqlite3.Connection, op_id: str) -> dict[str, Any] | None:
+        row = db.execute("SELECT op_id, resource_key, kind, location, start, done, status, error, result "
+                         "FROM operations WHERE op_id = ?", (op_id,)).fetchone()
+        if row is None:
+            return None
+        keys = ("op_id", "resource_key", "kind", "location", "start", "done", "status", "error", "result")
+        op = dict(zip(keys, row, strict=True))
+        op["error"] = json.loads(op["error"]) if op["error"] else None
+        op["result"] = json.loads(op["result"]) if op["result"] else None
+        return op
+
+    # ---- secrets ----------------------------------------------------------------------------
+    def get_secret(self, db: sqlite3.Connection, key: str) -> str | None:
+        row = db.execute("SELECT shared_key FROM secrets WHERE resource_key = ?", (key.lower(),)).fetchone()
+        return row[0] if row else None
+
+    def set_secret(self, db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute("INSERT OR REPLACE INTO secrets (resource_key, shared_key) VALUES (?, ?)", (key.lower(), value))
+
+    # ---- settings ---------------------------------------------------------------------------
+    def get_setting(self, db: sqlite3.Connection, key: str) -> str | None:
+        row = db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_setting(self, db: sqlite3.Connection, key: str, value: str | None) -> None:
+        if value is None:
+            db.execute("DELETE FROM settings WHERE key = ?", (key,))
+        else:
+            db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+
+    def time_factor(self, db: sqlite3.Connection) -> float:
+        """The control API's factor if one was set, else ``VPNRUNBOOK_EMULATOR_TIME_FACTOR``, else 0.002."""
+        stored = self.get_setting(db, "time_factor")
+        if stored is not None:
+            return float(stored)
+        return env_time_factor()
+
+    # ---- stats ------------------------------------------------------------------------------
+    def count(self, db: sqlite3.Connection, method: str, kind: str) -> None:
+        db.execute("INSERT INTO stats (method, kind, count) VALUES (?, ?, 1) "
+                   "ON CONFLICT (method, kind) DO UPDATE SET count = count + 1", (method, kind))
+
+    def stats(self, db: sqlite3.Connection) -> list[tuple[str, str, int]]:
+        return [tuple(r) for r in db.execute("SELECT method, kind, count FROM stats ORDER BY method, kind")]
+
+    # ---- whole state ------------------------------------------------------------------------
+    def reset(self, db: sqlite3.Connection) -> None:
+        for table in ("resources", "operations", "secrets", "settings", "faults", "stats"):
+            db.execute(f"DELETE FROM {table}")
+
+
+def env_time_factor() -> float:
+    raw = os.environ.get("VPNRUNBOOK_EMULATOR_TIME_FACTOR")
+    if raw is None or raw.strip() == "":
+        return DEFAULT_TIME_FACTOR
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"VPNRUNBOOK_EMULATOR_TIME_FACTOR={raw!r} is not a number; allowed: a number >= 0 "
+                         f"(default {DEFAULT_TIME_FACTOR})") from exc
+    if value < 0:
+        raise ValueError(f"VPNRUNBOOK_EMULATOR_TIME_FACTOR={raw!r} is negative; allowed: a number >= 0")
+    return value
