@@ -98,6 +98,7 @@ def test_update_notebook_apply(lab, artifacts, monkeypatch):
 
     for key, value in lab["env"].items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("VPNRUNBOOK_SEED_KEY", "browserTestKey123")  # the seed connection's key reference (env:)
     seed = PRESETS["seed-s2s"].policy
     target = load_policy_file(lab["root"] / "parameters" / "policies" / "seed-update.yaml")
     from tests.browser.seed_state import connection_policy, create_seed_connection

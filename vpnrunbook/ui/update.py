@@ -49,7 +49,8 @@ class UpdatePanel:
         self.compare.add_class("vpnrunbook-compare-box")
         self.plan_box = w.HTML()
         self.plan_box.add_class("vpnrunbook-plan-box")
-        self.apply_button = w.Button(description="Apply planned change", button_style="danger", icon="check")
+        self.apply_button = w.Button(description="Apply planned change", button_style="danger", icon="check",
+                                     layout=w.Layout(width="auto"))
         self.apply_button.add_class("vpnrunbook-apply")
         self.apply_button.on_click(lambda _b: self._on_apply())
         self.outcome = w.HTML()
@@ -124,7 +125,7 @@ class UpdatePanel:
             return
         now = self.current.summary() if self.current else "Azure's default proposals"
         warnings = getattr(result, "warnings", None) or []
-        extra = "".join(f"\nwarning: {w}" for w in warnings)
+        extra = "".join(f"\n{w}" for w in warnings)
         self.outcome.value = html.message_html(
             "ok", f"Applied {len(result.plan.changes) if getattr(result, 'plan', None) else ''} change(s) to "
                   f"{self.connection_name}. The connection now uses: {now}{extra}")
