@@ -43,19 +43,24 @@ def verify_unchanged(session: Any, plan: Plan) -> dict[str, dict[str, Any] | Non
     return current
 
 
-def _connection_key(session: Any, write: Write, current: dict[str, Any] | None) -> str | None:
-    """The shared key to send with a connection PUT: from the reference, else the one the connection has."""
-    if write.shared_key_ref:
-        return resolve_shared_key(write.shared_key_ref)
-    key = (current or {}).get("properties", {}).get("sharedKey")
+def current_shared_key(session: Any, resource_group: str, name: str, conn: dict[str, Any] | None) -> str | None:
+    """The key a connection has now: from its body if the service returns it, else the ``sharedkey`` endpoint."""
+    key = (conn or {}).get("properties", {}).get("sharedKey")
     if key:
         return str(key)
     try:
-        found = session.network.virtual_network_gateway_connections.get_shared_key(write.resource_group, write.name)
+        found = session.network.virtual_network_gateway_connections.get_shared_key(resource_group, name)
     except (ResourceNotFoundError, HttpResponseError):
         return None
     value = found.get("value") if hasattr(found, "get") else None
     return str(value) if value else None
+
+
+def _connection_key(session: Any, write: Write, current: dict[str, Any] | None) -> str | None:
+    """The shared key to send with a connection PUT: from the reference, else the one the connection has."""
+    if write.shared_key_ref:
+        return resolve_shared_key(write.shared_key_ref)
+    return current_shared_key(session, write.resource_group, write.name, current)
 
 
 def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any] | None = None) -> Any:

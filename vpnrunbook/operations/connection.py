@@ -20,7 +20,7 @@ from vpnrunbook.azure.secrets import (
     resolve_shared_key,
 )
 from vpnrunbook.operations import arm
-from vpnrunbook.operations.apply import apply_plan, finish
+from vpnrunbook.operations.apply import apply_plan, current_shared_key, finish
 from vpnrunbook.operations.errors import PrecheckError
 from vpnrunbook.operations.network import _location_guard, _rg_exists
 from vpnrunbook.operations.plan import (
@@ -349,7 +349,7 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
                              f"{have} (or delete and recreate the connection)", "ConnectionEndpointImmutable")
         changes = _policy_changes(label, conn, desired_policy)
         changes += _settings_changes(label, conn, dpd_timeout_seconds, use_policy_based_traffic_selectors)
-        now_key = dig(conn, "properties", "sharedKey")
+        now_key = current_shared_key(session, side.resource_group, side.name, conn)
         if now_key is not None and key is not None and now_key != key:
             changes.append(Change(label, "sharedKey", REDACTED, f"(from {describe_ref(key_ref).split(' (')[0]})"))
         elif now_key is None:
