@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vpnrunbook.runbook.cli",
     "vpnrunbook.device.cli",
     "vpnrunbook.fleet.cli",
+    "vpnrunbook.ui.cli",
 )
 
 
