@@ -105,13 +105,17 @@ def test_collect_from_sdk_objects():
     policy = PRESETS["seed-s2s"].policy.to_sdk()
     vnet = NS(id=rid("RG1", "virtualNetworks", "VNet1"), name="VNet1", location="eastus",
               address_space=NS(address_prefixes=["10.11.0.0/16"]))
-    gw = NS(id=rid("RG1", "virtualNetworkGateways", "GW1"), name="GW1", sku=NS(name="VpnGw2"), vpn_type="RouteBased",
+    from azure.mgmt.network.models import VirtualNetworkGatewayConnectionStatus, VirtualNetworkGatewaySkuName
+
+    gw = NS(id=rid("RG1", "virtualNetworkGateways", "GW1"), name="GW1", sku=NS(name=VirtualNetworkGatewaySkuName.VPN_GW2),
+            vpn_type="RouteBased",
             vpn_gateway_generation="Generation2", provisioning_state="Succeeded",
             ip_configurations=[NS(subnet=NS(id=rid("RG1", "virtualNetworks", "VNet1") + "/subnets/GatewaySubnet"),
                                   public_ip_address=NS(id=rid("RG1", "publicIPAddresses", "GW1-ip")))])
     lng = NS(id=rid("RG1", "localNetworkGateways", "Site6"), name="Site6", gateway_ip_address="131.107.72.22",
              local_network_address_space=NS(address_prefixes=["10.61.0.0/16"]))
-    conn = NS(id=rid("RG1", "connections", "C1"), name="C1", connection_type="IPsec", connection_status="Connected",
+    conn = NS(id=rid("RG1", "connections", "C1"), name="C1", connection_type="IPsec",
+              connection_status=VirtualNetworkGatewayConnectionStatus.CONNECTED,
               connection_protocol="IKEv2", virtual_network_gateway1=NS(id=gw.id), virtual_network_gateway2=None,
               local_network_gateway2=NS(id=lng.id), ipsec_policies=[policy])
     network = NS(virtual_networks=FakeOps([vnet]), virtual_network_gateways=FakeOps([gw]),
@@ -127,3 +131,5 @@ def test_collect_from_sdk_objects():
     root = ET.fromstring(render_topology_svg(data))
     assert list(groups(root, "connection")["C1"].iter(f"{SVG}path"))
     assert "public IP: 20.1.2.3" in texts(root)
+    assert "SKU VpnGw2" in texts(root)  # SDK enums drawn as their REST value
+    assert groups(root, "connection")["C1"].get("data-status") == "Connected"

@@ -10,6 +10,7 @@ type, status and policy summary.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from enum import Enum
 from html import escape
 from typing import Any
 
@@ -44,6 +45,11 @@ def _sub_id(obj: Any, *attrs: str) -> str | None:
     return obj if isinstance(obj, str) else None
 
 
+def _text(value: Any) -> Any:
+    """SDK enums (``VirtualNetworkGatewaySkuName.VPN_GW1``) as their REST value (``VpnGw1``)."""
+    return value.value if isinstance(value, Enum) else value
+
+
 def policy_summary(policies: Sequence[Any] | None) -> str:
     if not policies:
         return "Azure default policy"
@@ -74,8 +80,9 @@ def collect_topology(session: Any, resource_groups: Iterable[str]) -> dict[str, 
                 except Exception:  # noqa: BLE001 - the picture still draws without it
                     public_ip = None
             gateways.append({"id": g.id, "name": g.name, "vnet_id": subnet_id.split("/subnets/")[0] if subnet_id else None,
-                             "sku": getattr(g.sku, "name", None), "vpn_type": g.vpn_type,
-                             "generation": g.vpn_gateway_generation, "provisioning_state": g.provisioning_state,
+                             "sku": _text(getattr(g.sku, "name", None)), "vpn_type": _text(g.vpn_type),
+                             "generation": _text(g.vpn_gateway_generation),
+                             "provisioning_state": _text(g.provisioning_state),
                              "public_ip": public_ip})
         local = [{"id": lg.id, "name": lg.name, "gateway_ip_address": lg.gateway_ip_address,
                   "address_prefixes": list(getattr(lg.local_network_address_space, "address_prefixes", None) or [])}
@@ -84,8 +91,8 @@ def collect_topology(session: Any, resource_groups: Iterable[str]) -> dict[str, 
         for c in net.virtual_network_gateway_connections.list(rg):
             full = net.virtual_network_gateway_connections.get(rg, c.name)
             connections.append({
-                "id": full.id, "name": full.name, "type": full.connection_type, "status": full.connection_status,
-                "protocol": full.connection_protocol, "gateway_id": _sub_id(full, "virtual_network_gateway1", "id"),
+                "id": full.id, "name": full.name, "type": _text(full.connection_type),
+                "status": _text(full.connection_status), "protocol": _text(full.connection_protocol), "gateway_id": _sub_id(full, "virtual_network_gateway1", "id"),
                 "peer_id": _sub_id(full, "virtual_network_gateway2", "id") or _sub_id(full, "local_network_gateway2", "id"),
                 "policy": policy_summary(full.ipsec_policies),
             })
