@@ -131,6 +131,14 @@ class ServiceUnavailable(ArmError):
     status, code = 503, "ServiceUnavailable"
 
 
+def describe(p: Problem) -> str:
+    """``field (value): message; allowed: ...`` — the value is shown unless the message already quotes it."""
+    text = str(p)
+    if p.value is not None and str(p.value) not in p.message:
+        text = f"{p.field} ({p.value}): {p.message}" + (f"; allowed: {p.allowed}" if p.allowed else "")
+    return text
+
+
 class ValidationFailed(ArmError):
     """A request body broke one or more of Azure's rules (the shared ``vpnrunbook.policy.rules``)."""
 
@@ -139,9 +147,9 @@ class ValidationFailed(ArmError):
     def __init__(self, problems: Sequence[Problem], *, subject: str) -> None:
         self.problems = list(problems)
         code = self.problems[0].code if self.problems else "InvalidRequestContent"
-        lines = [str(p) for p in self.problems]
+        lines = [describe(p) for p in self.problems]
         message = f"{subject}: " + "; ".join(lines) if lines else subject
-        details = [{"code": p.code, "target": p.field, "message": str(p)} for p in self.problems]
+        details = [{"code": p.code, "target": p.field, "message": describe(p)} for p in self.problems]
         super().__init__(message, details=details, code=code)
 
 

@@ -52,7 +52,7 @@ def _referenced(ctx: Ctx, field: str, value: Any, kind: common.Kind, conn_id: st
 
 
 def _policy_labels(i: int) -> dict[str, str]:
-    return {spec.name: spec.wire for spec in rules.FIELDS} | {"ipsec_integrity": "ipsecIntegrity"}
+    return {spec.name: spec.wire for spec in rules.FIELDS}
 
 
 def _policies(props: dict[str, Any]) -> tuple[list[dict[str, Any]], list[Problem]]:
@@ -85,22 +85,24 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
             rid = common.ref(props[field])
             props[field] = {"id": rid} if rid else props[field]
     ctype = props.get("connectionType")
-    problems = rules.check_connection_peer(ctype, has_gateway2=common.ref(props.get("virtualNetworkGateway2")) is not None,
-                                           has_local_gateway2=common.ref(props.get("localNetworkGateway2")) is not None)
-    if common.ref(props.get("virtualNetworkGateway1")) is None:
-        problems.append(Problem("virtual_network_gateway1", None, "is required", "the id of this side's gateway",
-                                "MissingVirtualNetworkGateway1"))
-    protocol = props.setdefault("connectionProtocol", "IKEv2")
-    if existing is not None:
+    problems: list[Problem] = []
+    if existing is not None:  # fixed at creation: reported first
         old = existing.body["properties"]
         wire = {"connection_type": "connectionType", "connection_protocol": "connectionProtocol",
                 "virtual_network_gateway1": "virtualNetworkGateway1", "virtual_network_gateway2": "virtualNetworkGateway2",
                 "local_network_gateway2": "localNetworkGateway2"}
         for field in rules.IMMUTABLE_CONNECTION_FIELDS:
-            cur, new = old.get(wire[field]), props.get(wire[field])
+            cur, new = old.get(wire[field]), props.get(wire[field], old.get(wire[field]) if field == "connection_protocol" else None)
             if field.endswith(("gateway1", "gateway2")):
                 cur, new = common.ref(cur), common.ref(new)
             problems += rules.check_immutable(field, cur, new)
+    problems += rules.check_connection_peer(ctype, has_gateway2=common.ref(props.get("virtualNetworkGateway2")) is not None,
+                                           has_local_gateway2=common.ref(props.get("localNetworkGateway2")) is not None)
+    if common.ref(props.get("virtualNetworkGateway1")) is None:
+        problems.append(Problem("virtual_network_gateway1", None, "is required", "the id of this side's gateway",
+                                "MissingVirtualNetworkGateway1"))
+    protocol = props.setdefault("connectionProtocol",
+                                existing.body["properties"].get("connectionProtocol", "IKEv2") if existing else "IKEv2")
     key = body.get("properties", {}).get("sharedKey")
     if key is not None:
         problems += rules.check_shared_key(key, label="shared_key")

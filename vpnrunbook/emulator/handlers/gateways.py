@@ -112,14 +112,15 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
     props.setdefault("gatewayType", "Vpn")
     props.setdefault("vpnType", "RouteBased")
     sku = _sku_name(props)
-    problems = rules.check_gateway(sku=sku, vpn_type=props["vpnType"], generation=props.get("vpnGatewayGeneration"),
-                                   gateway_type=props["gatewayType"])
-    if existing is not None:
+    problems: list[Problem] = []
+    if existing is not None:  # fixed at creation: reported first, it is the more basic mistake
         old = existing.body["properties"]
         for field, wire in (("gateway_type", "gatewayType"), ("vpn_type", "vpnType"),
                             ("generation", "vpnGatewayGeneration")):
             if field in rules.IMMUTABLE_GATEWAY_FIELDS and wire in props:
                 problems += rules.check_immutable(field, old.get(wire), props[wire])
+    problems += rules.check_gateway(sku=sku, vpn_type=props["vpnType"], generation=props.get("vpnGatewayGeneration"),
+                                    gateway_type=props["gatewayType"])
     common.fail_if(common.relabel(problems, NAMES), KIND, name)
     props["sku"] = {"name": sku, "tier": sku}
     props.setdefault("vpnGatewayGeneration", existing.body["properties"]["vpnGatewayGeneration"] if existing
