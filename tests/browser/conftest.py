@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.jlab import CHROMIUM
+from tests.browser import jlab
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 
 
-def _unavailable() -> str | None:
-    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        return f"{CHROMIUM} not installed (apt-get install chromium; never `playwright install`)"
+def unavailable_reason() -> str | None:
+    chromium = jlab.CHROMIUM
+    if not (os.path.exists(chromium) and os.access(chromium, os.X_OK)):
+        return f"{chromium} not installed (apt-get install chromium; never `playwright install`)"
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -27,13 +28,18 @@ def _unavailable() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def browser_available() -> None:
-    reason = _unavailable()
+def require_browser() -> None:
+    """Skip with the reason — or, with VPNRUNBOOK_CI=1, fail — when the browser test cannot run."""
+    reason = unavailable_reason()
     if reason:
         if os.environ.get("VPNRUNBOOK_CI") == "1":
             pytest.fail(f"browser test cannot run in CI: {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser_available() -> None:
+    require_browser()
 
 
 @pytest.fixture
