@@ -45,9 +45,10 @@ def test_apply_and_concurrent_change_and_topology(session):
     assert len(writes) > writes_before
     assert panel.apply_button.disabled  # nothing left to apply
 
-    svg = topology_svg(session, ["TestRG1"], title="after update")
+    svg = topology_svg(session, ["TestRG1", "NoSuchRG"], title="after update")
     root = ET.fromstring(svg)
     text = "".join(root.itertext())
+    assert "Resource group NoSuchRG(not found)" in text  # a missing group is drawn as such, not an exception
     for needle in ("TestVNet1", "10.1.0.0/16", "VNet1GW", "SKU VpnGw1", "Site6", "10.61.0.0/16", "131.107.72.22",
                    "VNet1toSite6 — IPsec", PRESETS["seed-update"].policy.summary()):
         assert needle in text, needle

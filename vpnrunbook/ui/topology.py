@@ -61,44 +61,53 @@ def policy_summary(policies: Sequence[Any] | None) -> str:
 
 def collect_topology(session: Any, resource_groups: Iterable[str]) -> dict[str, Any]:
     """Read VNets, VPN gateways, local network gateways and connections of each resource group (GET/list only)."""
-    net = session.network
+    from azure.core.exceptions import ResourceNotFoundError
+
     groups = []
     for rg in resource_groups:
-        vnets = [{"id": v.id, "name": v.name, "location": v.location,
-                  "address_space": list(getattr(v.address_space, "address_prefixes", None) or [])}
-                 for v in net.virtual_networks.list(rg)]
-        gateways = []
-        for g in net.virtual_network_gateways.list(rg):
-            ipconf = (g.ip_configurations or [None])[0]
-            subnet_id = _sub_id(ipconf, "subnet", "id")
-            pip_id = _sub_id(ipconf, "public_ip_address", "id")
-            public_ip = None
-            if pip_id:
-                try:
-                    pip_rg = _name_from_id(pip_id, "resourceGroups") or rg
-                    public_ip = net.public_ip_addresses.get(pip_rg, _name_from_id(pip_id, "publicIPAddresses")).ip_address
-                except Exception:  # noqa: BLE001 - the picture still draws without it
-                    public_ip = None
-            gateways.append({"id": g.id, "name": g.name, "vnet_id": subnet_id.split("/subnets/")[0] if subnet_id else None,
-                             "sku": _text(getattr(g.sku, "name", None)), "vpn_type": _text(g.vpn_type),
-                             "generation": _text(g.vpn_gateway_generation),
-                             "provisioning_state": _text(g.provisioning_state),
-                             "public_ip": public_ip})
-        local = [{"id": lg.id, "name": lg.name, "gateway_ip_address": lg.gateway_ip_address,
-                  "address_prefixes": list(getattr(lg.local_network_address_space, "address_prefixes", None) or [])}
-                 for lg in net.local_network_gateways.list(rg)]
-        connections = []
-        for c in net.virtual_network_gateway_connections.list(rg):
-            full = net.virtual_network_gateway_connections.get(rg, c.name)
-            connections.append({
-                "id": full.id, "name": full.name, "type": _text(full.connection_type),
-                "status": _text(full.connection_status), "protocol": _text(full.connection_protocol), "gateway_id": _sub_id(full, "virtual_network_gateway1", "id"),
-                "peer_id": _sub_id(full, "virtual_network_gateway2", "id") or _sub_id(full, "local_network_gateway2", "id"),
-                "policy": policy_summary(full.ipsec_policies),
-            })
-        groups.append({"name": rg, "vnets": vnets, "gateways": gateways, "local_gateways": local,
-                       "connections": connections})
+        try:
+            groups.append(_collect_group(session.network, rg))
+        except ResourceNotFoundError:
+            groups.append({"name": rg, "missing": True, "vnets": [], "gateways": [], "local_gateways": [],
+                           "connections": []})
     return {"resource_groups": groups}
+
+
+def _collect_group(net: Any, rg: str) -> dict[str, Any]:
+    vnets = [{"id": v.id, "name": v.name, "location": v.location,
+              "address_space": list(getattr(v.address_space, "address_prefixes", None) or [])}
+             for v in net.virtual_networks.list(rg)]
+    gateways = []
+    for g in net.virtual_network_gateways.list(rg):
+        ipconf = (g.ip_configurations or [None])[0]
+        subnet_id = _sub_id(ipconf, "subnet", "id")
+        pip_id = _sub_id(ipconf, "public_ip_address", "id")
+        public_ip = None
+        if pip_id:
+            try:
+                pip_rg = _name_from_id(pip_id, "resourceGroups") or rg
+                public_ip = net.public_ip_addresses.get(pip_rg, _name_from_id(pip_id, "publicIPAddresses")).ip_address
+            except Exception:  # noqa: BLE001 - the picture still draws without it
+                public_ip = None
+        gateways.append({"id": g.id, "name": g.name, "vnet_id": subnet_id.split("/subnets/")[0] if subnet_id else None,
+                         "sku": _text(getattr(g.sku, "name", None)), "vpn_type": _text(g.vpn_type),
+                         "generation": _text(g.vpn_gateway_generation),
+                         "provisioning_state": _text(g.provisioning_state),
+                         "public_ip": public_ip})
+    local = [{"id": lg.id, "name": lg.name, "gateway_ip_address": lg.gateway_ip_address,
+              "address_prefixes": list(getattr(lg.local_network_address_space, "address_prefixes", None) or [])}
+             for lg in net.local_network_gateways.list(rg)]
+    connections = []
+    for c in net.virtual_network_gateway_connections.list(rg):
+        full = net.virtual_network_gateway_connections.get(rg, c.name)
+        connections.append({
+            "id": full.id, "name": full.name, "type": _text(full.connection_type),
+            "status": _text(full.connection_status), "protocol": _text(full.connection_protocol), "gateway_id": _sub_id(full, "virtual_network_gateway1", "id"),
+            "peer_id": _sub_id(full, "virtual_network_gateway2", "id") or _sub_id(full, "local_network_gateway2", "id"),
+            "policy": policy_summary(full.ipsec_policies),
+        })
+    return {"name": rg, "vnets": vnets, "gateways": gateways, "local_gateways": local,
+            "connections": connections}
 
 
 # ---- drawing -----------------------------------------------------------------------------------
@@ -138,7 +147,7 @@ def render_topology_svg(data: Mapping[str, Any], *, title: str | None = None) ->
     for col, group in enumerate(groups):
         x = MARGIN + col * (COL_WIDTH + COL_GAP)
         rg = group.get("name", "?")
-        y = top + 30
+        y = top + (48 if group.get("missing") else 30)
         body: list[str] = []
         c_start = len(c.parts)
         gateways_by_vnet: dict[str, list[Mapping[str, Any]]] = {}
@@ -181,6 +190,8 @@ def render_topology_svg(data: Mapping[str, Any], *, title: str | None = None) ->
         frame.parts.append(f'<g class="resource-group" data-name="{escape(rg)}">')
         frame.box(x, top, COL_WIDTH - 20, max(y - top, 40), fill="#ffffff", stroke="#9aa0a6", radius=10)
         frame.text(x + 12, top + 19, _fit(f"Resource group {rg}", COL_WIDTH - 40), weight="bold", size=13)
+        if group.get("missing"):
+            frame.text(x + 12, top + 38, "(not found)", colour="#b3261e")
         frame.parts.append("</g>")
         c.parts[c_start:c_start] = frame.parts
         column_heights.append(y - top + 10)
