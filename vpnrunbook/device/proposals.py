@@ -299,3 +299,9 @@ def device_proposals(policy: IpsecIkePolicy | None) -> StrongSwanProposals:
 
 def describe_list(proposals: Sequence[Proposal]) -> str:
     return ", ".join(p.text for p in proposals)
+
+
+def policy_proposals(policy: IpsecIkePolicy | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(ike, esp)`` proposal strings the device should configure (the hook ``vpnrunbook.ui.proposals`` calls)."""
+    chosen = device_proposals(policy)
+    return chosen.ike, chosen.esp
