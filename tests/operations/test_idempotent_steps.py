@@ -238,3 +238,29 @@ def test_generate_key_reference_is_reused_on_rerun(session, count_writes):
     assert ref.startswith("file:") and "(mode 0600)" in ref
     n = count_writes()
     assert s2s(session, key_ref="generate").plan.empty and count_writes() == n
+
+
+def test_concurrent_vnet_change_between_plan_and_apply_is_refused(session, count_writes):
+    ops.ensure_resource_group(session, name=RG1, location=LOC, apply=True)
+    ops.ensure_virtual_network(session, resource_group=RG1, name="TestVNet1", location=LOC, address_space=VNET1_SPACE,
+                               subnets=VNET1_SUBNETS, apply=True)
+    ours = ops.ensure_virtual_network(session, resource_group=RG1, name="TestVNet1", location=LOC,
+                                      address_space=VNET1_SPACE, subnets={**VNET1_SUBNETS, "Ours": "10.1.2.0/24"})
+    ops.ensure_virtual_network(session, resource_group=RG1, name="TestVNet1", location=LOC, address_space=VNET1_SPACE,
+                               subnets={**VNET1_SUBNETS, "Theirs": "10.1.3.0/24"}, apply=True)
+    n = count_writes()
+    with pytest.raises(ops.ConcurrentChangeError, match="TestRG1/virtualNetworks/TestVNet1"):
+        ops.apply_plan(session, ours.plan)
+    assert count_writes() == n
+    subnets = {s.name for s in session.network.virtual_networks.get(RG1, "TestVNet1").subnets}
+    assert "Theirs" in subnets and "Ours" not in subnets
+
+
+def test_concurrent_local_gateway_change_is_refused(session, count_writes):
+    ops.ensure_resource_group(session, name=RG1, location=LOC, apply=True)
+    build_site6(session)
+    ours = ops.ensure_local_network_gateway(session, resource_group=RG1, name="Site6", location=LOC,
+                                            gateway_ip_address="131.107.72.23", address_prefixes=SITE6_PREFIXES)
+    build_site6(session, device_esp="aes256-sha256")
+    with pytest.raises(ops.ConcurrentChangeError, match="Site6"):
+        ops.apply_plan(session, ours.plan)
