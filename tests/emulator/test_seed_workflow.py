@@ -68,7 +68,7 @@ def test_show_update_and_remove_policy(session, topology):
     conn.ipsec_policies[0].sa_life_time_seconds = 27000
     conn.ipsec_policies[0].pfs_group = "PFS24"
     conn.dpd_timeout_seconds = 60
-    poller = c.begin_create_or_update("TestRG1", "VNet1toSite6", conn, if_match=etag)
+    poller = c.begin_create_or_update("TestRG1", "VNet1toSite6", conn, headers={"If-Match": etag})
     updated = poller.result()
     assert updated.ipsec_policies[0].sa_life_time_seconds == 27000 and updated.ipsec_policies[0].pfs_group == "PFS24"
     assert updated.dpd_timeout_seconds == 60 and updated.etag != etag

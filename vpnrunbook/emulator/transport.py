@@ -11,6 +11,7 @@ import json
 import threading
 import time
 import urllib.parse
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,10 +120,12 @@ class InProcessTransport(HttpTransport):
     ``fast_sleep=True`` records the sleeps the SDK asks for (retry back-off, LRO polling) without sleeping.
     """
 
-    def __init__(self, app: EmulatorApp, *, fast_sleep: bool = False) -> None:
+    def __init__(self, app: EmulatorApp, *, fast_sleep: bool = False, max_exchanges: int = 200) -> None:
         self.app = app
         self.fast_sleep = fast_sleep
         self.requests: list[tuple[str, str, int]] = []
+        # The last exchanges in full, for inspection: (method, url, status, response headers, response JSON)
+        self.exchanges: deque[tuple[str, str, int, dict[str, str], Any]] = deque(maxlen=max_exchanges)
         self.sleeps: list[float] = []
         self._lock = threading.Lock()
 
@@ -169,6 +172,7 @@ class InProcessTransport(HttpTransport):
         out["Content-Length"] = str(len(body))
         with self._lock:
             self.requests.append((request.method.upper(), path, resp.status))
+            self.exchanges.append((request.method.upper(), request.url, resp.status, dict(resp.headers), resp.body))
         from vpnrunbook.emulator.app import REASONS
 
         return InProcessResponse(request, resp.status, REASONS.get(resp.status, ""), out, body)
