@@ -166,7 +166,10 @@ class Notebook:
     def value(self, field: str) -> str:
         return self.panel(f".vpnrunbook-field-{field} select").first.input_value()
 
-    def shot(self, name: str) -> Path:
+    def shot(self, name: str, focus: str | None = None) -> Path:
+        """Screenshot of the page, scrolled so that ``focus`` (a selector in the notebook) is in view."""
+        if focus:
+            self.panel(focus).first.scroll_into_view_if_needed()
         path = self.shots / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path

@@ -53,7 +53,7 @@ def test_create_policy_notebook(lab, artifacts):
     nb.panel(".vpnrunbook-policy-picker").first.wait_for(timeout=60_000)
     nb.wait_idle()
     assert not nb.errors(), nb.errors()
-    nb.shot("01-picker-rendered")
+    nb.shot("01-picker-rendered", ".vpnrunbook-policy-picker")
     initial = load_policy_file(lab["root"] / "parameters" / "policies" / "seed-s2s.yaml")
     for field, value in initial.as_python_dict().items():  # starts from the notebook's parameters
         if isinstance(value, str):
@@ -65,7 +65,7 @@ def test_create_policy_notebook(lab, artifacts):
     error = nb.panel(".vpnrunbook-findings .vpnrunbook-error").first
     expect(error).to_contain_text("does not pair", timeout=15_000)
     expect(nb.panel("button.vpnrunbook-save").first).to_be_disabled()
-    nb.shot("02-invalid-combination-refused")
+    nb.shot("02-invalid-combination-refused", ".vpnrunbook-findings")
 
     # a valid policy: GCM encryption sets the matching integrity by itself
     nb.select("ipsec_encryption", "GCMAES128")
@@ -84,7 +84,7 @@ def test_create_policy_notebook(lab, artifacts):
     message = nb.panel(".vpnrunbook-save-message .vpnrunbook-message-ok").first
     message.wait_for(timeout=15_000)
     assert "browser-policy.yaml" in message.inner_text()
-    nb.shot("03-valid-policy-saved")
+    nb.shot("03-valid-policy-saved", ".vpnrunbook-save-message")
 
     saved = load_policy_file(lab["root"] / "parameters" / "policies" / "browser-policy.yaml")
     assert saved == IpsecIkePolicy(**{**initial.as_python_dict(), "dh_group": "ECP384",
@@ -117,11 +117,11 @@ def test_update_notebook_apply(lab, artifacts, monkeypatch):
     expect(diff_rows).to_have_count(len(target.differences(seed)), timeout=15_000)
     apply = nb.panel("button.vpnrunbook-apply").first
     expect(apply).to_be_enabled(timeout=15_000)
-    nb.shot("01-update-planned")
+    nb.shot("01-update-planned", ".vpnrunbook-compare")
     apply.click()
     outcome = nb.panel(".vpnrunbook-apply-outcome .vpnrunbook-message-ok").first
     expect(outcome).to_contain_text("Applied", timeout=60_000)
-    nb.shot("02-update-applied")
+    nb.shot("02-update-applied", ".vpnrunbook-apply-outcome")
 
     assert connection_policy(session) == target  # the kernel's in-process emulator wrote the shared SQLite state
     assert os.path.exists(lab["env"]["VPNRUNBOOK_DB"])

@@ -50,7 +50,7 @@ class UpdatePanel:
         self.plan_box = w.HTML()
         self.plan_box.add_class("vpnrunbook-plan-box")
         self.apply_button = w.Button(description="Apply planned change", button_style="danger", icon="check",
-                                     layout=w.Layout(width="auto"))
+                                     layout=w.Layout(width="260px"))
         self.apply_button.add_class("vpnrunbook-apply")
         self.apply_button.on_click(lambda _b: self._on_apply())
         self.outcome = w.HTML()
