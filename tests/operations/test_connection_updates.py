@@ -256,3 +256,17 @@ def test_literal_key_is_refused_without_echo(s2s_ready):
 def test_immutable_connection_fields_are_refused(s2s_ready):
     with pytest.raises(PrecheckError, match="ConnectionProtocol|cannot change"):
         s2s(s2s_ready, connection_protocol="IKEv1")
+
+
+def test_v2v_update_without_its_peer_is_refused_unless_one_sided(v2v_ready):
+    session = v2v_ready
+    session.network.virtual_network_gateway_connections.begin_delete(RG2, "VNet2toVNet1").result()
+    n = _n(session)
+    with pytest.raises(PrecheckError) as info:
+        ops.update_connection(session, resource_group=RG1, connection_name="VNet1toVNet2", policy="seed-update",
+                              apply=True)
+    assert "PeerConnectionNotFound" in {p.code for p in info.value.problems}
+    assert "include_peer=False" in str(info.value) and _n(session) == n
+    one_sided = ops.update_connection(session, resource_group=RG1, connection_name="VNet1toVNet2",
+                                      policy="seed-update", include_peer=False, apply=True)
+    assert len(one_sided.plan.writes) == 1 and _n(session) == n + 1

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
+
 from vpnrunbook.azure.secrets import (
     SecretReferenceError,
     check_reference,
@@ -376,11 +378,14 @@ def find_peer_connection(session: Any, conn: dict[str, Any]) -> dict[str, Any] |
     if not gw1 or not gw2:
         return None
     peer_rg = arm.parse_id(gw2)["resource_group"]
-    for other in session.network.virtual_network_gateway_connections.list(peer_rg):
-        o = other.as_dict()
-        if (arm.same_id(dig(o, "properties", "virtualNetworkGateway1", "id"), gw2)
-                and arm.same_id(dig(o, "properties", "virtualNetworkGateway2", "id"), gw1)):
-            return o
+    try:
+        for other in session.network.virtual_network_gateway_connections.list(peer_rg):
+            o = other.as_dict()
+            if (arm.same_id(dig(o, "properties", "virtualNetworkGateway1", "id"), gw2)
+                    and arm.same_id(dig(o, "properties", "virtualNetworkGateway2", "id"), gw1)):
+                return o
+    except ResourceNotFoundError:  # the peer's resource group is gone
+        return None
     return None
 
 
