@@ -14,6 +14,7 @@ import contextlib
 import copy
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import signal
@@ -188,7 +189,10 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
     timed_out = threading.Event()
     try:
         if refusal is not None:
-            outcome, error = "refused", {"type": type(refusal).__name__, "message": str(refusal), "cell": None}
+            outcome, error = "refused", {"type": type(refusal).__name__, "message": str(refusal), "cell": None,
+                                         "problems": [{"field": p.field, "value": p.value, "message": p.message,
+                                                       "allowed": p.allowed, "code": p.code}
+                                                      for p in refusal.problems]}
         else:
             env = {**os.environ, RUN_DIR_ENV: str(records_dir), INTERACTIVE_ENV: "1", "VPNRUNBOOK_TARGET": target,
                    "VPNRUNBOOK_EVIDENCE_DIR": str(root.resolve()), "JUPYTER_PLATFORM_DIRS": "1",
@@ -244,6 +248,9 @@ def _papermill(notebook: Path, output: Path, params: dict[str, Any], env: dict[s
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
+    # papermill's parameter inference does not read annotated defaults such as `x: str | None = None` and warns
+    # "Passed unknown parameter" for them; the parameters were validated against the step's declaration already.
+    logging.getLogger("papermill").setLevel(logging.ERROR)
     holder: list[Any] = []
 
     def _watchdog() -> None:
@@ -322,7 +329,9 @@ def run_step(step: str, *, params_file: str | Path | None = None, parameters: Ma
     refusal: ParameterError | None = None
     try:
         if params_file is not None:
-            data.update(P.load_file(spec.name, params_file))
+            with contextlib.suppress(OSError, UnicodeDecodeError):  # load_file below reports these
+                data.update(P.parse_yaml(Path(params_file).read_text(encoding="utf-8"), source=str(params_file)))
+            data = {**P.load_file(spec.name, params_file)}
         overrides = dict(parameters or {})
         problems = P.check_mapping(spec.name, {**data, **overrides})
         data.update(overrides)
@@ -331,12 +340,27 @@ def run_step(step: str, *, params_file: str | Path | None = None, parameters: Ma
         values = {p.name: copy.deepcopy(data.get(p.name, p.default)) for p in spec.params if p.name != "apply"}
     except ParameterError as exc:
         refusal = exc
-        values = data
+        data.update(parameters or {})
+        values = {k: _redacted_if_secret(spec, k, v) for k, v in data.items()}
     has_apply = any(p.name == "apply" for p in spec.params)
     return execute(spec.path, step=spec.name, parameters=values, apply=apply if has_apply else None, target=target,
                    evidence_dir=evidence_dir, timeouts=timeouts, refusal=refusal, parameters_file=params_file,
                    secret_params=[p.name for p in spec.params if p.secret], extra_secrets=extra_secrets, cwd=cwd,
                    title=spec.title, changes=spec.changes)
+
+
+def _redacted_if_secret(spec: Any, name: str, value: Any) -> Any:
+    """A refused run still records what was given — except a secret parameter that is not a reference."""
+    secret = any(p.name == name and p.secret for p in spec.params) or _looks_secret(name)
+    if secret and not (isinstance(value, str) and SECRET_REF_RE.match(value)):
+        return "<redacted: not a secret reference>"
+    return value
+
+
+def _looks_secret(name: str) -> bool:
+    from vpnrunbook.runbook.params import _looks_secret as looks
+
+    return looks(name)
 
 
 def elapsed(since: dt.datetime) -> float:

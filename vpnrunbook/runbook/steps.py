@@ -51,7 +51,9 @@ def resolve_policy(value: Any, *, label: str = "policy") -> IpsecIkePolicy | Non
         if value in PRESETS:
             return PRESETS[value].policy
         if value.endswith((".yaml", ".yml")) or "/" in value:
-            return load_policy_file(value)
+            from vpnrunbook.runbook.show import project_path
+
+            return load_policy_file(project_path(value))
         raise PolicyValidationError([Problem(label, value, f"{value!r} is neither a preset nor a policy file",
                                              "a preset (" + ", ".join(PRESETS) + "), a path ending in .yaml, "
                                              "a mapping of the eight policy fields, or null for Azure's defaults",
@@ -130,8 +132,16 @@ def _check_connect(v: dict[str, Any]) -> list[Problem]:
     if v["connection_type"] == "IPsec" and not v["local_gateway_name"]:
         p.append(Problem("local_gateway_name", v["local_gateway_name"], "is required for an IPsec (S2S) connection",
                          "the local network gateway's name", "MissingField"))
+    if v["connection_type"] == "IPsec":
+        for k in ("peer_gateway_name", "peer_connection_name"):
+            if v[k]:
+                p.append(Problem(k, v[k], "applies only to Vnet2Vnet connections", "null for an IPsec connection",
+                                 "InvalidArgument"))
     if v["connection_type"] == "Vnet2Vnet":
-        for k in ("peer_resource_group", "peer_gateway_name"):
+        if v["local_gateway_name"]:
+            p.append(Problem("local_gateway_name", v["local_gateway_name"], "applies only to IPsec connections",
+                             "null for a Vnet2Vnet connection", "InvalidArgument"))
+        for k in ("peer_gateway_name", "peer_connection_name"):
             if not v[k]:
                 p.append(Problem(k, v[k], "is required for a Vnet2Vnet connection", "a name", "MissingField"))
     if v["dpd_timeout_seconds"] is not None:
@@ -198,7 +208,7 @@ STEPS: dict[str, Step] = {s.name: s for s in (
                    choices=rules.CONNECTION_TYPES),
              Param("gateway_name", "str", "VNet1GW", "the Azure VPN gateway"),
              Param("local_gateway_name", "str | None", "Site6", "IPsec: the local network gateway"),
-             Param("peer_resource_group", "str | None", None, "Vnet2Vnet: the other gateway's resource group"),
+             Param("peer_resource_group", "str | None", None, "Vnet2Vnet: the other gateway's resource group (null: the same)"),
              Param("peer_gateway_name", "str | None", None, "Vnet2Vnet: the other VPN gateway"),
              Param("peer_connection_name", "str | None", None, "Vnet2Vnet: also create the reverse connection"),
              Param("peer_location", "str | None", None, "Vnet2Vnet: the other gateway's region"),

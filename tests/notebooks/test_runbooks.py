@@ -1,0 +1,170 @@
+"""Every runbook notebook executed headless through papermill against the emulator: the seed workflow end to end
+(as `make demo` runs it), its evidence, a planted shared key, plan-only runs and refused runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.conftest import REPO
+from tests.notebooks.conftest import PLANTED_KEY, files_containing
+from vpnrunbook.cli import EXIT_OK, EXIT_USAGE
+from vpnrunbook.runbook import evidence
+from vpnrunbook.runbook.demo import STAGES, run_demo
+from vpnrunbook.runbook.runner import run_step
+from vpnrunbook.runbook.steps import STEPS
+
+pytestmark = pytest.mark.slow
+SEED = REPO / "parameters" / "seed"
+
+
+@pytest.fixture(scope="module")
+def seed_run(tmp_path_factory):
+    """The whole seed sequence once, with a planted shared key, into its own state and evidence folders."""
+    base = tmp_path_factory.mktemp("seed")
+    env = {"VPNRUNBOOK_STATE_DIR": str(base / "state"), "VPNRUNBOOK_DB": str(base / "state" / "emulator.sqlite3"),
+           "VPNRUNBOOK_EVIDENCE_DIR": str(base / "evidence"), "VPNRUNBOOK_SEED_KEY": PLANTED_KEY}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        mp.delenv("VPNRUNBOOK_TARGET", raising=False)
+        out = io.StringIO()
+        code = run_demo(out=out)
+    runs = evidence.list_runs(base / "evidence")
+    manifests = {e["run_id"]: evidence.load_manifest(base / "evidence", e["run_id"]) for e in runs}
+    return {"code": code, "out": out.getvalue(), "root": base / "evidence", "runs": runs, "manifests": manifests,
+            "env": env}
+
+
+@pytest.fixture
+def seed_env(seed_run, monkeypatch):
+    for k, v in seed_run["env"].items():
+        monkeypatch.setenv(k, v)
+    return seed_run
+
+
+def _by_file(seed_run, fname):
+    for m in seed_run["manifests"].values():
+        if m["parameters_file"] and Path(m["parameters_file"]["path"]).name == fname:
+            return m
+    raise AssertionError(f"no run for {fname}")
+
+
+def _conn_after(m, name):
+    for c in m["changes"]:
+        for rid, snap in (c.get("after") or {}).items():
+            if rid.endswith(f"/connections/{name}"):
+                return snap
+    raise AssertionError(f"{name} not in the run's after-snapshots")
+
+
+def test_seed_workflow_succeeds_with_one_evidence_folder_per_run(seed_run):
+    assert seed_run["code"] == EXIT_OK, seed_run["out"]
+    expected = [f for stage in STAGES for _, f in stage]
+    assert len(seed_run["runs"]) == len(expected)
+    assert {e["step"] for e in seed_run["runs"]} == set(STEPS), "every notebook ran"
+    for e in seed_run["runs"]:
+        run_dir = seed_run["root"] / e["run_id"]
+        assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json", "notebook.html", "notebook.ipynb"]
+        assert e["outcome"] == "succeeded"
+    assert evidence.verify(seed_run["root"]) == []
+    assert "summary:" in seed_run["out"] and f"evidence: {seed_run['root']}" in seed_run["out"]
+
+
+def test_planted_key_is_nowhere_in_the_evidence(seed_run):
+    assert files_containing(seed_run["root"], PLANTED_KEY) == []
+    assert PLANTED_KEY not in seed_run["out"]
+    m = _by_file(seed_run, "04_vnet1_to_site6.yaml")
+    nb = nbformat.read(str(seed_run["root"] / m["run_id"] / "notebook.ipynb"), as_version=4)
+    assert nb.metadata["papermill"]["parameters"]["shared_key_ref"] == "env:VPNRUNBOOK_SEED_KEY"
+
+
+def test_the_two_gateways_were_created_concurrently(seed_run):
+    gws = [m for m in seed_run["manifests"].values() if m["step"] == "01_create_vnet_gateway"]
+    assert len(gws) == 2
+    a, b = sorted(gws, key=lambda m: m["started"])
+    assert b["started"] < a["ended"], "the second gateway run started before the first one ended"
+    for m in gws:
+        gw = next(c for c in m["changes"] if "gateway" in c["step"].lower())
+        (snap,) = gw["after"].values()
+        assert snap["properties"]["provisioningState"] == "Succeeded"
+    vnet2 = _by_file(seed_run, "01_vnet2_gateway.yaml")
+    gw2 = next(c for c in vnet2["changes"] if "gateway" in c["step"].lower())
+    (snap,) = gw2["after"].values()
+    assert snap["properties"]["sku"]["name"] == "VpnGw2" and snap["properties"]["vpnGatewayGeneration"] == "Generation2"
+
+
+def test_seed_connections_and_policies(seed_run):
+    s2s = _conn_after(_by_file(seed_run, "04_vnet1_to_site6.yaml"), "VNet1toSite6")
+    assert s2s["properties"]["ipsecPolicies"][0]["dhGroup"] == "DHGroup24"
+    v2v = _by_file(seed_run, "04_vnet1_to_vnet2.yaml")
+    for name in ("VNet1toVNet2", "VNet2toVNet1"):
+        pol = _conn_after(v2v, name)["properties"]["ipsecPolicies"][0]
+        assert (pol["ipsecEncryption"], pol["pfsGroup"]) == ("GCMAES128", "PFS24")
+
+
+def test_update_then_remove(seed_run):
+    upd = _by_file(seed_run, "05_update_vnet1_to_site6.yaml")
+    assert upd["apply"] is True
+    props = _conn_after(upd, "VNet1toSite6")["properties"]
+    pol = props["ipsecPolicies"][0]
+    assert (pol["ikeEncryption"], pol["ikeIntegrity"], pol["dhGroup"]) == ("AES128", "SHA1", "DHGroup14")
+    assert (pol["ipsecEncryption"], pol["ipsecIntegrity"], pol["pfsGroup"]) == ("AES256", "SHA256", "None")
+    assert props["dpdTimeoutSeconds"] == 30 and props["usePolicyBasedTrafficSelectors"] is True
+    before = next(iter(upd["changes"][0]["before"].values()))["properties"]
+    assert before["ipsecPolicies"][0]["ikeEncryption"] == "AES256"
+    rem = _conn_after(_by_file(seed_run, "06_remove_vnet1_to_site6.yaml"), "VNet1toSite6")
+    assert rem["properties"].get("ipsecPolicies") in ([], None)
+
+
+def test_overview_lists_all_three_connections(seed_run):
+    ov = _by_file(seed_run, "07_overview.yaml")
+    names = {r["connection"] for r in ov["records"][0]["connections"]}
+    assert names == {"VNet1toSite6", "VNet1toVNet2", "VNet2toVNet1"}
+    html = (seed_run["root"] / ov["run_id"] / "notebook.html").read_text()
+    assert "image/svg+xml" in html and "VNet1toSite6" in html
+
+
+def test_plan_only_run_changes_nothing(seed_env):
+    from vpnrunbook.azure.connect import connect
+    from vpnrunbook.operations import show_policy
+
+    r = run_step("05", params_file=SEED / "05_update_vnet1_to_site6.yaml", apply=False)
+    assert r.outcome == "succeeded", r.error
+    assert r.manifest["apply"] is False and not any(c.get("applied") for c in r.manifest["changes"])
+    assert r.manifest["changes"][0]["plan"]["changes"], "the plan re-adds the removed policy"
+    view = show_policy(connect(), resource_group="TestRG1", connection_name="VNet1toSite6")
+    assert view.policy is None, "still no custom policy: plan-only wrote nothing"
+
+
+def test_refused_in_kernel_is_recorded(seed_env):
+    r = run_step("06", parameters={"connection_name": "NoSuchConnection"}, apply=True)
+    assert (r.outcome, r.exit_code) == ("refused", EXIT_USAGE)
+    assert "NoSuchConnection" in r.error
+    m = evidence.load_manifest(Path(seed_env["env"]["VPNRUNBOOK_EVIDENCE_DIR"]), r.run_id)
+    assert m["outcome"] == "refused" and m["error"]["type"] == "PrecheckError"
+
+
+def test_cli_bad_parameter_file_is_refused_before_a_kernel(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("connection_name: VNet1toSite6\nshared_key_ref: AzureA1b2C3\nfoo: 1\n")
+    root = tmp_path / "ev"
+    env = {**os.environ, "VPNRUNBOOK_EVIDENCE_DIR": str(root)}
+    proc = subprocess.run([sys.executable, "-m", "vpnrunbook", "run", "04", "-p", str(bad), "--apply"],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert "foo: is not a parameter of step 04_connect" in proc.stderr
+    assert "AzureA1b2C3" not in proc.stdout + proc.stderr
+    (run,) = evidence.list_runs(root)
+    assert run["outcome"] == "refused"
+    assert files_containing(root, "AzureA1b2C3") == []
+    assert evidence.verify(root) == []
+    m = evidence.load_manifest(root, run["run_id"])
+    assert json.dumps(m).count("InvalidSecretReference") >= 1

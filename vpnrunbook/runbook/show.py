@@ -1,0 +1,125 @@
+"""Small display helpers that keep the runbook notebooks thin: plan tables, before/after, policies side by side."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from vpnrunbook.policy import rules
+from vpnrunbook.policy.model import IpsecIkePolicy
+
+
+def project_path(path: str | Path) -> Path:
+    """A relative project path (``parameters/policies/x.yaml``) found from the kernel's folder or any parent —
+    JupyterLab starts kernels in ``notebooks/``, the runner in the project root."""
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    here = Path.cwd()
+    first = p.parts[0] if p.parts else ""
+    for folder in (here, *here.parents):
+        if (folder / p).exists() or (first and (folder / first).is_dir()):
+            return folder / p
+    return here / p
+
+
+def target_line(session: Any, *, apply: bool) -> str:
+    mode = "APPLY: changes will be made" if apply else "PLAN ONLY: nothing will be changed (apply=False)"
+    return f"target {session.target} · subscription {session.subscription_id} · {mode}"
+
+
+def plan_table(*items: Any) -> Any:
+    """One table for the plans of several results/plans (``.plan`` or a Plan); one row per planned change."""
+    import pandas as pd
+
+    frames = []
+    notes: list[str] = []
+    for item in items:
+        plan = getattr(item, "plan", item)
+        frame = plan.to_frame()
+        if frame.empty:
+            frame = pd.DataFrame([{"resource": ", ".join(_short(r) for r in plan.resources) or plan.step,
+                                   "field": "", "current": "", "desired": "", "action": "no change"}])
+        frames.append(frame)
+        notes += list(getattr(plan, "notes", []))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    for n in notes:
+        print("note:", n)
+    return table
+
+
+def _short(resource_id: str) -> str:
+    parts = resource_id.strip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 else resource_id
+
+
+def states_table(result: Any) -> Any:
+    """Before/after provisioning state of every resource a result touched."""
+    import pandas as pd
+
+    rows = []
+    for rid in result.resources or list(result.after):
+        b, a = result.before.get(rid), result.after.get(rid)
+        rows.append({"resource": _short(rid),
+                     "before": "(absent)" if b is None else _state(b),
+                     "after": "(absent)" if a is None else _state(a)})
+    return pd.DataFrame(rows)
+
+
+def _state(snapshot: Mapping[str, Any]) -> str:
+    props = snapshot.get("properties") or {}
+    return str(props.get("provisioningState") or "exists")
+
+
+def policies_side_by_side(columns: Mapping[str, IpsecIkePolicy | None | str]) -> Any:
+    """Policies as columns (rows = the eight fields); None = Azure's default proposals, a str = a note."""
+    import pandas as pd
+
+    data: dict[str, list[Any]] = {}
+    for name, pol in columns.items():
+        if isinstance(pol, IpsecIkePolicy):
+            data[name] = [getattr(pol, s.name) for s in rules.FIELDS]
+        else:
+            data[name] = ["(Azure default proposals)" if pol is None else pol] * len(rules.FIELDS)
+    frame = pd.DataFrame(data, index=[s.label for s in rules.FIELDS])
+    if len(columns) == 2:
+        a, b = list(columns)
+        frame["changed"] = ["◀" if x != y else "" for x, y in zip(frame[a], frame[b], strict=True)]
+    return frame
+
+
+def connection_settings(views: Mapping[str, Any]) -> Any:
+    """DPD timeout, traffic selectors and status of connection views (``show_policy`` results) side by side."""
+    import pandas as pd
+
+    rows = {}
+    for name, v in views.items():
+        if v is None:
+            rows[name] = {"exists": False}
+            continue
+        rows[name] = {"exists": True, "custom policy": not v.uses_default,
+                      "DPD timeout (s)": v.dpd_timeout_seconds,
+                      "policy-based traffic selectors": v.use_policy_based_traffic_selectors,
+                      "connection status": v.connection_status}
+    return pd.DataFrame(rows)
+
+
+def try_show_policy(ops: Any, session: Any, *, resource_group: str, connection_name: str) -> Any:
+    """``show_policy`` or None when the connection does not exist (yet)."""
+    try:
+        return ops.show_policy(session, resource_group=resource_group, connection_name=connection_name)
+    except ops.PrecheckError:
+        return None
+
+
+def warnings_table(findings: Iterable[Any]) -> Any:
+    import pandas as pd
+
+    rows = [f.as_dict() if hasattr(f, "as_dict") else {"finding": str(f)} for f in findings]
+    return pd.DataFrame(rows)
+
+
+def headless() -> bool:
+    return os.environ.get("VPNRUNBOOK_HEADLESS") == "1" or bool(os.environ.get("VPNRUNBOOK_RUN_DIR"))
