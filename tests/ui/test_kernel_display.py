@@ -3,7 +3,9 @@ runner's headless variables are set (as papermill runs are), and the topology as
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import sys
 
 import nbformat
@@ -22,7 +24,7 @@ CELLS = [
 ]
 
 
-def run(tmp_path, env: dict[str, str]) -> list:
+def run(tmp_path, env: dict[str, str], keep: list | None = None) -> list:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -37,6 +39,8 @@ def run(tmp_path, env: dict[str, str]) -> list:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    if keep is not None:
+        keep.append(nb)
     return [c.outputs for c in nb.cells]
 
 
@@ -52,10 +56,21 @@ def test_operator_gets_widgets(tmp_path):
 
 
 def test_headless_run_gets_static_output(tmp_path):
-    picker, bar, topo = run(tmp_path, {"VPNRUNBOOK_HEADLESS": "1"})
+    kept: list = []
+    picker, bar, topo = run(tmp_path, {"VPNRUNBOOK_HEADLESS": "1"}, kept)
     assert WIDGET_MIME not in mimes(picker) | mimes(bar)
     html = "".join(o["data"].get("text/html", "") for o in picker if "data" in o)
     assert "vpnrunbook-policy-table" in html
     text = "".join(o.get("text", "") for o in bar)
     assert "gateway" in text and "2/2" in text
     assert "image/svg+xml" in mimes(topo)
+
+    # the evidence HTML (the runbook's offline exporter) carries the picker's table and the topology picture
+    from vpnrunbook.runbook.htmlexport import notebook_to_html, remote_references
+
+    page = notebook_to_html(kept[0])
+    assert "vpnrunbook-policy-table" in page and "DHGroup24" in page
+    pictures = [base64.b64decode(m).decode() for m in re.findall(
+        r'data-mime-type="image/svg\+xml"[^>]*>\s*<img[^>]*src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', page)]
+    assert any("Resource group RG1" in svg and "10.1.0.0/16" in svg for svg in pictures)
+    assert not remote_references(page)
