@@ -75,9 +75,9 @@ class GatewayPoller:
         deadline = None if timeout is None else time.monotonic() + timeout
         bar = None
         if self.progress:
-            from tqdm.auto import tqdm
+            from vpnrunbook.ui.progress import progress  # tqdm widget for an operator, text lines headless
 
-            bar = tqdm(total=None, desc=f"gateway {self.name}", bar_format="{desc}: {elapsed} {postfix}")
+            bar = progress(None, f"gateway {self.name}", bar_format="{desc}: {elapsed} {postfix}")
         try:
             while not self.done():
                 left = None if deadline is None else deadline - time.monotonic()

@@ -1,0 +1,32 @@
+"""Gateway creation shows its progress through vpnrunbook.ui.progress: text lines when headless."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.browser.seed_state import SEED
+
+pytestmark = pytest.mark.slow
+
+
+def test_gateway_wait_prints_text_progress_headless(monkeypatch, capsys):
+    from vpnrunbook import operations as ops
+    from vpnrunbook.azure.connect import connect
+
+    monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0.0005")
+    monkeypatch.setenv("VPNRUNBOOK_HEADLESS", "1")
+    gw = yaml.safe_load((SEED / "01_vnet1_gateway.yaml").read_text())
+    session = connect("emulator")
+    rg, loc = gw["resource_group"], gw["location"]
+    ops.ensure_resource_group(session, name=rg, location=loc, apply=True)
+    ops.ensure_virtual_network(session, resource_group=rg, name=gw["vnet_name"], location=loc,
+                               address_space=gw["address_space"], subnets=gw["subnets"], apply=True)
+    ops.ensure_public_ip(session, resource_group=rg, name=gw["public_ip_name"], location=loc, apply=True)
+    capsys.readouterr()
+    ops.begin_create_vpn_gateway(session, resource_group=rg, name=gw["gateway_name"], location=loc,
+                                 vnet_name=gw["vnet_name"], public_ip_name=gw["public_ip_name"], sku=gw["gateway_sku"],
+                                 apply=True, progress=True).result(timeout=120)
+    out = capsys.readouterr().out
+    assert f"gateway {gw['gateway_name']}" in out
+    assert "done" in out
