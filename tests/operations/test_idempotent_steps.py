@@ -264,3 +264,38 @@ def test_concurrent_local_gateway_change_is_refused(session, count_writes):
     build_site6(session, device_esp="aes256-sha256")
     with pytest.raises(ops.ConcurrentChangeError, match="Site6"):
         ops.apply_plan(session, ours.plan)
+
+
+def test_gateway_creation_resumes_after_the_creating_process_was_killed(session, count_writes):
+    """A kernel starts the gateway and dies (SIGKILL); the next run attaches instead of creating another."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    ops.ensure_resource_group(session, name=RG1, location=LOC, apply=True)
+    ops.ensure_virtual_network(session, resource_group=RG1, name="TestVNet1", location=LOC, address_space=VNET1_SPACE,
+                               subnets=VNET1_SUBNETS, apply=True)
+    ops.ensure_public_ip(session, resource_group=RG1, name="VNet1GWIP", location=LOC, apply=True)
+    code = (
+        "import os, signal\n"
+        "from vpnrunbook.azure.connect import connect\n"
+        "from vpnrunbook import operations as ops\n"
+        "p = ops.begin_create_vpn_gateway(connect(target='emulator'), resource_group='TestRG1', name='VNet1GW',\n"
+        "    location='EastUS', vnet_name='TestVNet1', public_ip_name='VNet1GWIP', sku='VpnGw1', apply=True,\n"
+        "    progress=False)\n"
+        "assert p.started\n"
+        "print('started', flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {**os.environ, "VPNRUNBOOK_EMULATOR_TIME_FACTOR": "0.001"}  # ~2.7 s: still running when we look
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL and "started" in proc.stdout
+    resumed = ops.begin_create_vpn_gateway(session, resource_group=RG1, name="VNet1GW", location=LOC,
+                                           vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1",
+                                           apply=True, progress=False)
+    assert resumed.attached and not resumed.started
+    n = count_writes()
+    assert resumed.result(timeout=60).details["provisioning_state"] == "Succeeded"
+    assert count_writes() == n
+    assert [g.name for g in session.network.virtual_network_gateways.list(RG1)] == ["VNet1GW"]
