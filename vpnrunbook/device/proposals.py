@@ -207,9 +207,9 @@ def parse_proposal(text: str, protocol: Protocol, *, field_name: str = "proposal
 
 
 def split_proposals(value: str | Iterable[str]) -> list[str]:
-    """A comma-separated string (the swanctl and tag format) or a list of strings → proposal strings."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [str(i).strip() for i in items if str(i).strip()]
+    """A comma-separated string (the swanctl and tag format) or a list of such strings → proposal strings."""
+    items = [value] if isinstance(value, str) else [str(v) for v in value]
+    return [p.strip() for item in items for p in item.split(",") if p.strip()]
 
 
 def parse_proposals(value: str | Iterable[str], protocol: Protocol, *, field_name: str = "proposals") -> list[Proposal]:
