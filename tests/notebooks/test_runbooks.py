@@ -168,3 +168,23 @@ def test_cli_bad_parameter_file_is_refused_before_a_kernel(tmp_path):
     assert evidence.verify(root) == []
     m = evidence.load_manifest(root, run["run_id"])
     assert json.dumps(m).count("InvalidSecretReference") >= 1
+
+
+def test_killed_gateway_run_times_out_and_a_rerun_attaches(tmp_path, monkeypatch):
+    """The run bound kills the kernel while it waits for the gateway; the rerun attaches instead of creating twice."""
+    from vpnrunbook.cli import EXIT_TIMEOUT
+    from vpnrunbook.runbook.runner import Timeouts
+
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(tmp_path / "ev"))
+    monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", str(25 / 2700))  # a gateway takes ~25 s
+    seed = SEED / "01_vnet1_gateway.yaml"
+    first = run_step("01", params_file=seed, apply=True, timeouts=Timeouts(start=60, cell=600, run=9))
+    assert (first.outcome, first.exit_code) == ("timed_out", EXIT_TIMEOUT), first.error
+    assert first.manifest["error"]["type"] == "RunTimeout"
+    assert not any("gateway" in c["step"].lower() for c in first.manifest["changes"]), "killed before it finished"
+    second = run_step("01", params_file=seed, apply=True)
+    assert second.outcome == "succeeded", second.error
+    gw = next(c for c in second.manifest["records"] if "gateway" in c["step"].lower())
+    assert gw["details"]["attached"] is True and gw["details"]["started"] is False
+    assert gw["details"]["provisioning_state"] == "Succeeded"
+    assert [e["outcome"] for e in evidence.list_runs(tmp_path / "ev")] == ["timed_out", "succeeded"]
