@@ -65,7 +65,10 @@ def proposals_html(policy: IpsecIkePolicy | None) -> str:
 
     if policy is None:
         return '<div class="vpnrunbook-proposals" style="color:#666">proposals: (fix the errors first)</div>'
-    p = strongswan_proposals(policy)
+    try:
+        p = strongswan_proposals(policy)
+    except ValueError as exc:  # valid for Azure but not expressible for the device (DH group None)
+        return f'<div class="vpnrunbook-proposals" style="color:#b3261e">proposals: {escape(str(exc))}</div>'
     return (f'<div class="vpnrunbook-proposals" style="font-family:monospace;font-size:13px">'
             f'strongSwan proposals — ike: <b>{escape(p.ike)}</b> &nbsp; esp: <b>{escape(p.esp)}</b></div>')
 
