@@ -66,6 +66,11 @@ def parse_id(value: Any) -> ParsedId | None:
     return ParsedId(parts[1], parts[3], parts[6], parts[7])
 
 
+def normalize_location(value: str) -> str:
+    """Azure answers locations in their short form: ``Central US`` → ``centralus``."""
+    return value.replace(" ", "").lower()
+
+
 def new_etag() -> str:
     return f'W/"{uuid.uuid4()}"'
 

@@ -82,7 +82,7 @@ class Record:
     def provisioning_state(self, now: float) -> str:
         if self.op_kind == "delete":
             return "Deleting"
-        if self.in_progress(now):
+        if self.in_progress(now) or self.extra.get("accepted"):  # the answer to the PUT itself says Updating
             return "Updating"
         if self.op_kind == "failed":
             return "Failed"

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpnrunbook.emulator import errors, lro
-from vpnrunbook.emulator.models import Ctx, Response, new_etag, new_guid, resource_id, rg_id
+from vpnrunbook.emulator.models import (
+    Ctx,
+    Response,
+    new_etag,
+    new_guid,
+    normalize_location,
+    resource_id,
+    rg_id,
+)
 from vpnrunbook.emulator.store import Record
 from vpnrunbook.policy.rules import Problem
 
@@ -133,6 +141,8 @@ def put(kind: Kind, ctx: Ctx, name: str | None = None) -> Response:
         raise errors.ValidationFailed([Problem("location", location, f"cannot change from {existing.location!r}",
                                                existing.location or "", "LocationNotAvailableForUpdate")],
                                       subject=f"The {kind.label} {name!r} is invalid")
+    if isinstance(location, str):
+        location = normalize_location(location)
     props = body.get("properties") or {}
     if not isinstance(props, dict):
         raise errors.InvalidRequestFormat(f"properties of {kind.label} {name!r} must be a JSON object.")
@@ -160,6 +170,7 @@ def put(kind: Kind, ctx: Ctx, name: str | None = None) -> Response:
     ctx.store.save(ctx.db, rec)
     if kind.after_write:
         kind.after_write(ctx, rec, body)
+    rec.extra["accepted"] = True  # Azure answers a PUT with provisioningState Updating, whatever the duration
     return Response(status, render(ctx, kind, rec), lro.async_headers(ctx, rec, op_id))
 
 

@@ -13,7 +13,7 @@ from vpnrunbook.emulator.store import Record
 from vpnrunbook.policy import rules
 from vpnrunbook.policy.rules import Problem
 
-READ_ONLY = {"provisioningState", "resourceGuid", "inboundDnsForwardingEndpoint", "natRules"}
+READ_ONLY = {"provisioningState", "resourceGuid", "inboundDnsForwardingEndpoint"}
 NAMES = {"gateway_type": "properties.gatewayType", "sku": "properties.sku.name", "vpn_type": "properties.vpnType",
          "generation": "properties.vpnGatewayGeneration", "gateway_subnet": "properties.ipConfigurations[0].subnet"}
 DEFAULT_ASN = 65515
@@ -122,7 +122,7 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
     problems += rules.check_gateway(sku=sku, vpn_type=props["vpnType"], generation=props.get("vpnGatewayGeneration"),
                                     gateway_type=props["gatewayType"])
     common.fail_if(common.relabel(problems, NAMES), KIND, name)
-    props["sku"] = {"name": sku, "tier": sku}
+    props["sku"] = {"name": sku, "tier": sku, "capacity": 2}  # Azure reports two instances for VPN SKUs
     props.setdefault("vpnGatewayGeneration", existing.body["properties"]["vpnGatewayGeneration"] if existing
                      else default_generation(sku))
     gateway_id = common.resource_id(ctx.sub, ctx.rg, KIND.segment, name)
@@ -151,7 +151,6 @@ def render_properties(ctx: Ctx, rec: Record) -> dict[str, Any]:
     peering = []
     for cfg in props["ipConfigurations"]:
         cfg["etag"] = rec.etag
-        cfg["type"] = "Microsoft.Network/virtualNetworkGateways/ipConfigurations"
         cfg["properties"]["provisioningState"] = state
         address = _bgp_address(ctx, cfg["properties"]["subnet"]["id"])
         if state == "Succeeded":
@@ -162,6 +161,10 @@ def render_properties(ctx: Ctx, rec: Record) -> dict[str, Any]:
     props["bgpSettings"]["bgpPeeringAddress"] = ",".join(p["defaultBgpIpAddresses"][0] for p in peering)
     props["bgpSettings"]["bgpPeeringAddresses"] = peering
     props.setdefault("natRules", [])
+    for rule in props["natRules"]:  # child resources: their own etag and state
+        if isinstance(rule, dict):
+            rule["etag"] = rec.etag
+            rule.setdefault("properties", {})["provisioningState"] = state
     props["provisioningState"] = state
     return props
 
@@ -185,7 +188,8 @@ def check_delete(ctx: Ctx, rec: Record) -> None:
 
 
 KIND = common.Kind(segment="virtualNetworkGateways", arm_type=GATEWAY_TYPE, label="virtual network gateway",
-                   validate=validate, render_properties=render_properties, check_delete=check_delete)
+                   validate=validate, render_properties=render_properties, check_delete=check_delete,
+                   top_level=("identity", "extendedLocation"))
 
 
 def put(ctx: Ctx) -> Response:

@@ -6,7 +6,7 @@ from typing import Any
 
 from vpnrunbook.emulator import errors, lro
 from vpnrunbook.emulator.handlers.common import check_preconditions, page_size
-from vpnrunbook.emulator.models import RESOURCE_GROUP_TYPE, Ctx, Response, new_etag, rg_id
+from vpnrunbook.emulator.models import RESOURCE_GROUP_TYPE, Ctx, Response, new_etag, normalize_location, rg_id
 from vpnrunbook.emulator.store import Record
 from vpnrunbook.policy.rules import Problem
 
@@ -34,6 +34,7 @@ def put(ctx: Ctx) -> Response:
         raise errors.ValidationFailed([Problem("location", location, "is required", "an Azure region such as westus",
                                                "LocationRequired")],
                                       subject=f"The resource group {ctx.rg!r} is invalid")
+    location = normalize_location(location)
     tags = body.get("tags")
     if tags is not None and not isinstance(tags, dict):
         raise errors.InvalidRequestFormat("tags must be a JSON object of strings.")

@@ -83,6 +83,7 @@ def put(ctx: Ctx) -> Response:
     op_id = lro.start(ctx, vnet, "update")
     ctx.store.save(ctx.db, vnet)
     users = virtual_networks.gateway_subnet_users(ctx, vnet)
+    vnet.extra["accepted"] = True
     return Response(200 if found else 201, virtual_networks.render_subnet(ctx, vnet, new, users),
                     lro.async_headers(ctx, vnet, op_id))
 
