@@ -60,6 +60,10 @@ def test_the_matrix_covers_every_kind_of_outcome(matrix):
     assert any(r.observed.child_algorithms == "ESP:AES_GCM_16-256" for r in observed)
     assert sum(r.case.azure_policy is None for r in observed) >= 5
     assert {r.case.initiator for r in observed} == {"device", "azure"}
+    # with a custom policy both sides forced a rekey; an INVALID_KE_PAYLOAD round trip was seen for real
+    assert all(set(r.observed.rekeys) == {"device", "azure"} for r in observed
+               if r.case.azure_policy is not None and r.observed.child_established)
+    assert any(r.observed.invalid_ke for r in observed)
     pinged = [r for r in observed if r.case.ping]
     assert pinged and all(r.observed.ping_ok for r in pinged)
 
@@ -122,7 +126,7 @@ def test_raw_list_sas_parsing():
     child = sas["lab"]["child-sas"]["lab-net-2"]
     assert lab.raw_algorithms(child) == "AES_GCM_16-128/ECP_384"
     assert child["local-ts"] == ["192.0.2.64/28", "10.0.0.0/8"]
-    assert lab._installed(sas["lab"], exclude="2") is None and lab._installed(sas["lab"])["uniqueid"] == "2"
+    assert lab._installed(sas["lab"], exclude={"2"}) is None and lab._installed(sas["lab"])["uniqueid"] == "2"
 
 
 def test_matrix_definition_meets_the_brief():

@@ -25,7 +25,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -97,9 +97,29 @@ class LabCase:
     def rekey_side(self) -> Side:
         return self.rekey_by or self.initiator
 
+    @property
+    def rekey_sides(self) -> tuple[Side, ...]:
+        """Who forces a rekey, in order. With a custom policy Azure's proposals are the same in both roles,
+        so both sides rekey; Azure's default lists depend on its role, so only the configured side does."""
+        other: Side = "azure" if self.rekey_side == "device" else "device"
+        return (self.rekey_side, other) if self.azure_policy is not None else (self.rekey_side,)
+
     def predict(self) -> CompatibilityResult:
         return check_compatibility(self.azure_policy, list(self.device_ike), list(self.device_esp),
                                    initiator=self.initiator)
+
+
+@dataclass
+class RekeyObserved:
+    """A forced CREATE_CHILD_SA rekey: did a new CHILD_SA replace the old one, with which algorithms."""
+
+    established: bool
+    algorithms: str | None = None
+    notify: str | None = None
+
+    @property
+    def text(self) -> str:
+        return f"ok {self.algorithms}" if self.established else f"refused ({self.notify})"
 
 
 @dataclass
@@ -110,14 +130,27 @@ class Observed:
     ike_algorithms: str | None = None
     child_established: bool = False
     child_algorithms: str | None = None
-    rekey_established: bool | None = None
-    rekey_algorithms: str | None = None
     ike_notify: str | None = None
     child_notify: str | None = None
-    rekey_notify: str | None = None
+    invalid_ke: bool = False                 # an INVALID_KE_PAYLOAD round trip happened in IKE_SA_INIT
+    rekeys: dict[str, RekeyObserved] = field(default_factory=dict)   # side that forced it → outcome, in order
     ping_ok: bool | None = None
     seconds: float = 0.0
     log: list[str] = field(default_factory=list)
+
+    @property
+    def first_rekey(self) -> RekeyObserved | None:
+        return next(iter(self.rekeys.values()), None)
+
+    @property
+    def rekey_established(self) -> bool | None:
+        first = self.first_rekey
+        return None if first is None else first.established
+
+    @property
+    def rekey_algorithms(self) -> str | None:
+        first = self.first_rekey
+        return None if first is None else first.algorithms
 
 
 @dataclass
@@ -138,17 +171,21 @@ class CaseResult:
         cmp("IKE_SA established", p.ike.established, o.ike_established)
         if p.ike.established:
             cmp("IKE algorithms", p.ike.algorithms, o.ike_algorithms)
+            cmp("INVALID_KE_PAYLOAD round trip", any("INVALID_KE_PAYLOAD" in n for n in p.notes), o.invalid_ke)
         else:
             cmp("IKE_SA_INIT notify", NO_PROPOSAL_CHOSEN, o.ike_notify)
         cmp("CHILD_SA established", p.child.established, o.child_established)
         if p.child.established:
             cmp("CHILD_SA algorithms", p.child.algorithms, o.child_algorithms)
-            rekey = p.rekey[self.case.rekey_side]
-            cmp(f"rekey by {self.case.rekey_side}", rekey.established, o.rekey_established)
-            if rekey.established:
-                cmp("rekey algorithms", rekey.algorithms, o.rekey_algorithms)
-            else:
-                cmp("rekey notify", NO_PROPOSAL_CHOSEN, o.rekey_notify)
+            for side in self.case.rekey_sides:
+                want, got = p.rekey[side], o.rekeys.get(side)
+                cmp(f"rekey by {side}", want.established, got.established if got else None)
+                if got is None:
+                    continue
+                if want.established:
+                    cmp(f"rekey by {side} algorithms", want.algorithms, got.algorithms)
+                else:
+                    cmp(f"rekey by {side} notify", NO_PROPOSAL_CHOSEN, got.notify)
             if self.case.ping:
                 cmp("ping through the tunnel", True, o.ping_ok)
         elif p.ike.established:
@@ -161,10 +198,9 @@ class CaseResult:
 
     def row(self) -> dict[str, Any]:
         o, p = self.observed, self.predicted
-        rekey = "—" if o.rekey_established is None else ("ok " + (o.rekey_algorithms or "")) if o.rekey_established \
-            else f"refused ({o.rekey_notify})"
+        rekey = "; ".join(f"{side}: {r.text}" for side, r in o.rekeys.items()) or "—"
         return {
-            "case": self.case.name, "initiator": self.case.initiator, "rekey by": self.case.rekey_side,
+            "case": self.case.name, "initiator": self.case.initiator,
             "predicted": p.outcome,
             "observed IKE_SA": o.ike_algorithms if o.ike_established else f"refused ({o.ike_notify})",
             "observed CHILD_SA": o.child_algorithms if o.child_established else
@@ -399,8 +435,10 @@ class LabPair:
             if obs.child_established and case.ping:
                 obs.ping_ok = _run(["ip", "netns", "exec", self.ns["device"], "ping", "-c", "1", "-W", "2", "-I",
                                     TUNNEL_HOSTS["device"], TUNNEL_HOSTS["azure"]], check=False).returncode == 0
+            obs.invalid_ke = "peer didn't accept DH group" in init.log_text()
             if obs.child_established:
-                self._rekey(daemons[case.rekey_side], obs)
+                for side in case.rekey_sides:
+                    obs.rekeys[side] = self._rekey(daemons[side])
             obs.log = [f"[{side}] {line}" for side, d in daemons.items() for line in d.log_text().splitlines()
                        if any(k in line for k in ("NO_PROPOSAL", "no acceptable", "selected proposal",
                                                   "established", "rekey", "INVALID_KE"))]
@@ -411,31 +449,27 @@ class LabPair:
         return obs
 
     @staticmethod
-    def _rekey(starter: Daemon, obs: Observed) -> None:
-        before = _installed(starter.list_sas().get(CONN, {})) or {}
-        old_id = before.get("uniqueid")
+    def _rekey(starter: Daemon) -> RekeyObserved:
+        sa = starter.list_sas().get(CONN, {})
+        before = {c.get("uniqueid") for c in (sa.get("child-sas") or {}).values()}
         mark = len(starter.log_text())
         starter.swanctl("--rekey", "--child", CHILD, check=False)
         deadline = time.monotonic() + 8
         while time.monotonic() < deadline:
-            child = _installed(starter.list_sas().get(CONN, {}), exclude=old_id)
+            child = _installed(starter.list_sas().get(CONN, {}), exclude=before)
             if child is not None:
-                obs.rekey_established = True
-                obs.rekey_algorithms = f"ESP:{raw_algorithms(child)}"
-                return
+                return RekeyObserved(True, f"ESP:{raw_algorithms(child)}")
             new_log = starter.log_text()[mark:]
             if "CHILD_SA rekeying failed" in new_log or "received NO_PROPOSAL_CHOSEN notify" in new_log:
-                obs.rekey_established = False
-                if "NO_PROPOSAL_CHOSEN" in new_log:
-                    obs.rekey_notify = NO_PROPOSAL_CHOSEN
-                return
+                return RekeyObserved(False, None, NO_PROPOSAL_CHOSEN if "NO_PROPOSAL_CHOSEN" in new_log else None)
             time.sleep(0.03)
-        obs.rekey_established = False
+        return RekeyObserved(False, None, "timeout")
 
 
-def _installed(sa: dict[str, Any], exclude: str | None = None) -> dict[str, Any] | None:
+def _installed(sa: dict[str, Any], exclude: Collection[Any] = ()) -> dict[str, Any] | None:
+    """The first INSTALLED CHILD_SA whose unique id is not in ``exclude``."""
     for child in (sa.get("child-sas") or {}).values():
-        if child.get("state") == "INSTALLED" and child.get("uniqueid") != exclude:
+        if child.get("state") == "INSTALLED" and child.get("uniqueid") not in exclude:
             return child
     return None
 
