@@ -173,7 +173,9 @@ class Store:
         return [_record(r) for r in db.execute(sql, args).fetchall()]
 
     def list_where(self, db: sqlite3.Connection, now: float, *, type: str, sub: str | None = None,
-                   rg: str | None = None) -> list[Record]:
+                   rg: str | None = None, body_contains: str | None = None) -> list[Record]:
+        """``body_contains``: only rows whose stored body mentions this text (case-insensitive), filtered in
+        SQL so a lookup among thousands of resources does not parse every body."""
         sql = f"SELECT {', '.join(_COLUMNS)} FROM resources WHERE type = ? AND {self._VISIBLE}"
         args: list[Any] = [type.lower(), now]
         if sub is not None:
@@ -182,6 +184,9 @@ class Store:
         if rg is not None:
             sql += " AND rg = ?"
             args.append(rg.lower())
+        if body_contains:
+            sql += " AND instr(lower(body), ?) > 0"
+            args.append(body_contains.lower())
         return [_record(r) for r in db.execute(sql + " ORDER BY seq", args).fetchall()]
 
     def save(self, db: sqlite3.Connection, rec: Record) -> Record:

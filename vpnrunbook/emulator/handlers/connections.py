@@ -200,7 +200,7 @@ def reverse_connection(ctx: Ctx, rec: Record) -> Record | None:
     gw1 = (common.ref(props.get("virtualNetworkGateway1")) or "").lower()
     gw2 = (common.ref(props.get("virtualNetworkGateway2")) or "").lower()
     mine = ctx.store.get_secret(ctx.db, rec.key)
-    for other in ctx.store.list_where(ctx.db, ctx.now, type=CONNECTION_TYPE):
+    for other in ctx.store.list_where(ctx.db, ctx.now, type=CONNECTION_TYPE, body_contains=gw1 or None):
         op = other.body["properties"]
         if other.key == rec.key or op.get("connectionType") != "Vnet2Vnet":
             continue
