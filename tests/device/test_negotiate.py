@@ -170,3 +170,18 @@ def test_result_views_for_notebooks_and_evidence():
     record = r.to_record()
     assert record["outcome"] == FAILS_AT_REKEY and record["azure_policy"]["dhGroup"] == "DHGroup24"
     assert r.verdict in r.text and r.reason in r.text
+
+
+def test_device_tags_and_update_impact():
+    from vpnrunbook.device.negotiate import DEVICE_ESP_TAG, DEVICE_IKE_TAG, check_device_tags, update_impact
+
+    assert check_device_tags(SEED, {"owner": "x"}) is None
+    tags = {DEVICE_IKE_TAG: "aes256-sha384-modp2048s256", DEVICE_ESP_TAG: "aes256-sha256"}
+    assert check_device_tags(SEED, tags).ok
+    update = get_preset("seed-update")           # AES128/SHA1/DHGroup14: the device above cannot follow
+    impact = update_impact(SEED, update, tags[DEVICE_IKE_TAG], tags[DEVICE_ESP_TAG])
+    assert impact.breaks and "would break the tunnel" in impact.text and "NO_PROPOSAL_CHOSEN" in impact.text
+    back = update_impact(update, SEED, tags[DEVICE_IKE_TAG], tags[DEVICE_ESP_TAG])
+    assert not back.breaks and back.after.ok
+    pfs = update_impact(SEED, replace(SEED, pfs_group="PFS24"), tags[DEVICE_IKE_TAG], tags[DEVICE_ESP_TAG])
+    assert pfs.breaks and pfs.after.outcome == FAILS_AT_REKEY

@@ -374,3 +374,45 @@ def predict_connection_status(policy: IpsecIkePolicy | None, ike: str | Sequence
     if best.ok:
         return "Connected", best.reason
     return "Connected", f"WARNING — connected now, but {best.reason}"
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers for plans and runbooks: the emulated device on a local network gateway, and policy updates
+# --------------------------------------------------------------------------------------------
+DEVICE_IKE_TAG = "vpnrunbook-device-ike"
+DEVICE_ESP_TAG = "vpnrunbook-device-esp"
+_RANK = {COMPATIBLE: 3, FAILS_AT_REKEY: 2, CHILD_SA_REFUSED: 1, IKE_SA_REFUSED: 0}
+
+
+def check_device_tags(policy: IpsecIkePolicy | None, tags: dict[str, str] | None) -> CompatibilityResult | None:
+    """The check for the device a local network gateway's tags describe; None when it carries no device."""
+    tags = tags or {}
+    if DEVICE_IKE_TAG not in tags and DEVICE_ESP_TAG not in tags:
+        return None
+    return check_compatibility(policy, tags.get(DEVICE_IKE_TAG, ""), tags.get(DEVICE_ESP_TAG, ""))
+
+
+@dataclass(frozen=True)
+class UpdateImpact:
+    """How a policy change affects the tunnel to a known device: ``breaks`` when it gets worse."""
+
+    before: CompatibilityResult
+    after: CompatibilityResult
+
+    @property
+    def breaks(self) -> bool:
+        return _RANK[self.after.outcome] < _RANK[self.before.outcome]
+
+    @property
+    def text(self) -> str:
+        if self.breaks:
+            return (f"this update would break the tunnel: today {self.before.verdict}; after the update "
+                    f"{self.after.verdict} — {self.after.reason}")
+        return f"the device stays {self.after.verdict} after the update"
+
+
+def update_impact(current: IpsecIkePolicy | None, desired: IpsecIkePolicy | None, device_ike: str | Sequence[str],
+                  device_esp: str | Sequence[str]) -> UpdateImpact:
+    """Compare the device's verdict under the current and the desired policy (None = Azure's defaults)."""
+    return UpdateImpact(check_compatibility(current, device_ike, device_esp),
+                        check_compatibility(desired, device_ike, device_esp))
