@@ -130,8 +130,9 @@ class PolicyPicker:
         ike = w.VBox([w.HTML("<b>IKE (phase 1)</b>")] + [self.fields[n] for n in ("ike_encryption", "ike_integrity", "dh_group")])
         esp = w.VBox([w.HTML("<b>IPsec (phase 2)</b>")] + [self.fields[n] for n in ("ipsec_encryption", "ipsec_integrity", "pfs_group")])
         life = w.VBox([w.HTML("<b>IPsec SA lifetimes</b>")] + [self.fields[n] for n in ("sa_life_time_seconds", "sa_data_size_kilobytes")])
-        parts: list[Any] = [self.preset, w.HBox([w.VBox([ike, esp, life]), w.VBox([self.table, self.proposals])]),
-                            self.status]
+        left = w.VBox([ike, esp, life], layout=w.Layout(flex="0 0 auto", min_width="440px"))
+        right = w.VBox([self.table, self.proposals], layout=w.Layout(flex="1 1 auto", margin="0 0 0 16px"))
+        parts: list[Any] = [self.preset, w.HBox([left, right]), self.status]
         if show_save:
             parts.append(w.HBox([self.name, self.overwrite, self.save_button]))
             parts.append(self.message)
