@@ -188,3 +188,18 @@ def test_killed_gateway_run_times_out_and_a_rerun_attaches(tmp_path, monkeypatch
     assert gw["details"]["attached"] is True and gw["details"]["started"] is False
     assert gw["details"]["provisioning_state"] == "Succeeded"
     assert [e["outcome"] for e in evidence.list_runs(tmp_path / "ev")] == ["timed_out", "succeeded"]
+
+
+def test_device_configuration_for_the_s2s_connection(seed_run):
+    """04 (S2S) and 05 render the on-premises strongSwan configuration from what Azure reports — without the key."""
+    for fname, ike in (("04_vnet1_to_site6.yaml", "aes256-sha384"), ("05_update_vnet1_to_site6.yaml", "aes128-sha1")):
+        m = _by_file(seed_run, fname)
+        nb = nbformat.read(str(seed_run["root"] / m["run_id"] / "notebook.ipynb"), as_version=4)
+        cell = next(c for c in nb.cells if "vpnrunbook-device" in c.metadata.get("tags", []) and c.cell_type == "code")
+        text = "".join(o.get("text", "") for o in cell.outputs)
+        assert "connections {" in text and "131.107.72.22" in text and ike in text, text[:500]
+        assert PLANTED_KEY not in text
+    v2v = _by_file(seed_run, "04_vnet1_to_vnet2.yaml")
+    nb = nbformat.read(str(seed_run["root"] / v2v["run_id"] / "notebook.ipynb"), as_version=4)
+    cell = next(c for c in nb.cells if "vpnrunbook-device" in c.metadata.get("tags", []) and c.cell_type == "code")
+    assert "not a Site-to-Site connection" in "".join(o.get("text", "") for o in cell.outputs)

@@ -123,3 +123,36 @@ def warnings_table(findings: Iterable[Any]) -> Any:
 
 def headless() -> bool:
     return os.environ.get("VPNRUNBOOK_HEADLESS") == "1" or bool(os.environ.get("VPNRUNBOOK_RUN_DIR"))
+
+
+def _rg_name(resource_id: str) -> tuple[str, str]:
+    parts = resource_id.strip("/").split("/")
+    lower = [p.lower() for p in parts]
+    return parts[lower.index("resourcegroups") + 1], parts[-1]
+
+
+def device_config(session: Any, *, resource_group: str, connection_name: str, policy: IpsecIkePolicy | None,
+                  shared_key_ref: str = "env:VPNRUNBOOK_SHARED_KEY") -> Any:
+    """The on-premises device's ``swanctl.conf`` for an S2S connection (``vpnrunbook.device.render_swanctl``),
+    built from what Azure reports: the gateway's public IP, the VNet's space, the local gateway's prefixes.
+    Returns None when ``vpnrunbook.device`` is not installed or the connection is not Site-to-Site. The
+    configuration holds only the key's reference."""
+    try:
+        from vpnrunbook.device import render_swanctl
+    except ImportError:
+        return None
+    net = session.network
+    conn = net.virtual_network_gateway_connections.get(resource_group, connection_name)
+    if conn.connection_type != "IPsec" or conn.local_network_gateway2 is None:
+        return None
+    gw = net.virtual_network_gateways.get(*_rg_name(conn.virtual_network_gateway1.id))
+    lng = net.local_network_gateways.get(*_rg_name(conn.local_network_gateway2.id))
+    ipconf = gw.ip_configurations[0]
+    pip = net.public_ip_addresses.get(*_rg_name(ipconf.public_ip_address.id))
+    vnet_id = ipconf.subnet.id.split("/subnets/")[0]
+    vnet = net.virtual_networks.get(*_rg_name(vnet_id))
+    return render_swanctl(policy, remote_address=pip.ip_address, local_address=lng.gateway_ip_address,
+                          local_prefixes=list(lng.local_network_address_space.address_prefixes),
+                          remote_prefixes=list(vnet.address_space.address_prefixes), shared_key_ref=shared_key_ref,
+                          use_policy_based_traffic_selectors=bool(conn.use_policy_based_traffic_selectors),
+                          name=connection_name)
