@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from vpnrunbook.azure import secrets
-from vpnrunbook.device.proposals import StrongSwanProposals, device_proposals, parse_proposals
+from vpnrunbook.device.proposals import (
+    DEFAULT_DEVICE_ESP,
+    DEFAULT_DEVICE_IKE,
+    StrongSwanProposals,
+    device_proposals,
+    parse_proposals,
+)
 from vpnrunbook.policy import rules
 from vpnrunbook.policy.model import IpsecIkePolicy
 from vpnrunbook.policy.presets import DEFAULT_IKE_DH_GROUP
@@ -241,15 +247,13 @@ def render_cisco(policy: IpsecIkePolicy | None, *, remote_address: str, local_pr
         life, kilobytes = policy.sa_life_time_seconds, policy.sa_data_size_kilobytes
         gcm_ike = policy.ike_encryption in rules.GCM_VALUES
     else:
-        from vpnrunbook.device.proposals import DEFAULT_DEVICE_ESP, DEFAULT_DEVICE_IKE
-
         ike_enc = list(dict.fromkeys(CISCO_IKE_ENCRYPTION[e] for e, _ in DEFAULT_DEVICE_IKE))
         ike_integ = list(dict.fromkeys(i for _, i in DEFAULT_DEVICE_IKE))
         group = rules.DH_GROUP_INFO[DEFAULT_IKE_DH_GROUP].rfc_group
         transforms = list(DEFAULT_DEVICE_ESP)
         pfs, life, kilobytes, gcm_ike = None, 27000, 102400000, False
     props = device_proposals(policy)
-    p = f"{name}"
+    p = name
     out = [
         f"! Cisco IOS-XE configuration for the Azure VPN gateway at {remote_address}",
         f"! Azure side: {_policy_line(policy)}",
