@@ -58,6 +58,8 @@ def test_every_gateway_and_connection_body_validates(session):
         problems = spec_schema.errors(definition, body)
         assert problems == [], f"{method} {url} ({status}) does not match {definition}: {problems}"
         checked[definition] = checked.get(definition, 0) + 1
+    keys = [b for m, u, _s, _h, b in session.transport.exchanges if u.split("?")[0].endswith("/sharedkey")]
+    assert keys and all(b["value"] == "<redacted>" for b in keys)  # the inspection log never keeps a key
     # Every kind of body was seen, including the 201 'Updating' answers to PUT.
     assert set(checked) == {d for *_x, d in RESOURCE_SCHEMAS}, checked
     assert any(m == "PUT" and s == 201 and b["properties"]["provisioningState"] == "Updating"

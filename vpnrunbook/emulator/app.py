@@ -5,6 +5,7 @@ The same callable serves the in-process transport (``transport.py``) and ``vpnru
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import sys
@@ -100,7 +101,7 @@ class EmulatorApp:
         if self.token is None:
             return
         scheme, _, value = auth.partition(" ")
-        if scheme.lower() != "bearer" or value.strip() != self.token:
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.token.encode()):
             raise errors.AuthenticationFailed(
                 "Authentication failed. The 'Authorization' header is missing or does not carry the emulator's "
                 "bearer token (see VPNRUNBOOK_EMULATOR_TOKEN / the state dir's emulator.token).",

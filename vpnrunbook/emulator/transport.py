@@ -172,7 +172,10 @@ class InProcessTransport(HttpTransport):
         out["Content-Length"] = str(len(body))
         with self._lock:
             self.requests.append((request.method.upper(), path, resp.status))
-            self.exchanges.append((request.method.upper(), request.url, resp.status, dict(resp.headers), resp.body))
+            kept = resp.body
+            if path.lower().endswith("/sharedkey") and isinstance(kept, dict) and "value" in kept:
+                kept = {**kept, "value": "<redacted>"}  # the key never lands in an inspectable log
+            self.exchanges.append((request.method.upper(), request.url, resp.status, dict(resp.headers), kept))
         from vpnrunbook.emulator.app import REASONS
 
         return InProcessResponse(request, resp.status, REASONS.get(resp.status, ""), out, body)
