@@ -94,3 +94,16 @@ def test_runs_never_overwrite_and_html_is_offline(tiny_notebook, evidence_root, 
     assert "done 7" in html
     seqs = [e["seq"] for e in evidence.list_runs(evidence_root)]
     assert seqs == [1, 2]
+
+
+def test_kernel_is_this_environment(tmp_path, evidence_root):
+    from tests.notebooks.conftest import make_notebook
+
+    nb = make_notebook(tmp_path / "exe.ipynb", ["x: int = 1  # unused", "import sys\nprint('EXE=' + sys.executable)"])
+    r = execute(nb, step="exe", parameters={}, apply=None)
+    assert r.outcome == "succeeded"
+    import sys
+
+    out = nbformat.read(str(r.run_dir / "notebook.ipynb"), as_version=4)
+    text = "".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
+    assert f"EXE={sys.executable}" in text
