@@ -52,3 +52,13 @@ def test_apply_and_concurrent_change_and_topology(session):
     for needle in ("TestVNet1", "10.1.0.0/16", "VNet1GW", "SKU VpnGw1", "Site6", "10.61.0.0/16", "131.107.72.22",
                    "VNet1toSite6 — IPsec", PRESETS["seed-update"].policy.summary()):
         assert needle in text, needle
+
+
+def test_back_to_azure_default_proposals(session):
+    panel = update_panel(session, resource_group="TestRG1", connection_name="VNet1toSite6", interactive=True)
+    assert panel.apply_button.disabled  # starts from the current policy: nothing to do
+    panel.use_defaults.value = True
+    panel.apply_button.click()
+    assert "Applied" in panel.outcome.value, panel.outcome.value
+    assert connection_policy(session) is None
+    assert panel.current is None

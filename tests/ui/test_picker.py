@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from html import escape
-
 import pytest
 
 from vpnrunbook.policy import rules
@@ -83,7 +81,7 @@ def test_weak_algorithms_warn_with_the_reason(picker):
     warned = {w.field: w for w in picker.warnings}
     for field, value in (("ike_integrity", "SHA1"), ("dh_group", "DHGroup2")):
         assert warned[field].message == rate(field, value).reason
-        assert escape(rate(field, value).reason) in picker.status.value
+        assert rate(field, value).reason in picker.status.value
     assert not picker.save_button.disabled
 
 

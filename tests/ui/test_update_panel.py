@@ -30,7 +30,8 @@ class FakeOps:
     def show_policy(self, session, *, resource_group, connection_name):
         return NS(policy=self.policy)
 
-    def plan_connection_update(self, session, *, resource_group, connection_name, policy):
+    def plan_connection_update(self, session, *, resource_group, connection_name, policy=None, remove_policy=False):
+        assert not (remove_policy and policy is not None)
         self.calls.append(("plan", policy))
         changes = [] if policy == self.policy else [
             NS(resource=f"{resource_group}/connections/{connection_name}", field="properties.ipsecPolicies",
@@ -122,3 +123,16 @@ def test_connection_without_custom_policy_compares_with_defaults():
     p = panel(ops, initial="strong-modern")
     assert "(Azure default)" in p.compare.value
     assert p.compare.value.count("vpnrunbook-diff") == len(rules.FIELDS)
+
+
+def test_azure_default_proposals_plans_removing_the_policy(ops):
+    p = panel(ops)
+    p.picker.set(ipsec_encryption="AES256", ipsec_integrity="GCMAES256")  # errors in the picker no longer matter
+    p.use_defaults.value = True
+    assert p.picker.widget.layout.display == "none"
+    assert p.plan is not None and p.plan.desired is None and not p.apply_button.disabled
+    assert "(Azure default)" in p.compare.value
+    p.apply_button.click()
+    assert ops.policy is None and "Azure's default proposals" in p.outcome.value
+    p.use_defaults.value = False
+    assert p.plan is None  # back to the (still invalid) picker: nothing to apply

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from html import escape
+from html import escape as _escape_attr
 from typing import Any
 
 from vpnrunbook.policy import rules
 from vpnrunbook.policy.model import IpsecIkePolicy
 from vpnrunbook.policy.strength import Finding, Strength, rate
+
+
+def escape(text: str) -> str:
+    """Escape text content (quotes stay readable; attribute values use ``_escape_attr``)."""
+    return _escape_attr(text, quote=False)
+
 
 STRENGTH_COLOURS = {
     Strength.DEPRECATED: "#b3261e", Strength.WEAK: "#b26a00", Strength.ACCEPTABLE: "#5f6368", Strength.STRONG: "#1e7e34",
@@ -31,7 +37,7 @@ def strength_badge(field: str, value: Any) -> str:
         return ""
     colour = STRENGTH_COLOURS[rating.strength]
     return (f'<span class="vpnrunbook-strength vpnrunbook-strength-{rating.strength.label}" '
-            f'style="color:{colour};font-weight:bold" title="{escape(rating.reason)}">{rating.strength.label}</span>')
+            f'style="color:{colour};font-weight:bold" title="{_escape_attr(rating.reason)}">{rating.strength.label}</span>')
 
 
 def policy_table_html(values: Mapping[str, Any]) -> str:

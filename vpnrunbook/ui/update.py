@@ -45,6 +45,10 @@ class UpdatePanel:
         self.result: Any = None
         self.error: BaseException | None = None
 
+        self.use_defaults = w.Checkbox(value=False, indent=False,
+                                       description="use Azure's default proposals (remove the custom policy)")
+        self.use_defaults.add_class("vpnrunbook-use-defaults")
+        self.use_defaults.observe(lambda _c: self.replan(), names="value")
         self.compare = w.HTML()
         self.compare.add_class("vpnrunbook-compare-box")
         self.plan_box = w.HTML()
@@ -56,8 +60,10 @@ class UpdatePanel:
         self.outcome = w.HTML()
         self.outcome.add_class("vpnrunbook-apply-outcome")
         title = w.HTML(f"<b>Connection {html.escape(connection_name)}</b> in resource group "
-                       f"{html.escape(resource_group)}: current policy (left) and the chosen one (right)")
-        self.widget = w.VBox([title, self.picker.widget, self.compare, self.plan_box, self.apply_button, self.outcome])
+                       f"{html.escape(resource_group)}: choose the policy; the table compares it with the current one "
+                       "(differences highlighted), then Apply performs exactly the plan shown")
+        self.widget = w.VBox([title, self.use_defaults, self.picker.widget, self.compare, self.plan_box,
+                              self.apply_button, self.outcome])
         self.widget.add_class("vpnrunbook-update-panel")
         self.picker.on_change(lambda _p: self.replan())
         self.replan()
@@ -72,29 +78,35 @@ class UpdatePanel:
         """Plan the change from the current connection to the chosen policy (reads only, never writes)."""
         self.plan = None
         self.plan_error = None
-        chosen = self.picker.values
+        defaults = self.use_defaults.value
+        self.picker.widget.layout.display = "none" if defaults else None
+        chosen = None if defaults else self.picker.values
         self.compare.value = html.comparison_html(self.current, chosen)
-        if not self.picker.valid:
+        if defaults:
+            self._plan(remove_policy=True)
+        elif not self.picker.valid:
             self.plan_box.value = html.message_html(
                 "error", "No plan: the chosen policy has errors —\n" + "\n".join(str(f) for f in self.picker.errors))
         else:
-            try:
-                self.plan = self.ops.plan_connection_update(
-                    self.session, resource_group=self.resource_group, connection_name=self.connection_name,
-                    policy=self.picker.policy)
-            except Exception as exc:  # noqa: BLE001 - shown to the operator; Apply stays disabled
-                self.plan_error = f"{type(exc).__name__}: {exc}"
-                self.plan_box.value = html.message_html("error", f"No plan: {self.plan_error}")
-            else:
-                self.plan_box.value = html.plan_html(self.plan.changes)
+            self._plan(policy=self.picker.policy)
         self.apply_button.disabled = self.plan is None or bool(getattr(self.plan, "empty", False))
+
+    def _plan(self, **change: Any) -> None:
+        try:
+            self.plan = self.ops.plan_connection_update(
+                self.session, resource_group=self.resource_group, connection_name=self.connection_name, **change)
+        except Exception as exc:  # noqa: BLE001 - shown to the operator; Apply stays disabled
+            self.plan_error = f"{type(exc).__name__}: {exc}"
+            self.plan_box.value = html.message_html("error", f"No plan: {self.plan_error}")
+        else:
+            self.plan_box.value = html.plan_html(self.plan.changes)
 
     # ---- applying ----------------------------------------------------------------------------
     def apply(self) -> Any:
         """Apply exactly the shown plan (If-Match with the ETags read at plan time). Raises what the operations raise."""
         if self.plan is None:
             raise rules.PolicyValidationError(
-                [rules.Problem("policy", self.picker.values, self.plan_error or "has errors; nothing is planned",
+                [rules.Problem("policy", None if self.use_defaults.value else self.picker.values, self.plan_error or "has errors; nothing is planned",
                                "a valid policy (see the findings)", "NoPlan")], subject="update panel")
         if getattr(self.plan, "empty", False):
             return None
