@@ -91,7 +91,7 @@ def _check_ip_configurations(ctx: Ctx, props: dict[str, Any], gateway_key: str, 
                     "properties": {"privateIPAllocationMethod": cfg_props.get("privateIPAllocationMethod", "Dynamic"),
                                    "subnet": {"id": subnet["id"]}, "publicIPAddress": {"id": pip.id}}})
     # One VPN gateway per virtual network.
-    for other in ctx.store.list_where(ctx.db, ctx.now, type=GATEWAY_TYPE):
+    for other in ctx.store.list_where(ctx.db, ctx.now, type=GATEWAY_TYPE, body_contains=vnet_key):
         if other.key == gateway_key.lower():
             continue
         for cfg in other.body["properties"].get("ipConfigurations", []):
@@ -171,7 +171,7 @@ def render_properties(ctx: Ctx, rec: Record) -> dict[str, Any]:
 
 def connections_of(ctx: Ctx, rec: Record) -> list[Record]:
     out = []
-    for c in ctx.store.list_where(ctx.db, ctx.now, type=CONNECTION_TYPE):
+    for c in ctx.store.list_where(ctx.db, ctx.now, type=CONNECTION_TYPE, body_contains=rec.key):
         p = c.body["properties"]
         ends = {(common.ref(p.get("virtualNetworkGateway1")) or "").lower(),
                 (common.ref(p.get("virtualNetworkGateway2")) or "").lower()}

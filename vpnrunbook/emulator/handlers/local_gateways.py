@@ -40,7 +40,8 @@ def render_properties(ctx: Ctx, rec: Record) -> dict[str, Any]:
 
 
 def users(ctx: Ctx, rec: Record) -> list[str]:
-    return [c.id for c in ctx.store.list_where(ctx.db, ctx.now, type=CONNECTION_TYPE, sub=rec.sub)
+    return [c.id for c in ctx.store.list_where(ctx.db, ctx.now, type=CONNECTION_TYPE, sub=rec.sub,
+                                                     body_contains=rec.key)
             if (common.ref(c.body["properties"].get("localNetworkGateway2")) or "").lower() == rec.key]
 
 

@@ -44,7 +44,7 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
 
 def users(ctx: Ctx, rec: Record) -> list[str]:
     out = []
-    for gw in ctx.store.list_where(ctx.db, ctx.now, type=GATEWAY_TYPE, sub=rec.sub):
+    for gw in ctx.store.list_where(ctx.db, ctx.now, type=GATEWAY_TYPE, sub=rec.sub, body_contains=rec.key):
         for cfg in gw.body.get("properties", {}).get("ipConfigurations", []):
             pid = common.ref((cfg.get("properties") or {}).get("publicIPAddress"))
             if pid and pid.lower() == rec.key:

@@ -56,7 +56,7 @@ def layout_problems(space: Any, subnets: list[dict[str, Any]], *, gateway_subnet
 def gateway_subnet_users(ctx: Ctx, vnet: Record) -> dict[str, list[str]]:
     """Subnet name (lower) → ipConfiguration ids of gateways placed in it."""
     users: dict[str, list[str]] = {}
-    for gw in ctx.store.list_where(ctx.db, ctx.now, type=GATEWAY_TYPE, sub=vnet.sub):
+    for gw in ctx.store.list_where(ctx.db, ctx.now, type=GATEWAY_TYPE, sub=vnet.sub, body_contains=vnet.key):
         for cfg in gw.body.get("properties", {}).get("ipConfigurations", []):
             sid = common.ref((cfg.get("properties") or {}).get("subnet"))
             parsed = parse_id(sid)
