@@ -148,7 +148,6 @@ def render_topology_svg(data: Mapping[str, Any], *, title: str | None = None) ->
         x = MARGIN + col * (COL_WIDTH + COL_GAP)
         rg = group.get("name", "?")
         y = top + (48 if group.get("missing") else 30)
-        body: list[str] = []
         c_start = len(c.parts)
         gateways_by_vnet: dict[str, list[Mapping[str, Any]]] = {}
         for g in group.get("gateways", []):
@@ -157,8 +156,7 @@ def render_topology_svg(data: Mapping[str, Any], *, title: str | None = None) ->
         for v in group.get("vnets", []):
             lines = [f"address space: {p}" for p in v.get("address_space", [])] or ["address space: (none)"]
             h = 24 + LINE * len(lines) + 6
-            body.append(f'<g class="vnet" data-name="{escape(v.get("name", ""))}">')
-            c.parts.append(body[-1])
+            c.parts.append(f'<g class="vnet" data-name="{escape(v.get("name", ""))}">')
             c.box(x + 15, y, BOX_WIDTH, h, fill="#e8f0fe", stroke="#1a73e8")
             c.text(x + 25, y + 17, _fit(f"VNet {v.get('name', '?')}", BOX_WIDTH - 20), weight="bold", colour="#174ea6")
             for i, line in enumerate(lines):
