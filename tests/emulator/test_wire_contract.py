@@ -201,3 +201,16 @@ def test_bad_json_and_missing_location(session, topology):
         session.network.virtual_networks.begin_create_or_update("TestRG1", "x", {"properties": {
             "addressSpace": {"addressPrefixes": ["10.9.0.0/16"]}}}).result()
     assert info.value.error.code == "LocationRequired"
+
+
+def test_changing_the_time_factor_rescales_running_operations(session, ctl):
+    body = _gateway_parts(session)
+    session.transport.fast_sleep = False  # the poller's thread really waits between polls
+    ctl.set_time_factor(1)  # 45 real minutes
+    session.network.virtual_network_gateways.begin_create_or_update("RG", "GW", body, polling_interval=30)
+    assert session.network.virtual_network_gateways.get("RG", "GW").provisioning_state == "Updating"
+    ctl.set_time_factor(0.0001)  # what remains (≈45 min simulated) now takes ≈0.27 s
+    assert session.network.virtual_network_gateways.get("RG", "GW").provisioning_state == "Updating"
+    ctl.set_time_factor(0)
+    assert session.network.virtual_network_gateways.get("RG", "GW").provisioning_state == "Succeeded"
+    assert ctl.status()["operations_in_progress"] == 0

@@ -3,7 +3,8 @@
 Endpoints (same app, same transport, so they also work against ``emulator serve``):
 
 * ``POST reset`` — forget every resource, operation, secret, fault, setting and counter.
-* ``GET|POST time-factor`` ``{"factor": x}`` — scale simulated durations (a gateway takes 45 min × x).
+* ``GET|POST time-factor`` ``{"factor": x}`` — scale simulated durations (a gateway takes 45 min × x);
+  operations already running keep their progress and finish the rest at the new factor.
 * ``POST faults`` ``{"match": {"method": "PUT", "path_regex": "..."}, "status": 429, "retry_after": 1,
   "count": 2, "fraction": null}`` — status 429/500/503, or 0 to drop the connection; ``count`` requests
   (default 1), or each matching request with probability ``fraction`` (optionally limited by ``count``).
@@ -59,6 +60,7 @@ def handle(app: EmulatorApp, method: str, path: str, query: dict[str, str], body
                 if isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 0:
                     raise _bad("factor", factor, "a number >= 0 (0.002 makes a 45-minute gateway take 5.4 s)")
                 store.set_setting(db, "time_factor", repr(float(factor)))
+                rescale_pending(store, db, float(factor))
             return Response(200, {"factor": store.time_factor(db)})
         if name == "page-size":
             if method == "POST":
@@ -88,6 +90,26 @@ def handle(app: EmulatorApp, method: str, path: str, query: dict[str, str], body
         if name == "status" and method == "GET":
             return Response(200, status(app, db))
     raise errors.RouteNotFound(f"The emulator control API has no {method} {path}; see vpnrunbook.emulator.control.")
+
+
+def rescale_pending(store: Any, db: Any, factor: float) -> int:
+    """Operations still running keep their progress; what remains of them runs at the new factor.
+
+    So a demo can speed up a 45-minute gateway already under way, and ``factor 0`` finishes everything now.
+    Returns how many operations were rescaled.
+    """
+    from vpnrunbook.emulator.lro import simulated_seconds
+
+    now = store.now()
+    rows = db.execute("SELECT key, type, op_id, op_kind, op_start, op_done FROM resources "
+                      "WHERE op_done IS NOT NULL AND op_done > ?", (now,)).fetchall()
+    for key, type_, op_id, op_kind, op_start, op_done in rows:
+        total = op_done - op_start
+        left = (op_done - now) / total if total > 0 else 0.0
+        new_done = now + left * simulated_seconds(type_, op_kind or "update") * factor
+        db.execute("UPDATE resources SET op_done = ? WHERE key = ?", (new_done, key))
+        db.execute("UPDATE operations SET done = ? WHERE op_id = ?", (new_done, op_id))
+    return len(rows)
 
 
 def status(app: EmulatorApp, db: Any) -> dict[str, Any]:
