@@ -94,6 +94,8 @@ def test_tags_shared_key_reset_and_deletes(session, topology):
     n.virtual_network_gateways.begin_delete("TestRG1", "VNet1GW").result()
     n.local_network_gateways.begin_delete("TestRG1", "Site6").result()
     assert [g.name for g in n.virtual_network_gateways.list("TestRG1")] == []
+    rg = session.resources.resource_groups.update("TestRG2", {"tags": {"env": "lab"}})
+    assert rg.tags == {"env": "lab"} and rg.location == "westus"
     session.resources.resource_groups.begin_delete("TestRG2").result()
     assert not session.resources.resource_groups.check_existence("TestRG2")
     assert [v.name for v in n.virtual_networks.list_all()] == ["TestVNet1"]

@@ -48,7 +48,7 @@ def _tracked(segment: str, module: object) -> list[Route]:
 
 ROUTES: list[Route] = [
     _route(RG, "Microsoft.Resources", put=resource_groups.put, get=resource_groups.get, head=resource_groups.head,
-           delete=resource_groups.delete),
+           delete=resource_groups.delete, patch=resource_groups.patch),
     _route(SUB + r"/resourcegroups", "Microsoft.Resources", get=resource_groups.list_),
     _route(f"{NET}/virtualnetworks/{NAME}/subnets/(?P<child>[^/]+)", "Microsoft.Network", put=subnets.put,
            get=subnets.get, delete=subnets.delete),

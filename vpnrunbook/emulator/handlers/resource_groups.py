@@ -57,6 +57,25 @@ def put(ctx: Ctx) -> Response:
     return Response(201, _render(ctx, rec))
 
 
+def patch(ctx: Ctx) -> Response:
+    """ResourceGroups_Update: tags (and managedBy) change; the location cannot."""
+    rec = _require(ctx)
+    check_preconditions(ctx, rec)
+    body = ctx.json()
+    if "tags" in body:
+        tags = body["tags"]
+        if tags is not None and (not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values())):
+            raise errors.ValidationFailed([Problem("tags", tags, "must be an object of string values",
+                                                   '{"name": "value"}', "InvalidTags")],
+                                          subject=f"The resource group {ctx.rg!r} is invalid")
+        rec.body["tags"] = tags
+    if "managedBy" in body:
+        rec.body["managedBy"] = body["managedBy"]
+    rec.etag = new_etag()
+    ctx.store.save(ctx.db, rec)
+    return Response(200, _render(ctx, rec))
+
+
 def _require(ctx: Ctx) -> Record:
     rec = ctx.get(_key(ctx))
     if rec is None:
