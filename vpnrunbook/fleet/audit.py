@@ -1,0 +1,354 @@
+"""Fleet audit: every connection of the chosen subscriptions / resource groups in one table.
+
+Reads only with list endpoints — azure-mgmt-network 33.1.0 lists connections and gateways per resource group
+(``virtual_network_gateway_connections.list(rg)``, ``virtual_network_gateways.list(rg)``; there is no
+subscription-wide list for either), and resource groups per subscription (``resource_groups.list()``).
+Resource groups are read concurrently by a bounded thread pool; a gateway that lives outside the audited
+groups is read once (GET) and cached. Throttling (429 + Retry-After) is retried by the SDK's retry policy,
+bounded by :data:`RETRY_TOTAL`.
+
+Columns (:data:`COLUMNS`): subscription, resource_group, connection, type, status, provisioning_state,
+gateway, gateway_sku, peer, protocol, policy ("custom" or "default"), the eight policy fields ("default"
+when Azure's default proposals apply), strength (weakest algorithm: deprecated/weak/acceptable/strong, or
+"default"), dpd_timeout_seconds, traffic_selectors ("policy-based" / "route-based"),
+traffic_selector_policies (count), findings (lint text, ``; ``-separated), warnings (count), id.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from vpnrunbook.policy import presets, rules
+from vpnrunbook.policy.model import IpsecIkePolicy
+from vpnrunbook.policy.strength import Finding, Strength, lint, overall_strength, rate
+
+RETRY_TOTAL = 6           # per request: the SDK retries 429/5xx (honouring Retry-After) at most this often
+RETRY_BACKOFF_MAX = 30    # seconds; a longer Retry-After is still honoured by the SDK
+DEFAULT_WORKERS = 8
+DEFAULT = "default"
+POLICY_FIELDS = tuple(spec.name for spec in rules.FIELDS)
+COLUMNS = ("subscription", "resource_group", "connection", "type", "status", "provisioning_state", "gateway",
+           "gateway_sku", "peer", "protocol", "policy", *POLICY_FIELDS, "strength", "dpd_timeout_seconds",
+           "traffic_selectors", "traffic_selector_policies", "findings", "warnings", "id")
+STRENGTH_ORDER = ("deprecated", "weak", "acceptable", "strong", DEFAULT)
+
+
+def retry_options() -> dict[str, Any]:
+    """Per-request azure-core options: retries on (429/5xx, Retry-After honoured) and bounded."""
+    return {"retry_total": RETRY_TOTAL, "retry_backoff_max": RETRY_BACKOFF_MAX}
+
+
+def _dig(data: Any, *path: str, default: Any = None) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return default
+        data = data[key]
+    return data
+
+
+def _as_dict(item: Any) -> dict[str, Any]:
+    return item.as_dict() if hasattr(item, "as_dict") else dict(item)
+
+
+def _id_parts(rid: str | None) -> tuple[str, str, str]:
+    """(subscription, resource group, name) of an ARM id; empty strings when absent."""
+    parts = (rid or "").strip("/").split("/")
+    if len(parts) >= 4 and parts[0].lower() == "subscriptions" and parts[2].lower() == "resourcegroups":
+        return parts[1], parts[3], parts[-1] if len(parts) > 4 else ""
+    return "", "", ""
+
+
+def default_proposal_findings() -> list[Finding]:
+    """What lint says about Azure's default proposals (the ones a connection without a custom policy uses)."""
+    found: list[Finding] = []
+    seen: set[tuple[str, str]] = set()
+    candidates = [("dh_group", presets.DEFAULT_IKE_DH_GROUP)]
+    for enc, integ in presets.DEFAULT_IKE_OFFERS:
+        candidates += [("ike_encryption", enc), ("ike_integrity", integ)]
+    for enc, integ, _pfs in presets.DEFAULT_IPSEC_INITIATOR_OFFERS:
+        candidates += [("ipsec_encryption", enc), ("ipsec_integrity", integ)]
+    for name, value in candidates:
+        rating = rate(name, value)
+        if rating is None or rating.strength > Strength.WEAK or (name, value) in seen:
+            continue
+        seen.add((name, value))
+        found.append(Finding("warning", name, value, f"offered by Azure's default proposals: {rating.reason}",
+                             rating.strength.label, rating.source))
+    return found
+
+
+_DEFAULT_FINDINGS: list[Finding] | None = None
+
+
+def _findings_text(findings: Iterable[Finding]) -> str:
+    return "; ".join(str(f) for f in findings)
+
+
+@functools.lru_cache(maxsize=1024)
+def _rated(wire_items: tuple[tuple[str, Any], ...]) -> tuple[dict[str, Any], str, list[Finding]]:
+    """Policy values, strength label and lint findings of one policy (a fleet has few distinct policies)."""
+    policy = IpsecIkePolicy.from_mapping(dict(wire_items), validate=False)
+    values = policy.as_python_dict()
+    return {k: values[k] for k in POLICY_FIELDS}, overall_strength(policy).label, lint(policy)
+
+
+def connection_row(conn: dict[str, Any], gateway: dict[str, Any] | None, *, subscription: str) -> dict[str, Any]:
+    """One audit row from a connection's REST dict and its gateway's (None when it could not be read)."""
+    global _DEFAULT_FINDINGS
+    props = conn.get("properties") or {}
+    _sub, rg, _name = _id_parts(conn.get("id"))
+    gw_id = _dig(props, "virtualNetworkGateway1", "id")
+    ctype = props.get("connectionType")
+    peer_id = _dig(props, "virtualNetworkGateway2", "id") if ctype == "Vnet2Vnet" \
+        else _dig(props, "localNetworkGateway2", "id")
+    peer_sub, peer_rg, peer_name = _id_parts(peer_id)
+    peer = f"{peer_rg}/{peer_name}" if peer_rg and peer_rg.lower() != rg.lower() else peer_name
+    policies = props.get("ipsecPolicies") or []
+    row: dict[str, Any] = {
+        "subscription": subscription, "resource_group": rg, "connection": conn.get("name"), "type": ctype,
+        "status": props.get("connectionStatus"), "provisioning_state": props.get("provisioningState"),
+        "gateway": _id_parts(gw_id)[2], "gateway_sku": _dig(gateway, "properties", "sku", "name"),
+        "peer": peer, "protocol": props.get("connectionProtocol"),
+    }
+    if policies:
+        values, strength, findings = _rated(tuple(sorted(policies[0].items())))
+        row["policy"] = "custom" if len(policies) == 1 else f"custom ({len(policies)} policies)"
+        row.update(values)
+        row["strength"] = strength
+    else:
+        if _DEFAULT_FINDINGS is None:
+            _DEFAULT_FINDINGS = default_proposal_findings()
+        findings = list(_DEFAULT_FINDINGS)
+        row["policy"] = DEFAULT
+        row.update({k: DEFAULT for k in POLICY_FIELDS})
+        row["strength"] = DEFAULT
+    pbts = bool(props.get("usePolicyBasedTrafficSelectors"))
+    row.update({
+        "dpd_timeout_seconds": props.get("dpdTimeoutSeconds"),
+        "traffic_selectors": "policy-based" if pbts else "route-based",
+        "traffic_selector_policies": len(props.get("trafficSelectorPolicies") or []),
+        "findings": _findings_text(findings),
+        "warnings": sum(1 for f in findings if f.severity in ("warning", "error")),
+        "id": conn.get("id"),
+    })
+    return row
+
+
+@dataclass
+class FleetAudit:
+    """The audit's result: ``frame`` (one row per connection, :data:`COLUMNS`), ``errors`` (what could not be
+    read: (scope, message)), timing and request counts."""
+
+    frame: Any
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    resource_groups: list[str] = field(default_factory=list)
+    subscriptions: list[str] = field(default_factory=list)
+    requests: int | None = None
+
+    def strength_counts(self) -> dict[str, int]:
+        from vpnrunbook.fleet.report import strength_counts
+
+        return strength_counts(self.frame)
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{k}: {v}" for k, v in self.strength_counts().items() if v)
+        text = (f"{len(self.frame)} connections in {len(self.resource_groups)} resource groups "
+                f"({len(self.subscriptions)} subscription(s)) read in {self.seconds:.2f} s")
+        if self.requests is not None:
+            text += f" with {self.requests} requests"
+        text += f"; by policy strength: {counts or 'none'}"
+        if self.errors:
+            text += f"; {len(self.errors)} scope(s) could not be read"
+        return text
+
+    def to_csv(self, path: str | Path) -> Path:
+        from vpnrunbook.fleet.report import write_csv
+
+        return write_csv(self.frame, path)
+
+    def to_html(self, path: str | Path, *, title: str = "VPN connection fleet audit") -> Path:
+        from vpnrunbook.fleet.report import write_html
+
+        return write_html(self, path, title=title)
+
+    def chart_svg(self) -> str:
+        from vpnrunbook.fleet.report import strength_chart_svg
+
+        return strength_chart_svg(self.strength_counts())
+
+    def _repr_html_(self) -> str:
+        from vpnrunbook.fleet.report import html_fragment
+
+        return html_fragment(self)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"step": "fleet audit", "summary": self.summary(), "connections": len(self.frame),
+                "resource_groups": list(self.resource_groups), "subscriptions": list(self.subscriptions),
+                "by_strength": self.strength_counts(), "errors": [list(e) for e in self.errors],
+                "seconds": round(self.seconds, 3), "requests": self.requests}
+
+
+def _session_for(session: Any, subscription: str) -> Any:
+    """A session for another subscription with the same target, credential and transport."""
+    if subscription == session.subscription_id:
+        return session
+    import dataclasses
+
+    from vpnrunbook.azure import connect as connect_mod
+
+    if session.transport is not None:
+        network, resources = connect_mod._clients(session.credential, subscription, session.base_url,
+                                                  session.polling_interval, transport=session.transport)
+        return dataclasses.replace(session, network=network, resources=resources, subscription_id=subscription)
+    return connect_mod.connect(session.target, subscription_id=subscription,
+                               polling_interval=session.polling_interval,
+                               emulator_url=session.base_url if session.target == "emulator" else None)
+
+
+def _request_count(sessions: Sequence[Any]) -> int | None:
+    transports = {id(s.transport): s.transport for s in sessions if getattr(s, "transport", None) is not None}
+    if not transports:
+        return None
+    return sum(len(t.requests) for t in transports.values())
+
+
+def _list_pages(session: Any, rg: str, segment: str) -> list[dict[str, Any]]:
+    """One resource group's list endpoint, page by page (``nextLink``), as REST JSON through the network
+    client's own pipeline (authentication, the retry policy) — the same request ``ops.list(rg)`` sends,
+    without building an SDK model per item (which costs more than the request for large lists)."""
+    from azure.core.rest import HttpRequest
+
+    from vpnrunbook import NETWORK_API_VERSION
+
+    url: str | None = (f"/subscriptions/{session.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Network/"
+                       f"{segment}?api-version={NETWORK_API_VERSION}")
+    items: list[dict[str, Any]] = []
+    while url:
+        response = session.network.send_request(HttpRequest("GET", url), **retry_options())
+        if response.status_code == 404:
+            raise ResourceNotFoundError(response=response)
+        if response.status_code != 200:
+            raise HttpResponseError(response=response)
+        page = response.json() or {}
+        items += page.get("value") or []
+        url = page.get("nextLink")
+    return items
+
+
+def _list_rg(session: Any, rg: str, raw: bool = True) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    if raw:
+        conns = _list_pages(session, rg, "connections")
+        gws = _list_pages(session, rg, "virtualNetworkGateways") if conns else []
+    else:
+        opts = retry_options()
+        conns = [_as_dict(c) for c in session.network.virtual_network_gateway_connections.list(rg, **opts)]
+        gws = [_as_dict(x) for x in session.network.virtual_network_gateways.list(rg, **opts)] if conns else []
+    return conns, {str(g["id"]).lower(): g for g in gws}
+
+
+def _get_gateway(session: Any, gw_id: str) -> dict[str, Any] | None:
+    _sub, rg, name = _id_parts(gw_id)
+    try:
+        return _as_dict(session.network.virtual_network_gateways.get(rg, name, **retry_options()))
+    except ResourceNotFoundError:
+        return None
+
+
+def audit_fleet(session: Any, *, resource_groups: Sequence[str] | None = None,
+                subscriptions: Sequence[str] | None = None, max_workers: int = DEFAULT_WORKERS,
+                sdk_models: bool = False) -> FleetAudit:
+    """Audit every connection in ``resource_groups`` (default: every group of each subscription) of
+    ``subscriptions`` (default: the session's). ``max_workers`` bounds the concurrent resource-group reads.
+    ``sdk_models=True`` reads through ``ops.list(rg)`` (SDK models, slower for large fleets) instead of the
+    same list endpoints as JSON."""
+    import pandas as pd
+
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or not 1 <= max_workers <= 64:
+        raise ValueError(f"max_workers={max_workers!r} is not allowed; allowed: an integer from 1 to 64")
+    if isinstance(resource_groups, str):
+        resource_groups = [resource_groups]
+    if isinstance(subscriptions, str):
+        subscriptions = [subscriptions]
+    started = time.perf_counter()
+    subs = list(subscriptions or [session.subscription_id])
+    sessions = {s: _session_for(session, s) for s in subs}
+    before = _request_count(list(sessions.values()))
+    errors: list[tuple[str, str]] = []
+    scopes: list[tuple[str, str]] = []
+    for sub, sess in sessions.items():
+        if resource_groups is not None:
+            scopes += [(sub, rg) for rg in resource_groups]
+            continue
+        try:
+            scopes += [(sub, g.name) for g in sess.resources.resource_groups.list(**retry_options())]
+        except HttpResponseError as exc:
+            errors.append((f"subscription {sub}", _message(exc)))
+
+    def work(scope: tuple[str, str]) -> tuple[tuple[str, str], Any]:
+        sub, rg = scope
+        try:
+            return scope, _list_rg(sessions[sub], rg, raw=not sdk_models)
+        except ResourceNotFoundError:
+            return scope, f"resource group {rg} was not found"
+        except HttpResponseError as exc:
+            return scope, _message(exc)
+
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fleet-audit") as pool:
+        results = list(pool.map(work, scopes))
+        listed: list[tuple[str, dict[str, Any]]] = []
+        gateways: dict[str, dict[str, Any] | None] = {}
+        for (sub, rg), outcome in results:
+            if isinstance(outcome, str):
+                errors.append((f"{sub}/{rg}", outcome))
+                continue
+            conns, gws = outcome
+            gateways.update(gws)
+            listed += [(sub, c) for c in conns]
+        missing = sorted({str(_dig(c, "properties", "virtualNetworkGateway1", "id")).lower() for _s, c in listed
+                          if _dig(c, "properties", "virtualNetworkGateway1", "id")} - set(gateways))
+        by_sub = {m: _id_parts(m)[0] for m in missing}
+        for gw_id, found in zip(missing, pool.map(
+                lambda g: _get_gateway(sessions.get(by_sub[g]) or session, g), missing), strict=True):
+            gateways[gw_id] = found
+    rows = [connection_row(c, gateways.get(str(_dig(c, "properties", "virtualNetworkGateway1", "id")).lower()),
+                           subscription=sub) for sub, c in listed]
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame = frame.sort_values(["subscription", "resource_group", "connection"], kind="stable").reset_index(drop=True)
+    after = _request_count(list(sessions.values()))
+    return FleetAudit(frame, errors, time.perf_counter() - started, sorted({rg for _s, rg in scopes}), subs,
+                      None if before is None or after is None else after - before)
+
+
+def audit_one_by_one(session: Any, connections: Iterable[tuple[str, str]]) -> Any:
+    """The naive way, for comparison: GET each connection and then its gateway, one request at a time.
+    ``connections``: (resource group, connection name) pairs. Returns the same table as :func:`audit_fleet`."""
+    import pandas as pd
+
+    rows = []
+    net = session.network
+    for rg, name in connections:
+        conn = _as_dict(net.virtual_network_gateway_connections.get(rg, name))
+        gw = _get_gateway(session, str(_dig(conn, "properties", "virtualNetworkGateway1", "id")))
+        rows.append(connection_row(conn, gw, subscription=session.subscription_id))
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    return frame.sort_values(["subscription", "resource_group", "connection"], kind="stable").reset_index(drop=True)
+
+
+def _message(exc: HttpResponseError) -> str:
+    err = getattr(exc, "error", None)
+    code = getattr(err, "code", None) or exc.status_code
+    text = getattr(err, "message", None) or str(exc).splitlines()[0]
+    return f"{code}: {text}"
+
+
+__all__ = ["COLUMNS", "DEFAULT", "FleetAudit", "audit_fleet", "audit_one_by_one", "connection_row",
+           "default_proposal_findings", "retry_options"]
