@@ -49,7 +49,7 @@ def ensure_seed_key() -> str:
         with os.fdopen(fd, "w") as f:
             f.write(key)
     os.environ[SEED_KEY_ENV] = path.read_text(encoding="utf-8").strip()
-    return f"file:{path}"
+    return f"file:{path}; for later `vpnrunbook run` with the seed files: export {SEED_KEY_ENV}=\"$(cat {path})\""
 
 
 def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | None = None,
@@ -107,9 +107,9 @@ def _summary(results: list[tuple[str, float, RunResult]], total: float, out) -> 
     rows = []
     for fname, secs, r in results:
         changes = r.manifest.get("changes", [])
-        applied = sum(1 for c in changes if c.get("applied"))
+        changed = sum(1 for c in changes if c.get("changed", c.get("applied")))
         rows.append({"step": r.step, "parameters": fname, "outcome": r.outcome, "seconds": round(secs, 1),
-                     "applied": applied, "run": r.run_id})
+                     "resources changed": changed, "run": r.run_id})
     frame = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 10, "display.max_colwidth", 60):
         print("\nsummary:", file=out)

@@ -157,7 +157,7 @@ class RunEvidence:
 
 def _change(record: dict[str, Any]) -> dict[str, Any]:
     """The manifest's view of one recorded result: what was planned, applied, before and after."""
-    keys = ("name", "step", "applied", "plan", "before", "after", "warnings", "resources")
+    keys = ("name", "step", "applied", "changed", "plan", "before", "after", "warnings", "resources")
     return {k: record.get(k) for k in keys if k in record}
 
 

@@ -6,7 +6,7 @@ The notebooks' ``parameters`` cells repeat these defaults for interactive use; a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,9 @@ def rules_name_ok(name: str) -> bool:
 # ---- per-step checks --------------------------------------------------------------------------------
 def _check_gateway(v: dict[str, Any]) -> list[Problem]:
     p = _names(v, "resource_group", "vnet_name", "gateway_name", "public_ip_name") + _location(v)
-    p += rules.check_gateway(sku=v["gateway_sku"], vpn_type=v["vpn_type"], generation=v["generation"])
+    # the rules name the SKU "sku"; the operator wrote `gateway_sku`
+    p += [replace(x, field="gateway_sku") if x.field == "sku" else x
+          for x in rules.check_gateway(sku=v["gateway_sku"], vpn_type=v["vpn_type"], generation=v["generation"])]
     p += rules.check_vnet_layout(v["address_space"], list(v["subnets"].items()),
                                  gateway_subnet_role=v["gateway_subnet"])
     if v["gateway_subnet"] not in v["subnets"]:
