@@ -1,0 +1,99 @@
+"""Property: for every generated policy, the package's validation and the emulator's acceptance (through the
+azure-mgmt-network SDK) agree — and a refused PUT leaves the store byte for byte as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.network.models import IpsecPolicy
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from tests.emulator import seed
+from tests.reliability.conftest import store_dump
+from vpnrunbook.azure.connect import connect
+from vpnrunbook.policy import rules
+from vpnrunbook.policy.model import IpsecIkePolicy
+from vpnrunbook.policy.rules import PolicyValidationError
+
+# Python field name → SDK keyword (the same names) and the REST name the emulator reports in error targets
+REST = {"ike_encryption": "ikeEncryption", "ike_integrity": "ikeIntegrity", "dh_group": "dhGroup",
+        "ipsec_encryption": "ipsecEncryption", "ipsec_integrity": "ipsecIntegrity", "pfs_group": "pfsGroup",
+        "sa_life_time_seconds": "saLifeTimeSeconds", "sa_data_size_kilobytes": "saDataSizeKilobytes"}
+JUNK = ["Bogus", "aes256", "sha256", "", "GCMAES512", "ECP521", "PFS48", "DHGroup99"]
+ALL_ENUM_VALUES = sorted(set(rules.IKE_ENCRYPTION + rules.IKE_INTEGRITY + rules.IKE_INTEGRITY_REFUSED + rules.DH_GROUPS
+                             + rules.IPSEC_ENCRYPTION + rules.IPSEC_INTEGRITY + rules.PFS_GROUPS))
+
+
+def _enum(allowed: tuple[str, ...]) -> st.SearchStrategy[str]:
+    """Any value: one allowed, another field's value or junk."""
+    return st.one_of(st.sampled_from(allowed), st.sampled_from(ALL_ENUM_VALUES), st.sampled_from(JUNK))
+
+
+def _int(rng: rules.IntRange) -> st.SearchStrategy[int]:
+    edges = [rng.minimum - 1, rng.minimum, rng.maximum, rng.maximum + 1, *rng.also, -1]
+    return st.one_of(st.sampled_from(edges), st.integers(rng.minimum, rng.maximum), st.integers(-10, 2**32))
+
+
+ENUMS = {"ike_encryption": rules.IKE_ENCRYPTION, "ike_integrity": rules.IKE_INTEGRITY + rules.IKE_INTEGRITY_REFUSED,
+         "dh_group": rules.DH_GROUPS, "ipsec_encryption": rules.IPSEC_ENCRYPTION,
+         "ipsec_integrity": rules.IPSEC_INTEGRITY, "pfs_group": rules.PFS_GROUPS}
+RANGES = {"sa_life_time_seconds": rules.SA_LIFETIME_SECONDS, "sa_data_size_kilobytes": rules.SA_DATA_SIZE_KILOBYTES}
+ANY_VALUE = {**{f: _enum(a) for f, a in ENUMS.items()}, **{f: _int(r) for f, r in RANGES.items()}}
+# mostly-plausible policies: every field from its allowed set (GCM pairing and IKE integrity still vary) ...
+PLAUSIBLE = st.fixed_dictionaries({**{f: st.sampled_from(a) for f, a in ENUMS.items()},
+                                   **{f: st.integers(r.minimum, r.maximum) for f, r in RANGES.items()}})
+# ... then 0-3 fields replaced by any value at all
+POLICIES = st.builds(lambda base, over: {**base, **over}, PLAUSIBLE,
+                     st.dictionaries(st.sampled_from(sorted(ANY_VALUE)), st.just(None), max_size=3).flatmap(
+                         lambda keys: st.fixed_dictionaries({k: ANY_VALUE[k] for k in keys})))
+
+
+@pytest.fixture(scope="module")
+def s2s_session(tmp_path_factory):
+    state = tmp_path_factory.mktemp("prop-state")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VPNRUNBOOK_STATE_DIR", str(state))
+        mp.setenv("VPNRUNBOOK_DB", str(state / "emulator.sqlite3"))
+        mp.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0")
+        s = connect(target="emulator", polling_interval=0)
+        s.transport.fast_sleep = True
+        seed.build_topology(s)
+        yield s, Path(state / "emulator.sqlite3")
+        s.transport.app.store.close()
+
+
+def _package_accepts(values: dict) -> tuple[bool, set[str]]:
+    try:
+        IpsecIkePolicy.from_mapping(values)
+    except PolicyValidationError as exc:
+        return False, {p.field for p in exc.problems}
+    return True, set()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=POLICIES)
+def test_package_validation_agrees_with_the_emulator(s2s_session, values):
+    session, db = s2s_session
+    conns = session.network.virtual_network_gateway_connections
+    ok, fields = _package_accepts(values)
+    conn = conns.get("TestRG1", "VNet1toSite6")
+    conn.ipsec_policies = [IpsecPolicy(**values)]
+    before = store_dump(db)
+    try:
+        stored = conns.begin_create_or_update("TestRG1", "VNet1toSite6", conn).result()
+    except HttpResponseError as exc:
+        event("refused by both")
+        assert not ok, f"the emulator refused a policy the package accepts: {values}: {exc.message}"
+        assert exc.status_code == 400
+        targets = " ".join(d.target or "" for d in (exc.error.details or [])) + " " + exc.error.message
+        for f in fields:
+            assert REST[f] in targets or f in targets, (f, targets)
+        assert store_dump(db) == before, "a refused policy changed the store"
+        return
+    event("accepted by both")
+    assert ok, f"the emulator accepted a policy the package refuses ({sorted(fields)}): {values}"
+    (p,) = stored.ipsec_policies
+    assert {k: getattr(p, k) for k in values} == values, "the stored policy differs from the one sent"
