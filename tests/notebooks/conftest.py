@@ -56,7 +56,9 @@ def files_containing(root, needle: str) -> list[str]:
     import html
     import json
 
-    variants = {needle.encode(), json.dumps(needle)[1:-1].encode(), html.escape(needle).encode()}
+    variants = {needle, json.dumps(needle)[1:-1], html.escape(needle), html.escape(needle, quote=False),
+                html.escape(needle).replace("&#x27;", "&#39;").replace("&quot;", "&#34;")}
+    variants = {v.encode() for v in variants}
     hits = []
     for f in sorted(root.rglob("*")):
         if f.is_file():

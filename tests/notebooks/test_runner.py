@@ -107,3 +107,13 @@ def test_kernel_is_this_environment(tmp_path, evidence_root):
     out = nbformat.read(str(r.run_dir / "notebook.ipynb"), as_version=4)
     text = "".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
     assert f"EXE={sys.executable}" in text
+
+
+def test_key_with_markup_characters_is_scrubbed_everywhere(tiny_notebook, evidence_root, monkeypatch):
+    key = 'Pl@nted<Key>&"Quote\'s\\1'   # Azure accepts every printable ASCII except space, '-' and '~'
+    monkeypatch.setenv("TINY_KEY", key)
+    ok = _run(tiny_notebook, "ok")
+    bad = _run(tiny_notebook, "fail")
+    assert (ok.outcome, bad.outcome) == ("succeeded", "failed")
+    assert files_containing(evidence_root, key) == []
+    assert key not in (bad.error or "")

@@ -8,6 +8,7 @@ shared key. It counts what it masked so the manifest can say so.
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from collections.abc import Iterable
@@ -67,7 +68,7 @@ class Scrubber:
 
     def text(self, text: str) -> str:
         for s in self.secrets:
-            variants = {s, s.replace("\\", "\\\\").replace('"', '\\"')}
+            variants = {s, s.replace("\\", "\\\\").replace('"', '\\"'), html.escape(s), html.escape(s, quote=False)}
             for v in variants:
                 if v in text:
                     self.count += text.count(v)
