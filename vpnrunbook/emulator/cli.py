@@ -23,6 +23,9 @@ def register(subparsers: Any) -> None:
     status = sub.add_parser("status", help="show what the emulator holds")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=_status)
+    from vpnrunbook.fleet.cli import add_seed_parser  # `emulator seed`: a synthetic fleet (fleet builder's)
+
+    add_seed_parser(sub)
     parser.set_defaults(handler=lambda args: (parser.print_help(), 2)[1])
 
 

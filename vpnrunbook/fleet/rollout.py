@@ -1,0 +1,462 @@
+"""Fleet rollout: one policy (or one per connection, from a plan file) to many connections.
+
+Each connection goes through the operations layer — ``plan_connection_update`` then ``apply_plan`` (If-Match
+on the ETag read for the plan), so a connection changed by someone else in between is reported as a
+``conflict`` and never overwritten. A VNet-to-VNet connection is planned with its peer (the other direction)
+and both are written in the same unit of work; when both directions are listed they become one unit.
+
+* Bounded concurrency: ``max_workers`` units at a time (default 8).
+* Throttling: the SDK's retry policy (on by default, bounded: azure-core's 10 retries) honours ``429`` +
+  ``Retry-After``; what still fails is reported ``throttled`` and retried by the next run.
+* Stoppable: Ctrl-C, ``stop()`` or a stop file (default ``<state file>.stop``) — units already running finish,
+  the rest are ``not_started``.
+* Resumable: a JSON state file records each finished unit with what it asked for; a rerun skips units that
+  are done (``applied``/``unchanged``) for the same settings, without a request.
+* Evidence: one record for the whole rollout under the evidence root (manifest with the per-connection
+  outcome table and every planned change, ``outcomes.csv``, a ledger line), scrubbed of secrets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError
+
+from vpnrunbook.fleet.planfile import UNSET, RolloutItem, RolloutPlanError, items_for, load_plan
+from vpnrunbook.policy import rules
+
+DEFAULT_WORKERS = 8
+DONE = ("applied", "unchanged")
+OUTCOMES = ("applied", "unchanged", "planned", "skipped", "conflict", "refused", "throttled", "failed",
+            "not_started")
+COLUMNS = ("resource_group", "connection", "peer", "outcome", "detail", "changes", "etag_before", "etag_after",
+           "seconds", "source")
+STATE_VERSION = 1
+
+
+@dataclass
+class Unit:
+    """One unit of work: a connection, or both directions of a VNet-to-VNet pair."""
+
+    item: RolloutItem
+    peer_key: str | None = None       # the other direction, when it is listed in the plan too
+    peer_source: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.item.key
+
+
+@dataclass
+class Outcome:
+    resource_group: str
+    connection: str
+    outcome: str
+    detail: str = ""
+    peer: str = ""
+    changes: int = 0
+    etag_before: str = ""
+    etag_after: str = ""
+    seconds: float = 0.0
+    source: str = ""
+    record: dict[str, Any] | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {c: getattr(self, c) for c in COLUMNS}
+
+
+@dataclass
+class RolloutResult:
+    """The per-connection outcome table (``frame``), counts, and where the state and evidence went."""
+
+    frame: Any
+    seconds: float
+    stopped: bool
+    apply: bool
+    state_file: Path | None
+    evidence_dir: Path | None = None
+    max_workers: int = DEFAULT_WORKERS
+    requests: int | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {o: 0 for o in OUTCOMES}
+        for value in self.frame["outcome"]:
+            counts[str(value)] = counts.get(str(value), 0) + 1
+        return counts
+
+    @property
+    def complete(self) -> bool:
+        """Every unit is done (now or in an earlier run)."""
+        return all(o in (*DONE, "skipped", "planned") for o in self.frame["outcome"])
+
+    @property
+    def outcome(self) -> str:
+        return "succeeded" if self.complete and not self.stopped else "failed"
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{k} {v}" for k, v in self.counts.items() if v)
+        text = (f"rollout {'(plan only) ' if not self.apply else ''}of {len(self.frame)} connection(s) with "
+                f"{self.max_workers} worker(s) in {self.seconds:.2f} s: {counts or 'nothing to do'}")
+        if self.stopped:
+            text += " — stopped; run again to continue"
+        elif not self.complete:
+            text += " — not complete; fix what failed and run again (done connections are skipped)"
+        return text
+
+    def to_record(self) -> dict[str, Any]:
+        return {"step": "fleet rollout", "summary": self.summary(), "apply": self.apply, "stopped": self.stopped,
+                "counts": self.counts, "seconds": round(self.seconds, 3),
+                "state_file": str(self.state_file) if self.state_file else None,
+                "evidence_dir": str(self.evidence_dir) if self.evidence_dir else None,
+                "outcomes": json.loads(self.frame.to_json(orient="records"))}
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<p>{html.escape(self.summary())}</p>" + self.frame.to_html(index=False)
+
+
+# ---- state file ---------------------------------------------------------------------------------------
+class StateFile:
+    """``{"version": 1, "units": {key: {"outcome", "desired", "at", "etag_after"}}}``, rewritten atomically."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path else None
+        self._lock = threading.Lock()
+        self.units: dict[str, dict[str, Any]] = {}
+        if self.path and self.path.exists():
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise RolloutPlanError([rules.Problem("state_file", str(self.path), f"is not valid JSON ({exc})",
+                                                      "a state file written by vpnrunbook rollout, or a new path",
+                                                      "InvalidStateFile")], subject="rollout state") from None
+            if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+                raise RolloutPlanError([rules.Problem("state_file", str(self.path), "has an unknown format",
+                                                      f"version {STATE_VERSION} state written by vpnrunbook rollout",
+                                                      "InvalidStateFile")], subject="rollout state")
+            self.units = dict(data.get("units") or {})
+
+    def done(self, unit: Unit) -> dict[str, Any] | None:
+        entry = self.units.get(unit.key)
+        if entry and entry.get("outcome") in DONE and entry.get("desired") == unit.item.desired():
+            return entry
+        return None
+
+    def mark(self, unit: Unit, outcome: Outcome) -> None:
+        if self.path is None:
+            return
+        entry = {"outcome": outcome.outcome, "desired": unit.item.desired(), "etag_after": outcome.etag_after,
+                 "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        with self._lock:
+            self.units[unit.key] = entry
+            if unit.peer_key:
+                self.units[unit.peer_key] = {**entry, "with": unit.key}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps({"version": STATE_VERSION, "units": self.units}, indent=1, sort_keys=True),
+                           encoding="utf-8")
+            os.replace(tmp, self.path)
+
+
+# ---- pairing ----------------------------------------------------------------------------------------------
+def _pair_units(session: Any, items: Sequence[RolloutItem]) -> tuple[list[Unit], list[rules.Problem]]:
+    """Merge the two directions of a VNet-to-VNet pair into one unit (read with list endpoints)."""
+    from vpnrunbook.fleet.audit import _list_pages
+
+    by_key = {it.key: it for it in items}
+    problems: list[rules.Problem] = []
+    groups = sorted({it.resource_group for it in items}, key=str.lower)
+    listed: dict[str, list[dict[str, Any]]] = {}
+
+    def read(rg: str) -> None:
+        try:
+            listed[rg.lower()] = _list_pages(session, rg, "connections")
+        except HttpResponseError:
+            listed[rg.lower()] = []   # reported per connection by the plan (resource group not found ...)
+
+    with ThreadPoolExecutor(max_workers=DEFAULT_WORKERS) as pool:
+        list(pool.map(read, groups))
+    gw_pairs: dict[tuple[str, str], str] = {}
+    for rg_conns in listed.values():
+        for c in rg_conns:
+            props = c.get("properties") or {}
+            if props.get("connectionType") != "Vnet2Vnet":
+                continue
+            g1 = str((props.get("virtualNetworkGateway1") or {}).get("id", "")).lower()
+            g2 = str((props.get("virtualNetworkGateway2") or {}).get("id", "")).lower()
+            parts = str(c.get("id", "")).split("/")
+            if len(parts) > 4:
+                gw_pairs[(g1, g2)] = f"{parts[4]}/{c.get('name')}".lower()
+    peer_of = {key: gw_pairs.get((g2, g1)) for (g1, g2), key in gw_pairs.items()}
+    units: list[Unit] = []
+    taken: set[str] = set()
+    for it in items:
+        if it.key in taken:
+            continue
+        taken.add(it.key)
+        peer = peer_of.get(it.key)
+        if peer and peer in by_key:
+            other = by_key[peer]
+            if other.desired() != it.desired():
+                problems.append(rules.Problem(f"{other.source}: connection", other.connection,
+                                              f"{other.resource_group}/{other.connection} and {it.source} "
+                                              f"({it.resource_group}/{it.connection}) are the two directions of one "
+                                              "VNet-to-VNet pair but ask for different settings",
+                                              "the same policy and settings for both directions", "PairMismatch"))
+            taken.add(peer)
+            units.append(Unit(it, peer, other.source))
+        else:
+            units.append(Unit(it))
+    return units, problems
+
+
+# ---- one unit -----------------------------------------------------------------------------------------------
+def _error_text(exc: BaseException) -> str:
+    err = getattr(exc, "error", None)
+    code = getattr(err, "code", None)
+    msg = getattr(err, "message", None) or str(exc).splitlines()[0]
+    return f"{code}: {msg}" if code else msg
+
+
+def _run_unit(session: Any, unit: Unit, apply: bool) -> Outcome:
+    from vpnrunbook.operations import ConcurrentChangeError, PrecheckError, apply_plan, plan_connection_update
+
+    it = unit.item
+    out = Outcome(it.resource_group, it.connection, "failed", source=it.source + (
+        f" + {unit.peer_source}" if unit.peer_source else ""))
+    started = time.perf_counter()
+    kwargs: dict[str, Any] = {}
+    if it.policy is not UNSET:
+        kwargs["policy"] = it.policy
+    try:
+        plan = plan_connection_update(session, resource_group=it.resource_group, connection_name=it.connection,
+                                      dpd_timeout_seconds=it.dpd_timeout_seconds,
+                                      use_policy_based_traffic_selectors=it.use_policy_based_traffic_selectors,
+                                      include_peer=True, **kwargs)
+        ids = list(plan.resources)
+        out.peer = ", ".join(rid.split("/")[-1] for rid in ids[1:])
+        out.etag_before = " ".join(str(plan.etags.get(rid) or "") for rid in ids)
+        out.changes = len(plan.changes)
+        out.record = {"name": f"{it.resource_group}/{it.connection}", "step": plan.step,
+                      "plan": plan.to_records(), "etags_before": dict(plan.etags), "applied": False}
+        if plan.empty:
+            out.outcome, out.detail = "unchanged", "already as desired"
+            out.etag_after = out.etag_before
+        elif not apply:
+            out.outcome = "planned"
+            out.detail = f"{len(plan.changes)} change(s) to {len(plan.writes)} connection(s); nothing written"
+        else:
+            result = apply_plan(session, plan)
+            out.outcome = "applied"
+            out.detail = f"{len(plan.changes)} change(s) written to {len(plan.writes)} connection(s)"
+            out.etag_after = " ".join(str((result.after.get(rid) or {}).get("etag") or "") for rid in ids)
+            out.record.update({"applied": True, "etags_after": {rid: (result.after.get(rid) or {}).get("etag")
+                                                                for rid in ids}})
+    except ConcurrentChangeError as exc:
+        out.outcome, out.detail = "conflict", str(exc)
+    except PrecheckError as exc:
+        out.outcome, out.detail = "refused", "; ".join(str(p) for p in exc.problems)
+    except HttpResponseError as exc:
+        status = getattr(exc, "status_code", None)
+        out.outcome = "throttled" if status == 429 else ("conflict" if status == 412 else "failed")
+        out.detail = _error_text(exc)
+    except Exception as exc:  # noqa: BLE001 - one connection's failure must not stop the others
+        out.outcome, out.detail = "failed", f"{type(exc).__name__}: {_error_text(exc)}"
+    out.seconds = round(time.perf_counter() - started, 3)
+    if out.record is not None:
+        out.record.update({"outcome": out.outcome, "detail": out.detail})
+    return out
+
+
+# ---- the rollout ----------------------------------------------------------------------------------------------
+class Rollout:
+    """A rollout in progress; ``stop()`` (any thread) lets running units finish and starts no new one."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self, session: Any, items: Sequence[RolloutItem], *, apply: bool = True,
+            state_file: str | Path | None = None, stop_file: str | Path | None = None,
+            max_workers: int = DEFAULT_WORKERS, evidence: bool = True, evidence_root: str | Path | None = None,
+            progress: bool | Callable[[Outcome], None] = False) -> RolloutResult:
+        import pandas as pd
+
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or not 1 <= max_workers <= 64:
+            raise RolloutPlanError([rules.Problem("max_workers", max_workers, f"{max_workers!r} is out of range",
+                                                  "an integer from 1 to 64", "InvalidValue")],
+                                   subject="rollout")
+        if not items:
+            raise RolloutPlanError([rules.Problem("items", 0, "no connection to update", "at least one connection",
+                                                  "EmptyPlan")], subject="rollout")
+        started_at = dt.datetime.now(dt.UTC)
+        started = time.perf_counter()
+        state = StateFile(state_file)
+        stop_path = Path(stop_file) if stop_file else (Path(str(state.path) + ".stop") if state.path else None)
+        transport = getattr(session, "transport", None)
+        before_requests = len(transport.requests) if transport is not None else None
+
+        outcomes: list[Outcome] = []
+        pending: list[Unit] = []
+        # 1. what an earlier run finished is skipped without a request
+        for it in items:
+            entry = state.done(Unit(it))
+            if entry is not None:
+                outcomes.append(Outcome(it.resource_group, it.connection, "skipped",
+                                        f"{entry['outcome']} in an earlier run ({entry.get('at')})",
+                                        etag_after=str(entry.get("etag_after") or ""), source=it.source))
+        todo = [it for it in items if state.done(Unit(it)) is None]
+        units, problems = _pair_units(session, todo) if todo else ([], [])
+        if problems:
+            raise RolloutPlanError(problems, subject="rollout plan")
+        pending = list(units)
+
+        def stopped() -> bool:
+            if stop_path is not None and stop_path.exists():
+                self._stop.set()
+            return self._stop.is_set()
+
+        def work(unit: Unit) -> Outcome:
+            if stopped():
+                it = unit.item
+                return Outcome(it.resource_group, it.connection, "not_started", "the rollout was stopped",
+                               source=it.source)
+            out = _run_unit(session, unit, apply)
+            if apply and out.outcome in DONE:
+                state.mark(unit, out)
+            return out
+
+        bar = _progress(len(pending)) if progress is True else None
+        callback = progress if callable(progress) else None
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fleet-rollout") as pool:
+            futures: set[Future[Outcome]] = set()
+            queue = list(pending)
+            try:
+                while queue or futures:
+                    while queue and len(futures) < max_workers * 2:
+                        futures.add(pool.submit(work, queue.pop(0)))
+                    done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        out = f.result()
+                        outcomes.append(out)
+                        if bar is not None:
+                            bar.update(1)
+                        if callback is not None:
+                            callback(out)
+                    if stopped() and queue:
+                        outcomes += [Outcome(u.item.resource_group, u.item.connection, "not_started",
+                                             "the rollout was stopped", source=u.item.source) for u in queue]
+                        queue.clear()
+            except KeyboardInterrupt:
+                self._stop.set()
+                outcomes += [Outcome(u.item.resource_group, u.item.connection, "not_started",
+                                     "interrupted (Ctrl-C)", source=u.item.source) for u in queue]
+                queue.clear()
+                for f in futures:  # running units finish: a VNet-to-VNet pair is never left half-written
+                    outcomes.append(f.result())
+        if bar is not None:
+            bar.close()
+        order = {it.key: n for n, it in enumerate(items)}
+        outcomes.sort(key=lambda o: order.get(f"{o.resource_group}/{o.connection}".lower(), len(order)))
+        frame = pd.DataFrame([o.row() for o in outcomes], columns=list(COLUMNS))
+        after_requests = len(transport.requests) if transport is not None else None
+        result = RolloutResult(frame, time.perf_counter() - started, self._stop.is_set(), apply, state.path,
+                               None, max_workers,
+                               None if before_requests is None else after_requests - before_requests)
+        if evidence:
+            result.evidence_dir = write_evidence(result, [o.record for o in outcomes if o.record],
+                                                 started_at=started_at, session=session, root=evidence_root)
+        return result
+
+
+def _progress(total: int) -> Any:
+    try:
+        from vpnrunbook.ui import progress
+    except ImportError:
+        return None
+    return progress(total, "rollout", unit="conn")
+
+
+def rollout(session: Any, targets: Any = None, *, policy: Any = UNSET, plan_file: str | Path | None = None,
+            dpd_timeout_seconds: int | None = None, use_policy_based_traffic_selectors: bool | None = None,
+            apply: bool = True, state_file: str | Path | None = None, stop_file: str | Path | None = None,
+            max_workers: int = DEFAULT_WORKERS, evidence: bool = True, evidence_root: str | Path | None = None,
+            progress: bool | Callable[[Outcome], None] = False) -> RolloutResult:
+    """Apply ``policy`` (IpsecIkePolicy, preset name, 'default'/None for Azure's defaults, YAML file, mapping) to
+    ``targets`` ((rg, connection) pairs, 'rg/connection' strings or an audit DataFrame), or the per-connection
+    policies of ``plan_file`` (CSV/YAML; ``policy`` then fills rows without one). See the module docstring."""
+    if policy is None:
+        policy = "default"
+    if plan_file is not None:
+        if targets is not None:
+            raise RolloutPlanError([rules.Problem("targets", "given", "targets and plan_file were both given",
+                                                  "either targets (with policy) or plan_file", "InvalidArgument")],
+                                   subject="rollout")
+        items = load_plan(plan_file, policy=policy)
+    else:
+        items = items_for(targets if targets is not None else [], policy, dpd_timeout_seconds=dpd_timeout_seconds,
+                          use_policy_based_traffic_selectors=use_policy_based_traffic_selectors)
+    return Rollout().run(session, items, apply=apply, state_file=state_file, stop_file=stop_file,
+                         max_workers=max_workers, evidence=evidence, evidence_root=evidence_root, progress=progress)
+
+
+# ---- evidence ------------------------------------------------------------------------------------------------
+def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, started_at: dt.datetime, session: Any,
+                   root: str | Path | None = None) -> Path:
+    """One evidence run for the rollout: manifest.json (outcome table, every plan), outcomes.csv, ledger line."""
+    from vpnrunbook.runbook import evidence as ev
+    from vpnrunbook.runbook import ledger
+    from vpnrunbook.runbook.scrub import Scrubber, secrets_in_state_dir
+
+    base = ev.evidence_root(root)
+    ended = dt.datetime.now(dt.UTC)
+    run_dir = ev.new_run_dir(base, "fleet-rollout", started_at)
+    scrubber = Scrubber(secrets_in_state_dir())
+    csv_text = scrubber.text(result.frame.to_csv(index=False))
+    with open(run_dir / "outcomes.csv", "x", encoding="utf-8") as f:
+        f.write(csv_text)
+    manifest = {
+        "schema": ev.SCHEMA, "run_id": run_dir.name, "step": "fleet-rollout",
+        "outcome": result.outcome, "apply": result.apply, "stopped": result.stopped,
+        "target": getattr(session, "target", None), "subscription": getattr(session, "subscription_id", None),
+        "started": ev.iso(started_at), "ended": ev.iso(ended),
+        "duration_seconds": round((ended - started_at).total_seconds(), 3),
+        "operator": ev.operator(), "versions": ev.versions(), "max_workers": result.max_workers,
+        "state_file": str(result.state_file) if result.state_file else None,
+        "summary": result.summary(), "counts": result.counts,
+        "outcomes": json.loads(result.frame.to_json(orient="records")),
+        "changes": records,
+    }
+    manifest = scrubber.data(manifest)
+    manifest["scrubbed_occurrences"] = scrubber.count
+    manifest["files"] = {"outcomes.csv": ledger.sha256_file(run_dir / "outcomes.csv")}
+    text = json.dumps(manifest, indent=2, default=str) + "\n"
+    if scrubber.contains_secret(text):
+        raise RuntimeError("secret value survived scrubbing; rollout evidence not written")
+    with open(run_dir / ev.MANIFEST_FILE, "x", encoding="utf-8") as f:
+        f.write(text)
+    ledger.append(base, {"run_id": run_dir.name, "step": "fleet-rollout", "outcome": manifest["outcome"],
+                         "apply": result.apply, "target": manifest["target"], "started": manifest["started"],
+                         "ended": manifest["ended"], "operator": manifest["operator"].get("user"),
+                         "manifest_sha256": ledger.sha256_file(run_dir / ev.MANIFEST_FILE)})
+    return run_dir
+
+
+__all__ = ["OUTCOMES", "Rollout", "RolloutResult", "StateFile", "rollout", "write_evidence"]
