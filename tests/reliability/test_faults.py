@@ -1,0 +1,130 @@
+"""Injected 429/500/503 and dropped connections on reads, writes and long-running polls are retried and the work
+completes — through the operations layer and through a notebook run; a run past its timeout exits with the
+timeout code and a rerun attaches to the gateway creation instead of creating it twice."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.conftest import KEY_ENV, PLANTED_KEY
+from vpnrunbook import operations as ops
+from vpnrunbook.azure.connect import connect
+from vpnrunbook.cli import EXIT_OK, EXIT_TIMEOUT
+from vpnrunbook.emulator.control import EmulatorControl
+from vpnrunbook.policy import get_preset
+from vpnrunbook.runbook import evidence
+from vpnrunbook.runbook.runner import run_step
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = REPO / "parameters" / "seed"
+POLL = r"/operations/"
+# (status, method, path regex): every kind of fault on reads, writes and LRO polls, each firing once
+FAULTS = [
+    (429, "GET", r"/resourcegroups/TestRG1$"),
+    (500, "GET", r"/virtualNetworks/TestVNet1$"),
+    (503, "GET", r"/publicIPAddresses/VNet1GWIP$"),
+    (0, "GET", r"/localNetworkGateways/Site6$"),
+    (429, "PUT", r"/virtualNetworks/TestVNet1$"),
+    (500, "PUT", r"/publicIPAddresses/VNet1GWIP$"),
+    (503, "PUT", r"/virtualNetworkGateways/VNet1GW$"),
+    (0, "PUT", r"/connections/VNet1toSite6$"),
+    (500, "GET", POLL),
+    (503, "GET", POLL),
+    (0, "GET", POLL),
+    (429, "GET", POLL),
+]
+
+
+def _inject(ctl: EmulatorControl, faults=FAULTS) -> None:
+    for status, method, path in faults:
+        ctl.add_fault(status=status, method=method, path_regex=path, count=1,
+                      retry_after=1 if status == 429 else None)
+
+
+def _gateway_creations(db: Path) -> int:
+    con = sqlite3.connect(str(db), timeout=30)
+    try:
+        return con.execute("SELECT COUNT(*) FROM operations WHERE resource_key LIKE '%/virtualnetworkgateways/%'"
+                           ).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_operations_layer_retries_every_fault_and_completes(monkeypatch):
+    monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0.0002")  # a gateway takes ~0.5 s: several polls
+    monkeypatch.setenv(KEY_ENV, PLANTED_KEY)
+    s = connect(target="emulator", polling_interval=0.05)
+    s.transport.fast_sleep = True  # retry back-off recorded, not slept
+    ctl = EmulatorControl(s)
+    _inject(ctl)
+    ops.ensure_resource_group(s, name="TestRG1", location="EastUS", apply=True)
+    ops.ensure_virtual_network(s, resource_group="TestRG1", name="TestVNet1", location="EastUS",
+                               address_space=["10.1.0.0/16"], subnets={"GatewaySubnet": "10.1.255.0/27"}, apply=True)
+    ops.ensure_public_ip(s, resource_group="TestRG1", name="VNet1GWIP", location="EastUS", apply=True)
+    gw = ops.begin_create_vpn_gateway(s, resource_group="TestRG1", name="VNet1GW", location="EastUS",
+                                      vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1", apply=True,
+                                      progress=False).result(timeout=60)
+    assert gw.details["provisioning_state"] == "Succeeded"
+    ops.ensure_local_network_gateway(s, resource_group="TestRG1", name="Site6", location="EastUS",
+                                     gateway_ip_address="131.107.72.22", address_prefixes=["10.61.0.0/16"], apply=True)
+    ops.ensure_local_network_gateway(s, resource_group="TestRG1", name="Site6", location="EastUS",
+                                     gateway_ip_address="131.107.72.22", address_prefixes=["10.61.0.0/16"], apply=True)
+    conn = ops.ensure_connection(s, resource_group="TestRG1", name="VNet1toSite6", location="EastUS",
+                                 connection_type="IPsec", gateway_name="VNet1GW", local_gateway_name="Site6",
+                                 shared_key_ref=f"env:{KEY_ENV}", policy="seed-s2s", apply=True)
+    assert conn.applied
+    assert ctl.faults() == [], "every injected fault fired"
+    seen = {(m, st) for m, _p, st in s.transport.requests}
+    assert {("GET", 429), ("GET", 500), ("GET", 503), ("GET", 0), ("PUT", 429), ("PUT", 500), ("PUT", 503),
+            ("PUT", 0)} <= seen
+    view = ops.show_policy(s, resource_group="TestRG1", connection_name="VNet1toSite6")
+    assert view.policy == get_preset("seed-s2s")
+    assert s.network.virtual_network_gateway_connections.get_shared_key("TestRG1", "VNet1toSite6").value == PLANTED_KEY
+    assert [g.name for g in s.network.virtual_network_gateways.list("TestRG1")] == ["VNet1GW"]
+    assert _gateway_creations(s.transport.app.store.path) == 1, "the retried gateway PUT created it once"
+
+
+@pytest.mark.slow
+def test_notebook_run_retries_faults_and_succeeds(tmp_path, monkeypatch):
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(tmp_path / "ev"))
+    monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0.0005")  # ~1.4 s gateway
+    ctl = EmulatorControl(connect(target="emulator"))
+    _inject(ctl, [f for f in FAULTS if "Site6" not in f[2] and "connections" not in f[2]])
+    r = run_step("01", params_file=SEED / "01_vnet1_gateway.yaml", apply=True)
+    assert (r.outcome, r.exit_code) == ("succeeded", EXIT_OK), r.error
+    assert ctl.faults() == [], "every injected fault fired inside the kernel's run"
+    gw = next(c for c in r.manifest["records"] if "gateway" in c["step"].lower())
+    assert gw["details"]["provisioning_state"] == "Succeeded" and gw["details"]["started"] is True
+    assert _gateway_creations(Path(os.environ["VPNRUNBOOK_DB"])) == 1
+    assert evidence.verify(tmp_path / "ev") == []
+
+
+@pytest.mark.slow
+def test_cli_run_past_its_timeout_then_rerun_attaches(tmp_path):
+    """`vpnrunbook run --timeout` kills a run waiting for its gateway: exit EXIT_TIMEOUT, recorded timed_out; the
+    same command again attaches to the creation in progress and finishes — one gateway, one creation."""
+    env = {**os.environ, "VPNRUNBOOK_EVIDENCE_DIR": str(tmp_path / "ev"),
+           "VPNRUNBOOK_EMULATOR_TIME_FACTOR": str(14 / 2700)}  # a gateway takes ~14 s
+    cmd = [sys.executable, "-m", "vpnrunbook", "run", "01", "-p", str(SEED / "01_vnet1_gateway.yaml"), "--apply"]
+    first = subprocess.run([*cmd, "--timeout", "6"], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert first.returncode == EXIT_TIMEOUT, first.stdout + first.stderr
+    (run,) = evidence.list_runs(tmp_path / "ev")
+    m = evidence.load_manifest(tmp_path / "ev", run["run_id"])
+    assert (m["outcome"], m["exit_code"], m["error"]["type"]) == ("timed_out", EXIT_TIMEOUT, "RunTimeout")
+    db = Path(env["VPNRUNBOOK_DB"])
+    assert _gateway_creations(db) == 1, "the killed run had started the creation"
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=180)
+    assert second.returncode == EXIT_OK, second.stdout + second.stderr
+    runs = evidence.list_runs(tmp_path / "ev")
+    assert [e["outcome"] for e in runs] == ["timed_out", "succeeded"]
+    m2 = evidence.load_manifest(tmp_path / "ev", runs[1]["run_id"])
+    gw = next(c for c in m2["records"] if "gateway" in c["step"].lower())
+    assert gw["details"]["attached"] is True and gw["details"]["started"] is False
+    assert _gateway_creations(db) == 1, "no second creation"
+    assert evidence.verify(tmp_path / "ev") == []
