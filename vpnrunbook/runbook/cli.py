@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"running {step.name} ({'apply' if args.apply else 'plan only'}) ...", file=sys.stderr)
     result = run_step(step.name, params_file=args.parameters, apply=args.apply, target=args.target,
-                      evidence_dir=args.evidence_dir, timeouts=_timeouts(args))
+                      evidence_dir=args.evidence_dir, timeouts=_timeouts(args), progress=sys.stderr.isatty())
     print(f"{result.step}: {result.outcome} (exit {result.exit_code})")
     if result.error:
         print(result.error, file=sys.stderr)

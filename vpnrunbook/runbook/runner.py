@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -106,12 +105,12 @@ def _kernel_manager_class(env: dict[str, str], holder: list[Any], ipc_prefix: Pa
 
 
 def _kill_kernels(holder: Iterable[Any]) -> None:
+    """SIGKILL the kernels this run started that are still running (never a reaped PID)."""
     for km in holder:
-        prov = getattr(km, "provisioner", None)
-        pid = getattr(prov, "pid", None) or getattr(getattr(prov, "process", None), "pid", None)
-        if pid:
+        proc = getattr(getattr(km, "provisioner", None), "process", None)
+        if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+                proc.kill()
 
 
 # ---- notebook helpers ----------------------------------------------------------------------------
@@ -156,7 +155,7 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
             timeouts: Timeouts | None = None, refusal: ParameterError | None = None,
             parameters_file: str | Path | None = None, secret_params: Iterable[str] = (),
             extra_secrets: Iterable[str] = (), cwd: str | Path | None = None,
-            title: str = "", changes: str = "") -> RunResult:
+            title: str = "", changes: str = "", progress: bool = False) -> RunResult:
     """Run ``notebook`` with ``parameters`` (+ ``apply``) and write its evidence. Never raises for a failed run."""
     import nbformat
 
@@ -198,7 +197,7 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
                    "VPNRUNBOOK_EVIDENCE_DIR": str(root.resolve()), "JUPYTER_PLATFORM_DIRS": "1",
                    "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
             outcome, error = _papermill(notebook, out_nb_path, params, env, timeouts, timed_out,
-                                        cwd=Path(cwd) if cwd else Path.cwd())
+                                        cwd=Path(cwd) if cwd else Path.cwd(), progress=progress)
     finally:
         ended = evidence.utcnow()
         nb = _load_output(out_nb_path, notebook)
@@ -243,7 +242,7 @@ def _sha_or_none(path: Path) -> str | None:
 
 
 def _papermill(notebook: Path, output: Path, params: dict[str, Any], env: dict[str, str], timeouts: Timeouts,
-               timed_out: threading.Event, *, cwd: Path) -> tuple[str, dict[str, Any] | None]:
+               timed_out: threading.Event, *, cwd: Path, progress: bool = False) -> tuple[str, dict[str, Any] | None]:
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -261,7 +260,7 @@ def _papermill(notebook: Path, output: Path, params: dict[str, Any], env: dict[s
     timer.daemon = True
     timer.start()
     try:
-        pm.execute_notebook(str(notebook), str(output), parameters=params, progress_bar=False,
+        pm.execute_notebook(str(notebook), str(output), parameters=params, progress_bar=progress,
                             start_timeout=timeouts.start, execution_timeout=timeouts.cell, cwd=str(cwd),
                             kernel_name="python3", kernel_manager_class=_kernel_manager_class(env, holder, output.parent / "kernel"),
                             shutdown_kernel="immediate")
@@ -319,7 +318,7 @@ def _load_records(folder: Path) -> list[dict[str, Any]]:
 def run_step(step: str, *, params_file: str | Path | None = None, parameters: Mapping[str, Any] | None = None,
              apply: bool = False, target: str | None = None, evidence_dir: str | Path | None = None,
              timeouts: Timeouts | None = None, cwd: str | Path | None = None,
-             extra_secrets: Iterable[str] = ()) -> RunResult:
+             extra_secrets: Iterable[str] = (), progress: bool = False) -> RunResult:
     """Validate the parameters for ``step`` (file, then overrides), then execute its notebook."""
     from vpnrunbook.runbook import params as P
     from vpnrunbook.runbook.steps import get_step
@@ -346,7 +345,7 @@ def run_step(step: str, *, params_file: str | Path | None = None, parameters: Ma
     return execute(spec.path, step=spec.name, parameters=values, apply=apply if has_apply else None, target=target,
                    evidence_dir=evidence_dir, timeouts=timeouts, refusal=refusal, parameters_file=params_file,
                    secret_params=[p.name for p in spec.params if p.secret], extra_secrets=extra_secrets, cwd=cwd,
-                   title=spec.title, changes=spec.changes)
+                   title=spec.title, changes=spec.changes, progress=progress)
 
 
 def _redacted_if_secret(spec: Any, name: str, value: Any) -> Any:
