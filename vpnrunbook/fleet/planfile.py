@@ -179,7 +179,7 @@ def check_items(items: list[RolloutItem], problems: list[rules.Problem]) -> None
         other = seen.get(it.key)
         if other is not None and other.desired() != it.desired():
             problems.append(rules.Problem(f"{it.source}: connection", it.connection,
-                                          f"{it.resource_group}/{it.connection!r} is also in {other.source} with "
+                                          f"{it.resource_group}/{it.connection} is also in {other.source} with "
                                           "different settings", "each connection once (or with the same settings)",
                                           "DuplicateConnection"))
         seen.setdefault(it.key, it)

@@ -6,8 +6,9 @@ on the ETag read for the plan), so a connection changed by someone else in betwe
 and both are written in the same unit of work; when both directions are listed they become one unit.
 
 * Bounded concurrency: ``max_workers`` units at a time (default 8).
-* Throttling: the SDK's retry policy (on by default, bounded: azure-core's 10 retries) honours ``429`` +
-  ``Retry-After``; what still fails is reported ``throttled`` and retried by the next run.
+* Throttling: the SDK's retry policy (on by default and bounded: azure-core retries a throttled request 3
+  times) honours ``429`` + ``Retry-After``; a unit still throttled is queued again behind the others (at most
+  :data:`THROTTLE_REQUEUES` times); what still fails is reported ``throttled`` and retried by the next run.
 * Stoppable: Ctrl-C, ``stop()`` or a stop file (default ``<state file>.stop``) — units already running finish,
   the rest are ``not_started``.
 * Resumable: a JSON state file records each finished unit with what it asked for; a rerun skips units that
@@ -41,6 +42,7 @@ OUTCOMES = ("applied", "unchanged", "planned", "skipped", "conflict", "refused",
 COLUMNS = ("resource_group", "connection", "peer", "outcome", "detail", "changes", "etag_before", "etag_after",
            "seconds", "source")
 STATE_VERSION = 1
+THROTTLE_REQUEUES = 2   # a unit still throttled after the SDK's own retries is queued again at most this often
 
 
 @dataclass
@@ -347,14 +349,26 @@ class Rollout:
         callback = progress if callable(progress) else None
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fleet-rollout") as pool:
             futures: set[Future[Outcome]] = set()
+            running: dict[Future[Outcome], Unit] = {}
+            tries: dict[str, int] = {}
             queue = list(pending)
             try:
                 while queue or futures:
-                    while queue and len(futures) < max_workers * 2:
-                        futures.add(pool.submit(work, queue.pop(0)))
+                    while queue and len(futures) < max_workers and not self._stop.is_set():
+                        unit = queue.pop(0)
+                        future = pool.submit(work, unit)
+                        running[future] = unit
+                        futures.add(future)
                     done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
                     for f in done:
+                        unit = running.pop(f)
                         out = f.result()
+                        tries[unit.key] = tries.get(unit.key, 0) + 1
+                        if out.outcome == "throttled" and tries[unit.key] <= THROTTLE_REQUEUES and apply:
+                            queue.append(unit)   # the SDK's retries ran out: try once more, after the others
+                            continue
+                        if tries[unit.key] > 1:
+                            out.detail += f" (attempt {tries[unit.key]})"
                         outcomes.append(out)
                         if bar is not None:
                             bar.update(1)

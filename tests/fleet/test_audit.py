@@ -1,0 +1,98 @@
+"""audit_fleet: columns match the emulator's state, list endpoints only, reports written."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+
+from vpnrunbook.fleet.audit import COLUMNS, audit_fleet, audit_one_by_one
+from vpnrunbook.fleet.report import strength_counts
+from vpnrunbook.policy import rules
+from vpnrunbook.policy.model import IpsecIkePolicy
+from vpnrunbook.policy.strength import overall_strength
+
+
+def test_columns_match_each_connection_read_on_its_own(session, fleet):
+    audit = audit_fleet(session)
+    frame = audit.frame
+    assert list(frame.columns) == list(COLUMNS)
+    assert len(frame) == fleet.connections and not audit.errors
+    net = session.network
+    for row in frame.itertuples(index=False):
+        conn = net.virtual_network_gateway_connections.get(row.resource_group, row.connection).as_dict()
+        props = conn["properties"]
+        gw_id = props["virtualNetworkGateway1"]["id"]
+        gw = net.virtual_network_gateways.get(gw_id.split("/")[4], gw_id.split("/")[-1]).as_dict()
+        assert row.type == props["connectionType"]
+        assert row.status == props["connectionStatus"]
+        assert row.gateway_sku == gw["properties"]["sku"]["name"]
+        assert row.dpd_timeout_seconds == props["dpdTimeoutSeconds"]
+        assert row.traffic_selectors == ("policy-based" if props["usePolicyBasedTrafficSelectors"] else "route-based")
+        policies = props.get("ipsecPolicies") or []
+        if policies:
+            policy = IpsecIkePolicy.from_mapping(policies[0])
+            assert row.policy == "custom"
+            for spec in rules.FIELDS:
+                assert getattr(row, spec.name) == getattr(policy, spec.name)
+            assert row.strength == overall_strength(policy).label
+        else:
+            assert row.policy == "default" and row.strength == "default"
+            assert all(getattr(row, spec.name) == "default" for spec in rules.FIELDS)
+            assert "DHGroup2" in row.findings    # Azure's default proposals offer DH group 2 (rated weak)
+    # the naive per-connection loop builds exactly the same table
+    naive = audit_one_by_one(session, list(zip(frame["resource_group"], frame["connection"], strict=True)))
+    assert naive.equals(frame)
+
+
+def test_reads_with_list_endpoints_not_one_get_per_connection(session, fleet):
+    before = len(session.transport.requests)
+    audit = audit_fleet(session)
+    made = session.transport.requests[before:]
+    single = [p for m, p, _s in made if re.search(r"/connections/[^/]+$", p)]
+    assert single == []                                   # no GET of a single connection
+    assert len(made) == audit.requests <= 1 + 2 * len(fleet.resource_groups)
+    assert {m for m, _p, _s in made} == {"GET"}
+
+
+def test_audit_of_chosen_groups_and_a_missing_one(session, fleet):
+    audit = audit_fleet(session, resource_groups=[fleet.resource_groups[1], "no-such-rg"], max_workers=2)
+    assert set(audit.frame["resource_group"]) == {fleet.resource_groups[1]}
+    assert [scope for scope, _ in audit.errors] == [f"{session.subscription_id}/no-such-rg"]
+    assert "no-such-rg" in audit.errors[0][1]
+
+
+def test_throttled_lists_are_retried_and_complete(session, fleet):
+    from vpnrunbook.emulator.control import EmulatorControl
+
+    EmulatorControl(session).add_fault(status=429, method="GET", path_regex=r"/connections$", retry_after=0.05,
+                                       count=3)
+    audit = audit_fleet(session)
+    assert len(audit.frame) == fleet.connections and not audit.errors
+    assert sum(1 for _m, _p, s in session.transport.requests if s == 429) == 3
+
+
+def test_csv_and_html_reports(session, fleet, tmp_path):
+    audit = audit_fleet(session)
+    csv_path = audit.to_csv(tmp_path / "out" / "fleet.csv")
+    with open(csv_path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["connection"] for r in rows] == list(audit.frame["connection"])
+    assert list(rows[0]) == list(COLUMNS)
+    html_path = audit.to_html(tmp_path / "out" / "fleet.html")
+    text = html_path.read_text(encoding="utf-8")
+    assert "<svg" in text and "Connections by policy strength" in text
+    for name in audit.frame["connection"]:
+        assert f">{name}<" in text
+    assert "<script" not in text and not re.search(r'(src|href)="(https?:)?//', text)   # self-contained
+    counts = strength_counts(audit.frame)
+    assert sum(counts.values()) == fleet.connections
+    for label, n in counts.items():   # one bar per strength with its count
+        shown = "default proposals" if label == "default" else label
+        assert f"<title>{shown}: {n}</title>" in text
+
+
+def test_bad_worker_count_is_refused(session):
+    with pytest.raises(ValueError, match=r"max_workers=0 .*allowed: an integer from 1 to 64"):
+        audit_fleet(session, max_workers=0)
