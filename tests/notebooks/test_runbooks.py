@@ -203,3 +203,10 @@ def test_device_configuration_for_the_s2s_connection(seed_run):
     nb = nbformat.read(str(seed_run["root"] / v2v["run_id"] / "notebook.ipynb"), as_version=4)
     cell = next(c for c in nb.cells if "vpnrunbook-device" in c.metadata.get("tags", []) and c.cell_type == "code")
     assert "not a Site-to-Site connection" in "".join(o.get("text", "") for o in cell.outputs)
+
+
+def test_azure_target_without_configuration_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(tmp_path / "ev"))
+    r = run_step("07", params_file=SEED / "07_overview.yaml", target="azure")
+    assert (r.outcome, r.exit_code) == ("refused", EXIT_USAGE), r.error
+    assert r.manifest["target"] == "azure" and r.manifest["error"]["type"] == "TargetConfigurationError"
