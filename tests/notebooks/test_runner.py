@@ -117,3 +117,37 @@ def test_key_with_markup_characters_is_scrubbed_everywhere(tiny_notebook, eviden
     assert (ok.outcome, bad.outcome) == ("succeeded", "failed")
     assert files_containing(evidence_root, key) == []
     assert key not in (bad.error or "")
+
+
+def test_sigterm_still_leaves_evidence_marked_failed(tiny_notebook, evidence_root, planted_key):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys\n"
+            "from vpnrunbook.runbook.cli import _interrupt_on_sigterm\n"
+            "from vpnrunbook.runbook.runner import execute\n"
+            "_interrupt_on_sigterm()\n"
+            "try:\n"
+            f"    execute({str(tiny_notebook)!r}, step='tiny', parameters={{'x': 1, 'key_ref': 'env:TINY_KEY', "
+            "'mode': 'sleep'})\n"
+            "except KeyboardInterrupt:\n"
+            "    sys.exit(130)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(evidence_root.glob("*-tiny-*")):
+            time.sleep(0.2)
+        time.sleep(4)  # inside the sleeping cell
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (run,) = evidence.list_runs(evidence_root)
+    m = evidence.load_manifest(evidence_root, run["run_id"])
+    assert m["outcome"] == "failed" and m["error"]["type"] == "Interrupted"
+    assert evidence.verify(evidence_root) == []
+    assert files_containing(evidence_root, planted_key) == []

@@ -75,6 +75,18 @@ def _timeouts(args: argparse.Namespace):
     return Timeouts(start=args.start_timeout, cell=args.cell_timeout, run=args.timeout)
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the run in progress still writes its evidence (marked failed)."""
+    import signal
+    import threading
+
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from vpnrunbook.runbook.runner import run_step
     from vpnrunbook.runbook.steps import get_step
@@ -85,6 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"vpnrunbook run: {exc.args[0]}", file=sys.stderr)
         return EXIT_USAGE
     print(f"running {step.name} ({'apply' if args.apply else 'plan only'}) ...", file=sys.stderr)
+    _interrupt_on_sigterm()
     result = run_step(step.name, params_file=args.parameters, apply=args.apply, target=args.target,
                       evidence_dir=args.evidence_dir, timeouts=_timeouts(args), progress=sys.stderr.isatty())
     print(f"{result.step}: {result.outcome} (exit {result.exit_code})")
@@ -156,4 +169,5 @@ def cmd_notebooks_check(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from vpnrunbook.runbook.demo import run_demo
 
+    _interrupt_on_sigterm()
     return run_demo(evidence_dir=args.evidence_dir, seed_dir=args.seed_dir, timeouts=_timeouts(args))

@@ -184,7 +184,9 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
     staging = Path(tempfile.mkdtemp(prefix="vpnrunbook-run-"))
     records_dir = staging / "records"
     out_nb_path = staging / "notebook.ipynb"
-    outcome, error = "succeeded", None
+    # Until the run returns, assume the worst: an interruption (Ctrl-C, SIGTERM) still leaves evidence.
+    outcome, error = "failed", {"type": "Interrupted", "message": "the run was interrupted before it finished",
+                                "cell": None}
     timed_out = threading.Event()
     try:
         if refusal is not None:
