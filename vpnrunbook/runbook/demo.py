@@ -64,7 +64,9 @@ def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | N
         print("vpnrunbook demo runs against the emulator only; unset VPNRUNBOOK_TARGET", file=sys.stderr)
         return EXIT_USAGE
     key_source = ensure_seed_key()
-    print(f"vpnrunbook demo: seed workflow against the emulator (shared key from {key_source})", file=out)
+    factor = os.environ.get("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0.002")
+    print(f"vpnrunbook demo: seed workflow against the emulator (a gateway takes 45 min x time factor {factor}; "
+          f"shared key from {key_source})", file=out)
     t0 = time.monotonic()
     results: list[tuple[str, float, RunResult]] = []
     for stage in stages:
