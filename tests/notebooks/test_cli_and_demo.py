@@ -48,3 +48,12 @@ def test_demo_refuses_azure_target(monkeypatch, capsys):
     monkeypatch.setenv("VPNRUNBOOK_TARGET", "azure")
     assert main(["demo"]) == EXIT_USAGE
     assert "emulator only" in capsys.readouterr().err
+
+
+def test_describe_lists_every_parameter(capsys):
+    from vpnrunbook.runbook.steps import get_step
+
+    assert main(["run", "connect", "--describe"]) == 0
+    out = capsys.readouterr().out
+    for p in get_step("04").params:
+        assert f"  {p.name}: {p.type}" in out

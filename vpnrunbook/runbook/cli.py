@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("-p", "--parameters", metavar="FILE.yaml", help="YAML parameter file")
     run.add_argument("--apply", action="store_true", help="make the change (default: only show the plan)")
     run.add_argument("--target", choices=("emulator", "azure"), help="default: $VPNRUNBOOK_TARGET or emulator")
+    run.add_argument("--describe", action="store_true", help="print the step's parameters (type, default, help) and exit")
     _evidence_arg(run)
     _timeout_args(run)
     run.set_defaults(handler=cmd_run)
@@ -96,6 +97,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"vpnrunbook run: {exc.args[0]}", file=sys.stderr)
         return EXIT_USAGE
+    if args.describe:
+        print(f"{step.name}: {step.title}\nnotebook: {step.path}\nchanges: {step.changes or 'nothing (read-only)'}\n")
+        for p in step.params:
+            note = " (set with --apply)" if p.name == "apply" else ""
+            print(f"  {p.name}: {p.type} = {p.default!r}{note}\n      {p.help}")
+        return EXIT_OK
     print(f"running {step.name} ({'apply' if args.apply else 'plan only'}) ...", file=sys.stderr)
     _interrupt_on_sigterm()
     result = run_step(step.name, params_file=args.parameters, apply=args.apply, target=args.target,
