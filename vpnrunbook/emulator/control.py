@@ -9,6 +9,13 @@ Endpoints (same app, same transport, so they also work against ``emulator serve`
   "count": 2, "fraction": null}`` — status 429/500/503, or 0 to drop the connection; ``count`` requests
   (default 1), or each matching request with probability ``fraction`` (optionally limited by ``count``).
   ``GET faults`` lists them, ``DELETE faults`` removes them.
+* ``POST faults`` ``{"match": {"method": "PUT", "path_regex": "virtualNetworkGateways/VNet1GW$"},
+  "lro_outcome": "Failed", "error": {"code": "...", "message": "..."}, "count": 1}`` — not an HTTP fault: the
+  matching PUT is accepted (201/200, Updating) and its operation runs its simulated duration, then the
+  Azure-AsyncOperation status answers ``Failed`` with that ARM error and the resource's provisioningState is
+  ``Failed`` (as when a gateway deployment fails). A later PUT on the Failed resource retries the deployment
+  (Updating → Succeeded; a failed create is redone with the create duration). Only a PUT that passes
+  validation uses up the fault. ``error`` defaults to :data:`DEFAULT_LRO_ERROR`.
 * ``GET stats`` — request counts by method and ``writes`` (PUT/PATCH/POST/DELETE on ARM resources).
 * ``GET|POST page-size`` ``{"size": n}`` — items per list page before ``nextLink``.
 * ``GET status`` — resources by type, pending operations, the factor and the database path.
@@ -29,6 +36,11 @@ if TYPE_CHECKING:
 
 PREFIX = "/_emulator/"
 FAULT_STATUSES = (0, 429, 500, 503)
+LRO_OUTCOMES = ("Failed",)
+LRO_FAULT_STATUS = -1  # stored in faults.status for an lro_outcome fault (the column is NOT NULL)
+DEFAULT_LRO_ERROR = {"code": "InternalServerError",
+                     "message": "An error occurred while provisioning the resource (failure injected by the "
+                                "emulator control API)."}
 
 
 def _json(body: bytes) -> dict[str, Any]:
@@ -99,6 +111,7 @@ def rescale_pending(store: Any, db: Any, factor: float) -> int:
     Returns how many operations were rescaled.
     """
     from vpnrunbook.emulator.lro import simulated_seconds
+    from vpnrunbook.emulator.store import FAILED_SUFFIX
 
     now = store.now()
     rows = db.execute("SELECT key, type, op_id, op_kind, op_start, op_done FROM resources "
@@ -106,33 +119,73 @@ def rescale_pending(store: Any, db: Any, factor: float) -> int:
     for key, type_, op_id, op_kind, op_start, op_done in rows:
         total = op_done - op_start
         left = (op_done - now) / total if total > 0 else 0.0
-        new_done = now + left * simulated_seconds(type_, op_kind or "update") * factor
+        base_kind = (op_kind or "update").removesuffix(FAILED_SUFFIX)
+        new_done = now + left * simulated_seconds(type_, base_kind) * factor
         db.execute("UPDATE resources SET op_done = ? WHERE key = ?", (new_done, key))
         db.execute("UPDATE operations SET done = ? WHERE op_id = ?", (new_done, op_id))
     return len(rows)
 
 
 def status(app: EmulatorApp, db: Any) -> dict[str, Any]:
+    from vpnrunbook.emulator.store import FAILED_SUFFIX
+
     now = app.store.now()
     by_type: dict[str, int] = {}
-    pending = 0
+    pending = failed = 0
     for type_, op_kind, op_done in db.execute("SELECT type, op_kind, op_done FROM resources"):
         if op_kind == "delete" and op_done is not None and op_done <= now:
             continue
         by_type[type_] = by_type.get(type_, 0) + 1
         if op_done is not None and op_done > now:
             pending += 1
+        elif op_kind and op_kind.endswith(FAILED_SUFFIX):
+            failed += 1
     return {"database": str(app.store.path), "time_factor": app.store.time_factor(db), "resources": by_type,
-            "operations_in_progress": pending}
+            "operations_in_progress": pending, "resources_failed": failed}
+
+
+def _lro_error(value: Any) -> dict[str, Any]:
+    if value is None:
+        return dict(DEFAULT_LRO_ERROR)
+    allowed = 'an object {"code": "<text>", "message": "<text>"} (optional "details": a list of such objects)'
+    if not isinstance(value, dict):
+        raise _bad("error", value, allowed)
+    for field in ("code", "message"):
+        if not isinstance(value.get(field), str) or not value[field].strip():
+            raise _bad(f"error.{field}", value.get(field), "a non-empty string")
+    details = value.get("details")
+    if details is not None and (not isinstance(details, list) or not all(isinstance(d, dict) for d in details)):
+        raise _bad("error.details", details, "a list of objects")
+    unknown = sorted(set(value) - {"code", "message", "details", "target"})
+    if unknown:
+        raise _bad(f"error.{unknown[0]}", value[unknown[0]], "code, message, target, details")
+    return dict(value)
 
 
 def _add_fault(db: Any, spec: dict[str, Any]) -> dict[str, Any]:
     match = spec.get("match") or {}
     if not isinstance(match, dict):
         raise _bad("match", match, 'an object such as {"method": "PUT", "path_regex": "connections"}')
-    status = spec.get("status")
-    if status not in FAULT_STATUSES:
-        raise _bad("status", status, "429, 500, 503, or 0 (drop the connection)")
+    outcome = spec.get("lro_outcome")
+    lro_error = None
+    if outcome is not None:
+        if outcome not in LRO_OUTCOMES:
+            raise _bad("lro_outcome", outcome, ", ".join(LRO_OUTCOMES) + ", or null for an HTTP fault")
+        if spec.get("status") is not None:
+            raise _bad("status", spec["status"], "null (or absent) with lro_outcome: the PUT itself is accepted")
+        if (match.get("method") or "PUT").upper() != "PUT":
+            raise _bad("match.method", match.get("method"), "PUT (or null): lro_outcome applies to a PUT's operation")
+        match = {**match, "method": "PUT"}
+        lro_error = _lro_error(spec.get("error"))
+        if spec.get("retry_after") is not None:
+            raise _bad("retry_after", spec["retry_after"], "null with lro_outcome")
+        status = LRO_FAULT_STATUS
+    else:
+        if spec.get("error") is not None:
+            raise _bad("error", spec["error"], "only with lro_outcome (an HTTP fault answers its status's error)")
+        status = spec.get("status")
+        if status not in FAULT_STATUSES:
+            raise _bad("status", status, "429, 500, 503, or 0 (drop the connection); or lro_outcome \"Failed\"")
     regex = match.get("path_regex")
     if regex is not None:
         try:
@@ -152,40 +205,67 @@ def _add_fault(db: Any, spec: dict[str, Any]) -> dict[str, Any]:
                                     or retry_after < 0):
         raise _bad("retry_after", retry_after, "a number of seconds >= 0, or null")
     method = match.get("method")
-    cur = db.execute("INSERT INTO faults (method, path_regex, status, retry_after, remaining, fraction) "
-                     "VALUES (?, ?, ?, ?, ?, ?)", (method.upper() if method else None, regex, status, retry_after,
-                                                  count, fraction))
-    return {"id": cur.lastrowid, "match": {"method": method, "path_regex": regex}, "status": status,
-            "retry_after": retry_after, "count": count, "fraction": fraction}
+    cur = db.execute("INSERT INTO faults (method, path_regex, status, retry_after, remaining, fraction, lro_outcome, "
+                     "lro_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (method.upper() if method else None, regex, status, retry_after, count, fraction, outcome,
+                      json.dumps(lro_error) if lro_error is not None else None))
+    return _fault_view(cur.lastrowid, method, regex, status, retry_after, count, fraction, outcome, lro_error)
+
+
+def _fault_view(fid: int | None, method: str | None, regex: str | None, status: int, retry_after: float | None,
+                count: int | None, fraction: float | None, outcome: str | None,
+                lro_error: dict[str, Any] | None) -> dict[str, Any]:
+    view = {"id": fid, "match": {"method": method, "path_regex": regex},
+            "status": None if outcome is not None else status, "retry_after": retry_after, "count": count,
+            "fraction": fraction}
+    if outcome is not None:
+        view["lro_outcome"], view["error"] = outcome, lro_error
+    return view
+
+
+_FAULT_COLUMNS = "id, method, path_regex, status, retry_after, remaining, fraction, lro_outcome, lro_error"
 
 
 def _faults(db: Any) -> list[dict[str, Any]]:
-    return [{"id": i, "match": {"method": m, "path_regex": r}, "status": s, "retry_after": ra, "count": c,
-             "fraction": f}
-            for i, m, r, s, ra, c, f in db.execute(
-                "SELECT id, method, path_regex, status, retry_after, remaining, fraction FROM faults ORDER BY id")]
+    return [_fault_view(i, m, r, s, ra, c, f, o, json.loads(e) if e else None)
+            for i, m, r, s, ra, c, f, o, e in db.execute(f"SELECT {_FAULT_COLUMNS} FROM faults ORDER BY id")]
+
+
+def _take(db: Any, method: str, path: str, *, lro: bool) -> tuple[Any, ...] | None:
+    """The first fault of the wanted family matching ``method path``; uses one of its ``count``."""
+    for row in db.execute(f"SELECT {_FAULT_COLUMNS} FROM faults ORDER BY id").fetchall():
+        fid, m, regex, _status, _ra, remaining, fraction, outcome, _err = row
+        if (outcome is not None) != lro:
+            continue
+        if m and m != method:
+            continue
+        if regex and not re.search(regex, path, re.IGNORECASE):
+            continue
+        if fraction is not None and random.random() >= fraction:
+            continue
+        if remaining is not None:
+            if remaining <= 1:
+                db.execute("DELETE FROM faults WHERE id = ?", (fid,))
+            else:
+                db.execute("UPDATE faults SET remaining = remaining - 1 WHERE id = ?", (fid,))
+        return tuple(row)
+    return None
+
+
+def take_lro_failure(db: Any, method: str, path: str) -> dict[str, Any] | None:
+    """For a PUT about to start its operation (validation passed): the ARM error its operation ends with, if an
+    ``lro_outcome`` fault matches (it is used up, inside the handler's transaction), else None."""
+    row = _take(db, method, path, lro=True)
+    if row is None:
+        return None
+    return json.loads(row[8]) if row[8] else dict(DEFAULT_LRO_ERROR)
 
 
 def maybe_fault(app: EmulatorApp, method: str, path: str) -> None:
-    """Fire the first matching fault: raise its ARM error, or :class:`errors.DropConnection` for status 0."""
+    """Fire the first matching HTTP fault: raise its ARM error, or :class:`errors.DropConnection` for status 0."""
     with app.store.write() as db:
-        fired = None
-        for fid, m, regex, status, retry_after, remaining, fraction in db.execute(
-                "SELECT id, method, path_regex, status, retry_after, remaining, fraction FROM faults ORDER BY id"
-        ).fetchall():
-            if m and m != method:
-                continue
-            if regex and not re.search(regex, path, re.IGNORECASE):
-                continue
-            if fraction is not None and random.random() >= fraction:
-                continue
-            if remaining is not None:
-                if remaining <= 1:
-                    db.execute("DELETE FROM faults WHERE id = ?", (fid,))
-                else:
-                    db.execute("UPDATE faults SET remaining = remaining - 1 WHERE id = ?", (fid,))
-            fired = (status, retry_after)
-            break
+        row = _take(db, method, path, lro=False)
+        fired = (row[3], row[4]) if row is not None else None
     if fired is None:
         return
     status, retry_after = fired
@@ -234,6 +314,20 @@ class EmulatorControl:
                   fraction: float | None = None) -> dict[str, Any]:
         return self._call("POST", "faults", {"match": {"method": method, "path_regex": path_regex}, "status": status,
                                              "retry_after": retry_after, "count": count, "fraction": fraction})
+
+    def add_lro_failure(self, *, path_regex: str | None = None, code: str | None = None,
+                        message: str | None = None, details: list[dict[str, Any]] | None = None,
+                        count: int | None = None, fraction: float | None = None) -> dict[str, Any]:
+        """The next matching PUT is accepted, its operation runs, then ends ``Failed`` with this ARM error
+        (``code``/``message`` default to :data:`DEFAULT_LRO_ERROR`) and the resource is provisioningState Failed."""
+        error = None
+        if code is not None or message is not None or details is not None:
+            error = {"code": code or DEFAULT_LRO_ERROR["code"], "message": message or DEFAULT_LRO_ERROR["message"]}
+            if details is not None:
+                error["details"] = details
+        return self._call("POST", "faults", {"match": {"method": "PUT", "path_regex": path_regex},
+                                             "lro_outcome": "Failed", "error": error, "count": count,
+                                             "fraction": fraction})
 
     def faults(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "faults")["faults"])

@@ -14,7 +14,7 @@ from typing import Any
 
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.models import Ctx, Response
-from vpnrunbook.emulator.store import Record
+from vpnrunbook.emulator.store import FAILED_SUFFIX, Record
 
 # Simulated durations in seconds, as Azure takes them (a VPN gateway: about 45 minutes).
 SIMULATED_SECONDS: dict[str, dict[str, float]] = {
@@ -36,14 +36,19 @@ def iso(ts: float) -> str:
 
 
 def start(ctx: Ctx, rec: Record, kind: str, *, result: dict[str, Any] | None = None,
-          seconds: float | None = None) -> str:
-    """Begin an operation of ``kind`` (create, update, delete, sharedkey) on ``rec``; returns the op id."""
+          seconds: float | None = None, error: dict[str, Any] | None = None) -> str:
+    """Begin an operation of ``kind`` (create, update, delete, sharedkey) on ``rec``; returns the op id.
+
+    ``error`` (an ARM error object): the operation runs its full simulated duration, then its status URL
+    answers ``Failed`` with this error and the resource's provisioningState is ``Failed``.
+    """
     duration = (simulated_seconds(rec.type, kind) if seconds is None else seconds) * ctx.factor
     op_id = str(uuid.uuid4())
     rec.op_id, rec.op_start, rec.op_done = op_id, ctx.now, ctx.now + duration
-    rec.op_kind = "delete" if kind == "delete" else kind
+    rec.op_kind = kind + FAILED_SUFFIX if error is not None and kind != "delete" else kind
     ctx.store.add_operation(ctx.db, op_id=op_id, resource_key=rec.key, kind=kind, location=rec.location,
-                            start=ctx.now, done=ctx.now + duration, result=result)
+                            start=ctx.now, done=ctx.now + duration, result=result,
+                            status="Failed" if error is not None else "Succeeded", error=error)
     return op_id
 
 

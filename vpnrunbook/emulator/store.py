@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_TIME_FACTOR = 0.002
+FAILED_SUFFIX = ":failed"  # op_kind "create:failed": the operation runs, then the resource is Failed
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
     key TEXT PRIMARY KEY,            -- lower-cased ARM id
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS secrets (resource_key TEXT PRIMARY KEY, shared_key TE
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS faults (
     id INTEGER PRIMARY KEY AUTOINCREMENT, method TEXT, path_regex TEXT, status INTEGER NOT NULL,
-    retry_after REAL, remaining INTEGER, fraction REAL
+    retry_after REAL, remaining INTEGER, fraction REAL,
+    lro_outcome TEXT, lro_error TEXT  -- set: not an HTTP fault; the matching PUT's operation ends Failed
 );
 CREATE TABLE IF NOT EXISTS stats (method TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL,
                                   PRIMARY KEY (method, kind));
@@ -79,12 +81,22 @@ class Record:
     def in_progress(self, now: float) -> bool:
         return self.op_done is not None and now < self.op_done
 
+    @property
+    def op_fails(self) -> bool:
+        """The current (or last) operation ends Failed (a control-API ``lro_outcome`` fault chose it)."""
+        return bool(self.op_kind and self.op_kind.endswith(FAILED_SUFFIX))
+
+    @property
+    def op_base_kind(self) -> str | None:
+        """create / update / delete / sharedkey, without the failure mark."""
+        return self.op_kind.removesuffix(FAILED_SUFFIX) if self.op_kind else None
+
     def provisioning_state(self, now: float) -> str:
         if self.op_kind == "delete":
             return "Deleting"
         if self.in_progress(now) or self.extra.get("accepted"):  # the answer to the PUT itself says Updating
             return "Updating"
-        if self.op_kind == "failed":
+        if self.op_fails:
             return "Failed"
         return "Succeeded"
 
@@ -110,6 +122,19 @@ class Store:
         # growing sleeps (1, 2, 5 ... 100 ms) made concurrent in-process clients slower than one.
         self._write_lock = threading.RLock()
         self._conn().executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add columns that a database written by an older version lacks (several processes may race here)."""
+        conn = self._conn()
+        have = {row[1] for row in conn.execute("PRAGMA table_info(faults)")}
+        for column in ("lro_outcome", "lro_error"):
+            if column not in have:
+                try:
+                    conn.execute(f"ALTER TABLE faults ADD COLUMN {column} TEXT")
+                except sqlite3.OperationalError as exc:
+                    if "duplicate column" not in str(exc).lower():
+                        raise
 
     # ---- connections and transactions ---------------------------------------------------
     def _conn(self) -> sqlite3.Connection:

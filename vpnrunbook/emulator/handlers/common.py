@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vpnrunbook.emulator import errors, lro
+from vpnrunbook.emulator import control, errors, lro
 from vpnrunbook.emulator.models import (
     Ctx,
     Response,
@@ -164,9 +164,12 @@ def put(kind: Kind, ctx: Ctx, name: str | None = None) -> Response:
         op_kind, status = "create", 201
     else:
         rec = existing
+        # A PUT on a Failed resource retries its deployment, as Azure does; a failed create is redone whole.
+        redo_create = existing.op_fails and existing.op_base_kind == "create"
         rec.body, rec.etag = stored, new_etag()
-        op_kind, status = "update", 200
-    op_id = lro.start(ctx, rec, op_kind)
+        op_kind, status = ("create" if redo_create else "update"), 200
+    failure = control.take_lro_failure(ctx.db, ctx.method, ctx.path)
+    op_id = lro.start(ctx, rec, op_kind, error=failure)
     ctx.store.save(ctx.db, rec)
     if kind.after_write:
         kind.after_write(ctx, rec, body)
