@@ -26,6 +26,7 @@ from vpnrunbook.emulator.app import EmulatorApp
 from vpnrunbook.emulator.store import Store, state_dir
 
 CERT_NAME, KEY_NAME, TOKEN_NAME, URL_NAME = "emulator-ca.pem", "emulator-key.pem", "emulator.token", "emulator.url"
+HANDSHAKE_TIMEOUT = 30.0  # seconds a client may take to complete its TLS handshake
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -127,6 +128,19 @@ class _QuietHandler(WSGIRequestHandler):
 
 class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 1024  # listen backlog: a burst of clients waits to be accepted instead of SYN retries
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs here, in the connection's own thread, not in accept() on the serving thread
+        # (where one client that never completes it would stall every other one).
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.settimeout(HANDSHAKE_TIMEOUT)
+                request.do_handshake()
+                request.settimeout(None)
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
 
 
 @dataclass
@@ -155,7 +169,7 @@ def make_server(*, host: str = "127.0.0.1", port: int = 0, directory: Path | Non
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert, key)
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
     url = f"https://{host}:{httpd.server_address[1]}"
     (directory / URL_NAME).write_text(url + "\n", encoding="utf-8")
     return RunningServer(url, token, cert, httpd)
