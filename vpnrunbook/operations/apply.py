@@ -13,9 +13,9 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from vpnrunbook.azure.secrets import resolve_shared_key
-from vpnrunbook.operations.arm import log, lro_options, read, read_kind
-from vpnrunbook.operations.errors import ConcurrentChangeError
-from vpnrunbook.operations.plan import OperationResult, Plan, Write, snapshot
+from vpnrunbook.operations.arm import error_code_message, log, lro_options, read, read_kind
+from vpnrunbook.operations.errors import ConcurrentChangeError, ProvisioningFailedError
+from vpnrunbook.operations.plan import FAILED_STATES, OperationResult, Plan, Write, dig, snapshot
 
 
 def _conditions(write: Write) -> dict[str, str]:
@@ -109,6 +109,7 @@ def apply_plan(session: Any, plan: Plan) -> OperationResult:
                                list(plan.warnings), list(plan.resources))
     current = verify_unchanged(session, plan)
     after: dict[str, dict[str, Any] | None] = dict(plan.before)
+    written: list[str] = []
     for w in plan.writes:
         pending = start_write(session, w, step=plan.step, current=current.get(w.resource_id))
         try:
@@ -117,7 +118,13 @@ def apply_plan(session: Any, plan: Plan) -> OperationResult:
             if exc.status_code == 412:
                 raise ConcurrentChangeError(w.label, step=plan.step, planned_etag=w.etag,
                                             detail="ARM answered 412 Precondition Failed") from None
+            state = dig(read_kind(session, w.kind, w.resource_group, w.name), "properties", "provisioningState")
+            if state in FAILED_STATES:  # the PUT was accepted, its operation ended Failed: say what and what next
+                code, message = error_code_message(exc)
+                raise ProvisioningFailedError(w.label, state, code=code, error_message=message, step=plan.step,
+                                              written=written) from exc
             raise
+        written.append(w.label)
         after[w.resource_id] = snapshot(done if done is not None else read_kind(session, w.kind, w.resource_group,
                                                                                w.name))
     log.info("%s: applied %d write(s)", plan.step, len(plan.writes))

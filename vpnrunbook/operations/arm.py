@@ -99,6 +99,14 @@ def writable(body: dict[str, Any]) -> dict[str, Any]:
     return strip(scrub(body), 0)
 
 
+def error_code_message(exc: Exception) -> tuple[str | None, str | None]:
+    """The ARM error code and message an azure-core ``HttpResponseError`` carries (None when absent)."""
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None) or getattr(exc, "message", None)
+    return (str(code) if code else None), (str(message) if message else None)
+
+
 def lro_options(session: Any) -> dict[str, Any]:
     interval = getattr(session, "polling_interval", None)
     return {} if interval is None else {"polling_interval": interval}

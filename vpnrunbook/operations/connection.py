@@ -26,6 +26,7 @@ from vpnrunbook.operations.apply import apply_plan, current_shared_key, finish
 from vpnrunbook.operations.errors import PrecheckError
 from vpnrunbook.operations.network import _location_guard, _rg_exists
 from vpnrunbook.operations.plan import (
+    FAILED_STATES,
     REDACTED,
     Change,
     OperationResult,
@@ -33,6 +34,7 @@ from vpnrunbook.operations.plan import (
     Write,
     diff_fields,
     dig,
+    failed_retry,
     snapshot,
 )
 from vpnrunbook.operations.prechecks import Prechecks, require_text
@@ -101,7 +103,15 @@ def _check_gateway_for(checks: Prechecks, gateway: dict[str, Any], fieldname: st
     if pbts and sku == "Basic":
         checks.error("use_policy_based_traffic_selectors", True,
                      f"gateway {name} is Basic SKU, which has no policy-based traffic selectors", "False", "PbtsNotSupported")
-    if state != "Succeeded":
+    if state in FAILED_STATES:
+        what = (f"gateway {name} ended provisioningState {state}: its deployment failed, it cannot carry a "
+                "connection")
+        if checks.apply:
+            checks.error(fieldname, name, what, "re-run begin_create_vpn_gateway with the same parameters (it retries "
+                         "the failed deployment), then re-run this step", "GatewayFailed")
+        else:
+            checks.notes.append(f"{what}; applying now would be refused — re-run begin_create_vpn_gateway first")
+    elif state != "Succeeded":
         if checks.apply:
             checks.error(fieldname, name, f"gateway {name} is not ready (provisioningState {state})",
                          "wait for begin_create_vpn_gateway(...).result(), then re-run", "GatewayNotReady")
@@ -351,6 +361,10 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
                              f"{have} (or delete and recreate the connection)", "ConnectionEndpointImmutable")
         changes = _policy_changes(label, conn, desired_policy)
         changes += _settings_changes(label, conn, dpd_timeout_seconds, use_policy_based_traffic_selectors)
+        retry = failed_retry(label, conn, "connection")
+        if retry is not None:
+            changes.insert(0, retry[0])
+            plan.notes.append(retry[1])
         now_key = current_shared_key(session, side.resource_group, side.name, conn)
         if now_key is not None and key is not None and now_key != key:
             changes.append(Change(label, "sharedKey", REDACTED, f"(from {describe_ref(key_ref).split(' (')[0]})"))
@@ -456,6 +470,10 @@ def plan_connection_update(session: Any, *, resource_group: str, connection_name
         plan.before[rid] = snapshot(c)
         changes = [] if isinstance(desired, _Unchanged) else _policy_changes(label, c, desired)
         changes += _settings_changes(label, c, dpd_timeout_seconds, use_policy_based_traffic_selectors)
+        retry = failed_retry(label, c, "connection")
+        if retry is not None:
+            changes.insert(0, retry[0])
+            plan.notes.append(retry[1])
         if changes:
             plan.changes += changes
             plan.writes.append(Write("connection", rg, name, rid, label,

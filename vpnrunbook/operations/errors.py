@@ -32,10 +32,30 @@ class ConcurrentChangeError(RuntimeError):
 
 
 class ProvisioningFailedError(RuntimeError):
-    """Azure finished a long-running operation with provisioningState Failed or Canceled."""
+    """Azure finished a long-running operation with provisioningState Failed or Canceled.
 
-    def __init__(self, resource: str, state: str) -> None:
+    ``resource`` (label), ``state``, ``code``/``error_message`` (the ARM error of the operation, when Azure
+    gave one), ``step``, ``written`` (labels of resources of the same step already written successfully) and
+    ``retry`` (what to re-run). The message says what happened and what to do; it never holds a secret.
+    """
+
+    def __init__(self, resource: str, state: str, *, code: str | None = None, error_message: str | None = None,
+                 step: str | None = None, retry: str | None = None, written: list[str] | None = None) -> None:
         self.resource = resource
         self.state = state
-        super().__init__(f"{resource} ended in provisioningState {state}; inspect it in the portal or with "
-                         "show commands, fix the cause, and re-run the step (it retries the creation)")
+        self.code = code
+        self.error_message = error_message
+        self.step = step
+        self.written = list(written or [])
+        self.retry = retry or "re-run the step with the same parameters"
+        head = f"{step}: " if step else ""
+        msg = f"{head}{resource} ended in provisioningState {state}"
+        if code or error_message:
+            msg += f" — Azure reported {code or 'an error'}: {error_message or '(no message)'}"
+        msg += "."
+        if self.written:
+            msg += f" Already written by this step: {', '.join(self.written)}."
+        msg += (f" What to do: look at the cause above (portal / activity log / show commands), fix it if it is on "
+                f"your side, then {self.retry}; a re-run plans 'retry failed deployment' for a Failed resource and "
+                "re-submits it (Azure retries the deployment).")
+        super().__init__(msg)

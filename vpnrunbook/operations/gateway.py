@@ -10,16 +10,28 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from azure.core.exceptions import HttpResponseError
+
 from vpnrunbook.operations import arm
 from vpnrunbook.operations.apply import start_write
 from vpnrunbook.operations.errors import ProvisioningFailedError
 from vpnrunbook.operations.network import _location_guard, _rg_exists
-from vpnrunbook.operations.plan import Change, OperationResult, Plan, Write, diff_fields, dig, snapshot
+from vpnrunbook.operations.plan import (
+    FAILED_STATES,
+    Change,
+    OperationResult,
+    Plan,
+    Write,
+    diff_fields,
+    dig,
+    failed_retry,
+    snapshot,
+)
 from vpnrunbook.operations.prechecks import Prechecks, require_text
 from vpnrunbook.policy import rules
 
 IN_PROGRESS = ("Updating", "Creating", "Provisioning", "Accepted", "Running")
-TERMINAL_FAILED = ("Failed", "Canceled")
+TERMINAL_FAILED = FAILED_STATES
 
 
 class GatewayPoller:
@@ -41,6 +53,11 @@ class GatewayPoller:
         self._lro = lro
         self._result: OperationResult | None = None
         self._state: str | None = None
+
+    @property
+    def plan_retries_failed(self) -> bool:
+        """The plan re-submits a gateway whose deployment had ended Failed/Canceled."""
+        return any(c.field == "provisioningState" for c in self.plan.changes)
 
     @property
     def started(self) -> bool:
@@ -85,7 +102,10 @@ class GatewayPoller:
                     return False
                 step = self._interval() if left is None else min(self._interval(), left)
                 if self._lro is not None:
-                    self._lro.wait(timeout=step)
+                    try:
+                        self._lro.wait(timeout=step)
+                    except HttpResponseError:  # the operation ended Failed: result() reports it
+                        break
                 else:
                     time.sleep(step)
                 if bar is not None:
@@ -100,22 +120,36 @@ class GatewayPoller:
     def result(self, timeout: float | None = None) -> OperationResult:
         if self._result is not None:
             return self._result
+        label = arm.label(self.resource_group, "virtual_network_gateway", self.name)
         if not self.wait(timeout):
-            raise TimeoutError(f"gateway {self.resource_group}/{self.name} is still provisioning after {timeout} s; "
-                               "nothing is lost: re-run begin_create_vpn_gateway with the same parameters to "
-                               "attach to it again")
+            raise TimeoutError(
+                f"{self.plan.step}: {label} is still provisioning after waiting {timeout} s (provisioningState "
+                f"{self._state or 'Updating'}); Azure keeps building it (a VPN gateway takes about 45 minutes) and "
+                "nothing is lost. What to do: re-run begin_create_vpn_gateway with the same parameters to attach to "
+                "it again (no second create is sent), or call .result() with a longer timeout.")
+        code = message = None
+        failed: HttpResponseError | None = None
         if self._lro is not None:
-            self._lro.result()  # raises azure-core's error if the operation failed
+            try:
+                self._lro.result()
+            except HttpResponseError as exc:  # the operation ended Failed: said in plain words below
+                if dig(self._read(), "properties", "provisioningState", default="") not in TERMINAL_FAILED:
+                    raise
+                failed = exc
+                code, message = arm.error_code_message(exc)
         after = self._read()
         state = dig(after, "properties", "provisioningState", default="")
         rid = self.plan.resources[0]
         if (self.applied or self.attached) and state in TERMINAL_FAILED:
-            raise ProvisioningFailedError(self.plan.writes[0].label if self.plan.writes else rid, state)
+            raise ProvisioningFailedError(
+                label, state, code=code, error_message=message, step=self.plan.step,
+                retry="re-run begin_create_vpn_gateway with the same parameters") from failed
         result = OperationResult(self.plan.step, self.plan, self.applied, dict(self.plan.before),
                                  {rid: snapshot(after)} if (self.applied or self.attached) else dict(self.plan.before),
                                  list(self.plan.warnings), list(self.plan.resources),
                                  {"attached": self.attached, "started": self.started,
-                                  "provisioning_state": state or None})
+                                  "provisioning_state": state or None,
+                                  "retried_failed_deployment": self.plan_retries_failed})
         self._result = result
         return result
 
@@ -219,8 +253,10 @@ def begin_create_vpn_gateway(session: Any, *, resource_group: str, name: str, lo
         plan.changes += diff_fields(label, None, {k: v for k, v in desired.items() if v is not None})
         plan.writes.append(Write("virtual_network_gateway", resource_group, name, rid, label, body, None, False))
     else:
-        if state in ("Failed", "Canceled"):
-            plan.changes.append(Change(label, "provisioningState", state, "Succeeded (create again)", "update"))
+        retry = failed_retry(label, current, "gateway")
+        if retry is not None:
+            plan.changes.append(retry[0])
+            plan.notes.append(retry[1] + " — up to about 45 minutes")
         if dig(current, "properties", "sku", "name") != sku:
             plan.changes.append(Change(label, "sku.name", dig(current, "properties", "sku", "name"), sku, "update"))
         if plan.changes:

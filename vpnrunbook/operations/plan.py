@@ -19,6 +19,8 @@ from vpnrunbook.policy.strength import Finding
 # Keys whose values are secrets; removed from every snapshot, record and plan value.
 SECRET_KEYS = frozenset({"sharedKey", "shared_key", "authorizationKey", "authorization_key", "sharedKeys"})
 DEFAULT_POLICY_TEXT = "(none: Azure's default proposals)"
+FAILED_STATES = ("Failed", "Canceled")
+RETRY_FAILED = "Succeeded (retry failed deployment)"
 ABSENT = "(absent)"
 REDACTED = "<redacted>"
 
@@ -204,6 +206,16 @@ def diff_fields(resource: str, current: Mapping[str, Any] | None, desired: Mappi
         return [Change(resource, k, None, v, "create") for k, v in desired.items()]
     return [Change(resource, k, current.get(k), v, "update") for k, v in desired.items()
             if _normal(current.get(k)) != _normal(v)]
+
+
+def failed_retry(label: str, resource: Mapping[str, Any] | None, what: str = "resource") -> tuple[Change, str] | None:
+    """For a resource whose last deployment ended Failed/Canceled: the plan row that re-submits it and a note."""
+    state = dig(resource, "properties", "provisioningState", default="")
+    if state not in FAILED_STATES:
+        return None
+    return (Change(label, "provisioningState", state, RETRY_FAILED, "update"),
+            f"{label} ended {state}: this plan retries the failed deployment (the {what} is re-submitted and "
+            "Azure deploys it again)")
 
 
 def dig(data: Mapping[str, Any] | None, *path: str | int, default: Any = None) -> Any:
