@@ -1,0 +1,13 @@
+"""Benchmarks (``make bench`` = ``python -m benchmarks``). Each prints its figures and its ratio on the last line.
+
+``python -m benchmarks`` runs, each in its own process with fresh temporary state:
+  seed_workflow  1. critical path of the seed workflow (``make demo``) over the simulated gateway time T,
+                    with the sequential baseline measured in the same run
+  step_overhead  2. a headless read-only step over a bare papermill run of an empty notebook, same kernel
+  fleet_audit    3. audit of 1,000 connections in 50 resource groups over the naive per-connection GET loop
+  fleet_rollout  4. rollout to 200 connections, 8 workers, injected 429 throttling, over the sequential run
+``python -m benchmarks fleet_audit fleet_rollout`` runs only those. The other scripts in this folder
+(emulator.py, operations_seed.py, runbook_demo.py, ui_widgets.py, device_lab.py) are run directly.
+"""
+
+BENCHMARKS = ("seed_workflow", "step_overhead", "fleet_audit", "fleet_rollout")

@@ -1,0 +1,34 @@
+"""``python -m benchmarks [NAME ...]``: run the benchmarks one after another, each in a fresh process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import BENCHMARKS
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark {unknown[0]!r}; allowed: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    root = Path(__file__).resolve().parents[1]
+    failed = []
+    for name in names:
+        print(f"== {name} ==", flush=True)
+        t = time.perf_counter()
+        code = subprocess.call([sys.executable, "-m", f"benchmarks.{name}"], cwd=root)
+        print(f"(exit {code}, {time.perf_counter() - t:.0f} s)\n", flush=True)
+        if code:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
