@@ -46,7 +46,9 @@ def test_keys_never_reach_outputs_on_success_and_failure(seeded, tmp_path, monke
     assert conns.get_shared_key("TestRG1", "FailConn").value == SECRET, "the key did reach the target"
     failed = evidence.list_runs(seeded["evidence"])[-1]
     m = evidence.load_manifest(seeded["evidence"], failed["run_id"])
-    assert m["outcome"] == "failed" and m["error"]["type"] == "HttpResponseError", m["error"]
+    assert m["outcome"] == "failed" and m["error"]["type"] in ("HttpResponseError", "ProvisioningFailedError"), \
+        m["error"]
+    assert "FailConn" in m["error"]["message"]
 
     # a generated key: a 0600 file in the state dir, never in the evidence either
     gen = run_step("04", parameters=_conn("GenConn", "generate"), apply=True)
