@@ -96,3 +96,16 @@ def test_csv_and_html_reports(session, fleet, tmp_path):
 def test_bad_worker_count_is_refused(session):
     with pytest.raises(ValueError, match=r"max_workers=0 .*allowed: an integer from 1 to 64"):
         audit_fleet(session, max_workers=0)
+
+
+def test_several_subscriptions_in_one_audit(session, fleet):
+    from vpnrunbook.azure.connect import connect
+    from vpnrunbook.fleet.seed import seed_fleet
+
+    other_sub = "11111111-1111-1111-1111-111111111111"
+    seed_fleet(connect(target="emulator", subscription_id=other_sub), connections=3, resource_groups=1,
+               prefix="other")
+    audit = audit_fleet(session, subscriptions=[session.subscription_id, other_sub])
+    assert audit.frame.groupby("subscription").size().to_dict() == {session.subscription_id: fleet.connections,
+                                                                    other_sub: 3}
+    assert set(audit.frame[audit.frame["subscription"] == other_sub]["resource_group"]) == {"other-rg-000"}

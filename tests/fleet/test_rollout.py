@@ -186,3 +186,18 @@ def test_stop_method_lets_running_units_finish(session, fleet):
     result = r.run(session, items, max_workers=1, evidence=False, progress=lambda _o: r.stop())
     assert result.stopped
     assert (result.frame["outcome"] != "not_started").sum() == 1
+
+
+def test_ctrl_c_stops_after_running_units_and_the_rerun_finishes(session, fleet, tmp_path):
+    targets = _targets(session, fleet)
+    state = tmp_path / "state.json"
+
+    def interrupt(_outcome):
+        raise KeyboardInterrupt
+
+    first = rollout(session, targets, policy="strong-modern", state_file=state, max_workers=2, progress=interrupt)
+    assert first.stopped and not first.complete
+    assert "interrupted (Ctrl-C)" in set(first.frame["detail"])
+    assert len(first.frame) == len(targets)            # every target has a row: done, or not started
+    second = rollout(session, targets, policy="strong-modern", state_file=state)
+    assert second.complete and "skipped" in set(second.frame["outcome"])

@@ -202,8 +202,9 @@ def _session_for(session: Any, subscription: str) -> Any:
     if subscription == session.subscription_id:
         return session
     import dataclasses
+    import importlib
 
-    from vpnrunbook.azure import connect as connect_mod
+    connect_mod = importlib.import_module("vpnrunbook.azure.connect")
 
     if session.transport is not None:
         network, resources = connect_mod._clients(session.credential, subscription, session.base_url,
