@@ -109,3 +109,21 @@ def test_several_subscriptions_in_one_audit(session, fleet):
     assert audit.frame.groupby("subscription").size().to_dict() == {session.subscription_id: fleet.connections,
                                                                     other_sub: 3}
     assert set(audit.frame[audit.frame["subscription"] == other_sub]["resource_group"]) == {"other-rg-000"}
+
+
+def test_list_retries_are_bounded_and_a_scope_still_throttled_is_reported(session, fleet):
+    from vpnrunbook.emulator.control import EmulatorControl
+    from vpnrunbook.fleet.audit import RETRY_TOTAL
+
+    rg_ok, rg_bad = fleet.resource_groups[0], fleet.resource_groups[1]
+    ctl = EmulatorControl(session)
+    ctl.add_fault(status=429, method="GET", path_regex=f"/{rg_ok}/providers/Microsoft.Network/connections$",
+                  retry_after=0.01, count=RETRY_TOTAL - 1)   # more than azure-core's default of 3 status retries
+    ctl.add_fault(status=429, method="GET", path_regex=f"/{rg_bad}/providers/Microsoft.Network/connections$",
+                  retry_after=0.01, count=100)
+    audit = audit_fleet(session)
+    assert rg_ok in set(audit.frame["resource_group"])
+    assert [scope.split("/")[-1] for scope, _ in audit.errors] == [rg_bad]
+    assert "429" in audit.errors[0][1] or "TooManyRequests" in audit.errors[0][1]
+    bad_tries = [p for _m, p, s in session.transport.requests if s == 429 and f"/{rg_bad}/" in p]
+    assert len(bad_tries) == RETRY_TOTAL + 1

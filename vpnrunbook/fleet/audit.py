@@ -43,7 +43,7 @@ STRENGTH_ORDER = ("deprecated", "weak", "acceptable", "strong", DEFAULT)
 
 def retry_options() -> dict[str, Any]:
     """Per-request azure-core options: retries on (429/5xx, Retry-After honoured) and bounded."""
-    return {"retry_total": RETRY_TOTAL, "retry_backoff_max": RETRY_BACKOFF_MAX}
+    return {"retry_total": RETRY_TOTAL, "retry_status": RETRY_TOTAL, "retry_backoff_max": RETRY_BACKOFF_MAX}
 
 
 def _dig(data: Any, *path: str, default: Any = None) -> Any:
