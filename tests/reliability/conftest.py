@@ -29,7 +29,8 @@ def store_dump(db: Path) -> bytes:
 
 
 def _build(session: Any) -> None:
-    """TestRG1: VNet1GW (VpnGw1) + Site6 + VNet1toSite6 (seed-s2s); BasicRG: a Basic gateway; PbRG: PolicyBased."""
+    """TestRG1: VNet1GW (VpnGw1) + Site6 + VNet1toSite6 (seed-s2s) + OverlapSite (prefix inside TestVNet1);
+    BasicRG: a Basic gateway; PbRG: a PolicyBased one; each with a Site6."""
     pollers = []
     for rg, vnet, space, gw, sku, vpn_type in (
             (RG1, "TestVNet1", "10.1", "VNet1GW", "VpnGw1", "RouteBased"),
@@ -47,6 +48,8 @@ def _build(session: Any) -> None:
         ops.ensure_local_network_gateway(session, resource_group=rg, name="Site6", location=LOC,
                                          gateway_ip_address="131.107.72.22",
                                          address_prefixes=["10.61.0.0/16", "10.62.0.0/16"], apply=True)
+    ops.ensure_local_network_gateway(session, resource_group=RG1, name="OverlapSite", location=LOC,
+                                     gateway_ip_address="131.107.72.23", address_prefixes=["10.1.128.0/17"], apply=True)
     for p in pollers:
         p.result(timeout=60)
     ops.ensure_connection(session, resource_group=RG1, name="VNet1toSite6", location=LOC, connection_type="IPsec",

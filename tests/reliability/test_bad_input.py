@@ -70,6 +70,23 @@ CASES += [
     ("unknown-key", "04", {**S2S, "polcy": "seed-s2s"}, "polcy", "seed-s2s", "policy"),
     ("wrong-type-list", "01", {"address_space": "10.1.0.0/16"}, "address_space", "10.1.0.0/16", "a list of strings"),
     ("runner-owned-apply", "06", {"apply": True}, "apply", True, "--apply"),
+    ("policy-wrong-type", "04", {**S2S, "policy": 42}, "policy", 42, "a preset name"),
+    ("policy-float", "04", {**S2S, "policy": _pol(sa_life_time_seconds=1.5)}, "policy.sa_life_time_seconds", 1.5,
+     "an integer"),
+    ("policy-bool", "05", {"policy": _pol(sa_data_size_kilobytes=True)}, "policy.sa_data_size_kilobytes", True,
+     "an integer"),
+    ("policy-field-missing", "05", {"policy": {k: v for k, v in POLICY.items() if k != "pfs_group"}},
+     "policy.pfs_group", None, "PFS24"),
+    ("subnets-wrong-type", "01", {"subnets": ["GatewaySubnet"]}, "subnets", ["GatewaySubnet"], "a mapping"),
+    ("address-space-invalid", "01", {"address_space": ["10.1.0.0/33"]}, "address_space[0]", "10.1.0.0/33",
+     "a CIDR prefix"),
+    ("generation", "01", {"generation": "Generation3"}, "generation", "Generation3", "Generation2"),
+    ("connection-type", "04", {**S2S, "connection_type": "ExpressRoute"}, "connection_type", "ExpressRoute",
+     "Vnet2Vnet"),
+    ("bool-wrong-type", "04", {**S2S, "use_policy_based_traffic_selectors": "yes"},
+     "use_policy_based_traffic_selectors", "yes", "true or false"),
+    ("prefixes-empty", "02", {"address_prefixes": []}, "address_prefixes", [], "10.1.0.0/16"),
+    ("resource-name", "06", {"connection_name": "bad name!"}, "connection_name", "bad name!", "1-80 characters"),
     ("shared-key-invalid-ref", "04", {**S2S, "shared_key_ref": "vault:prod/key"}, "shared_key_ref", "<redacted>",
      "env:NAME, file:PATH or generate"),
 ]
@@ -154,6 +171,17 @@ def test_custom_policy_on_basic_or_policy_based_gateway(seeded, tmp_path, rg, ga
     assert store_dump(seeded["db"]) == before
     assert [e["outcome"] for e in evidence.list_runs(seeded["evidence"])] == ["refused"]
     assert evidence.verify(seeded["evidence"]) == []
+
+
+@pytest.mark.slow
+def test_site_prefixes_overlapping_the_vnet(seeded):
+    """OverlapSite announces 10.1.128.0/17, inside TestVNet1's 10.1.0.0/16: the connection is refused."""
+    before = store_dump(seeded["db"])
+    r = run_step("04", parameters={**S2S, "connection_name": "C", "local_gateway_name": "OverlapSite"}, apply=True)
+    assert (r.outcome, r.exit_code) == ("refused", EXIT_USAGE), r.error
+    assert "10.1.128.0/17" in r.error and "10.1.0.0/16" in r.error and "overlap" in r.error.lower()
+    assert store_dump(seeded["db"]) == before
+    assert evidence.list_runs(seeded["evidence"])[0]["outcome"] == "refused"
 
 
 @pytest.mark.slow

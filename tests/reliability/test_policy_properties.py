@@ -1,5 +1,5 @@
-"""Property: for every generated policy, the package's validation and the emulator's acceptance (through the
-azure-mgmt-network SDK) agree — and a refused PUT leaves the store byte for byte as it was."""
+"""Property: for every generated policy, the package's validation, the runbook parameter check and the emulator's
+acceptance (through the azure-mgmt-network SDK) agree — and a refused PUT leaves the store byte for byte as it was."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from vpnrunbook.azure.connect import connect
 from vpnrunbook.policy import rules
 from vpnrunbook.policy.model import IpsecIkePolicy
 from vpnrunbook.policy.rules import PolicyValidationError
+from vpnrunbook.runbook.params import check_mapping
 
 # Python field name → SDK keyword (the same names) and the REST name the emulator reports in error targets
 REST = {"ike_encryption": "ikeEncryption", "ike_integrity": "ikeIntegrity", "dh_group": "dhGroup",
@@ -79,6 +80,9 @@ def test_package_validation_agrees_with_the_emulator(s2s_session, values):
     session, db = s2s_session
     conns = session.network.virtual_network_gateway_connections
     ok, fields = _package_accepts(values)
+    # a runbook parameter file holding this policy is judged the same way, naming the same fields
+    param_problems = check_mapping("05_update_policy", {"policy": values})
+    assert (param_problems == []) == ok and {p.field for p in param_problems} == {f"policy.{f}" for f in fields}
     conn = conns.get("TestRG1", "VNet1toSite6")
     conn.ipsec_policies = [IpsecPolicy(**values)]
     before = store_dump(db)
