@@ -22,12 +22,13 @@ from vpnrunbook.operations.errors import ConcurrentChangeError, PrecheckError, P
 from vpnrunbook.operations.gateway import GatewayPoller, begin_create_vpn_gateway
 from vpnrunbook.operations.local_gateway import ensure_local_network_gateway
 from vpnrunbook.operations.network import ensure_public_ip, ensure_resource_group, ensure_virtual_network
-from vpnrunbook.operations.plan import Change, OperationResult, Plan, scrub, snapshot
+from vpnrunbook.operations.plan import Change, OperationResult, Plan, TunnelImpact, scrub, snapshot
+from vpnrunbook.operations.verify import ConnectionStatusView, verify_connection
 
 __all__ = [
-    "UNCHANGED", "Change", "ConcurrentChangeError", "GatewayPoller", "OperationResult", "Plan", "PolicyView",
+    "UNCHANGED", "Change", "ConcurrentChangeError", "ConnectionStatusView", "TunnelImpact", "GatewayPoller", "OperationResult", "Plan", "PolicyView",
     "PrecheckError", "ProvisioningFailedError", "apply_plan", "begin_create_vpn_gateway", "default_proposals_table",
     "ensure_connection", "ensure_local_network_gateway", "ensure_public_ip", "ensure_resource_group",
     "ensure_virtual_network", "find_peer_connection", "plan_connection_update", "remove_policy", "scrub",
-    "show_policy", "snapshot", "traffic_selector_pairs", "update_connection",
+    "show_policy", "snapshot", "traffic_selector_pairs", "update_connection", "verify_connection",
 ]

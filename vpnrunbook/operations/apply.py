@@ -14,8 +14,9 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from vpnrunbook.azure.secrets import resolve_shared_key
 from vpnrunbook.operations.arm import error_code_message, log, lro_options, read, read_kind
-from vpnrunbook.operations.errors import ConcurrentChangeError, ProvisioningFailedError
+from vpnrunbook.operations.errors import ConcurrentChangeError, PrecheckError, ProvisioningFailedError
 from vpnrunbook.operations.plan import FAILED_STATES, OperationResult, Plan, Write, dig, snapshot
+from vpnrunbook.policy.rules import Problem
 
 
 def _conditions(write: Write) -> dict[str, str]:
@@ -101,12 +102,31 @@ def finish_write(poller_or_dict: Any) -> dict[str, Any] | None:
     return None if done is None else (done.as_dict() if hasattr(done, "as_dict") else dict(done))
 
 
-def apply_plan(session: Any, plan: Plan) -> OperationResult:
-    """Apply a plan made earlier (``apply=False``). Empty plan → no request that writes."""
+def refuse_if_breaking(plan: Plan) -> None:
+    """``refuse_breaking=True``: a plan that would break a tunnel is refused before any write."""
+    if not plan.breaks_tunnel:
+        return
+    problems = [Problem("policy", i.after, i.text, "a policy the device accepts (see vpnrunbook.device."
+                        "check_compatibility), or refuse_breaking=False to apply anyway and then reconfigure the "
+                        "other end", "UpdateBreaksTunnel") for i in plan.impacts if i.breaks]
+    raise PrecheckError(problems, step=plan.step)
+
+
+def apply_plan(session: Any, plan: Plan, *, refuse_breaking: bool = False) -> OperationResult:
+    """Apply a plan made earlier (``apply=False``). Empty plan → no request that writes.
+
+    A plan that would break a tunnel (``plan.breaks_tunnel``) is applied — its WARNING is in the plan and the
+    result — unless ``refuse_breaking=True`` (then :class:`PrecheckError` ``UpdateBreaksTunnel``, nothing written).
+    After connection writes, ``result.verification`` / ``details["connection_status"]`` hold the status read back.
+    """
     if plan.empty:
         log.info("%s: nothing to change", plan.step)
         return OperationResult(plan.step, plan, True, dict(plan.before), dict(plan.before),
                                list(plan.warnings), list(plan.resources))
+    if refuse_breaking:
+        refuse_if_breaking(plan)
+    for text in plan.tunnel_warnings():
+        log.warning("%s: %s (applying anyway: refuse_breaking=False)", plan.step, text)
     current = verify_unchanged(session, plan)
     after: dict[str, dict[str, Any] | None] = dict(plan.before)
     written: list[str] = []
@@ -128,13 +148,39 @@ def apply_plan(session: Any, plan: Plan) -> OperationResult:
         after[w.resource_id] = snapshot(done if done is not None else read_kind(session, w.kind, w.resource_group,
                                                                                w.name))
     log.info("%s: applied %d write(s)", plan.step, len(plan.writes))
-    return OperationResult(plan.step, plan, True, dict(plan.before), after, list(plan.warnings), list(plan.resources))
+    result = OperationResult(plan.step, plan, True, dict(plan.before), after, list(plan.warnings),
+                             list(plan.resources))
+    _verify_connections(session, plan, result)
+    return result
 
 
-def finish(session: Any, plan: Plan, apply: bool, **details: Any) -> OperationResult:
+def _verify_connections(session: Any, plan: Plan, result: OperationResult) -> None:
+    """Read back the status of every connection written (the verify step), into the result."""
+    from vpnrunbook.operations.verify import verify_connection
+
+    statuses: dict[str, Any] = {}
+    for w in plan.writes:
+        if w.kind != "connection":
+            continue
+        try:
+            view = verify_connection(session, resource_group=w.resource_group, connection_name=w.name)
+        except Exception as exc:  # the writes succeeded: a failed read-back must not hide that
+            log.warning("%s: could not read the status of %s back: %s", plan.step, w.label, type(exc).__name__)
+            statuses[w.label] = {"status": None, "reason": f"could not read it back ({type(exc).__name__})"}
+            continue
+        statuses[w.label] = view.to_record()
+        if result.verification is None:
+            result.verification = view
+        log.info("%s: %s is %s — %s", plan.step, w.label, view.status, view.reason)
+    if statuses:
+        result.details["connection_status"] = statuses
+
+
+def finish(session: Any, plan: Plan, apply: bool, *, refuse_breaking: bool = False,
+           **details: Any) -> OperationResult:
     """Apply when asked, else return the plan as an unapplied result."""
     if apply:
-        result = apply_plan(session, plan)
+        result = apply_plan(session, plan, refuse_breaking=refuse_breaking)
     else:
         log.info("%s", plan.summary() + ("" if plan.empty else " (apply=False: nothing written)"))
         result = OperationResult(plan.step, plan, False, dict(plan.before), dict(plan.before),
@@ -143,4 +189,4 @@ def finish(session: Any, plan: Plan, apply: bool, **details: Any) -> OperationRe
     return result
 
 
-__all__ = ["apply_plan", "finish", "read", "start_write", "verify_unchanged"]
+__all__ = ["apply_plan", "finish", "read", "refuse_if_breaking", "start_write", "verify_unchanged"]

@@ -38,6 +38,14 @@ from vpnrunbook.operations.plan import (
     snapshot,
 )
 from vpnrunbook.operations.prechecks import Prechecks, require_text
+from vpnrunbook.operations.verify import (
+    ConnectionStatusView,
+    device_of,
+    new_connection_impact,
+    one_sided_impact,
+    policy_impact,
+    verify_connection,
+)
 from vpnrunbook.policy import presets, rules
 from vpnrunbook.policy.model import IpsecIkePolicy
 from vpnrunbook.policy.strength import Finding, lint
@@ -200,13 +208,18 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
                       peer_connection_name: str | None = None, peer_location: str | None = None,
                       shared_key_ref: str, policy: IpsecIkePolicy | str | None,
                       connection_protocol: str = "IKEv2", dpd_timeout_seconds: int | None = None,
-                      use_policy_based_traffic_selectors: bool = False, apply: bool = False) -> OperationResult:
+                      use_policy_based_traffic_selectors: bool = False, apply: bool = False,
+                      refuse_breaking: bool = False) -> OperationResult:
     """Create or align a connection (``IPsec``: gateway → local network gateway) or a VNet-to-VNet pair
     (``Vnet2Vnet``: ``name`` from ``gateway_name`` to ``peer_gateway_name`` and ``peer_connection_name``
     back, both with the same key and policy).
 
     ``shared_key_ref`` is ``env:NAME``, ``file:PATH`` or ``generate`` (a 0600 file named after the
     connection under the state dir, reused on re-runs). ``policy`` None means Azure's default proposals.
+
+    S2S with a tagged device on the local network gateway: a policy the device would not accept (a new
+    connection that would not come up, or a change that breaks the tunnel) is a WARNING in the plan; with
+    ``refuse_breaking=True`` it is refused before any write.
     """
     step = f"connection {name}" + (f" + {peer_connection_name}" if connection_type == "Vnet2Vnet" else "")
     checks = Prechecks(step, apply)
@@ -342,6 +355,10 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
             plan.changes += changes
             plan.writes.append(Write("connection", side.resource_group, side.name, rid, label, body, None, False,
                                      shared_key_ref=key_ref))
+            if side.local_gateway2:
+                device = device_of(session, {"properties": {"localNetworkGateway2": {"id": side.local_gateway2}}})
+                if device is not None:
+                    plan.impacts.append(new_connection_impact(label, device, desired_policy))
             continue
         # existing: immutable fields must match, the rest is aligned
         now_type = dig(conn, "properties", "connectionType")
@@ -360,6 +377,10 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
                 checks.error(prop, want.rsplit("/", 1)[-1], f"{label} is attached to {have}",
                              f"{have} (or delete and recreate the connection)", "ConnectionEndpointImmutable")
         changes = _policy_changes(label, conn, desired_policy)
+        if changes and connection_type == "IPsec":
+            device = device_of(session, conn)
+            if device is not None:
+                plan.impacts.append(policy_impact(label, device, current_policy(conn), desired_policy))
         changes += _settings_changes(label, conn, dpd_timeout_seconds, use_policy_based_traffic_selectors)
         retry = failed_retry(label, conn, "connection")
         if retry is not None:
@@ -380,7 +401,7 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
     del key
     plan.notes += checks.notes
     checks.raise_if_any()
-    return finish(session, plan, apply, shared_key_ref=describe_ref(key_ref),
+    return finish(session, plan, apply, refuse_breaking=refuse_breaking, shared_key_ref=describe_ref(key_ref),
                   policy=None if desired_policy is None else desired_policy.as_wire_dict())
 
 
@@ -482,26 +503,59 @@ def plan_connection_update(session: Any, *, resource_group: str, connection_name
     if len(conns) == 2 and len(plan.writes) == 1:
         # one side already matched: write the other too only if they differ afterwards (never one-sided)
         plan.notes.append("only one direction differed from the desired settings; the other already matches")
+    if not isinstance(desired, _Unchanged):
+        _plan_impacts(session, plan, conns, desired, include_peer=include_peer)
     return plan
+
+
+def _plan_impacts(session: Any, plan: Plan, conns: list[dict[str, Any]], desired: IpsecIkePolicy | None, *,
+                  include_peer: bool) -> None:
+    """Flag (never block) a policy change that breaks a tunnel: to the device a local network gateway's tags
+    describe, or to the other direction of a Vnet2Vnet pair left unchanged (``include_peer=False``)."""
+    written = {w.resource_id.lower() for w in plan.writes}
+    for c in conns:
+        parts = arm.parse_id(c["id"])
+        rid = arm.resource_id(session, parts["resource_group"], "connection", parts["name"])
+        label = arm.label(parts["resource_group"], "connection", parts["name"])
+        if rid.lower() not in written or not _policy_changes(label, c, desired):
+            continue
+        if dig(c, "properties", "connectionType") == "Vnet2Vnet":
+            if include_peer:
+                continue
+            peer = find_peer_connection(session, c)
+            if peer is not None and current_policy(peer) != desired:
+                prg = arm.parse_id(peer["id"])["resource_group"]
+                plan.impacts.append(one_sided_impact(label, arm.label(prg, "connection", peer["name"])))
+            continue
+        device = device_of(session, c)
+        if device is not None:
+            plan.impacts.append(policy_impact(label, device, current_policy(c), desired))
 
 
 def update_connection(session: Any, *, resource_group: str, connection_name: str, policy: Any = UNCHANGED,
                       remove_policy: bool = False, dpd_timeout_seconds: int | None = None,
                       use_policy_based_traffic_selectors: bool | None = None, include_peer: bool = True,
-                      apply: bool = False) -> OperationResult:
-    """Plan the update and, with ``apply=True``, apply it (If-Match on the ETags read for the plan)."""
+                      apply: bool = False, refuse_breaking: bool = False) -> OperationResult:
+    """Plan the update and, with ``apply=True``, apply it (If-Match on the ETags read for the plan).
+
+    A policy that would break the tunnel to the device on the local network gateway (its ``vpnrunbook-device-*``
+    tags) is flagged in the plan (``plan.breaks_tunnel``, a WARNING row) and still applied — the operator may be
+    changing the device too — unless ``refuse_breaking=True`` (then ``PrecheckError`` ``UpdateBreaksTunnel``,
+    nothing written). After the apply, ``result.verification`` is the connection's status with the reason.
+    """
     plan = plan_connection_update(session, resource_group=resource_group, connection_name=connection_name,
                                   policy=policy, remove_policy=remove_policy, dpd_timeout_seconds=dpd_timeout_seconds,
                                   use_policy_based_traffic_selectors=use_policy_based_traffic_selectors,
                                   include_peer=include_peer)
-    return finish(session, plan, apply)
+    return finish(session, plan, apply, refuse_breaking=refuse_breaking)
 
 
 def remove_policy(session: Any, *, resource_group: str, connection_name: str, include_peer: bool = True,
-                  apply: bool = False) -> OperationResult:
+                  apply: bool = False, refuse_breaking: bool = False) -> OperationResult:
     """Remove the custom policy: the connection (and its VNet-to-VNet peer) goes back to Azure's default proposals."""
     result = update_connection(session, resource_group=resource_group, connection_name=connection_name,
-                               remove_policy=True, include_peer=include_peer, apply=apply)
+                               remove_policy=True, include_peer=include_peer, apply=apply,
+                               refuse_breaking=refuse_breaking)
     result.details["note"] = "without a custom policy the connection uses Azure's default proposals"
     return result
 
@@ -644,6 +698,6 @@ def traffic_selector_pairs(session: Any, *, resource_group: str, connection_name
 
 
 __all__ = [
-    "UNCHANGED", "PolicyView", "apply_plan", "default_proposals_table", "ensure_connection", "find_peer_connection",
+    "UNCHANGED", "ConnectionStatusView", "PolicyView", "verify_connection", "apply_plan", "default_proposals_table", "ensure_connection", "find_peer_connection",
     "plan_connection_update", "remove_policy", "show_policy", "traffic_selector_pairs", "update_connection",
 ]

@@ -73,6 +73,34 @@ class Change:
                 "desired": scrub(self.desired), "action": self.action}
 
 
+@dataclass(frozen=True)
+class TunnelImpact:
+    """What a planned policy change does to a tunnel: to the on-premises device a local network gateway's
+    ``vpnrunbook-device-*`` tags describe (verdicts of :func:`vpnrunbook.device.update_impact`), or to a
+    Vnet2Vnet pair changed on one side only. ``breaks``: the tunnel gets worse (down, or fails at rekey)."""
+
+    resource: str          # the connection, e.g. TestRG1/connections/VNet1toSite6
+    peer: str              # what is on the other end: TestRG1/localNetworkGateways/Site6 (device) or the peer
+    before: str            # verdict today, e.g. "compatible"
+    after: str             # verdict after the change, e.g. "IKE_SA refused (NO_PROPOSAL_CHOSEN)"
+    breaks: bool
+    reason: str            # plain language: why it breaks (or that it stays up)
+    before_outcome: str = ""
+    after_outcome: str = ""
+
+    @property
+    def text(self) -> str:
+        if self.breaks:
+            return (f"WARNING — {self.resource}: this update would break the tunnel to {self.peer}: today "
+                    f"{self.before}; after the update {self.after} — {self.reason}")
+        return f"{self.resource}: the tunnel to {self.peer} stays {self.after} after the update"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"resource": self.resource, "peer": self.peer, "before": self.before, "after": self.after,
+                "breaks": self.breaks, "reason": self.reason, "before_outcome": self.before_outcome,
+                "after_outcome": self.after_outcome, "text": self.text}
+
+
 @dataclass
 class Write:
     """One planned PUT. ``body`` is the full REST body without any secret; ``etag`` is the one read at
@@ -107,10 +135,20 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     target: str = ""
     created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    impacts: list[TunnelImpact] = field(default_factory=list)   # tunnel effect of policy changes (device / peer)
 
     @property
     def empty(self) -> bool:
         return not self.writes
+
+    @property
+    def breaks_tunnel(self) -> bool:
+        """A planned change would break a tunnel (see :attr:`impacts`, :meth:`tunnel_warnings`)."""
+        return any(i.breaks for i in self.impacts)
+
+    def tunnel_warnings(self) -> list[str]:
+        """Plain-language warnings, one per tunnel the plan would break."""
+        return [i.text for i in self.impacts if i.breaks]
 
     def to_records(self) -> list[dict[str, Any]]:
         return [c.as_dict() for c in self.changes]
@@ -121,33 +159,46 @@ class Plan:
 
         rows = [{"resource": c.resource, "field": c.field, "current": _display(c.current),
                  "desired": _display(c.desired), "action": c.action} for c in self.changes]
+        # a tunnel the plan would break: one WARNING row per tunnel (not a write; see .impacts)
+        rows += [{"resource": i.resource, "field": f"tunnel to {i.peer}", "current": i.before,
+                  "desired": f"{i.after} — {i.reason}", "action": "WARNING"} for i in self.impacts if i.breaks]
         return pd.DataFrame(rows, columns=["resource", "field", "current", "desired", "action"])
 
     def summary(self) -> str:
         if self.empty:
             return f"{self.step}: nothing to change (the resources already match)"
         resources = sorted({c.resource for c in self.changes})
-        return (f"{self.step}: {len(self.changes)} change(s) on {len(resources)} resource(s): "
+        text = (f"{self.step}: {len(self.changes)} change(s) on {len(resources)} resource(s): "
                 + ", ".join(resources))
+        if self.breaks_tunnel:
+            text += f" — WARNING: would break {sum(i.breaks for i in self.impacts)} tunnel(s)"
+        return text
 
     def __str__(self) -> str:
         lines = [self.summary()]
         for c in self.changes:
             lines.append(f"  {c.action:6} {c.resource} {c.field}: {_display(c.current) or '-'} -> {_display(c.desired)}")
+        lines += [f"  {t}" for t in self.tunnel_warnings()]
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  {w}" for w in self.warnings]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        head = f"<p><b>{self.summary()}</b></p>"
+        import html
+
+        head = f"<p><b>{html.escape(self.summary(), quote=False)}</b></p>"
         table = "" if not self.changes else self.to_frame().to_html(index=False)
-        extra = "".join(f"<p>note: {n}</p>" for n in self.notes) + "".join(f"<p>{w}</p>" for w in self.warnings)
+        extra = "".join(f'<p style="color:#b00020"><b>{html.escape(t, quote=False)}</b></p>' for t in self.tunnel_warnings())
+        extra += "".join(f"<p>note: {html.escape(n, quote=False)}</p>" for n in self.notes)
+        extra += "".join(f"<p>{html.escape(str(w), quote=False)}</p>" for w in self.warnings)
         return head + table + extra
 
     def to_record(self) -> dict[str, Any]:
         return {"step": self.step, "target": self.target, "created_at": self.created_at, "empty": self.empty,
                 "changes": self.to_records(), "etags": dict(self.etags), "resources": list(self.resources),
-                "warnings": [w.as_dict() for w in self.warnings], "notes": list(self.notes)}
+                "warnings": [w.as_dict() for w in self.warnings], "notes": list(self.notes),
+                "breaks_tunnel": self.breaks_tunnel, "tunnel_warnings": self.tunnel_warnings(),
+                "tunnel_impact": [i.as_dict() for i in self.impacts]}
 
 
 @dataclass
@@ -162,6 +213,9 @@ class OperationResult:
     warnings: list[Finding] = field(default_factory=list)
     resources: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    # connection writes: the status read after the apply (operations.verify.ConnectionStatusView), also in
+    # details["connection_status"]
+    verification: Any = None
 
     @property
     def changed(self) -> bool:
@@ -182,10 +236,23 @@ class OperationResult:
         return f"{self.step}: {'applied' if self.applied else 'planned only (apply=False)'} — {self.plan.summary()}"
 
     def __str__(self) -> str:
-        return self.summary() if self.applied else str(self.plan)
+        text = self.summary() if self.applied else str(self.plan)
+        if self.applied and self.plan.breaks_tunnel:
+            text += "\n" + "\n".join(f"  {t}" for t in self.plan.tunnel_warnings())
+        if self.verification is not None:
+            text += "\n" + str(self.verification)
+        return text
 
     def _repr_html_(self) -> str:
-        return f"<p><b>{self.summary()}</b></p>" + ("" if self.applied else self.plan._repr_html_())
+        import html
+
+        out = f"<p><b>{self.summary()}</b></p>" + ("" if self.applied else self.plan._repr_html_())
+        if self.applied and self.plan.breaks_tunnel:
+            out += "".join(f'<p style="color:#b00020"><b>{html.escape(t, quote=False)}</b></p>'
+                           for t in self.plan.tunnel_warnings())
+        if self.verification is not None:
+            out += self.verification._repr_html_()
+        return out
 
 
 # ---- flat field diffs --------------------------------------------------------------------------
