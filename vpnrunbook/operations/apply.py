@@ -8,6 +8,7 @@ half-written because of it) or, in the remaining race window, through ARM's HTTP
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -64,6 +65,50 @@ def _connection_key(session: Any, write: Write, current: dict[str, Any] | None) 
     return current_shared_key(session, write.resource_group, write.name, current)
 
 
+SETTLING = ("Updating", "Creating", "Provisioning", "Accepted", "Running")
+
+
+def _covers(current: Any, desired: Any) -> bool:
+    """Whether ``current`` holds everything ``desired`` sets (lists in any order, strings case-insensitively)."""
+    if isinstance(desired, dict):
+        return isinstance(current, dict) and all(_covers(current.get(k), v) for k, v in desired.items())
+    if isinstance(desired, list):
+        return (isinstance(current, list) and len(current) == len(desired)
+                and all(any(_covers(c, d) for c in current) for d in desired))
+    if isinstance(desired, str) and isinstance(current, str):
+        return current.replace(" ", "").lower() == desired.replace(" ", "").lower()
+    return current == desired
+
+
+class _LandedWrite:
+    """A write ARM applied although its response was lost: the SDK's retry of the conditional PUT then met 412
+    from the ETag this write itself changed. Behaves like the SDK poller by reading the resource back."""
+
+    def __init__(self, session: Any, write: Write) -> None:
+        self.session, self.write = session, write
+        interval = getattr(session, "polling_interval", None)
+        self.interval = 5.0 if interval is None else max(float(interval), 0.05)
+
+    def _read(self) -> dict[str, Any] | None:
+        return read_kind(self.session, self.write.kind, self.write.resource_group, self.write.name)
+
+    def done(self) -> bool:
+        return dig(self._read(), "properties", "provisioningState", default="") not in SETTLING
+
+    def wait(self, timeout: float | None = None) -> None:
+        if not self.done():
+            time.sleep(self.interval if timeout is None else min(self.interval, timeout))
+
+    def result(self, timeout: float | None = None) -> dict[str, Any] | None:
+        while not self.done():
+            time.sleep(self.interval)
+        current = self._read()
+        state = dig(current, "properties", "provisioningState", default="")
+        if state in FAILED_STATES:
+            raise HttpResponseError(message=f"{self.write.label}: provisioningState {state}")
+        return current
+
+
 def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any] | None = None) -> Any:
     """Send one planned PUT. Returns the SDK poller (LRO kinds) or the REST dict (resource group)."""
     headers = _conditions(write)
@@ -89,6 +134,11 @@ def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any
         return ops.begin_create_or_update(write.resource_group, write.name, body, headers=headers,
                                           **lro_options(session))
     except HttpResponseError as exc:
+        if exc.status_code == 412 and _covers(read_kind(session, write.kind, write.resource_group, write.name),
+                                              write.body):
+            log.info("%s: %s — 412 on a retried PUT whose first response was lost; the resource already holds this "
+                     "write", step, write.label)
+            return _LandedWrite(session, write)
         if exc.status_code == 412:
             raise ConcurrentChangeError(write.label, step=step, planned_etag=write.etag,
                                         detail="ARM answered 412 Precondition Failed") from None
