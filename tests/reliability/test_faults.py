@@ -128,3 +128,65 @@ def test_cli_run_past_its_timeout_then_rerun_attaches(tmp_path):
     assert gw["details"]["attached"] is True and gw["details"]["started"] is False
     assert _gateway_creations(db) == 1, "no second creation"
     assert evidence.verify(tmp_path / "ev") == []
+
+
+def test_a_write_whose_response_was_lost_is_not_reported_as_a_conflict(monkeypatch):
+    """The connection drops after ARM processed the PUT; the SDK retries the conditional PUT and meets 412 from the
+    ETag its own first attempt changed. That is this run's write, not someone else's: the step completes."""
+    from azure.core.exceptions import ServiceResponseError
+
+    monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0")
+    monkeypatch.setenv(KEY_ENV, PLANTED_KEY)
+    s = connect(target="emulator", polling_interval=0)
+    s.transport.fast_sleep = True
+    real_send = s.transport.send
+    lose = {"path": None}
+
+    def send(request, **kw):
+        response = real_send(request, **kw)
+        if request.method == "PUT" and lose["path"] and request.url.split("?")[0].endswith(lose["path"]):
+            lose["path"] = None
+            raise ServiceResponseError("connection reset after ARM processed the request (response lost)")
+        return response
+
+    monkeypatch.setattr(s.transport, "send", send)
+    ops.ensure_resource_group(s, name="TestRG1", location="EastUS", apply=True)
+    lose["path"] = "/publicIPAddresses/VNet1GWIP"  # a create (If-None-Match: *)
+    assert ops.ensure_public_ip(s, resource_group="TestRG1", name="VNet1GWIP", location="EastUS", apply=True).applied
+    ops.ensure_local_network_gateway(s, resource_group="TestRG1", name="Site6", location="EastUS",
+                                     gateway_ip_address="131.107.72.22", address_prefixes=["10.61.0.0/16"], apply=True)
+    lose["path"] = "/localNetworkGateways/Site6"  # an update (If-Match)
+    r = ops.ensure_local_network_gateway(s, resource_group="TestRG1", name="Site6", location="EastUS",
+                                         gateway_ip_address="131.107.72.22", address_prefixes=["10.62.0.0/16"],
+                                         apply=True)
+    assert r.applied and lose["path"] is None, "the response was lost once"
+    puts = [st for m, p, st in s.transport.requests if m == "PUT" and p.endswith("/localNetworkGateways/Site6")]
+    assert puts[-2:] == [200, 412], puts
+    lgw = s.network.local_network_gateways.get("TestRG1", "Site6")
+    assert lgw.local_network_address_space.address_prefixes == ["10.62.0.0/16"]
+    again = ops.ensure_local_network_gateway(s, resource_group="TestRG1", name="Site6", location="EastUS",
+                                             gateway_ip_address="131.107.72.22", address_prefixes=["10.62.0.0/16"])
+    assert again.plan.empty
+    # a long-running create (the gateway waits for its provisioning) and a connection create, then an update
+    ctl = EmulatorControl(s)
+    ctl.set_time_factor(0.0002)
+    ops.ensure_virtual_network(s, resource_group="TestRG1", name="TestVNet1", location="EastUS",
+                               address_space=["10.1.0.0/16"], subnets={"GatewaySubnet": "10.1.255.0/27"}, apply=True)
+    lose["path"] = "/virtualNetworkGateways/VNet1GW"
+    gw = ops.begin_create_vpn_gateway(s, resource_group="TestRG1", name="VNet1GW", location="EastUS",
+                                      vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1", apply=True,
+                                      progress=False).result(timeout=60)
+    assert gw.details["provisioning_state"] == "Succeeded" and lose["path"] is None
+    assert _gateway_creations(s.transport.app.store.path) == 1
+    lose["path"] = "/connections/VNet1toSite6"
+    conn = ops.ensure_connection(s, resource_group="TestRG1", name="VNet1toSite6", location="EastUS",
+                                 connection_type="IPsec", gateway_name="VNet1GW", local_gateway_name="Site6",
+                                 shared_key_ref=f"env:{KEY_ENV}", policy="seed-s2s", apply=True)
+    assert conn.applied and lose["path"] is None
+    lose["path"] = "/connections/VNet1toSite6"
+    upd = ops.update_connection(s, resource_group="TestRG1", connection_name="VNet1toSite6", policy="seed-update",
+                                apply=True)
+    assert upd.applied and lose["path"] is None
+    view = ops.show_policy(s, resource_group="TestRG1", connection_name="VNet1toSite6")
+    assert view.policy == get_preset("seed-update")
+    assert s.network.virtual_network_gateway_connections.get_shared_key("TestRG1", "VNet1toSite6").value == PLANTED_KEY
