@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from tests.reliability.conftest import KEY_ENV, PLANTED_KEY
 from vpnrunbook import operations as ops
 from vpnrunbook.azure.connect import connect
-from vpnrunbook.cli import EXIT_OK, EXIT_TIMEOUT
+from vpnrunbook.cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT
 from vpnrunbook.emulator.control import EmulatorControl
 from vpnrunbook.policy import get_preset
 from vpnrunbook.runbook import evidence
@@ -190,3 +191,55 @@ def test_a_write_whose_response_was_lost_is_not_reported_as_a_conflict(monkeypat
     view = ops.show_policy(s, resource_group="TestRG1", connection_name="VNet1toSite6")
     assert view.policy == get_preset("seed-update")
     assert s.network.virtual_network_gateway_connections.get_shared_key("TestRG1", "VNet1toSite6").value == PLANTED_KEY
+
+
+def _kernel_of(pid: int) -> int | None:
+    """The ipykernel process started by the runner process ``pid`` (found through /proc)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and b"ipykernel_launcher" in cmd:
+            return int(proc.name)
+    return None
+
+
+@pytest.mark.slow
+def test_kernel_killed_during_gateway_creation_then_rerun_attaches(tmp_path):
+    """SIGKILL of the kernel itself (not the runner's timeout) while the gateway is being created: the run is
+    recorded failed (DeadKernelError, exit 1); the same command again attaches and finishes — one creation."""
+    import signal
+
+    env = {**os.environ, "VPNRUNBOOK_EVIDENCE_DIR": str(tmp_path / "ev"),
+           "VPNRUNBOOK_EMULATOR_TIME_FACTOR": str(8 / 2700)}  # a gateway takes ~8 s
+    db = Path(env["VPNRUNBOOK_DB"])
+    cmd = [sys.executable, "-m", "vpnrunbook", "run", "01", "-p", str(SEED / "01_vnet1_gateway.yaml"), "--apply"]
+    runner = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (db.exists() and _gateway_creations(db) == 1):
+            time.sleep(0.1)
+        assert _gateway_creations(db) == 1, "the gateway creation never started"
+        kernel = _kernel_of(runner.pid)
+        assert kernel is not None, "no kernel process under the runner"
+        os.kill(kernel, signal.SIGKILL)
+        out, err = runner.communicate(timeout=120)
+    finally:
+        runner.kill()
+    assert runner.returncode == EXIT_FAILED, out + err
+    (run,) = evidence.list_runs(tmp_path / "ev")
+    m = evidence.load_manifest(tmp_path / "ev", run["run_id"])
+    assert m["outcome"] == "failed" and m["error"]["type"] == "DeadKernelError", m["error"]
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=180)
+    assert second.returncode == EXIT_OK, second.stdout + second.stderr
+    runs = evidence.list_runs(tmp_path / "ev")
+    gw = next(c for c in evidence.load_manifest(tmp_path / "ev", runs[1]["run_id"])["records"]
+              if "gateway" in c["step"].lower())
+    assert gw["details"]["attached"] is True and gw["details"]["started"] is False
+    assert gw["details"]["provisioning_state"] == "Succeeded"
+    assert _gateway_creations(db) == 1, "no second creation"
+    assert evidence.verify(tmp_path / "ev") == []
