@@ -114,3 +114,32 @@ def test_failed_policy_update_says_what_was_written_and_the_rerun_retries(sessio
     assert all(s["properties"]["provisioningState"] == "Succeeded" for s in done.after.values())
     assert ops.show_policy(session, resource_group=RG1, connection_name="VNet1toVNet2").connection_status == \
         "Connected"
+
+
+@pytest.mark.parametrize(("path", "step"), [
+    ("/virtualNetworks/TestVNet1$", "vnet"), ("/publicIPAddresses/VNet1GWIP$", "pip"),
+    ("/localNetworkGateways/Site6$", "lgw"),
+])
+def test_other_steps_retry_a_failed_deployment_on_rerun(session, ctl, path, step):
+    from tests.operations.conftest import LOC, SITE6_IP, SITE6_PREFIXES, VNET1_SPACE, VNET1_SUBNETS
+
+    ops.ensure_resource_group(session, name=RG1, location=LOC, apply=True)
+    run = {
+        "vnet": lambda apply: ops.ensure_virtual_network(session, resource_group=RG1, name="TestVNet1", location=LOC,
+                                                         address_space=VNET1_SPACE, subnets=VNET1_SUBNETS,
+                                                         apply=apply),
+        "pip": lambda apply: ops.ensure_public_ip(session, resource_group=RG1, name="VNet1GWIP", location=LOC,
+                                                  apply=apply),
+        "lgw": lambda apply: ops.ensure_local_network_gateway(session, resource_group=RG1, name="Site6", location=LOC,
+                                                              gateway_ip_address=SITE6_IP,
+                                                              address_prefixes=SITE6_PREFIXES, apply=apply),
+    }[step]
+    ctl.add_lro_failure(path_regex=path, code="AllocationFailed")
+    with pytest.raises(ops.ProvisioningFailedError) as info:
+        run(True)
+    assert info.value.code == "AllocationFailed" and "What to do" in str(info.value)
+    preview = run(False)
+    assert [(r.current, r.desired) for r in _retry_rows(preview.plan)] == [("Failed", RETRY_FAILED)]
+    done = run(True)
+    assert next(iter(done.after.values()))["properties"]["provisioningState"] == "Succeeded"
+    assert run(False).plan.empty

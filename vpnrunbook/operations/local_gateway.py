@@ -8,7 +8,7 @@ from typing import Any
 from vpnrunbook.operations import arm
 from vpnrunbook.operations.apply import finish
 from vpnrunbook.operations.network import _location_guard, _rg_exists
-from vpnrunbook.operations.plan import OperationResult, Plan, Write, diff_fields, dig, snapshot
+from vpnrunbook.operations.plan import OperationResult, Plan, Write, diff_fields, dig, failed_retry, snapshot
 from vpnrunbook.operations.prechecks import Prechecks, require_text
 from vpnrunbook.policy import rules
 
@@ -70,6 +70,10 @@ def ensure_local_network_gateway(session: Any, *, resource_group: str, name: str
     changes = diff_fields(label, flat_now, desired)
     plan = Plan(step, changes, etags={rid: (current or {}).get("etag")}, before={rid: snapshot(current)},
                 resources=[rid], notes=checks.notes, target=getattr(session, "target", ""))
+    retry = failed_retry(label, current, "local network gateway")
+    if retry is not None:
+        changes.insert(0, retry[0])
+        plan.notes.append(retry[1])
     if changes:
         if current is None:
             body: dict[str, Any] = {"location": location, "properties": {}}

@@ -6,7 +6,16 @@ from typing import Any
 
 from vpnrunbook.operations import arm
 from vpnrunbook.operations.apply import finish
-from vpnrunbook.operations.plan import Change, OperationResult, Plan, Write, diff_fields, dig, snapshot
+from vpnrunbook.operations.plan import (
+    Change,
+    OperationResult,
+    Plan,
+    Write,
+    diff_fields,
+    dig,
+    failed_retry,
+    snapshot,
+)
 from vpnrunbook.operations.prechecks import Prechecks, normal_location, require_text
 from vpnrunbook.policy import rules
 
@@ -115,6 +124,10 @@ def ensure_virtual_network(session: Any, *, resource_group: str, name: str, loca
     changes: list[Change] = diff_fields(label, flat_now, desired)
     notes = list(checks.notes) + [f"subnet {n} ({p}) exists but is not in the parameters; left as it is"
                                   for n, p in kept.items()]
+    retry = failed_retry(label, current, "virtual network")
+    if retry is not None:
+        changes.insert(0, retry[0])
+        notes.append(retry[1])
     plan = Plan(step, changes, etags={rid: (current or {}).get("etag")}, before={rid: snapshot(current)},
                 resources=[rid], notes=notes, target=getattr(session, "target", ""))
     if changes:
@@ -179,7 +192,13 @@ def ensure_public_ip(session: Any, *, resource_group: str, name: str, location: 
     changes = [] if current is not None else diff_fields(label, None, desired)
     plan = Plan(step, changes, etags={rid: (current or {}).get("etag")}, before={rid: snapshot(current)},
                 resources=[rid], notes=checks.notes, target=getattr(session, "target", ""))
-    if changes:
+    retry = failed_retry(label, current, "public IP")
+    if retry is not None and current is not None:
+        plan.changes.append(retry[0])
+        plan.notes.append(retry[1])
+        plan.writes.append(Write("public_ip", resource_group, name, rid, label, arm.writable(current),
+                                 current.get("etag"), True))
+    elif changes:
         body = {"location": location, "sku": {"name": sku, "tier": "Regional"},
                 "properties": {"publicIPAllocationMethod": allocation, "publicIPAddressVersion": "IPv4"}}
         plan.writes.append(Write("public_ip", resource_group, name, rid, label, body, None, False))
