@@ -200,17 +200,23 @@ def reverse_connection(ctx: Ctx, rec: Record) -> Record | None:
     gw1 = (common.ref(props.get("virtualNetworkGateway1")) or "").lower()
     gw2 = (common.ref(props.get("virtualNetworkGateway2")) or "").lower()
     mine = ctx.store.get_secret(ctx.db, rec.key)
-    for other in ctx.store.list_where(ctx.db, ctx.now, type=CONNECTION_TYPE, body_contains=gw1 or None):
-        op = other.body["properties"]
-        if other.key == rec.key or op.get("connectionType") != "Vnet2Vnet":
-            continue
-        if (common.ref(op.get("virtualNetworkGateway1")) or "").lower() != gw2 or \
-                (common.ref(op.get("virtualNetworkGateway2")) or "").lower() != gw1:
-            continue
-        if other.provisioning_state(ctx.now) != "Succeeded":
-            continue
-        if ctx.store.get_secret(ctx.db, other.key) == mine and _norm_policies(op) == _norm_policies(props):
-            return other
+    # Look first in the peer gateway's resource group (an indexed lookup, where the reverse usually is), then
+    # everywhere: a fleet's lists stay linear instead of scanning every connection for each Vnet2Vnet one.
+    peer = parse_id(gw2)
+    scopes: list[dict[str, str]] = [{"sub": peer.sub, "rg": peer.rg}] if peer else []
+    for scope in [*scopes, {}]:
+        for other in ctx.store.list_where(ctx.db, ctx.now, type=CONNECTION_TYPE, body_contains=gw1 or None,
+                                          **scope):
+            op = other.body["properties"]
+            if other.key == rec.key or op.get("connectionType") != "Vnet2Vnet":
+                continue
+            if (common.ref(op.get("virtualNetworkGateway1")) or "").lower() != gw2 or \
+                    (common.ref(op.get("virtualNetworkGateway2")) or "").lower() != gw1:
+                continue
+            if other.provisioning_state(ctx.now) != "Succeeded":
+                continue
+            if ctx.store.get_secret(ctx.db, other.key) == mine and _norm_policies(op) == _norm_policies(props):
+                return other
     return None
 
 
