@@ -60,7 +60,8 @@ def write_csv(frame: Any, path: str | Path) -> Path:
 
 
 _CSS = """body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;font-size:12px}
-th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}th{background:#f0f0f0}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top;white-space:nowrap}
+th{background:#f0f0f0;position:sticky;top:0}td.wide{white-space:normal;min-width:40em}
 tr:nth-child(even){background:#fafafa}.summary{margin:.5em 0 1em}.errors{color:#b2182b}
 td.s-deprecated{background:#f4c7c3}td.s-weak{background:#fbe0cf}td.s-strong{background:#d6efd8}"""
 
@@ -73,7 +74,7 @@ def _table_html(frame: Any) -> str:
         cells = []
         for c, v in zip(cols, rec, strict=True):
             text = "" if v is None or (isinstance(v, float) and v != v) else str(v)
-            cls = f' class="s-{html.escape(text)}"' if c == "strength" else ""
+            cls = f' class="s-{html.escape(text)}"' if c == "strength" else (' class="wide"' if c == "findings" else "")
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
