@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
                                       "CSV/YAML plan. ETag-checked through the operations layer, VNet-to-VNet pairs "
                                       "together, bounded concurrency, stoppable (Ctrl-C or the stop file) and "
                                       "resumable (the state file: a rerun skips what is done).")
-    _target_args(roll)
+    _target_args(roll, subscriptions=False)   # one subscription per rollout: $AZURE_SUBSCRIPTION_ID
     roll.add_argument("--policy", metavar="POLICY",
                       help="preset name, 'default' (Azure's default proposals) or a policy YAML file")
     roll.add_argument("--plan", metavar="FILE", help="CSV or YAML plan: a policy per connection")
@@ -52,11 +52,12 @@ def register(sub: Any) -> None:
     roll.set_defaults(handler=cmd_rollout)
 
 
-def _target_args(p: argparse.ArgumentParser) -> None:
+def _target_args(p: argparse.ArgumentParser, *, subscriptions: bool = True) -> None:
     p.add_argument("-g", "--resource-group", action="append", default=[], metavar="RG",
                    help="resource group (repeatable; default: every group of the subscription)")
-    p.add_argument("--subscription", action="append", default=[], metavar="ID",
-                   help="subscription (repeatable; default: the session's)")
+    if subscriptions:
+        p.add_argument("--subscription", action="append", default=[], metavar="ID",
+                       help="subscription (repeatable; default: the session's)")
     p.add_argument("--workers", type=int, default=8, metavar="N", help="concurrent requests/units (default 8)")
     p.add_argument("--target", choices=("emulator", "azure"), help="default: $VPNRUNBOOK_TARGET or emulator")
 
