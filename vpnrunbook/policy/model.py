@@ -122,6 +122,16 @@ class IpsecIkePolicy:
         return yaml.safe_dump(doc, sort_keys=False)
 
 
+def has_recursive_alias(value: Any, within: frozenset[int] = frozenset()) -> bool:
+    """Whether loaded YAML contains itself (a recursive alias such as ``&a [*a]``), which no setting can hold."""
+    if not isinstance(value, list | Mapping):
+        return False
+    if id(value) in within:
+        return True
+    inner = within | {id(value)}
+    return any(has_recursive_alias(v, inner) for v in (value.values() if isinstance(value, Mapping) else value))
+
+
 def load_policy_file(path: str | Path) -> IpsecIkePolicy:
     """Load a policy YAML file; malformed YAML, unknown keys, wrong types and bad values raise with the file name."""
     import yaml
@@ -133,6 +143,10 @@ def load_policy_file(path: str | Path) -> IpsecIkePolicy:
         raise rules.PolicyValidationError([rules.Problem("file", str(path), f"cannot be read ({exc.strerror})",
                                                          "a readable YAML file", "FileNotReadable")],
                                           subject=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise rules.PolicyValidationError([rules.Problem("file", str(path), f"is not UTF-8 text (byte {exc.start})",
+                                                         "a UTF-8 YAML file", "FileNotReadable")],
+                                          subject=str(path)) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -141,6 +155,10 @@ def load_policy_file(path: str | Path) -> IpsecIkePolicy:
         raise rules.PolicyValidationError([rules.Problem("file", str(path), f"is not valid YAML{where}",
                                                          "a YAML mapping of the eight policy fields", "InvalidYaml")],
                                           subject=str(path)) from exc
+    if has_recursive_alias(data):
+        raise rules.PolicyValidationError([rules.Problem("file", str(path), "holds an alias that refers to itself "
+                                                         "(e.g. &a [*a])", "a YAML mapping of the eight policy fields",
+                                                         "InvalidYaml")], subject=str(path))
     if isinstance(data, Mapping) and "policy" in data and isinstance(data["policy"], Mapping):
         data = data["policy"]
     if not isinstance(data, Mapping):

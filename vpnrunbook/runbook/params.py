@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vpnrunbook.policy.model import has_recursive_alias
 from vpnrunbook.policy.rules import Problem
 
 SECRET_REF_RE = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|generate)$")
@@ -215,6 +216,10 @@ def parse_yaml(text: str, *, source: str = "parameters") -> dict[str, Any]:
         raise ParameterError([Problem("file", source, f"holds a {_type_name(data)}, not a mapping",
                                       "a YAML mapping of parameter names to values", "InvalidYaml")],
                              subject=source)
+    if has_recursive_alias(data):
+        raise ParameterError([Problem("file", source, "holds an alias that refers to itself (e.g. &a [*a])",
+                                      "a YAML mapping of parameter names to values, without recursive aliases",
+                                      "InvalidYaml")], subject=source)
     return dict(data)
 
 
@@ -226,6 +231,9 @@ def load_file(step: str, path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ParameterError([Problem("file", str(path), f"cannot be read ({exc.strerror})",
                                       "a readable YAML file", "FileNotReadable")], subject=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ParameterError([Problem("file", str(path), f"is not UTF-8 text (byte {exc.start})",
+                                      "a UTF-8 YAML file", "FileNotReadable")], subject=str(path)) from None
     data = parse_yaml(text, source=str(path))
     problems = check_mapping(step, data, runner_owned_ok=False)
     if problems:
