@@ -66,8 +66,9 @@ def _policy_problems(value: Any, label: str = "policy") -> list[Problem]:
     try:
         resolve_policy(value, label=label)
     except PolicyValidationError as exc:
-        return [Problem(f"{label}.{p.field}" if p.field not in (label, "file") else p.field, p.value, p.message,
-                        p.allowed, p.code) for p in exc.problems]
+        return [Problem(label, p.value, f"file {p.value} {p.message}", p.allowed, p.code) if p.field == "file" else
+                Problem(f"{label}.{p.field}" if p.field != label else p.field, p.value, p.message, p.allowed, p.code)
+                for p in exc.problems]
     return []
 
 
