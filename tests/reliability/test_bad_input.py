@@ -146,6 +146,42 @@ def test_malformed_yaml_through_the_cli(seeded, tmp_path, capsys, text, expect):
     assert evidence.load_manifest(seeded["evidence"], run["run_id"])["error"]["problems"][0]["code"] == "InvalidYaml"
 
 
+@pytest.mark.parametrize(("content", "expect"), [
+    (b"connection_name: \xff\xfeVNet\n", "is not UTF-8 text"),
+    (b"connection_name: &a [*a]\n", "refers to itself"),
+    (b"policy: &p {ike_encryption: AES256, again: *p}\n", "refers to itself"),
+])
+def test_undecodable_or_self_referencing_file_through_the_cli(seeded, tmp_path, capsys, content, expect):
+    pfile = tmp_path / "odd.yaml"
+    pfile.write_bytes(content)
+    before = store_dump(seeded["db"])
+    code = main(["run", "05", "-p", str(pfile), "--apply"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE, err
+    assert str(pfile) in err and expect in err
+    assert store_dump(seeded["db"]) == before
+    (run,) = evidence.list_runs(seeded["evidence"])
+    assert run["outcome"] == "refused"
+    assert evidence.verify(seeded["evidence"]) == []
+
+
+@pytest.mark.parametrize(("content", "expect"), [
+    (b"ike_encryption: \xffAES\n", "is not UTF-8 text"),
+    (b"ike_encryption: &a [*a]\n", "refers to itself"),
+])
+def test_undecodable_or_self_referencing_policy_file(seeded, tmp_path, capsys, content, expect):
+    policy = tmp_path / "policy.yaml"
+    policy.write_bytes(content)
+    pfile = tmp_path / "params.yaml"
+    pfile.write_text(f"policy: {policy}\n")
+    code = main(["run", "05", "-p", str(pfile), "--apply"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE, err
+    assert str(policy) in err and expect in err
+    (run,) = evidence.list_runs(seeded["evidence"])
+    assert run["outcome"] == "refused"
+
+
 def test_missing_parameter_file_through_the_cli(seeded, tmp_path, capsys):
     code = main(["run", "04", "-p", str(tmp_path / "nope.yaml")])
     assert code == EXIT_USAGE and "nope.yaml" in capsys.readouterr().err
