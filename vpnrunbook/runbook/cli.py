@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -103,6 +104,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             note = " (set with --apply)" if p.name == "apply" else ""
             print(f"  {p.name}: {p.type} = {p.default!r}{note}\n      {p.help}")
         return EXIT_OK
+    from vpnrunbook.runbook.evidence import evidence_root
+
+    root = evidence_root(args.evidence_dir)
+    try:  # before anything runs: a run whose evidence cannot be written must not start
+        root.mkdir(parents=True, exist_ok=True)
+        usable = os.access(root, os.W_OK | os.X_OK)
+        reason = "not writable"
+    except OSError as exc:
+        usable, reason = False, exc.strerror or str(exc)
+    if not usable:
+        print(f"vpnrunbook run: evidence folder {root} cannot be used ({reason}); allowed: a writable folder "
+              "(--evidence-dir or VPNRUNBOOK_EVIDENCE_DIR)", file=sys.stderr)
+        return EXIT_USAGE
     print(f"running {step.name} ({'apply' if args.apply else 'plan only'}) ...", file=sys.stderr)
     _interrupt_on_sigterm()
     result = run_step(step.name, params_file=args.parameters, apply=args.apply, target=args.target,
