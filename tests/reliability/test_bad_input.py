@@ -182,6 +182,17 @@ def test_undecodable_or_self_referencing_policy_file(seeded, tmp_path, capsys, c
     assert run["outcome"] == "refused"
 
 
+def test_unusable_evidence_folder_stops_the_run_before_it_starts(seeded, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    before = store_dump(seeded["db"])
+    code = main(["run", "05", "-p", str(SEED / "05_update_vnet1_to_site6.yaml"), "--apply",
+                 "--evidence-dir", str(blocker)])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE and f"evidence folder {blocker} cannot be used" in err and "writable folder" in err
+    assert store_dump(seeded["db"]) == before, "nothing ran"
+
+
 def test_missing_parameter_file_through_the_cli(seeded, tmp_path, capsys):
     code = main(["run", "04", "-p", str(tmp_path / "nope.yaml")])
     assert code == EXIT_USAGE and "nope.yaml" in capsys.readouterr().err
