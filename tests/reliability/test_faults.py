@@ -243,3 +243,34 @@ def test_kernel_killed_during_gateway_creation_then_rerun_attaches(tmp_path):
     assert gw["details"]["provisioning_state"] == "Succeeded"
     assert _gateway_creations(db) == 1, "no second creation"
     assert evidence.verify(tmp_path / "ev") == []
+
+
+@pytest.mark.slow
+def test_notebook_run_over_https_survives_real_dropped_connections(tmp_path, monkeypatch):
+    """The same through `emulator serve`: drops are real TCP shutdowns, 429/503 real HTTP answers."""
+    from vpnrunbook.emulator import server
+
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(tmp_path / "ev"))
+    monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0.0005")
+    running = server.start_in_thread(directory=tmp_path / "serve", db_path=os.environ["VPNRUNBOOK_DB"])
+    app, served = running.httpd.get_app(), []
+
+    def counting(environ, start_response):
+        served.append(environ["REQUEST_METHOD"])
+        return app(environ, start_response)
+
+    running.httpd.set_app(counting)
+    try:
+        monkeypatch.setenv("VPNRUNBOOK_EMULATOR_URL", running.url)
+        monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TOKEN", running.token)
+        monkeypatch.setenv("VPNRUNBOOK_EMULATOR_CA", str(running.ca))
+        ctl = EmulatorControl(connect(target="emulator"))
+        _inject(ctl, [(0, "GET", r"/resourcegroups/TestRG1$"), (0, "PUT", r"/virtualNetworks/TestVNet1$"),
+                      (0, "GET", POLL), (503, "PUT", r"/virtualNetworkGateways/VNet1GW$"), (429, "GET", POLL)])
+        r = run_step("01", params_file=SEED / "01_vnet1_gateway.yaml", apply=True)
+        assert (r.outcome, r.exit_code) == ("succeeded", EXIT_OK), r.error
+        assert ctl.faults() == []
+        assert served.count("PUT") >= 5, "the kernel talked HTTPS to the server"
+    finally:
+        running.stop()
+    assert _gateway_creations(Path(os.environ["VPNRUNBOOK_DB"])) == 1
