@@ -92,10 +92,11 @@ def seeded(seeded_template, tmp_path, monkeypatch) -> dict[str, Path]:
 
 
 def files_containing(root: Path, needle: str) -> list[str]:
-    """Every file under root whose bytes hold needle (raw, JSON-escaped, HTML-escaped or hex)."""
+    """Every file under root whose bytes hold needle (raw, JSON-escaped, HTML-escaped, hex or base64)."""
+    import base64
     import html
 
     variants = {needle.encode(), json.dumps(needle)[1:-1].encode(), html.escape(needle).encode(),
-                needle.encode().hex().encode()}
+                needle.encode().hex().encode(), base64.b64encode(needle.encode()).rstrip(b"=")}
     return [str(f.relative_to(root)) for f in sorted(root.rglob("*"))
             if f.is_file() and any(v in f.read_bytes() for v in variants)]
