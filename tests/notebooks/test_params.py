@@ -40,7 +40,8 @@ def test_unknown_key_lists_allowed_names():
 @pytest.mark.parametrize("field,value,expect", [
     ("gateway_ip_address", 131, "integer 131 has the wrong type"),
     ("address_prefixes", "10.61.0.0/16", "string '10.61.0.0/16' has the wrong type"),
-    ("device_ike", ["x"], "list ['x'] has the wrong type"),
+    ("device_ike", 5, "integer 5 has the wrong type"),
+    ("device_esp", {"a": "b"}, "has the wrong type"),
 ])
 def test_wrong_types(field, value, expect):
     probs = _problems("02_create_local_gateway", {field: value})
@@ -117,3 +118,29 @@ def test_seed_files_are_valid_and_hold_no_literal_key():
         params.load_file(step, f)
         text = f.read_text()
         assert "AzureA1b2C3" not in text and "sharedKey" not in text
+
+
+@pytest.mark.parametrize("step", ["02_create_local_gateway", "03_create_policy"])
+def test_device_proposals_checked_as_strongswan_loads_them(step):
+    """device_ike/device_esp: a string or a list; an unknown keyword is refused naming the entry and the value."""
+    ok = {"device_ike": ["aes256-sha384-modp2048s256", "aes128-sha256-ecp256"], "device_esp": "aes256-sha256"}
+    assert _problems(step, ok) == []
+    probs = _problems(step, {"device_ike": "aes256-sha384-modp2048s256, aes256-sha9-ecp384",
+                             "device_esp": ["aes256-sha256", "bogus"]})
+    assert [(p.field, p.value, p.code) for p in probs] == [
+        ("device_ike[1]", "aes256-sha9-ecp384", "InvalidProposal"), ("device_esp[1]", "bogus", "InvalidProposal")]
+    assert "sha9" in probs[0].message and "sha256" in probs[0].allowed
+    (empty,) = _problems(step, {"device_ike": [], "device_esp": "aes256-sha256"})
+    assert empty.field == "device_ike" and "no proposal" in empty.message
+
+
+def test_create_policy_needs_both_device_lists():
+    (p,) = _problems("03_create_policy", {"device_ike": "aes256-sha256-modp2048"})
+    assert (p.field, p.code) == ("device_esp", "MissingField") and "device_ike" in p.message
+
+
+def test_refuse_breaking_is_an_optional_bool():
+    for step in ("04_connect", "05_update_policy", "06_remove_policy"):
+        assert _problems(step, {"refuse_breaking": True}) == []
+        (p,) = _problems(step, {"refuse_breaking": "yes"})
+        assert p.field == "refuse_breaking" and p.code == "InvalidType"

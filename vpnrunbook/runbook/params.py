@@ -59,6 +59,7 @@ _TYPE_TEXT = {
     "list[str]": "a list of strings", "dict[str, str]": "a mapping of string to string",
     "policy": "a preset name, a policy YAML path or a mapping of the eight policy fields",
     "secret_ref": SECRET_REF_ALLOWED, "dict": "a mapping",
+    "proposals": "strongSwan proposals: a list of strings or one comma-separated string",
 }
 
 
@@ -81,6 +82,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "dict": lambda v: isinstance(v, Mapping) and all(isinstance(k, str) for k in v),
     "policy": lambda v: isinstance(v, str | Mapping),
     "secret_ref": _is_str,
+    "proposals": lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
 }
 
 

@@ -132,11 +132,12 @@ def _rg_name(resource_id: str) -> tuple[str, str]:
 
 
 def device_config(session: Any, *, resource_group: str, connection_name: str, policy: IpsecIkePolicy | None,
-                  shared_key_ref: str = "env:VPNRUNBOOK_SHARED_KEY") -> Any:
+                  shared_key_ref: str = "env:VPNRUNBOOK_SHARED_KEY",
+                  use_policy_based_traffic_selectors: bool | None = None) -> Any:
     """The on-premises device's ``swanctl.conf`` for an S2S connection (``vpnrunbook.device.render_swanctl``),
     built from what Azure reports: the gateway's public IP, the VNet's space, the local gateway's prefixes.
     Returns None when ``vpnrunbook.device`` is not installed or the connection is not Site-to-Site. The
-    configuration holds only the key's reference."""
+    configuration holds only the key's reference. ``use_policy_based_traffic_selectors`` None: the connection's."""
     try:
         from vpnrunbook.device import render_swanctl
     except ImportError:
@@ -154,5 +155,80 @@ def device_config(session: Any, *, resource_group: str, connection_name: str, po
     return render_swanctl(policy, remote_address=pip.ip_address, local_address=lng.gateway_ip_address,
                           local_prefixes=list(lng.local_network_address_space.address_prefixes),
                           remote_prefixes=list(vnet.address_space.address_prefixes), shared_key_ref=shared_key_ref,
-                          use_policy_based_traffic_selectors=bool(conn.use_policy_based_traffic_selectors),
+                          use_policy_based_traffic_selectors=bool(
+                              conn.use_policy_based_traffic_selectors if use_policy_based_traffic_selectors is None
+                              else use_policy_based_traffic_selectors),
                           name=connection_name)
+
+
+# ---- tunnel impact and the verify step (issue 7) -----------------------------------------------------
+def tunnel_warnings(planned: Any, *, refuse_breaking: bool = False, apply: bool = False) -> list[str]:
+    """Print the plan's "WARNING — ..." lines (a change that would break a tunnel) and what happens to them."""
+    plan = getattr(planned, "plan", planned)
+    warnings = list(plan.tunnel_warnings())
+    for w in warnings:
+        print(w)
+    if warnings:
+        if refuse_breaking:
+            print("refuse_breaking=True: " + ("the apply refuses this change (UpdateBreaksTunnel) and writes nothing"
+                                              if apply else "an apply would refuse this change and write nothing"))
+        else:
+            print("refuse_breaking=False: " + ("the change is applied anyway; reconfigure the other end in the same "
+                                               "change window" if apply else "an apply would make this change anyway "
+                                               "(set refuse_breaking=True to refuse it)"))
+    return warnings
+
+
+def impact_table(planned: Any) -> Any:
+    """The compatibility verdict before and after the planned change, one row per tunnel checked (None: none)."""
+    import pandas as pd
+
+    plan = getattr(planned, "plan", planned)
+    impacts = list(getattr(plan, "impacts", []) or [])
+    if not impacts:
+        return None
+    rows = [{"connection": i.resource, "other end": i.peer, "now": i.before, "after the change": i.after,
+             "breaks": "WARNING" if i.breaks else "", "why": i.reason} for i in impacts]
+    return pd.DataFrame(rows)
+
+
+def try_verify(ops: Any, session: Any, *, resource_group: str, connection_name: str) -> Any:
+    """``ops.verify_connection`` (status with the reason), or None when the connection does not exist (yet)."""
+    try:
+        return ops.verify_connection(session, resource_group=resource_group, connection_name=connection_name)
+    except ops.PrecheckError:
+        return None
+
+
+def verify_section(status: Any, *, applied: bool) -> None:
+    """Show the verify step: status + reason (+ the Vnet2Vnet peer) and the device check per exchange."""
+    from IPython.display import Markdown, display
+
+    when = "after the change" if applied else "now (plan-only run: nothing was changed)"
+    display(Markdown(f"**Connection status {when}:** `{status.status}`" + (" ✔" if status.ok else " ✘")))
+    print(status.text)
+    display(status.to_frame())
+    if status.device_check is not None:
+        display(Markdown(f"**Device check** ({status.device}): {status.device_check.verdict}"))
+        display(status.device_check.to_frame())
+
+
+# The create-policy step knows no addresses: its device configuration uses documentation addresses (RFC 5737)
+# and the seed site's prefixes, marked as examples; 04 connect renders the real one.
+EXAMPLE_AZURE_GATEWAY_IP = "203.0.113.10"
+EXAMPLE_DEVICE_IP = "198.51.100.20"
+EXAMPLE_ONPREM_PREFIXES = ("10.61.0.0/16", "10.62.0.0/16")
+EXAMPLE_VNET_PREFIXES = ("10.1.0.0/16",)
+EXAMPLE_KEY_REF = "env:VPNRUNBOOK_SHARED_KEY"
+
+
+def device_examples(policy: IpsecIkePolicy | None, *, name: str = "azure") -> dict[str, Any]:
+    """strongSwan ``swanctl.conf`` and Cisco IOS-XE for a policy, with example addresses (see above).
+    Returns ``{"swanctl": DeviceConfig, "cisco": DeviceConfig}``; the key appears only as a reference."""
+    from vpnrunbook.device import render_cisco, render_swanctl
+
+    common = dict(remote_address=EXAMPLE_AZURE_GATEWAY_IP, local_address=EXAMPLE_DEVICE_IP,
+                  local_prefixes=list(EXAMPLE_ONPREM_PREFIXES), remote_prefixes=list(EXAMPLE_VNET_PREFIXES),
+                  shared_key_ref=EXAMPLE_KEY_REF, name=name)
+    return {"swanctl": render_swanctl(policy, **common), "cisco": render_cisco(policy, **common)}
+

@@ -95,6 +95,29 @@ def rules_name_ok(name: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}", name)) and not name.endswith(".")
 
 
+def _device_problems(v: dict[str, Any], *, both: bool = False) -> list[Problem]:
+    """``device_ike`` / ``device_esp``: strongSwan proposals as strongSwan would load them (vpnrunbook.device).
+    ``both``: one without the other is refused (a compatibility check needs both lists)."""
+    from vpnrunbook.device.proposals import ProposalError, parse_proposals
+
+    out: list[Problem] = []
+    for key, protocol in (("device_ike", "IKE"), ("device_esp", "ESP")):
+        value = v.get(key)
+        if value is None:
+            continue
+        try:
+            parse_proposals(value, protocol, field_name=key)
+        except ProposalError as exc:
+            out.append(Problem(exc.field, exc.value, str(exc).split(": ", 1)[-1].rsplit("; allowed: ", 1)[0],
+                               exc.allowed, "InvalidProposal"))
+    if both and (v.get("device_ike") is None) != (v.get("device_esp") is None):
+        given, missing = ("device_ike", "device_esp") if v.get("device_esp") is None else ("device_esp", "device_ike")
+        out.append(Problem(missing, None, f"is required when {given} is given (the check needs both lists)",
+                           "strongSwan proposals, e.g. " + ("'aes256-sha256'" if missing == "device_esp"
+                                                            else "'aes256-sha384-modp2048s256'"), "MissingField"))
+    return out
+
+
 # ---- per-step checks --------------------------------------------------------------------------------
 def _check_gateway(v: dict[str, Any]) -> list[Problem]:
     p = _names(v, "resource_group", "vnet_name", "gateway_name", "public_ip_name") + _location(v)
@@ -113,6 +136,7 @@ def _check_local_gateway(v: dict[str, Any]) -> list[Problem]:
     p = _names(v, "resource_group", "local_gateway_name") + _location(v)
     p += rules.check_public_ip("gateway_ip_address", v["gateway_ip_address"])
     p += rules.check_prefixes("address_prefixes", v["address_prefixes"])
+    p += _device_problems(v)
     return p
 
 
@@ -125,7 +149,7 @@ def _check_create_policy(v: dict[str, Any]) -> list[Problem]:
         return p + _policy_problems(base, "base")
     merged = dict(start.as_python_dict()) if start else {}
     merged.update(v["fields"])
-    return p + _policy_problems(merged, "fields" if v["fields"] else "base")
+    return p + _policy_problems(merged, "fields" if v["fields"] else "base") + _device_problems(v, both=True)
 
 
 def _check_connect(v: dict[str, Any]) -> list[Problem]:
@@ -190,8 +214,10 @@ STEPS: dict[str, Step] = {s.name: s for s in (
              Param("local_gateway_name", "str", "Site6", "local network gateway name"),
              Param("gateway_ip_address", "str", "131.107.72.22", "public IP of the on-premises VPN device"),
              Param("address_prefixes", "list[str]", ["10.61.0.0/16", "10.62.0.0/16"], "on-premises prefixes"),
-             Param("device_ike", "str | None", None, "emulator only: the device's strongSwan IKE proposals"),
-             Param("device_esp", "str | None", None, "emulator only: the device's strongSwan ESP proposals"),
+             Param("device_ike", "proposals | None", None, "the device's strongSwan IKE proposals (emulator: decide "
+                   "the S2S connectionStatus; Azure: only a tag for the audit)"),
+             Param("device_esp", "proposals | None", None, "the device's strongSwan ESP proposals (emulator: decide "
+                   "the S2S connectionStatus; Azure: only a tag for the audit)"),
              APPLY), _check_local_gateway),
     Step("03_create_policy", "03_create_policy.ipynb", "Create (define, check and save) an IPsec/IKE policy",
          "a policy YAML file under save_dir (nothing in Azure)", (
@@ -201,6 +227,9 @@ STEPS: dict[str, Step] = {s.name: s for s in (
              Param("description", "str", "", "free text stored in the file"),
              Param("save_dir", "str", "parameters/policies", "folder for the policy file"),
              Param("overwrite", "bool", False, "replace an existing file that holds a different policy"),
+             Param("device_ike", "proposals | None", None, "the on-premises device's strongSwan IKE proposals: "
+                   "check them against the policy (null: no check)"),
+             Param("device_esp", "proposals | None", None, "the device's strongSwan ESP proposals (with device_ike)"),
              APPLY), _check_create_policy),
     Step("04_connect", "04_connect.ipynb", "Connect: Site-to-Site or VNet-to-VNet, with a custom policy",
          "connection(s) with shared key and IPsec/IKE policy", (
@@ -220,6 +249,8 @@ STEPS: dict[str, Step] = {s.name: s for s in (
              Param("connection_protocol", "str", "IKEv2", "IKEv2 or IKEv1", choices=rules.CONNECTION_PROTOCOLS),
              Param("dpd_timeout_seconds", "int | None", None, "DPD timeout (9-3600 s) or null for 45"),
              Param("use_policy_based_traffic_selectors", "bool", False, "policy-based traffic selectors"),
+             Param("refuse_breaking", "bool", False, "True: refuse (exit 2, nothing written) a change that would "
+                   "break the tunnel to the device/peer; False: flag it in the plan and apply"),
              APPLY), _check_connect),
     Step("05_update_policy", "05_update_policy.ipynb", "Update a connection's policy, DPD timeout and traffic selectors",
          "the connection's ipsecPolicies, dpdTimeoutSeconds, usePolicyBasedTrafficSelectors", (
@@ -228,11 +259,15 @@ STEPS: dict[str, Step] = {s.name: s for s in (
              Param("policy", "policy | None", "seed-update", "new policy (preset, file, mapping) or null: unchanged"),
              Param("dpd_timeout_seconds", "int | None", 30, "new DPD timeout or null: unchanged"),
              Param("use_policy_based_traffic_selectors", "bool | None", True, "new setting or null: unchanged"),
+             Param("refuse_breaking", "bool", False, "True: refuse (exit 2, nothing written) a change that would "
+                   "break the tunnel to the device/peer; False: flag it in the plan and apply"),
              APPLY), _check_update),
     Step("06_remove_policy", "06_remove_policy.ipynb", "Remove a connection's custom policy (back to Azure defaults)",
          "the connection's ipsecPolicies (emptied)", (
              Param("resource_group", "str", "TestRG1", "resource group of the connection"),
              Param("connection_name", "str", "VNet1toSite6", "connection name"),
+             Param("refuse_breaking", "bool", False, "True: refuse (exit 2, nothing written) a change that would "
+                   "break the tunnel to the device/peer; False: flag it in the plan and apply"),
              APPLY), _check_names_only("resource_group", "connection_name")),
     Step("07_overview", "07_overview.ipynb", "Overview: connections and their policies (read-only)", "", (
              Param("resource_groups", "list[str]", ["TestRG1", "TestRG2"], "resource groups to show"),
