@@ -112,6 +112,7 @@ class _LandedWrite:
 def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any] | None = None) -> Any:
     """Send one planned PUT. Returns the SDK poller (LRO kinds) or the REST dict (resource group)."""
     headers = _conditions(write)
+    sent: list[Any] = []  # the PUT's pipeline context: azure-core's RetryPolicy counts its attempts there
     log.info("%s: %s %s", step, "update" if write.exists else "create", write.label)
     try:
         if write.kind == "resource_group":
@@ -132,10 +133,13 @@ def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any
                 body.setdefault("properties", {})["sharedKey"] = key
             del key
         return ops.begin_create_or_update(write.resource_group, write.name, body, headers=headers,
+                                          raw_request_hook=lambda request: sent.append(request.context),
                                           **lro_options(session))
     except HttpResponseError as exc:
-        if exc.status_code == 412 and _covers(read_kind(session, write.kind, write.resource_group, write.name),
-                                              write.body):
+        # Only a PUT the SDK sent more than once can have met its own earlier attempt; a 412 on the first attempt
+        # is always someone else's write, even one identical to ours.
+        if exc.status_code == 412 and sent and sent[0].get("retry_count", 0) > 0 and _covers(
+                read_kind(session, write.kind, write.resource_group, write.name), write.body):
             log.info("%s: %s — 412 on a retried PUT whose first response was lost; the resource already holds this "
                      "write", step, write.label)
             return _LandedWrite(session, write)
