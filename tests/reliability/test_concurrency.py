@@ -125,3 +125,26 @@ def test_two_kernels_write_the_store_at_once(tmp_path, monkeypatch):
     conflicts = [evidence.load_manifest(tmp_path / "ev", e["run_id"])["records"][0]["conflicts"] for e in runs]
     print("ETag conflicts retried by the two kernels:", conflicts)
     assert evidence.verify(tmp_path / "ev") == []
+
+
+def test_identical_changes_from_two_operators_still_conflict(seeded, monkeypatch):
+    """Someone else lands the very change this plan holds between our re-read and our PUT: ARM's 412 on the first
+    attempt is still their write, not ours — refused, not reported as applied by us."""
+    from vpnrunbook.operations import ConcurrentChangeError
+    from vpnrunbook.operations import apply as apply_mod
+
+    session = connect(target="emulator", polling_interval=0)
+    plan = ops.plan_connection_update(session, resource_group="TestRG1", connection_name="VNet1toSite6",
+                                      policy="seed-update")
+    real_verify = apply_mod.verify_unchanged
+
+    def verify_then_race(sess, p):
+        current = real_verify(sess, p)
+        if p is plan:
+            ops.update_connection(sess, resource_group="TestRG1", connection_name="VNet1toSite6",
+                                  policy="seed-update", apply=True)
+        return current
+
+    monkeypatch.setattr(apply_mod, "verify_unchanged", verify_then_race)
+    with pytest.raises(ConcurrentChangeError, match="412"):
+        ops.apply_plan(session, plan)
