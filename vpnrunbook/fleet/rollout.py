@@ -383,7 +383,7 @@ class Rollout:
                 outcomes += [Outcome(u.item.resource_group, u.item.connection, "not_started",
                                      "interrupted (Ctrl-C)", source=u.item.source) for u in queue]
                 queue.clear()
-                for f in futures:  # running units finish: a VNet-to-VNet pair is never left half-written
+                for f in list(running):  # running units finish: a VNet-to-VNet pair is never left half-written
                     outcomes.append(f.result())
         if bar is not None:
             bar.close()
