@@ -210,3 +210,22 @@ def test_azure_target_without_configuration_is_refused(tmp_path, monkeypatch):
     r = run_step("07", params_file=SEED / "07_overview.yaml", target="azure")
     assert (r.outcome, r.exit_code) == ("refused", EXIT_USAGE), r.error
     assert r.manifest["target"] == "azure" and r.manifest["error"]["type"] == "TargetConfigurationError"
+
+
+def test_verify_section_in_the_seed_runs(seed_run):
+    """04/05/06 read the connection's status back and record it as `verify`: the Vnet2Vnet pair names its peer."""
+    def verify(fname):
+        m = _by_file(seed_run, fname)
+        (rec,) = [r for r in m["records"] if r.get("name") == "verify"]
+        html = (seed_run["root"] / m["run_id"] / "notebook.html").read_text()
+        assert "Connection status after the change" in html and rec["reason"].split(" (")[0][:40] in html
+        return rec
+
+    v2v = verify("04_vnet1_to_vnet2.yaml")
+    assert (v2v["status"], v2v["peer"], v2v["peer_status"]) == ("Connected", "TestRG2/connections/VNet2toVNet1",
+                                                                "Connected")
+    assert v2v["source"] == "Vnet2Vnet pair" and "same shared key and the same policy" in v2v["reason"]
+    for fname in ("04_vnet1_to_site6.yaml", "05_update_vnet1_to_site6.yaml", "06_remove_vnet1_to_site6.yaml"):
+        s2s = verify(fname)
+        assert s2s["connection"] == "TestRG1/connections/VNet1toSite6" and s2s["status"] == "Connected"
+        assert s2s["device"] is None and "no emulated device" in s2s["reason"]  # the seed's Site6 has no device tags
