@@ -181,3 +181,16 @@ def test_create_policy_refuses_a_bad_proposal_before_the_kernel(tmp_path, monkey
     run = run_step("03", params_file=bad)
     assert (run.outcome, run.exit_code) == ("refused", EXIT_USAGE)
     assert "device_ike[0]" in run.error and "aes256-sha999-modp2048" in run.error and "sha999" in run.error
+
+
+def test_create_policy_without_an_ikev2_dh_group_still_saves(tmp_path, monkeypatch):
+    """DH group None is a valid Azure policy that no IKEv2 device can express: said, not a failed run."""
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(tmp_path / "ev"))
+    run = run_step("03", parameters={"policy_name": "no-dh", "fields": {"dh_group": "None"},
+                                     "save_dir": str(tmp_path / "policies"), "device_ike": "aes256-sha384-ecp384",
+                                     "device_esp": "aes256-sha256"}, apply=True)
+    assert run.outcome == "succeeded", run.error
+    text = _outputs(run, tag="vpnrunbook-device")
+    assert "no device configuration: dh_group: 'None' cannot be expressed" in text
+    assert "no compatibility check" in text
+    assert (tmp_path / "policies" / "no-dh.yaml").exists()

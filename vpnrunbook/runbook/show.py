@@ -139,7 +139,7 @@ def device_config(session: Any, *, resource_group: str, connection_name: str, po
     Returns None when ``vpnrunbook.device`` is not installed or the connection is not Site-to-Site. The
     configuration holds only the key's reference. ``use_policy_based_traffic_selectors`` None: the connection's."""
     try:
-        from vpnrunbook.device import render_swanctl
+        from vpnrunbook.device import ProposalError, render_swanctl
     except ImportError:
         return None
     net = session.network
@@ -152,13 +152,17 @@ def device_config(session: Any, *, resource_group: str, connection_name: str, po
     pip = net.public_ip_addresses.get(*_rg_name(ipconf.public_ip_address.id))
     vnet_id = ipconf.subnet.id.split("/subnets/")[0]
     vnet = net.virtual_networks.get(*_rg_name(vnet_id))
-    return render_swanctl(policy, remote_address=pip.ip_address, local_address=lng.gateway_ip_address,
-                          local_prefixes=list(lng.local_network_address_space.address_prefixes),
-                          remote_prefixes=list(vnet.address_space.address_prefixes), shared_key_ref=shared_key_ref,
-                          use_policy_based_traffic_selectors=bool(
-                              conn.use_policy_based_traffic_selectors if use_policy_based_traffic_selectors is None
-                              else use_policy_based_traffic_selectors),
-                          name=connection_name)
+    pbts = conn.use_policy_based_traffic_selectors if use_policy_based_traffic_selectors is None \
+        else use_policy_based_traffic_selectors
+    try:
+        return render_swanctl(policy, remote_address=pip.ip_address, local_address=lng.gateway_ip_address,
+                              local_prefixes=list(lng.local_network_address_space.address_prefixes),
+                              remote_prefixes=list(vnet.address_space.address_prefixes),
+                              shared_key_ref=shared_key_ref, use_policy_based_traffic_selectors=bool(pbts),
+                              name=connection_name)
+    except ProposalError as exc:  # e.g. DH group None: valid for Azure, no IKEv2 device can be configured for it
+        print(f"no device configuration: {exc}")
+        return None
 
 
 # ---- tunnel impact and the verify step (issue 7) -----------------------------------------------------
