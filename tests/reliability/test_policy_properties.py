@@ -3,6 +3,7 @@ acceptance (through the azure-mgmt-network SDK) agree — and a refused PUT leav
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,52 @@ def test_package_validation_agrees_with_the_emulator(s2s_session, values):
     assert ok, f"the emulator accepted a policy the package refuses ({sorted(fields)}): {values}"
     (p,) = stored.ipsec_policies
     assert {k: getattr(p, k) for k in values} == values, "the stored policy differs from the one sent"
+
+
+# any short text: printable ASCII (mostly allowed), the refused space/'-'/'~', control and non-ASCII characters
+KEYS = st.one_of(st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=140),
+                 st.text(min_size=0, max_size=12))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=KEYS, dpd=st.one_of(st.none(), st.integers(-5, 4000)))
+def test_shared_key_and_dpd_checks_agree_with_the_emulator(s2s_session, key, dpd):
+    """Shared keys (set through the sharedkey endpoint) and DPD timeouts: the package's rules and the emulator
+    agree; a refused key is never echoed by the emulator."""
+    from vpnrunbook.azure.secrets import SecretReferenceError, resolve_shared_key
+
+    session, db = s2s_session
+    conns = session.network.virtual_network_gateway_connections
+    key_ok = rules.check_shared_key(key) == []
+    before = store_dump(db)
+    try:
+        conns.begin_set_shared_key("TestRG1", "VNet1toSite6", {"value": key}).result()
+        accepted = True
+    except HttpResponseError as exc:
+        accepted = False
+        if len(key) >= 8:  # shorter ones may occur in any text by chance
+            assert key not in exc.response.text(), "the emulator echoed a refused key"
+        assert store_dump(db) == before
+    assert accepted == key_ok, (key_ok, accepted)
+    # a reference to the same key is judged alike, without echoing it (an environment variable holds no NUL)
+    if "\x00" not in key:
+        os.environ["RELIABILITY_PROPERTY_KEY"] = key
+        try:
+            resolve_shared_key("env:RELIABILITY_PROPERTY_KEY")
+            ref_ok = True
+        except SecretReferenceError as exc:
+            ref_ok = False
+            if len(key) >= 8:
+                assert key not in str(exc)
+        finally:
+            del os.environ["RELIABILITY_PROPERTY_KEY"]
+        assert ref_ok == key_ok, (ref_ok, key_ok)
+    if dpd is not None:
+        conn = conns.get("TestRG1", "VNet1toSite6")
+        conn.dpd_timeout_seconds = dpd
+        try:
+            conns.begin_create_or_update("TestRG1", "VNet1toSite6", conn).result()
+            dpd_accepted = True
+        except HttpResponseError:
+            dpd_accepted = False
+        assert dpd_accepted == (rules.check_dpd_timeout(dpd) == []), dpd
