@@ -148,3 +148,46 @@ def test_identical_changes_from_two_operators_still_conflict(seeded, monkeypatch
     monkeypatch.setattr(apply_mod, "verify_unchanged", verify_then_race)
     with pytest.raises(ConcurrentChangeError, match="412"):
         ops.apply_plan(session, plan)
+
+
+KILLED_WRITER = """
+import sys
+from vpnrunbook.azure.connect import connect
+lg = connect(polling_interval=0).network.local_network_gateways
+for i in range(100000):
+    lg.begin_create_or_update("Shared", f"k{i}", {"location": "eastus", "properties": {
+        "gatewayIpAddress": "131.107.72.22", "localNetworkAddressSpace": {"addressPrefixes": ["10.61.0.0/16"]}}}).result()
+    print(i, flush=True)
+"""
+
+
+def test_writer_killed_mid_write_leaves_a_sound_store(monkeypatch):
+    """SIGKILL a process in the middle of a stream of writes: the store passes integrity_check and holds every
+    write the process saw acknowledged; another process keeps working on it."""
+    import signal
+
+    monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0")
+    s = connect(target="emulator", polling_interval=0)
+    s.resources.resource_groups.create_or_update("Shared", {"location": "eastus"})
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=REPO)
+    acknowledged = -1
+    try:
+        for line in proc.stdout:
+            acknowledged = int(line)
+            if acknowledged >= 60:
+                break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert acknowledged >= 60, proc.stderr.read()
+    con = sqlite3.connect(os.environ["VPNRUNBOOK_DB"])
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        con.close()
+    names = {x.name for x in s.network.local_network_gateways.list("Shared")}
+    assert {f"k{i}" for i in range(acknowledged + 1)} <= names, "an acknowledged write was lost"
+    s.network.local_network_gateways.begin_create_or_update("Shared", "after", {"location": "eastus", "properties": {
+        "gatewayIpAddress": "131.107.72.22", "localNetworkAddressSpace": {"addressPrefixes": ["10.61.0.0/16"]}}}).result()
