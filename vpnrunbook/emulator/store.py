@@ -105,6 +105,24 @@ _COLUMNS = ("key", "id", "sub", "rg", "type", "name", "location", "body", "etag"
             "op_id", "op_kind", "op_start", "op_done")
 
 
+def _enable_wal(conn: sqlite3.Connection, *, deadline_seconds: float = 30.0) -> None:
+    """Switch a connection to WAL. On a new file several processes race for it, and SQLite answers
+    "database is locked" at once (the busy handler does not cover the switch): retry until the deadline."""
+    deadline = time.monotonic() + deadline_seconds
+    delay = 0.005
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 def _record(row: sqlite3.Row) -> Record:
     data = dict(zip(_COLUMNS, row, strict=True))
     data["body"] = json.loads(data["body"])
@@ -142,7 +160,7 @@ class Store:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._local.conn = conn
         return conn
