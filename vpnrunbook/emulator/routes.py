@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 
 from vpnrunbook.emulator import lro
 from vpnrunbook.emulator.handlers import (
+    common,
     connections,
     gateways,
     local_gateways,
@@ -36,13 +38,14 @@ def _route(path: str, provider: str | None, kind: str = "arm", **methods: Handle
     return Route(re.compile(path + r"/?$", re.IGNORECASE), {m.upper(): h for m, h in methods.items()}, provider, kind)
 
 
-def _tracked(segment: str, module: object) -> list[Route]:
-    m = module
+def _tracked(segment: str, kind: common.Kind) -> list[Route]:
+    """The five routes of a tracked Microsoft.Network resource type, all served by the shared handlers."""
     return [
-        _route(f"{NET}/{segment}/{NAME}", "Microsoft.Network", put=m.put, get=m.get, delete=m.delete,  # type: ignore[attr-defined]
-               patch=m.patch),  # type: ignore[attr-defined]
-        _route(f"{NET}/{segment}", "Microsoft.Network", get=m.list_rg),  # type: ignore[attr-defined]
-        _route(f"{NET_SUB}/{segment}", "Microsoft.Network", get=m.list_all),  # type: ignore[attr-defined]
+        _route(f"{NET}/{segment}/{NAME}", "Microsoft.Network", put=partial(common.put, kind),
+               get=partial(common.get, kind), delete=partial(common.delete, kind),
+               patch=partial(common.patch_tags, kind)),
+        _route(f"{NET}/{segment}", "Microsoft.Network", get=partial(common.list_, kind, by_rg=True)),
+        _route(f"{NET_SUB}/{segment}", "Microsoft.Network", get=partial(common.list_, kind, by_rg=False)),
     ]
 
 
@@ -56,11 +59,11 @@ ROUTES: list[Route] = [
     _route(f"{NET}/connections/{NAME}/sharedkey", "Microsoft.Network", get=connections.get_shared_key,
            put=connections.set_shared_key),
     _route(f"{NET}/connections/{NAME}/sharedkey/reset", "Microsoft.Network", post=connections.reset_shared_key),
-    *_tracked("virtualnetworks", virtual_networks),
-    *_tracked("publicipaddresses", public_ips),
-    *_tracked("virtualnetworkgateways", gateways),
-    *_tracked("localnetworkgateways", local_gateways),
-    *_tracked("connections", connections),
+    *_tracked("virtualnetworks", virtual_networks.KIND),
+    *_tracked("publicipaddresses", public_ips.KIND),
+    *_tracked("virtualnetworkgateways", gateways.KIND),
+    *_tracked("localnetworkgateways", local_gateways.KIND),
+    *_tracked("connections", connections.KIND),
     _route(SUB + r"/providers/(?P<provider>microsoft\.network|microsoft\.resources)/locations/(?P<loc>[^/]+)"
            r"/operations/(?P<op>[^/]+)", None, "poll", get=lro.operation_status),
     _route(SUB + r"/providers/(?P<provider>microsoft\.network|microsoft\.resources)/locations/(?P<loc>[^/]+)"

@@ -236,29 +236,6 @@ KIND = common.Kind(segment="connections", arm_type=CONNECTION_TYPE, label="conne
                    render_properties=render_properties, after_write=after_write)
 
 
-def put(ctx: Ctx) -> Response:
-    return common.put(KIND, ctx)
-
-
-def get(ctx: Ctx) -> Response:
-    return common.get(KIND, ctx)
-
-
-def delete(ctx: Ctx) -> Response:
-    return common.delete(KIND, ctx)
-
-
-def list_rg(ctx: Ctx) -> Response:
-    return common.list_(KIND, ctx, by_rg=True)
-
-
-def list_all(ctx: Ctx) -> Response:
-    return common.list_(KIND, ctx, by_rg=False)
-
-
-def patch(ctx: Ctx) -> Response:
-    return common.patch_tags(KIND, ctx)
-
 
 # ---- shared key -----------------------------------------------------------------------------------------
 def _connection(ctx: Ctx) -> Record:

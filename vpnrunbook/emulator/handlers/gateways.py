@@ -8,7 +8,7 @@ from typing import Any
 
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.handlers import common, public_ips, virtual_networks
-from vpnrunbook.emulator.models import CONNECTION_TYPE, GATEWAY_TYPE, Ctx, Response, parse_id, public_ip_for
+from vpnrunbook.emulator.models import CONNECTION_TYPE, GATEWAY_TYPE, Ctx, parse_id, public_ip_for
 from vpnrunbook.emulator.store import Record
 from vpnrunbook.policy import rules
 from vpnrunbook.policy.rules import Problem
@@ -191,26 +191,3 @@ KIND = common.Kind(segment="virtualNetworkGateways", arm_type=GATEWAY_TYPE, labe
                    validate=validate, render_properties=render_properties, check_delete=check_delete,
                    top_level=("identity", "extendedLocation"))
 
-
-def put(ctx: Ctx) -> Response:
-    return common.put(KIND, ctx)
-
-
-def get(ctx: Ctx) -> Response:
-    return common.get(KIND, ctx)
-
-
-def delete(ctx: Ctx) -> Response:
-    return common.delete(KIND, ctx)
-
-
-def list_rg(ctx: Ctx) -> Response:
-    return common.list_(KIND, ctx, by_rg=True)
-
-
-def list_all(ctx: Ctx) -> Response:
-    return common.list_(KIND, ctx, by_rg=False)
-
-
-def patch(ctx: Ctx) -> Response:
-    return common.patch_tags(KIND, ctx)

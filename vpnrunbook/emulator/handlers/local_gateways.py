@@ -7,7 +7,7 @@ from typing import Any
 
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.handlers import common
-from vpnrunbook.emulator.models import CONNECTION_TYPE, LOCAL_GATEWAY_TYPE, Ctx, Response
+from vpnrunbook.emulator.models import CONNECTION_TYPE, LOCAL_GATEWAY_TYPE, Ctx
 from vpnrunbook.emulator.store import Record
 from vpnrunbook.policy import rules
 from vpnrunbook.policy.rules import Problem
@@ -55,26 +55,3 @@ def check_delete(ctx: Ctx, rec: Record) -> None:
 KIND = common.Kind(segment="localNetworkGateways", arm_type=LOCAL_GATEWAY_TYPE, label="local network gateway",
                    validate=validate, render_properties=render_properties, check_delete=check_delete)
 
-
-def put(ctx: Ctx) -> Response:
-    return common.put(KIND, ctx)
-
-
-def get(ctx: Ctx) -> Response:
-    return common.get(KIND, ctx)
-
-
-def delete(ctx: Ctx) -> Response:
-    return common.delete(KIND, ctx)
-
-
-def list_rg(ctx: Ctx) -> Response:
-    return common.list_(KIND, ctx, by_rg=True)
-
-
-def list_all(ctx: Ctx) -> Response:
-    return common.list_(KIND, ctx, by_rg=False)
-
-
-def patch(ctx: Ctx) -> Response:
-    return common.patch_tags(KIND, ctx)

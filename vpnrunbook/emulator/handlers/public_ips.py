@@ -7,7 +7,7 @@ from typing import Any
 
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.handlers import common
-from vpnrunbook.emulator.models import GATEWAY_TYPE, PUBLIC_IP_TYPE, Ctx, Response, public_ip_for
+from vpnrunbook.emulator.models import GATEWAY_TYPE, PUBLIC_IP_TYPE, Ctx, public_ip_for
 from vpnrunbook.emulator.store import Record
 from vpnrunbook.policy.rules import Problem, check_choice
 
@@ -73,26 +73,3 @@ KIND = common.Kind(segment="publicIPAddresses", arm_type=PUBLIC_IP_TYPE, label="
                    validate=validate, render_properties=render_properties, check_delete=check_delete,
                    top_level=("sku", "zones"))
 
-
-def put(ctx: Ctx) -> Response:
-    return common.put(KIND, ctx)
-
-
-def get(ctx: Ctx) -> Response:
-    return common.get(KIND, ctx)
-
-
-def delete(ctx: Ctx) -> Response:
-    return common.delete(KIND, ctx)
-
-
-def list_rg(ctx: Ctx) -> Response:
-    return common.list_(KIND, ctx, by_rg=True)
-
-
-def list_all(ctx: Ctx) -> Response:
-    return common.list_(KIND, ctx, by_rg=False)
-
-
-def patch(ctx: Ctx) -> Response:
-    return common.patch_tags(KIND, ctx)

@@ -12,7 +12,6 @@ from vpnrunbook.emulator.models import (
     SUBNET_TYPE,
     VNET_TYPE,
     Ctx,
-    Response,
     parse_id,
     resource_id,
 )
@@ -147,26 +146,3 @@ def check_delete(ctx: Ctx, rec: Record) -> None:
 KIND = common.Kind(segment="virtualNetworks", arm_type=VNET_TYPE, label="virtual network", validate=validate,
                    render_properties=render_properties, check_delete=check_delete)
 
-
-def put(ctx: Ctx) -> Response:
-    return common.put(KIND, ctx)
-
-
-def get(ctx: Ctx) -> Response:
-    return common.get(KIND, ctx)
-
-
-def delete(ctx: Ctx) -> Response:
-    return common.delete(KIND, ctx)
-
-
-def list_rg(ctx: Ctx) -> Response:
-    return common.list_(KIND, ctx, by_rg=True)
-
-
-def list_all(ctx: Ctx) -> Response:
-    return common.list_(KIND, ctx, by_rg=False)
-
-
-def patch(ctx: Ctx) -> Response:
-    return common.patch_tags(KIND, ctx)
