@@ -17,7 +17,7 @@ from tests.conftest import REPO
 from tests.notebooks.conftest import PLANTED_KEY, files_containing
 from vpnrunbook.cli import EXIT_OK, EXIT_USAGE
 from vpnrunbook.runbook import evidence
-from vpnrunbook.runbook.demo import STAGES, run_demo
+from vpnrunbook.runbook.demo import RUNS, run_demo
 from vpnrunbook.runbook.runner import run_step
 from vpnrunbook.runbook.steps import STEPS
 
@@ -67,7 +67,7 @@ def _conn_after(m, name):
 
 def test_seed_workflow_succeeds_with_one_evidence_folder_per_run(seed_run):
     assert seed_run["code"] == EXIT_OK, seed_run["out"]
-    expected = [f for stage in STAGES for _, f in stage]
+    expected = [r.params for r in RUNS]
     assert len(seed_run["runs"]) == len(expected)
     assert {e["step"] for e in seed_run["runs"]} == set(STEPS), "every notebook ran"
     for e in seed_run["runs"]:
@@ -99,6 +99,15 @@ def test_the_two_gateways_were_created_concurrently(seed_run):
     gw2 = next(c for c in vnet2["changes"] if "gateway" in c["step"].lower())
     (snap,) = gw2["after"].values()
     assert snap["properties"]["sku"]["name"] == "VpnGw2" and snap["properties"]["vpnGatewayGeneration"] == "Generation2"
+
+
+def test_local_gateway_and_policies_ran_while_the_gateways_built(seed_run):
+    gateways_end = min(_by_file(seed_run, f)["ended"] for f in ("01_vnet1_gateway.yaml", "01_vnet2_gateway.yaml"))
+    for f in ("02_site6.yaml", "03_policy_seed_s2s.yaml", "03_policy_seed_vnet2vnet.yaml"):
+        assert _by_file(seed_run, f)["started"] < gateways_end, f"{f} started before the gateway runs ended"
+    s2s = _by_file(seed_run, "04_vnet1_to_site6.yaml")
+    assert s2s["started"] >= max(_by_file(seed_run, f)["ended"] for f in ("01_vnet1_gateway.yaml", "02_site6.yaml",
+                                                                        "03_policy_seed_s2s.yaml"))
 
 
 def test_seed_connections_and_policies(seed_run):

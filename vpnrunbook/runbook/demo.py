@@ -1,7 +1,10 @@
 """``vpnrunbook demo``: the seed workflow, headless, against the emulator.
 
-Stages run in order; the runs inside one stage run concurrently (each its own papermill kernel), so the two VPN
-gateways are created at the same time — the second does not wait for the first.
+The runs form a small dependency graph (``RUNS``): each run starts as soon as every run it needs has succeeded,
+each in its own papermill kernel, at most ``max_parallel`` at a time. So the two VPN gateways are created at the
+same time, and the local gateway and the policy files are made while the gateways build; a connection starts
+when its gateways (and its local gateway and policy file) are there. What depends on a failed run is not run
+and is listed.
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ import secrets
 import string
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vpnrunbook.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from vpnrunbook.runbook.runner import RunResult, Timeouts, run_step
@@ -21,16 +27,59 @@ REPO = Path(__file__).resolve().parents[2]
 SEED_DIR = REPO / "parameters" / "seed"
 SEED_KEY_ENV = "VPNRUNBOOK_SEED_KEY"
 
-# (step, parameter file) — runs in one stage go in parallel
-STAGES: tuple[tuple[tuple[str, str], ...], ...] = (
-    (("01_create_vnet_gateway", "01_vnet1_gateway.yaml"), ("01_create_vnet_gateway", "01_vnet2_gateway.yaml")),
-    (("02_create_local_gateway", "02_site6.yaml"), ("03_create_policy", "03_policy_seed_s2s.yaml"),
-     ("03_create_policy", "03_policy_seed_vnet2vnet.yaml")),
-    (("04_connect", "04_vnet1_to_site6.yaml"), ("04_connect", "04_vnet1_to_vnet2.yaml")),
-    (("05_update_policy", "05_update_vnet1_to_site6.yaml"),),
-    (("06_remove_policy", "06_remove_vnet1_to_site6.yaml"),),
-    (("07_overview", "07_overview.yaml"),),
+
+@dataclass(frozen=True)
+class DemoRun:
+    """One run of the seed workflow: a step with a seed parameter file, started once all of ``needs``
+    (parameter file names of other runs) have succeeded and the ``resource_groups`` exist (an earlier run
+    creates them in its first cells; the run is not started if they never appear)."""
+
+    step: str
+    params: str
+    needs: tuple[str, ...] = ()
+    resource_groups: tuple[str, ...] = ()
+
+
+# Listed in start priority order (the gateways first: they take longest).
+RUNS: tuple[DemoRun, ...] = (
+    DemoRun("01_create_vnet_gateway", "01_vnet1_gateway.yaml"),
+    DemoRun("01_create_vnet_gateway", "01_vnet2_gateway.yaml"),
+    DemoRun("02_create_local_gateway", "02_site6.yaml", resource_groups=("TestRG1",)),  # 01_vnet1 makes it
+    DemoRun("03_create_policy", "03_policy_seed_s2s.yaml"),
+    DemoRun("03_create_policy", "03_policy_seed_vnet2vnet.yaml"),
+    DemoRun("04_connect", "04_vnet1_to_site6.yaml",
+            needs=("01_vnet1_gateway.yaml", "02_site6.yaml", "03_policy_seed_s2s.yaml")),
+    DemoRun("04_connect", "04_vnet1_to_vnet2.yaml",
+            needs=("01_vnet1_gateway.yaml", "01_vnet2_gateway.yaml", "03_policy_seed_vnet2vnet.yaml")),
+    DemoRun("05_update_policy", "05_update_vnet1_to_site6.yaml", needs=("04_vnet1_to_site6.yaml",)),
+    DemoRun("06_remove_policy", "06_remove_vnet1_to_site6.yaml", needs=("05_update_vnet1_to_site6.yaml",)),
+    DemoRun("07_overview", "07_overview.yaml", needs=("04_vnet1_to_vnet2.yaml", "06_remove_vnet1_to_site6.yaml")),
 )
+
+MAX_PARALLEL_ENV = "VPNRUNBOOK_DEMO_PARALLEL"
+
+
+def default_max_parallel() -> int:
+    """Kernels at once: cores + 2 (a gateway run mostly waits for the gateway), so 4 on 2 cores;
+    $VPNRUNBOOK_DEMO_PARALLEL overrides."""
+    raw = os.environ.get(MAX_PARALLEL_ENV)
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"{MAX_PARALLEL_ENV}={raw!r}: allowed is a whole number >= 1")
+        return int(raw)
+    return (os.cpu_count() or 2) + 2
+
+
+def check_graph(runs: tuple[DemoRun, ...]) -> None:
+    """Every run has a unique parameter file, needs only runs listed before it (so the graph has no cycle)."""
+    seen: set[str] = set()
+    for r in runs:
+        if r.params in seen:
+            raise ValueError(f"demo run {r.params!r} is listed twice")
+        unknown = [n for n in r.needs if n not in seen]
+        if unknown:
+            raise ValueError(f"demo run {r.params!r} needs {unknown[0]!r}, which is not a run listed before it")
+        seen.add(r.params)
 
 
 def ensure_seed_key() -> str:
@@ -53,9 +102,11 @@ def ensure_seed_key() -> str:
 
 
 def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | None = None,
-             timeouts: Timeouts | None = None, stages=STAGES, out=sys.stdout) -> int:
+             timeouts: Timeouts | None = None, runs: tuple[DemoRun, ...] = RUNS, max_parallel: int | None = None,
+             out=sys.stdout) -> int:
     seed = Path(seed_dir) if seed_dir else SEED_DIR
-    missing = [f for stage in stages for _, f in stage if not (seed / f).exists()]
+    check_graph(runs)
+    missing = [r.params for r in runs if not (seed / r.params).exists()]
     if missing:
         print(f"vpnrunbook demo: seed parameter files missing under {seed}: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
@@ -63,31 +114,21 @@ def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | N
     if os.environ["VPNRUNBOOK_TARGET"] != "emulator":
         print("vpnrunbook demo runs against the emulator only; unset VPNRUNBOOK_TARGET", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        cap = max_parallel or default_max_parallel()
+    except ValueError as exc:
+        print(f"vpnrunbook demo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     key_source = ensure_seed_key()
     factor = os.environ.get("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0.002")
     print(f"vpnrunbook demo: seed workflow against the emulator (a gateway takes 45 min x time factor {factor}; "
-          f"shared key from {key_source})", file=out)
+          f"shared key from {key_source}; up to {cap} runs at once)", file=out)
     t0 = time.monotonic()
-    results: list[tuple[str, float, RunResult]] = []
-    for stage in stages:
-        def one(item: tuple[str, str]) -> tuple[str, float, RunResult]:
-            step, fname = item
-            t = time.monotonic()
-            r = run_step(step, params_file=seed / fname, apply=True, evidence_dir=evidence_dir, timeouts=timeouts,
-                         cwd=REPO)
-            return fname, time.monotonic() - t, r
-
-        names = " + ".join(f for _, f in stage)
-        print(f"  running {names} ...", file=out, flush=True)
-        with ThreadPoolExecutor(max_workers=len(stage)) as pool:
-            done = list(pool.map(one, stage))
-        results += done
-        for fname, secs, r in done:
-            print(f"    {fname}: {r.outcome} in {secs:.1f} s", file=out, flush=True)
-        if any(not r.ok for _, _, r in done):
-            break
+    results = _run_graph(runs, cap, t0, out, lambda r: run_step(
+        r.step, params_file=seed / r.params, apply=True, evidence_dir=evidence_dir, timeouts=timeouts, cwd=REPO),
+        _ResourceGroups().exists)
     total = time.monotonic() - t0
-    _summary(results, total, out)
+    _summary([results[r.params] for r in runs if r.params in results], total, out)
     from vpnrunbook.runbook.evidence import evidence_root
     from vpnrunbook.runbook.ledger import verify
 
@@ -95,23 +136,84 @@ def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | N
     _, findings = verify(root)
     print(f"\nevidence: {root}  (ledger: {root / 'ledger.jsonl'}; "
           f"`vpnrunbook evidence verify`: {'OK' if not findings else f'{len(findings)} problem(s)'})", file=out)
-    failed = [r for _, _, r in results if not r.ok]
-    ran = {f for f, _, _ in results}
-    skipped = [f for stage in stages for _, f in stage if f not in ran]
+    failed = [res for _, _, _, res in results.values() if not res.ok]
+    skipped = [r.params for r in runs if r.params not in results]
     if skipped:
         print(f"not run after the failure: {', '.join(skipped)}", file=out)
     return EXIT_OK if not failed and not skipped else (failed[0].exit_code if failed else EXIT_FAILED)
 
 
-def _summary(results: list[tuple[str, float, RunResult]], total: float, out) -> None:
+class _ResourceGroups:
+    """Whether a resource group exists in the demo's emulator (read through the SDK; found ones are cached)."""
+
+    def __init__(self) -> None:
+        self.session: Any = None
+        self.found: set[str] = set()
+
+    def exists(self, name: str) -> bool:
+        if name not in self.found:
+            from azure.core.exceptions import ResourceNotFoundError
+
+            from vpnrunbook.azure.connect import connect
+
+            self.session = self.session or connect(target="emulator")
+            try:
+                self.session.resources.resource_groups.get(name)
+            except ResourceNotFoundError:
+                return False
+            self.found.add(name)
+        return True
+
+
+POLL_SECONDS = 0.25  # how often a run waiting for a resource group looks again
+
+
+def _run_graph(runs: tuple[DemoRun, ...], cap: int, t0: float, out, execute,
+               group_exists: Callable[[str], bool]) -> dict[str, tuple[str, float, float, RunResult]]:
+    """Start each run once all it needs has succeeded and its resource groups exist (list order breaks ties),
+    at most ``cap`` at a time.
+
+    Returns {params: (params, start offset s, seconds, result)} for the runs that ran; a run whose needs
+    include a failed run never starts, nor one whose resource groups are still missing when nothing runs."""
+    results: dict[str, tuple[str, float, float, RunResult]] = {}
+    pending = list(runs)
+    running: dict[Future, DemoRun] = {}
+
+    def one(r: DemoRun) -> tuple[str, float, float, RunResult]:
+        start = time.monotonic()
+        res = execute(r)
+        return r.params, start - t0, time.monotonic() - start, res
+
+    with ThreadPoolExecutor(max_workers=cap) as pool:
+        while True:
+            succeeded = {p for p, (_, _, _, res) in results.items() if res.ok}
+            unblocked = [r for r in pending if all(n in succeeded for n in r.needs)]
+            ready = [r for r in unblocked if all(group_exists(g) for g in r.resource_groups)]
+            for r in ready[:cap - len(running)]:
+                pending.remove(r)
+                print(f"  [{time.monotonic() - t0:6.1f} s] start {r.params}", file=out, flush=True)
+                running[pool.submit(one, r)] = r
+            if not running:
+                return results
+            waiting = len(unblocked) > len(ready)  # on a resource group a running run is about to create
+            done, _ = wait(running, timeout=POLL_SECONDS if waiting else None, return_when=FIRST_COMPLETED)
+            for fut in done:
+                running.pop(fut)
+                params, start, secs, res = fut.result()
+                results[params] = (params, start, secs, res)
+                print(f"  [{time.monotonic() - t0:6.1f} s] {params}: {res.outcome} in {secs:.1f} s",
+                      file=out, flush=True)
+
+
+def _summary(results: list[tuple[str, float, float, RunResult]], total: float, out) -> None:
     import pandas as pd
 
     rows = []
-    for fname, secs, r in results:
+    for fname, start, secs, r in results:
         changes = r.manifest.get("changes", [])
         changed = sum(1 for c in changes if c.get("changed", c.get("applied")))
-        rows.append({"step": r.step, "parameters": fname, "outcome": r.outcome, "seconds": round(secs, 1),
-                     "resources changed": changed, "run": r.run_id})
+        rows.append({"step": r.step, "parameters": fname, "outcome": r.outcome, "started at s": round(start, 1),
+                     "seconds": round(secs, 1), "resources changed": changed, "run": r.run_id})
     frame = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 10, "display.max_colwidth", 60):
         print("\nsummary:", file=out)
