@@ -76,11 +76,17 @@ def default_subscription(target: str) -> str:
 
 
 # ---- kernel --------------------------------------------------------------------------------------
+WARM_ENV = "VPNRUNBOOK_KERNEL_WARM"  # "0": start kernels without vpnrunbook.runbook.warm
+
+
 def _kernel_manager_class(env: dict[str, str], holder: list[Any], ipc_prefix: Path) -> type:
     from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import AsyncKernelManager
 
-    spec = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    if env.get(WARM_ENV, "1") != "0":  # heavy imports in a background thread while papermill starts up
+        argv.append("--IPKernelApp.exec_lines=import vpnrunbook.runbook.warm")
+    spec = KernelSpec(argv=argv,
                       display_name="Python 3 (vpnrunbook)", language="python", name="python3")
 
     class RunKernelManager(AsyncKernelManager):

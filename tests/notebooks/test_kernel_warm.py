@@ -1,0 +1,40 @@
+"""The runner's kernels warm the heavy imports in a background thread; headless imports stay lean."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from vpnrunbook.runbook.runner import WARM_ENV, _kernel_manager_class
+
+WARM_LINE = "--IPKernelApp.exec_lines=import vpnrunbook.runbook.warm"
+
+
+def test_runner_kernels_start_the_warm_up_unless_disabled(tmp_path):
+    warm = _kernel_manager_class({}, [], tmp_path)().kernel_spec.argv
+    cold = _kernel_manager_class({WARM_ENV: "0"}, [], tmp_path)().kernel_spec.argv
+    assert warm[-1] == WARM_LINE and warm[:2] == [sys.executable, "-m"]
+    assert WARM_LINE not in cold and cold == warm[:-1]
+
+
+def test_warm_up_imports_its_modules_in_a_background_thread():
+    code = ("import sys, threading, vpnrunbook.runbook.warm as w\n"
+            "assert any(t.name == 'vpnrunbook-warm' for t in threading.enumerate()) or w.done.is_set()\n"
+            "assert w.done.wait(120)\n"
+            "missing = [m for m in w.MODULES if m not in sys.modules]\n"
+            "assert not missing, missing\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_ui_package_loads_the_widgets_only_when_asked():
+    code = ("import sys, vpnrunbook.ui as ui\n"
+            "assert 'vpnrunbook.ui.widgets' not in sys.modules and 'vpnrunbook.ui.update' not in sys.modules\n"
+            "from vpnrunbook.ui import policy_picker, UpdatePanel, progress\n"
+            "from vpnrunbook.ui.widgets import policy_picker as p2\n"
+            "assert policy_picker is p2 and callable(progress) and UpdatePanel.__name__ == 'UpdatePanel'\n"
+            "try:\n    ui.nothing_here\nexcept AttributeError as e:\n    assert 'nothing_here' in str(e)\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
