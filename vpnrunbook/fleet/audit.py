@@ -17,6 +17,7 @@ traffic_selector_policies (count), findings (lint text, ``; ``-separated), warni
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,12 @@ COLUMNS = ("subscription", "resource_group", "connection", "type", "status", "pr
            "gateway_sku", "peer", "protocol", "policy", *POLICY_FIELDS, "strength", "dpd_timeout_seconds",
            "traffic_selectors", "traffic_selector_policies", "findings", "warnings", "id")
 STRENGTH_ORDER = ("deprecated", "weak", "acceptable", "strong", DEFAULT)
+GATEWAY_COLUMNS = ("gateway", "sku", "generation", "vpn_type", "active_active", "provisioning_state")
+# the compact view for notebooks: one short line per connection; the findings go to findings_table()
+COMPACT_COLUMNS = ("resource_group", "connection", "type", "status", "gateway_sku", "peer", "policy", "strength",
+                   "dpd_timeout_seconds", "traffic_selectors", "findings")
+COMPACT_LABELS = {"resource_group": "resource group", "gateway_sku": "sku", "policy": "policy (IKE · IPsec)",
+                  "dpd_timeout_seconds": "DPD (s)", "traffic_selectors": "selectors"}
 
 
 def retry_options() -> dict[str, Any]:
@@ -100,6 +107,34 @@ def _rated(wire_items: tuple[tuple[str, Any], ...]) -> tuple[dict[str, Any], str
     return {k: values[k] for k in POLICY_FIELDS}, overall_strength(policy).label, lint(policy)
 
 
+def gateway_row(gateway: dict[str, Any]) -> dict[str, Any]:
+    """A VPN gateway's REST dict as plain values (:data:`GATEWAY_COLUMNS`): strings as Azure sends them,
+    never SDK enum reprs."""
+    props = gateway.get("properties") or {}
+    return {"gateway": gateway.get("name"), "sku": _dig(props, "sku", "name"),
+            "generation": props.get("vpnGatewayGeneration"), "vpn_type": props.get("vpnType"),
+            "active_active": props.get("activeActive"), "provisioning_state": props.get("provisioningState")}
+
+
+def list_resource_group(session: Any, rg: str, segment: str) -> list[dict[str, Any]]:
+    """A resource group's ``segment`` list (``connections``, ``virtualNetworkGateways``) as REST JSON;
+    empty when the group does not exist (yet)."""
+    try:
+        return _list_pages(session, rg, segment)
+    except ResourceNotFoundError:
+        return []
+
+
+def gateways_frame(session: Any, resource_groups: Sequence[str]) -> Any:
+    """Every VPN gateway of ``resource_groups``: resource_group + :data:`GATEWAY_COLUMNS`, one list request per
+    group."""
+    import pandas as pd
+
+    rows = [{"resource_group": rg, **gateway_row(g)} for rg in resource_groups
+            for g in list_resource_group(session, rg, "virtualNetworkGateways")]
+    return pd.DataFrame(rows, columns=["resource_group", *GATEWAY_COLUMNS])
+
+
 def connection_row(conn: dict[str, Any], gateway: dict[str, Any] | None, *, subscription: str) -> dict[str, Any]:
     """One audit row from a connection's REST dict and its gateway's (None when it could not be read)."""
     global _DEFAULT_FINDINGS
@@ -115,7 +150,7 @@ def connection_row(conn: dict[str, Any], gateway: dict[str, Any] | None, *, subs
     row: dict[str, Any] = {
         "subscription": subscription, "resource_group": rg, "connection": conn.get("name"), "type": ctype,
         "status": props.get("connectionStatus"), "provisioning_state": props.get("provisioningState"),
-        "gateway": _id_parts(gw_id)[2], "gateway_sku": _dig(gateway, "properties", "sku", "name"),
+        "gateway": _id_parts(gw_id)[2], "gateway_sku": gateway_row(gateway)["sku"] if gateway else None,
         "peer": peer, "protocol": props.get("connectionProtocol"),
     }
     if policies:
@@ -180,6 +215,31 @@ class FleetAudit:
 
         return write_html(self, path, title=title)
 
+    def compact(self) -> Any:
+        """One short row per connection (:data:`COMPACT_COLUMNS`, headed by :data:`COMPACT_LABELS`): the policy
+        as one line (``enc/integ/DH · enc/integ/PFS``, or "default") and the number of findings instead of
+        their text — the text is in :meth:`findings_table`."""
+        frame = self.frame
+        out = frame.reindex(columns=list(COMPACT_COLUMNS)).copy()
+        out["policy"] = [policy_line(rec) for rec in frame.to_dict(orient="records")]
+        out["findings"] = [len(split_findings(t)) for t in frame["findings"]]
+        return out.rename(columns=COMPACT_LABELS)
+
+    def findings_table(self, *, max_names: int = 4) -> Any:
+        """One row per distinct finding: the finding and the connections that have it (count and the first
+        ``max_names`` names) — a fleet shares few findings, so this stays short."""
+        import pandas as pd
+
+        where: dict[str, list[str]] = {}
+        for rec in self.frame.to_dict(orient="records"):
+            for finding in split_findings(rec["findings"]):
+                where.setdefault(finding, []).append(f"{rec['resource_group']}/{rec['connection']}")
+        rows = []
+        for finding, names in where.items():
+            more = f" and {len(names) - max_names} more" if len(names) > max_names else ""
+            rows.append({"finding": finding, "connections": len(names), "where": ", ".join(names[:max_names]) + more})
+        return pd.DataFrame(rows, columns=["finding", "connections", "where"])
+
     def chart_svg(self) -> str:
         from vpnrunbook.fleet.report import strength_chart_svg
 
@@ -195,6 +255,27 @@ class FleetAudit:
                 "resource_groups": list(self.resource_groups), "subscriptions": list(self.subscriptions),
                 "by_strength": self.strength_counts(), "errors": [list(e) for e in self.errors],
                 "seconds": round(self.seconds, 3), "requests": self.requests}
+
+
+_FINDING_START = re.compile(r"; (?=(?:ERROR|WARNING|INFO) [A-Za-z_]+=)")
+
+
+def split_findings(text: Any) -> list[str]:
+    """The findings cell (``; ``-joined :class:`Finding` texts) back into one text per finding."""
+    if not isinstance(text, str) or not text:
+        return []
+    return _FINDING_START.split(text)
+
+
+def policy_line(row: dict[str, Any]) -> str:
+    """An audit row's policy on one line: ``IKE enc/integ/DH · IPsec enc/integ/PFS`` (without the words IKE and
+    IPsec) or "default"."""
+    if row.get("policy") == DEFAULT:
+        return DEFAULT
+    ike = "/".join(str(row.get(k)) for k in ("ike_encryption", "ike_integrity", "dh_group"))
+    ipsec = "/".join(str(row.get(k)) for k in ("ipsec_encryption", "ipsec_integrity", "pfs_group"))
+    extra = "" if str(row.get("policy")) == "custom" else f" ({row.get('policy')})"
+    return f"{ike} · {ipsec}{extra}"
 
 
 def _session_for(session: Any, subscription: str) -> Any:
@@ -351,5 +432,6 @@ def _message(exc: HttpResponseError) -> str:
     return f"{code}: {text}"
 
 
-__all__ = ["COLUMNS", "DEFAULT", "FleetAudit", "audit_fleet", "audit_one_by_one", "connection_row",
-           "default_proposal_findings", "retry_options"]
+__all__ = ["COLUMNS", "COMPACT_COLUMNS", "COMPACT_LABELS", "DEFAULT", "GATEWAY_COLUMNS", "FleetAudit", "audit_fleet",
+           "audit_one_by_one", "connection_row", "default_proposal_findings", "gateway_row", "gateways_frame",
+           "list_resource_group", "policy_line", "retry_options", "split_findings"]

@@ -66,7 +66,13 @@ tr:nth-child(even){background:#fafafa}.summary{margin:.5em 0 1em}.errors{color:#
 td.s-deprecated{background:#f4c7c3}td.s-weak{background:#fbe0cf}td.s-strong{background:#d6efd8}"""
 
 
-def _table_html(frame: Any) -> str:
+_WRAP = ' style="white-space:normal;max-width:70ch;text-align:left"'
+_NOWRAP = ' style="white-space:nowrap"'
+
+
+def _table_html(frame: Any, *, wrap: tuple[str, ...] = (), nowrap: tuple[str, ...] = ()) -> str:
+    """``frame`` as an HTML table; the ``wrap`` columns wrap at 70 characters, the ``nowrap`` ones never (inline
+    styles, so they hold in a notebook too)."""
     cols = list(frame.columns)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
     body = []
@@ -75,19 +81,30 @@ def _table_html(frame: Any) -> str:
         for c, v in zip(cols, rec, strict=True):
             text = "" if v is None or (isinstance(v, float) and v != v) else str(v)
             cls = f' class="s-{html.escape(text)}"' if c == "strength" else (' class="wide"' if c == "findings" else "")
+            cls += _WRAP if c in wrap else (_NOWRAP if c in nowrap else "")
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def html_fragment(audit: Any, *, max_rows: int | None = 50) -> str:
-    """The chart, the summary and (the first ``max_rows`` of) the table — for notebooks."""
-    frame = audit.frame if max_rows is None else audit.frame.head(max_rows)
-    more = "" if max_rows is None or len(audit.frame) <= max_rows else \
-        f"<p>showing {max_rows} of {len(audit.frame)} connections</p>"
+def html_fragment(audit: Any, *, max_rows: int | None = 50, compact: bool = True) -> str:
+    """The chart, the summary and (the first ``max_rows`` of) the table — for notebooks.
+
+    ``compact`` (notebooks): one short line per connection (policy on one line, the number of findings), then
+    the distinct findings with the connections that have them. Otherwise every column, findings in full."""
+    full = audit.compact() if compact else audit.frame
+    frame = full if max_rows is None else full.head(max_rows)
+    more = "" if max_rows is None or len(full) <= max_rows else \
+        f"<p>showing {max_rows} of {len(full)} connections</p>"
     errs = "".join(f"<li>{html.escape(s)}: {html.escape(m)}</li>" for s, m in audit.errors)
-    return (audit.chart_svg() + f'<p class="summary">{html.escape(audit.summary())}</p>'
-            + (f'<ul class="errors">{errs}</ul>' if errs else "") + _table_html(frame) + more)
+    text = (audit.chart_svg() + f'<p class="summary">{html.escape(audit.summary())}</p>'
+            + (f'<ul class="errors">{errs}</ul>' if errs else "")
+            + _table_html(frame, nowrap=tuple(frame.columns) if compact else ()) + more)
+    if compact:
+        findings = audit.findings_table()
+        text += ("<h4>Findings</h4>" + (_table_html(findings, wrap=("finding", "where")) if len(findings)
+                                        else "<p>none</p>"))
+    return text
 
 
 def write_html(audit: Any, path: str | Path, *, title: str = "VPN connection fleet audit") -> Path:
@@ -97,7 +114,7 @@ def write_html(audit: Any, path: str | Path, *, title: str = "VPN connection fle
     when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
            f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-           f"<p>generated {when} by vpnrunbook audit</p>{html_fragment(audit, max_rows=None)}</body></html>\n")
+           f"<p>generated {when} by vpnrunbook audit</p>{html_fragment(audit, max_rows=None, compact=False)}</body></html>\n")
     out.write_text(doc, encoding="utf-8")
     return out
 

@@ -642,7 +642,12 @@ def _read_connection(session: Any, resource_group: str, connection_name: str) ->
 
 def show_policy(session: Any, *, resource_group: str, connection_name: str) -> PolicyView:
     """Read a connection's IPsec/IKE policy, DPD timeout and traffic-selector setting (no write)."""
-    conn = _read_connection(session, resource_group, connection_name)
+    return policy_view(_read_connection(session, resource_group, connection_name), resource_group=resource_group)
+
+
+def policy_view(conn: dict[str, Any], *, resource_group: str) -> PolicyView:
+    """The :class:`PolicyView` of a connection's REST dict already read (e.g. from a list page)."""
+    connection_name = conn.get("name", "")
     pol = current_policy(conn)
     return PolicyView(arm.label(resource_group, "connection", connection_name),
                       dig(conn, "properties", "connectionType", default=""), pol,
