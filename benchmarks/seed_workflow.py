@@ -19,7 +19,7 @@ from benchmarks._common import fresh_state, timed
 GATEWAY_SIMULATED_SECONDS = 45 * 60
 
 
-def run(max_parallel: int | None, label: str) -> float:
+def run(max_parallel: int | None, label: str, *, timeline: bool = False) -> float:
     base = fresh_state(label)
     os.environ.pop("VPNRUNBOOK_SEED_KEY", None)
     from vpnrunbook.runbook.demo import run_demo
@@ -30,6 +30,8 @@ def run(max_parallel: int | None, label: str) -> float:
     if code != 0:
         print(out.getvalue())
         raise SystemExit(f"{label}: demo exited {code}")
+    if timeline:  # when each run started and ended (seconds after the demo started)
+        print("".join(line + "\n" for line in out.getvalue().splitlines() if line.startswith("  [")), end="")
     return seconds
 
 
@@ -41,7 +43,7 @@ def main(argv: list[str]) -> float:
 
     print(f"simulated gateway time T = {t_gateway:.1f} s (time factor {factor:.5f}); "
           f"{len(RUNS)} runs, up to {default_max_parallel()} at once")
-    t_demo = run(None, "demo")
+    t_demo = run(None, "demo", timeline=True)
     print(f"make demo (dependency graph, gateways concurrently): {t_demo:.1f} s = {t_demo / t_gateway:.2f} T")
     t_seq = run(1, "sequential")
     print(f"sequential baseline (one run at a time): {t_seq:.1f} s = {t_seq / t_gateway:.2f} T")

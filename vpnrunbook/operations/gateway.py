@@ -108,8 +108,8 @@ class GatewayPoller:
                         break
                 else:
                     time.sleep(step)
-                if bar is not None:
-                    bar.set_postfix_str(self._state or "InProgress")
+                if bar is not None:  # redrawn at the bar's mininterval (2 s headless), not on every poll
+                    bar.set_postfix_str(self._state or "InProgress", refresh=False)
                     bar.update(0)
             return True
         finally:
