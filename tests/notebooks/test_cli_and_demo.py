@@ -71,13 +71,12 @@ class _FakeRuns:
         self.started: dict[str, float] = {}
         self.group_after = group_after
 
-    def group_exists(self, name):  # TestRG1 appears group_after s after 01_vnet1_gateway started (its first cell)
+    def group_exists(self, name):  # TestRGn appears group_after s after 01_vnetN_gateway started (its first cell)
         import time
 
-        assert name == "TestRG1"
-        start = self.started.get("01_vnet1_gateway.yaml")
-        return start is not None and time.monotonic() - start >= self.group_after and \
-            "01_vnet1_gateway.yaml" not in self.fail
+        run = {"TestRG1": "01_vnet1_gateway.yaml", "TestRG2": "01_vnet2_gateway.yaml"}[name]
+        start = self.started.get(run)
+        return start is not None and time.monotonic() - start >= self.group_after and run not in self.fail
 
     def __call__(self, step, *, params_file, **_):
         import time
@@ -114,6 +113,8 @@ def test_demo_starts_each_run_once_its_needs_succeeded(tmp_path, monkeypatch):
         assert fake.times[f][0] < gateways_done, f"{f} runs while the gateways build"
     assert fake.times["02_site6.yaml"][0] >= fake.started["01_vnet1_gateway.yaml"] + fake.group_after, \
         "02 waits for its resource group"
+    for f in ("03_policy_seed_s2s.yaml", "03_policy_seed_vnet2vnet.yaml"):
+        assert fake.times[f][0] >= max(fake.started[g] for g in ("01_vnet1_gateway.yaml", "01_vnet2_gateway.yaml"))
     for r in demo.RUNS:
         for need in r.needs:
             assert fake.times[r.params][0] >= fake.times[need][1], f"{r.params} started before {need} ended"

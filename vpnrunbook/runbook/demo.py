@@ -40,13 +40,17 @@ class DemoRun:
     resource_groups: tuple[str, ...] = ()
 
 
+GATEWAY_GROUPS = ("TestRG1", "TestRG2")  # created in the first cells of 01_vnet1_gateway / 01_vnet2_gateway
+
 # Listed in start priority order (the gateways first: they take longest).
 RUNS: tuple[DemoRun, ...] = (
     DemoRun("01_create_vnet_gateway", "01_vnet1_gateway.yaml"),
     DemoRun("01_create_vnet_gateway", "01_vnet2_gateway.yaml"),
     DemoRun("02_create_local_gateway", "02_site6.yaml", resource_groups=("TestRG1",)),  # 01_vnet1 makes it
-    DemoRun("03_create_policy", "03_policy_seed_s2s.yaml"),
-    DemoRun("03_create_policy", "03_policy_seed_vnet2vnet.yaml"),
+    # the policy files need nothing; they wait until both gateway runs are under way (their resource groups
+    # exist) so that on 2 cores the gateway kernels, the long pole, start first
+    DemoRun("03_create_policy", "03_policy_seed_s2s.yaml", resource_groups=GATEWAY_GROUPS),
+    DemoRun("03_create_policy", "03_policy_seed_vnet2vnet.yaml", resource_groups=GATEWAY_GROUPS),
     DemoRun("04_connect", "04_vnet1_to_site6.yaml",
             needs=("01_vnet1_gateway.yaml", "02_site6.yaml", "03_policy_seed_s2s.yaml")),
     DemoRun("04_connect", "04_vnet1_to_vnet2.yaml",
