@@ -6,6 +6,7 @@ import pytest
 
 from tests.emulator import seed
 from vpnrunbook.azure.connect import connect
+from vpnrunbook.emulator.control import EmulatorControl
 
 
 @pytest.fixture
@@ -21,3 +22,9 @@ def session(monkeypatch):
 def topology(session):
     """The seed topology: both gateways, Site6, and the S2S connection (with its policy)."""
     return seed.build_topology(session)
+
+
+@pytest.fixture
+def ctl(session):
+    """The emulator's control API (reset, time factor, faults) for the session's emulator."""
+    return EmulatorControl(session)

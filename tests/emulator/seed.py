@@ -73,6 +73,13 @@ def gateway_subnet_id(vnet: Any) -> str:
     return next(s.id for s in vnet.subnets if s.name == "GatewaySubnet")
 
 
+def gateway_parts(session: Any) -> dict[str, Any]:
+    """A gateway body whose VNet (with GatewaySubnet) and public IP exist in resource group RG."""
+    vnet = network(session, "RG", "VNet", "eastus", ["10.5.0.0/16"], {"GatewaySubnet": "10.5.255.0/27"})
+    pip = public_ip(session, "RG", "pip", "eastus")
+    return gateway_body("eastus", gateway_subnet_id(vnet), pip.id)
+
+
 def build_topology(session: Any) -> Topology:
     n = session.network
     vnet1 = network(session, "TestRG1", "TestVNet1", "eastus", ["10.1.0.0/16"],

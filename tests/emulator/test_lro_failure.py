@@ -12,19 +12,8 @@ from vpnrunbook.emulator.control import DEFAULT_LRO_ERROR, EmulatorControl
 GW_PATH = "/virtualNetworkGateways/GW$"
 
 
-@pytest.fixture
-def ctl(session):
-    return EmulatorControl(session)
-
-
-def _gateway_parts(session):
-    vnet = seed.network(session, "RG", "VNet", "eastus", ["10.5.0.0/16"], {"GatewaySubnet": "10.5.255.0/27"})
-    pip = seed.public_ip(session, "RG", "pip", "eastus")
-    return seed.gateway_body("eastus", seed.gateway_subnet_id(vnet), pip.id)
-
-
 def test_failed_gateway_deployment_raises_with_the_code_and_leaves_the_gateway_failed(session, ctl):
-    body = _gateway_parts(session)
+    body = seed.gateway_parts(session)
     ctl.add_lro_failure(path_regex=GW_PATH, code="VpnGatewayDeploymentFailed",
                         message="Gateway deployment failed: allocation failure in the region.")
     poller = session.network.virtual_network_gateways.begin_create_or_update("RG", "GW", body)
@@ -53,7 +42,7 @@ def test_failed_gateway_deployment_raises_with_the_code_and_leaves_the_gateway_f
 
 
 def test_re_put_on_a_failed_gateway_retries_the_deployment_and_succeeds(session, ctl):
-    body = _gateway_parts(session)
+    body = seed.gateway_parts(session)
     ctl.add_lro_failure(path_regex=GW_PATH)
     with pytest.raises(HttpResponseError) as info:
         session.network.virtual_network_gateways.begin_create_or_update("RG", "GW", body).result()
@@ -70,7 +59,7 @@ def test_re_put_on_a_failed_gateway_retries_the_deployment_and_succeeds(session,
 
 def test_retry_of_a_failed_create_takes_the_create_duration(session, ctl):
     """Azure redeploys a gateway whose creation failed: the retry is a whole create (45 min), not an update."""
-    body = _gateway_parts(session)
+    body = seed.gateway_parts(session)
     ctl.add_lro_failure(path_regex=GW_PATH)
     with pytest.raises(HttpResponseError):
         session.network.virtual_network_gateways.begin_create_or_update("RG", "GW", body).result()
@@ -101,7 +90,7 @@ def test_failed_connection_is_failed_with_status_unknown_and_recovers(session, c
 
 
 def test_a_refused_put_does_not_use_up_the_fault(session, ctl):
-    body = _gateway_parts(session)
+    body = seed.gateway_parts(session)
     ctl.add_lro_failure(path_regex=GW_PATH)
     bad = {**body, "properties": {**body["properties"], "sku": {"name": "NoSuchSku", "tier": "NoSuchSku"}}}
     with pytest.raises(HttpResponseError) as info:

@@ -6,22 +6,10 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceResponseError
 
 from tests.emulator import seed
-from vpnrunbook.emulator.control import EmulatorControl
-
-
-@pytest.fixture
-def ctl(session):
-    return EmulatorControl(session)
-
-
-def _gateway_parts(session):
-    vnet = seed.network(session, "RG", "VNet", "eastus", ["10.5.0.0/16"], {"GatewaySubnet": "10.5.255.0/27"})
-    pip = seed.public_ip(session, "RG", "pip", "eastus")
-    return seed.gateway_body("eastus", seed.gateway_subnet_id(vnet), pip.id)
 
 
 def test_put_lro_is_201_updating_with_async_operation_then_inprogress_then_succeeded(session, ctl):
-    body = _gateway_parts(session)
+    body = seed.gateway_parts(session)
     ctl.set_time_factor(0.0002)  # 45 min → 0.54 s
     session.transport.fast_sleep = False
     start = len(session.transport.exchanges)
@@ -61,7 +49,7 @@ def test_delete_is_202_with_location(session, ctl):
 
 
 def test_mid_creation_state_and_conflicting_operations(session, ctl, topology):
-    body = _gateway_parts(session)
+    body = seed.gateway_parts(session)
     ctl.set_time_factor(1)  # a real 45 minutes: stays Updating for this test
     session.transport.fast_sleep = False  # the poller's thread really waits between polls
     poller = session.network.virtual_network_gateways.begin_create_or_update("RG", "GW", body, polling_interval=30)
@@ -204,7 +192,7 @@ def test_bad_json_and_missing_location(session, topology):
 
 
 def test_changing_the_time_factor_rescales_running_operations(session, ctl):
-    body = _gateway_parts(session)
+    body = seed.gateway_parts(session)
     session.transport.fast_sleep = False  # the poller's thread really waits between polls
     ctl.set_time_factor(1)  # 45 real minutes
     session.network.virtual_network_gateways.begin_create_or_update("RG", "GW", body, polling_interval=30)
