@@ -17,22 +17,40 @@ def _params(name: str) -> dict[str, Any]:
     return yaml.safe_load((SEED / name).read_text(encoding="utf-8"))
 
 
-def create_seed_connection(policy: IpsecIkePolicy) -> Any:
+def vnet1_prerequisites(session: Any) -> dict[str, Any]:
+    """TestRG1, TestVNet1 (with GatewaySubnet) and VNet1GW's public IP, as the seed's 01 parameters say."""
     from vpnrunbook import operations as ops
-    from vpnrunbook.azure.connect import connect
 
-    session = connect("emulator")
     gw = _params("01_vnet1_gateway.yaml")
-    site = _params("02_site6.yaml")
-    conn = _params("04_vnet1_to_site6.yaml")
     rg, loc = gw["resource_group"], gw["location"]
     ops.ensure_resource_group(session, name=rg, location=loc, apply=True)
     ops.ensure_virtual_network(session, resource_group=rg, name=gw["vnet_name"], location=loc,
                                address_space=gw["address_space"], subnets=gw["subnets"], apply=True)
     ops.ensure_public_ip(session, resource_group=rg, name=gw["public_ip_name"], location=loc, apply=True)
-    ops.begin_create_vpn_gateway(session, resource_group=rg, name=gw["gateway_name"], location=loc,
-                                 vnet_name=gw["vnet_name"], public_ip_name=gw["public_ip_name"], sku=gw["gateway_sku"],
-                                 apply=True, progress=False).result(timeout=120)
+    return gw
+
+
+def create_vnet1_gateway(session: Any, *, progress: bool = False) -> dict[str, Any]:
+    """The prerequisites, then VNet1GW, waited for; returns the seed's 01 parameters."""
+    from vpnrunbook import operations as ops
+
+    gw = vnet1_prerequisites(session)
+    ops.begin_create_vpn_gateway(session, resource_group=gw["resource_group"], name=gw["gateway_name"],
+                                 location=gw["location"], vnet_name=gw["vnet_name"],
+                                 public_ip_name=gw["public_ip_name"], sku=gw["gateway_sku"], apply=True,
+                                 progress=progress).result(timeout=120)
+    return gw
+
+
+def create_seed_connection(policy: IpsecIkePolicy) -> Any:
+    from vpnrunbook import operations as ops
+    from vpnrunbook.azure.connect import connect
+
+    session = connect("emulator")
+    gw = create_vnet1_gateway(session)
+    site = _params("02_site6.yaml")
+    conn = _params("04_vnet1_to_site6.yaml")
+    rg, loc = gw["resource_group"], gw["location"]
     ops.ensure_local_network_gateway(session, resource_group=rg, name=site["local_gateway_name"], location=loc,
                                      gateway_ip_address=site["gateway_ip_address"],
                                      address_prefixes=site["address_prefixes"], apply=True)

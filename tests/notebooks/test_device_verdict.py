@@ -53,20 +53,11 @@ def site_env(tmp_path_factory):
         for k, v in env.items():
             mp.setenv(k, v)
         mp.delenv("VPNRUNBOOK_TARGET", raising=False)
-        from tests.browser.seed_state import _params
-        from vpnrunbook import operations as ops
+        from tests.browser.seed_state import create_vnet1_gateway
         from vpnrunbook.azure.connect import connect
 
         session = connect("emulator")
-        gw = _params("01_vnet1_gateway.yaml")
-        rg, loc = gw["resource_group"], gw["location"]
-        ops.ensure_resource_group(session, name=rg, location=loc, apply=True)
-        ops.ensure_virtual_network(session, resource_group=rg, name=gw["vnet_name"], location=loc,
-                                   address_space=gw["address_space"], subnets=gw["subnets"], apply=True)
-        ops.ensure_public_ip(session, resource_group=rg, name=gw["public_ip_name"], location=loc, apply=True)
-        ops.begin_create_vpn_gateway(session, resource_group=rg, name=gw["gateway_name"], location=loc,
-                                     vnet_name=gw["vnet_name"], public_ip_name=gw["public_ip_name"],
-                                     sku=gw["gateway_sku"], apply=True, progress=False).result(timeout=120)
+        create_vnet1_gateway(session)
         site = run_step("02", params_file=SEED / "02_site6.yaml", apply=True,
                         parameters={"device_ike": list(SEED_DEVICE.ike), "device_esp": list(SEED_DEVICE.esp)})
         connect_run = run_step("04", params_file=SEED / "04_vnet1_to_site6.yaml", apply=True)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 
-from tests.browser.seed_state import SEED
+from tests.browser.seed_state import vnet1_prerequisites
 
 pytestmark = pytest.mark.slow
 
@@ -18,13 +17,9 @@ def test_gateway_wait_prints_text_progress_headless(monkeypatch, capsys):
 
     monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0.0005")
     monkeypatch.setenv("VPNRUNBOOK_HEADLESS", "1")
-    gw = yaml.safe_load((SEED / "01_vnet1_gateway.yaml").read_text())
     session = connect("emulator")
+    gw = vnet1_prerequisites(session)
     rg, loc = gw["resource_group"], gw["location"]
-    ops.ensure_resource_group(session, name=rg, location=loc, apply=True)
-    ops.ensure_virtual_network(session, resource_group=rg, name=gw["vnet_name"], location=loc,
-                               address_space=gw["address_space"], subnets=gw["subnets"], apply=True)
-    ops.ensure_public_ip(session, resource_group=rg, name=gw["public_ip_name"], location=loc, apply=True)
     capsys.readouterr()
     started = time.monotonic()
     ops.begin_create_vpn_gateway(session, resource_group=rg, name=gw["gateway_name"], location=loc,
