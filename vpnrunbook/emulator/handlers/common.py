@@ -121,16 +121,22 @@ def render(ctx: Ctx, kind: Kind, rec: Record) -> dict[str, Any]:
 
 
 # ---- the flow ------------------------------------------------------------------------------------
+def require_idle(ctx: Ctx, rec: Record, label: str) -> None:
+    """409 AnotherOperationInProgress while a write or delete on ``rec`` is still running (ARM refuses both)."""
+    if rec.in_progress(ctx.now) or rec.op_kind == "delete":
+        raise errors.AnotherOperationInProgress(
+            f"Operation on {label} '{rec.name}' cannot be performed: another operation ({rec.op_kind}) is in "
+            "progress. Retry after it completes.")
+
+
 def put(kind: Kind, ctx: Ctx, name: str | None = None) -> Response:
     name = name or ctx.params["name"]
     require_rg(ctx)
     key = kind.key(ctx.sub, ctx.rg, name)
     existing = ctx.get(key)
     check_preconditions(ctx, existing)
-    if existing is not None and (existing.in_progress(ctx.now) or existing.op_kind == "delete"):
-        raise errors.AnotherOperationInProgress(
-            f"Operation on {kind.label} '{name}' cannot be performed: another operation "
-            f"({existing.op_kind}) is in progress. Retry after it completes.")
+    if existing is not None:
+        require_idle(ctx, existing, kind.label)
     body = ctx.json()
     location = body.get("location")
     if existing is None and not isinstance(location, str):

@@ -254,17 +254,10 @@ def get_shared_key(ctx: Ctx) -> Response:
     return Response(200, _shared_key_body(rec, ctx.store.get_secret(ctx.db, rec.key) or ""))
 
 
-def _busy(ctx: Ctx, rec: Record) -> None:
-    if rec.in_progress(ctx.now) or rec.op_kind == "delete":
-        raise errors.AnotherOperationInProgress(
-            f"Operation on connection '{rec.name}' cannot be performed: another operation ({rec.op_kind}) is in "
-            "progress.")
-
-
 def set_shared_key(ctx: Ctx) -> Response:
     rec = _connection(ctx)
     common.check_preconditions(ctx, rec)
-    _busy(ctx, rec)
+    common.require_idle(ctx, rec, "connection")
     value = ctx.json().get("value")
     problems = common.relabel(rules.check_shared_key(value, label="value"), {})
     if problems:
@@ -278,7 +271,7 @@ def set_shared_key(ctx: Ctx) -> Response:
 
 def reset_shared_key(ctx: Ctx) -> Response:
     rec = _connection(ctx)
-    _busy(ctx, rec)
+    common.require_idle(ctx, rec, "connection")
     length = ctx.json().get("keyLength")
     problems = rules.check_int("keyLength", length, rules.SHARED_KEY_LENGTH)
     if problems:

@@ -50,19 +50,12 @@ def list_(ctx: Ctx) -> Response:
                                     for s in vnet.body["properties"].get("subnets", [])]})
 
 
-def _busy(ctx: Ctx, vnet: Record) -> None:
-    if vnet.in_progress(ctx.now) or vnet.op_kind == "delete":
-        raise errors.AnotherOperationInProgress(
-            f"Operation on virtual network '{vnet.name}' cannot be performed: another operation ({vnet.op_kind}) "
-            "is in progress.")
-
-
 def put(ctx: Ctx) -> Response:
     vnet = _vnet(ctx)
     name = ctx.params["child"]
     found = _find(vnet, name)
     common.check_preconditions(ctx, vnet if found is not None else None)
-    _busy(ctx, vnet)
+    common.require_idle(ctx, vnet, "virtual network")
     body = ctx.json()
     subnets = [s for s in vnet.body["properties"].get("subnets", []) if s["name"].lower() != name.lower()]
     new = virtual_networks.normalize_subnets(ctx, vnet.id, [{"name": name, "properties": body.get("properties")}])[0]
@@ -94,7 +87,7 @@ def delete(ctx: Ctx) -> Response:
     found = _find(vnet, name)
     if found is None:
         return Response(204)
-    _busy(ctx, vnet)
+    common.require_idle(ctx, vnet, "virtual network")
     subnets = [s for s in vnet.body["properties"].get("subnets", []) if s["name"].lower() != name.lower()]
     virtual_networks.check_in_use(ctx, vnet, subnets)
     vnet.body["properties"]["subnets"] = subnets
