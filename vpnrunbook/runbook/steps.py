@@ -38,6 +38,8 @@ class Step:
 
 
 APPLY = Param("apply", "bool", False, "False: only show the plan; True: make the change (set by `run --apply`)")
+REFUSE_BREAKING = Param("refuse_breaking", "bool", False, "True: refuse (exit 2, nothing written) a change that "
+                        "would break the tunnel to the device/peer; False: flag it in the plan and apply")
 
 
 # ---- policy references ---------------------------------------------------------------------------
@@ -249,8 +251,7 @@ STEPS: dict[str, Step] = {s.name: s for s in (
              Param("connection_protocol", "str", "IKEv2", "IKEv2 or IKEv1", choices=rules.CONNECTION_PROTOCOLS),
              Param("dpd_timeout_seconds", "int | None", None, "DPD timeout (9-3600 s) or null for 45"),
              Param("use_policy_based_traffic_selectors", "bool", False, "policy-based traffic selectors"),
-             Param("refuse_breaking", "bool", False, "True: refuse (exit 2, nothing written) a change that would "
-                   "break the tunnel to the device/peer; False: flag it in the plan and apply"),
+             REFUSE_BREAKING,
              APPLY), _check_connect),
     Step("05_update_policy", "05_update_policy.ipynb", "Update a connection's policy, DPD timeout and traffic selectors",
          "the connection's ipsecPolicies, dpdTimeoutSeconds, usePolicyBasedTrafficSelectors", (
@@ -259,15 +260,13 @@ STEPS: dict[str, Step] = {s.name: s for s in (
              Param("policy", "policy | None", "seed-update", "new policy (preset, file, mapping) or null: unchanged"),
              Param("dpd_timeout_seconds", "int | None", 30, "new DPD timeout or null: unchanged"),
              Param("use_policy_based_traffic_selectors", "bool | None", True, "new setting or null: unchanged"),
-             Param("refuse_breaking", "bool", False, "True: refuse (exit 2, nothing written) a change that would "
-                   "break the tunnel to the device/peer; False: flag it in the plan and apply"),
+             REFUSE_BREAKING,
              APPLY), _check_update),
     Step("06_remove_policy", "06_remove_policy.ipynb", "Remove a connection's custom policy (back to Azure defaults)",
          "the connection's ipsecPolicies (emptied)", (
              Param("resource_group", "str", "TestRG1", "resource group of the connection"),
              Param("connection_name", "str", "VNet1toSite6", "connection name"),
-             Param("refuse_breaking", "bool", False, "True: refuse (exit 2, nothing written) a change that would "
-                   "break the tunnel to the device/peer; False: flag it in the plan and apply"),
+             REFUSE_BREAKING,
              APPLY), _check_names_only("resource_group", "connection_name")),
     Step("07_overview", "07_overview.ipynb", "Overview: connections and their policies (read-only)", "", (
              Param("resource_groups", "list[str]", ["TestRG1", "TestRG2"], "resource groups to show"),
