@@ -94,6 +94,16 @@ def _lint_policy(checks: Prechecks, policy: IpsecIkePolicy | None) -> list[Findi
     return [f for f in findings if f.severity != "error"]
 
 
+def _gateway_ref(session: Any, checks: Prechecks, field: str, resource_group: str,
+                 name: str) -> tuple[dict[str, Any] | None, str]:
+    """A referenced VPN gateway and its id; a missing one is a precheck problem on ``field``."""
+    gw = arm.read_kind(session, "virtual_network_gateway", resource_group, name)
+    if gw is None:
+        checks.missing(field, name, f"VPN gateway {resource_group}/{name}", "create it with begin_create_vpn_gateway first")
+        return None, arm.resource_id(session, resource_group, "virtual_network_gateway", name)
+    return gw, gw.get("id") or arm.resource_id(session, resource_group, "virtual_network_gateway", name)
+
+
 def _check_gateway_for(checks: Prechecks, gateway: dict[str, Any], fieldname: str, *, policy: IpsecIkePolicy | None,
                        protocol: str | None, pbts: bool | None) -> None:
     name = gateway.get("name")
@@ -268,13 +278,8 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
 
     # referenced resources and Azure's rules on them
     _rg_exists(session, checks, resource_group)
-    gw1 = arm.read_kind(session, "virtual_network_gateway", resource_group, gateway_name)
-    gw1_id = arm.resource_id(session, resource_group, "virtual_network_gateway", gateway_name)
-    if gw1 is None:
-        checks.missing("gateway_name", gateway_name, f"VPN gateway {resource_group}/{gateway_name}",
-                       "create it with begin_create_vpn_gateway first")
-    else:
-        gw1_id = gw1.get("id") or gw1_id
+    gw1, gw1_id = _gateway_ref(session, checks, "gateway_name", resource_group, gateway_name)
+    if gw1 is not None:
         _check_gateway_for(checks, gw1, "gateway_name", policy=desired_policy, protocol=connection_protocol,
                            pbts=use_policy_based_traffic_selectors)
     vnet1 = _vnet_of_gateway(session, gw1) if gw1 else None
@@ -297,13 +302,8 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
         sides.append(_Side(resource_group, name, location, gw1_id, None, lng_id))
     else:
         assert peer_gateway_name is not None and peer_connection_name is not None
-        gw2 = arm.read_kind(session, "virtual_network_gateway", peer_rg, peer_gateway_name)
-        gw2_id = arm.resource_id(session, peer_rg, "virtual_network_gateway", peer_gateway_name)
-        if gw2 is None:
-            checks.missing("peer_gateway_name", peer_gateway_name, f"VPN gateway {peer_rg}/{peer_gateway_name}",
-                           "create it with begin_create_vpn_gateway first")
-        else:
-            gw2_id = gw2.get("id") or gw2_id
+        gw2, gw2_id = _gateway_ref(session, checks, "peer_gateway_name", peer_rg, peer_gateway_name)
+        if gw2 is not None:
             _check_gateway_for(checks, gw2, "peer_gateway_name", policy=desired_policy,
                                protocol=connection_protocol, pbts=use_policy_based_traffic_selectors)
             vnet2 = _vnet_of_gateway(session, gw2)

@@ -7,7 +7,7 @@ from typing import Any
 
 from vpnrunbook.operations import arm
 from vpnrunbook.operations.apply import finish
-from vpnrunbook.operations.network import _location_guard, _rg_exists
+from vpnrunbook.operations.network import _read_existing
 from vpnrunbook.operations.plan import OperationResult, Plan, Write, diff_fields, dig, failed_retry, snapshot
 from vpnrunbook.operations.prechecks import Prechecks, require_text
 from vpnrunbook.policy import rules
@@ -48,11 +48,7 @@ def ensure_local_network_gateway(session: Any, *, resource_group: str, name: str
     ike = _proposals(checks, "device_ike", device_ike)
     esp = _proposals(checks, "device_esp", device_esp)
     checks.raise_if_any()
-    rid = arm.resource_id(session, resource_group, "local_network_gateway", name)
-    label = arm.label(resource_group, "local_network_gateway", name)
-    _rg_exists(session, checks, resource_group)
-    current = arm.read_kind(session, "local_network_gateway", resource_group, name)
-    _location_guard(checks, label, current, location)
+    rid, label, current = _read_existing(session, checks, "local_network_gateway", resource_group, name, location)
     checks.raise_if_any()
 
     desired: dict[str, Any] = {"gatewayIpAddress": gateway_ip_address,

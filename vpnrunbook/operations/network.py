@@ -37,6 +37,18 @@ def _rg_exists(session: Any, checks: Prechecks, resource_group: str) -> bool:
     return True
 
 
+def _read_existing(session: Any, checks: Prechecks, kind: str, resource_group: str, name: str,
+                   location: str) -> tuple[str, str, dict[str, Any] | None]:
+    """The resource's id, its label for messages and its current state (None: absent), after checking that the
+    resource group exists and that an existing resource is not being moved to another region."""
+    rid = arm.resource_id(session, resource_group, kind, name)
+    label = arm.label(resource_group, kind, name)
+    _rg_exists(session, checks, resource_group)
+    current = arm.read_kind(session, kind, resource_group, name)
+    _location_guard(checks, label, current, location)
+    return rid, label, current
+
+
 def ensure_resource_group(session: Any, *, name: str, location: str, tags: dict[str, str] | None = None,
                           apply: bool = False) -> OperationResult:
     """Create the resource group, or add missing/changed ``tags``; an existing group elsewhere is refused."""
@@ -101,11 +113,7 @@ def ensure_virtual_network(session: Any, *, resource_group: str, name: str, loca
     role = gateway_subnet if gateway_subnet is not None else _gateway_subnet_role(subnets)
     checks.add(rules.check_vnet_layout(list(address_space or []), list(subnets.items()), gateway_subnet_role=role))
     checks.raise_if_any()
-    rid = arm.resource_id(session, resource_group, "virtual_network", name)
-    label = arm.label(resource_group, "virtual_network", name)
-    _rg_exists(session, checks, resource_group)
-    current = arm.read_kind(session, "virtual_network", resource_group, name)
-    _location_guard(checks, label, current, location)
+    rid, label, current = _read_existing(session, checks, "virtual_network", resource_group, name, location)
     existing = {s["name"]: _subnet_prefix(s) for s in dig(current, "properties", "subnets", default=[])}
     kept = {n: p for n, p in existing.items() if n not in subnets and p}
     if kept:
@@ -172,11 +180,7 @@ def ensure_public_ip(session: Any, *, resource_group: str, name: str, location: 
         checks.error("allocation", allocation, f"a {sku} public IP is always Static", "Static",
                      "StandardSkuPublicIPAddressesMustBeStatic")
     checks.raise_if_any()
-    rid = arm.resource_id(session, resource_group, "public_ip", name)
-    label = arm.label(resource_group, "public_ip", name)
-    _rg_exists(session, checks, resource_group)
-    current = arm.read_kind(session, "public_ip", resource_group, name)
-    _location_guard(checks, label, current, location)
+    rid, label, current = _read_existing(session, checks, "public_ip", resource_group, name, location)
     if current is not None:
         now_sku = dig(current, "sku", "name")
         now_alloc = dig(current, "properties", "publicIPAllocationMethod")
