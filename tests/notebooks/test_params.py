@@ -90,7 +90,8 @@ def test_validate_inside_notebook_returns_typed_values():
     ns = {p.name: p.default for p in get_step("06").params}
     P = params.validate("06_remove_policy", ns)
     assert P.connection_name == "VNet1toSite6" and P.apply is False
-    assert list(P.table().index) == [p.name for p in get_step("06").params]
+    assert P.table().column("parameter") == [p.name for p in get_step("06").params]
+    assert list(P.table().to_frame().index) == [p.name for p in get_step("06").params]
     del ns["connection_name"]
     ns["resource_group"] = 5
     with pytest.raises(ParameterError) as exc:

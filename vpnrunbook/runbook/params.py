@@ -134,14 +134,14 @@ class StepParams:
             raise AttributeError(name) from None
 
     def table(self) -> Any:
-        import pandas as pd
-
+        """The parameters as run: a light :class:`~vpnrunbook.runbook.table.Table` (``.to_frame()`` for pandas)."""
         from vpnrunbook.runbook import steps
+        from vpnrunbook.runbook.table import Table
 
         spec = steps.get_step(self.step)
         rows = [{"parameter": p.name, "value": _display(self.values.get(p.name)), "help": p.help}
                 for p in spec.params]
-        return pd.DataFrame(rows).set_index("parameter")
+        return Table.from_records(rows, columns=("parameter", "value", "help"), index="parameter")
 
 
 def _display(v: Any) -> str:
