@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_OK, EXIT_USAGE
 
@@ -18,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "2 refused (bad parameters, nothing changed), 3 timed out.")
     run.add_argument("step", metavar="STEP", help="step name, number or short name (04_connect, 04, connect)")
     run.add_argument("-p", "--parameters", metavar="FILE.yaml", help="YAML parameter file")
+    run.add_argument("-P", "--set", metavar="NAME=VALUE", action="append", default=[], dest="overrides",
+                     help="one parameter (the value read as YAML: 45, true, null, [a, b]); overrides the file; "
+                          "repeatable")
     run.add_argument("--apply", action="store_true", help="make the change (default: only show the plan)")
     run.add_argument("--target", choices=("emulator", "azure"), help="default: $VPNRUNBOOK_TARGET or emulator")
     run.add_argument("--describe", action="store_true", help="print the step's parameters (type, default, help) and exit")
@@ -104,6 +109,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             note = " (set with --apply)" if p.name == "apply" else ""
             print(f"  {p.name}: {p.type} = {p.default!r}{note}\n      {p.help}")
         return EXIT_OK
+    try:
+        overrides = _overrides(args.overrides)
+    except ValueError as exc:
+        print(f"vpnrunbook run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     from vpnrunbook.runbook.evidence import evidence_root
 
     root = evidence_root(args.evidence_dir)
@@ -119,13 +129,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"running {step.name} ({'apply' if args.apply else 'plan only'}) ...", file=sys.stderr)
     _interrupt_on_sigterm()
-    result = run_step(step.name, params_file=args.parameters, apply=args.apply, target=args.target,
+    result = run_step(step.name, params_file=args.parameters, parameters=overrides, apply=args.apply, target=args.target,
                       evidence_dir=args.evidence_dir, timeouts=_timeouts(args), progress=sys.stderr.isatty())
     print(f"{result.step}: {result.outcome} (exit {result.exit_code})")
     if result.error:
         print(result.error, file=sys.stderr)
     print(f"evidence: {result.run_dir}")
     return result.exit_code
+
+
+def _overrides(items: list[str]) -> dict[str, Any]:
+    """``-P NAME=VALUE`` options → parameters; each value is read as YAML (a ValueError names a bad one)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            # the text is not echoed unless it is a bare name: it could be a key typed by mistake
+            shown = f" {item!r}" if re.fullmatch(r"[A-Za-z_]\w*", item) else ""
+            raise ValueError(f"-P{shown}: allowed is NAME=VALUE, e.g. -P connection_name=VNet1toSite6")
+        try:
+            out[name.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ValueError(f"-P {name.strip()}: the value is not valid YAML "
+                             f"({getattr(exc, 'problem', None) or 'syntax error'}); allowed: a YAML scalar or "
+                             "list, e.g. 45, true, null, [a, b]") from None
+    return out
 
 
 def cmd_evidence_list(args: argparse.Namespace) -> int:
