@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from vpnrunbook.runbook.runner import WARM_ENV, _kernel_manager_class
+from vpnrunbook.runbook import warm
+from vpnrunbook.runbook.runner import WARM_ENV, _kernel_manager_class, _warm_env
+from vpnrunbook.runbook.steps import STEPS
 
-WARM_LINE = "--IPKernelApp.exec_lines=import vpnrunbook.runbook.warm"
+WARM_LINE = f"--IPKernelApp.exec_lines={warm.EXEC_LINE}"
 
 
 def test_runner_kernels_start_the_warm_up_unless_disabled(tmp_path):
@@ -18,14 +20,39 @@ def test_runner_kernels_start_the_warm_up_unless_disabled(tmp_path):
 
 
 def test_warm_up_imports_its_modules_in_a_background_thread():
-    code = ("import sys, threading, vpnrunbook.runbook.warm as w\n"
+    code = ("import sys, threading\n"
+            f"ns = {{}}\nexec({warm.EXEC_LINE!r}, ns)\n"
+            "import vpnrunbook.runbook.warm as w\n"
+            "assert [k for k in ns if k != '__builtins__'] == [], 'the start-up line leaves no name behind'\n"
             "assert any(t.name == 'vpnrunbook-warm' for t in threading.enumerate()) or w.done.is_set()\n"
+            "assert w.start() is w.start(), 'one thread'\n"
             "assert w.done.wait(120)\n"
             "missing = [m for m in w.MODULES if m not in sys.modules]\n"
             "assert not missing, missing\n"
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_importing_the_module_alone_starts_nothing():
+    code = ("import threading, vpnrunbook.runbook.warm as w\n"
+            "assert not any(t.name == 'vpnrunbook-warm' for t in threading.enumerate()) and not w.done.is_set()\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_each_step_warms_its_own_modules(monkeypatch):
+    """The runner hands the kernel the step's list; the show step leaves pandas out (its tables are light)."""
+    show = _warm_env("08_show_policy")[warm.MODULES_ENV].split(",")
+    assert "pandas" not in show and "azure.mgmt.network" in show
+    assert _warm_env("07_overview")[warm.MODULES_ENV].split(",") == list(STEPS["07_overview"].warm)
+    assert "pandas" in STEPS["07_overview"].warm
+    assert _warm_env("not-a-step") == {}
+    monkeypatch.setenv(warm.MODULES_ENV, " json , ,csv")
+    assert warm.modules() == ("json", "csv")
+    monkeypatch.delenv(warm.MODULES_ENV)
+    assert warm.modules() == warm.MODULES
 
 
 def test_ui_package_loads_the_widgets_only_when_asked():

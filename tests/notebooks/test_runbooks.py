@@ -141,6 +141,19 @@ def test_overview_lists_all_three_connections(seed_run):
     assert "image/svg+xml" in html and "VNet1toSite6" in html
 
 
+def test_show_step_in_the_seed_run(seed_run):
+    """08 shows the VNet-to-VNet connection's seed policy with both directions of the pair, read-only."""
+    m = _by_file(seed_run, "08_show_vnet1_to_vnet2.yaml")
+    assert m["started"] >= _by_file(seed_run, "04_vnet1_to_vnet2.yaml")["ended"]
+    (pol,) = [r for r in m["records"] if r["name"] == "policy"]
+    assert pol["connection"] == "TestRG1/connections/VNet1toVNet2"
+    assert (pol["policy"]["ipsecEncryption"], pol["policy"]["pfsGroup"]) == ("GCMAES128", "PFS24")
+    (ver,) = [r for r in m["records"] if r["name"] == "verify"]
+    assert (ver["peer"], ver["peer_status"]) == ("TestRG2/connections/VNet2toVNet1", "Connected")
+    html = (seed_run["root"] / m["run_id"] / "notebook.html").read_text()
+    assert "GCMAES128" in html and "both directions of the VNet-to-VNet pair" in html
+
+
 def test_plan_only_run_changes_nothing(seed_env):
     from vpnrunbook.azure.connect import connect
     from vpnrunbook.operations import show_policy

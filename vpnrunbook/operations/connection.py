@@ -569,15 +569,20 @@ def _default_proposals_text() -> str:
             f"{presets.DEFAULT_IPSEC_SA_DATA_SIZE_KILOBYTES} KB)")
 
 
-def default_proposals_table() -> Any:
-    """Azure's default proposals (what a connection without a custom policy offers) as a DataFrame."""
-    import pandas as pd
-
+def default_proposals_rows() -> list[dict[str, str]]:
+    """Azure's default proposals (what a connection without a custom policy offers), one mapping per offer."""
     rows = [{"phase": "IKE (main mode)", "encryption": e, "integrity": i, "group": presets.DEFAULT_IKE_DH_GROUP}
             for e, i in presets.DEFAULT_IKE_OFFERS]
     rows += [{"phase": "IPsec (quick mode, initiator)", "encryption": e, "integrity": i, "group": f"PFS {p}"}
              for e, i, p in presets.DEFAULT_IPSEC_INITIATOR_OFFERS]
-    return pd.DataFrame(rows)
+    return rows
+
+
+def default_proposals_table() -> Any:
+    """Azure's default proposals as a DataFrame (:func:`default_proposals_rows`)."""
+    import pandas as pd
+
+    return pd.DataFrame(default_proposals_rows())
 
 
 @dataclass

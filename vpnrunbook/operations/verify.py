@@ -140,10 +140,10 @@ class ConnectionStatusView:
     def __str__(self) -> str:
         return self.text
 
-    def to_frame(self) -> Any:
-        """One row per connection (this one, and the peer direction of a Vnet2Vnet pair)."""
-        import pandas as pd
+    COLUMNS = ("connection", "type", "provisioning_state", "status", "reason", "warning")
 
+    def rows(self) -> list[dict[str, str]]:
+        """One mapping per connection (this one, and the peer direction of a Vnet2Vnet pair)."""
         rows = [{"connection": self.connection, "type": self.connection_type,
                  "provisioning_state": self.provisioning_state, "status": self.status, "reason": self.reason,
                  "warning": self.warning or ""}]
@@ -152,7 +152,13 @@ class ConnectionStatusView:
                          "provisioning_state": self.peer_provisioning_state or "(absent)",
                          "status": self.peer_status or "(absent)", "reason": "the other direction of the pair",
                          "warning": ""})
-        return pd.DataFrame(rows, columns=["connection", "type", "provisioning_state", "status", "reason", "warning"])
+        return rows
+
+    def to_frame(self) -> Any:
+        """:meth:`rows` as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows(), columns=list(self.COLUMNS))
 
     def _repr_html_(self) -> str:
         colour = "#1b5e20" if self.ok else "#b00020"

@@ -58,6 +58,7 @@ RUNS: tuple[DemoRun, ...] = (
     DemoRun("05_update_policy", "05_update_vnet1_to_site6.yaml", needs=("04_vnet1_to_site6.yaml",)),
     DemoRun("06_remove_policy", "06_remove_vnet1_to_site6.yaml", needs=("05_update_vnet1_to_site6.yaml",)),
     DemoRun("07_overview", "07_overview.yaml", needs=("04_vnet1_to_vnet2.yaml", "06_remove_vnet1_to_site6.yaml")),
+    DemoRun("08_show_policy", "08_show_vnet1_to_vnet2.yaml", needs=("04_vnet1_to_vnet2.yaml",)),
 )
 
 MAX_PARALLEL_ENV = "VPNRUNBOOK_DEMO_PARALLEL"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vpnrunbook.cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE
-from vpnrunbook.runbook import INTERACTIVE_ENV, RUN_DIR_ENV, evidence, scrub
+from vpnrunbook.runbook import INTERACTIVE_ENV, RUN_DIR_ENV, evidence, scrub, warm
 from vpnrunbook.runbook.params import SECRET_REF_RE, ParameterError
 
 DEFAULT_START_TIMEOUT = 60.0
@@ -85,7 +85,7 @@ def _kernel_manager_class(env: dict[str, str], holder: list[Any], ipc_prefix: Pa
 
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     if env.get(WARM_ENV, "1") != "0":  # heavy imports in a background thread while papermill starts up
-        argv.append("--IPKernelApp.exec_lines=import vpnrunbook.runbook.warm")
+        argv.append(f"--IPKernelApp.exec_lines={warm.EXEC_LINE}")
     spec = KernelSpec(argv=argv,
                       display_name="Python 3 (vpnrunbook)", language="python", name="python3")
 
@@ -108,6 +108,16 @@ def _kernel_manager_class(env: dict[str, str], holder: list[Any], ipc_prefix: Pa
             return await super()._async_pre_start_kernel(**kw)
 
     return RunKernelManager
+
+
+def _warm_env(step: str) -> dict[str, str]:
+    """The step's warm-up modules for its kernel (``Step.warm``); nothing for a notebook that is not a step."""
+    from vpnrunbook.runbook import steps
+
+    try:
+        return {warm.MODULES_ENV: ",".join(steps.get_step(step).warm)}
+    except KeyError:
+        return {}
 
 
 def _kill_kernels(holder: Iterable[Any]) -> None:
@@ -203,7 +213,7 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
         else:
             env = {**os.environ, RUN_DIR_ENV: str(records_dir), INTERACTIVE_ENV: "1", "VPNRUNBOOK_TARGET": target,
                    "VPNRUNBOOK_EVIDENCE_DIR": str(root.resolve()), "JUPYTER_PLATFORM_DIRS": "1",
-                   "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+                   "PYDEVD_DISABLE_FILE_VALIDATION": "1", **_warm_env(step)}
             outcome, error = _papermill(notebook, out_nb_path, params, env, timeouts, timed_out,
                                         cwd=Path(cwd) if cwd else Path.cwd(), progress=progress)
     finally:
@@ -255,6 +265,14 @@ def _papermill(notebook: Path, output: Path, params: dict[str, Any], env: dict[s
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
+    from vpnrunbook.runbook import htmlexport
+    from vpnrunbook.runbook.engine import ENGINE_NAME
+
+    # The HTML exporter (nbconvert import, template compile: ~0.4 s in a fresh process) gets ready in a thread
+    # while the kernel works. Started only now that papermill, nbclient and jupyter_client are imported by this
+    # thread: importing that circular package tree from two threads at once fails ("partially initialized").
+    threading.Thread(target=htmlexport.prepare, name="vpnrunbook-html", daemon=True).start()
+
     # papermill's parameter inference does not read annotated defaults such as `x: str | None = None` and warns
     # "Passed unknown parameter" for them; the parameters were validated against the step's declaration already.
     logging.getLogger("papermill").setLevel(logging.ERROR)
@@ -270,7 +288,8 @@ def _papermill(notebook: Path, output: Path, params: dict[str, Any], env: dict[s
     try:
         pm.execute_notebook(str(notebook), str(output), parameters=params, progress_bar=progress,
                             start_timeout=timeouts.start, execution_timeout=timeouts.cell, cwd=str(cwd),
-                            kernel_name="python3", kernel_manager_class=_kernel_manager_class(env, holder, output.parent / "kernel"),
+                            kernel_name="python3", engine_name=ENGINE_NAME,
+                            kernel_manager_class=_kernel_manager_class(env, holder, output.parent / "kernel"),
                             shutdown_kernel="immediate")
         return "succeeded", None
     except PapermillExecutionError as exc:

@@ -236,3 +236,79 @@ def device_examples(policy: IpsecIkePolicy | None, *, name: str = "azure") -> di
                   shared_key_ref=EXAMPLE_KEY_REF, name=name)
     return {"swanctl": render_swanctl(policy, **common), "cisco": render_cisco(policy, **common)}
 
+
+
+# ---- 08 show policy: light tables (vpnrunbook.runbook.table, no pandas: the read-only step starts fast) ------
+def policy_fields(view: Any) -> Any:
+    """A connection's policy (a ``show_policy`` view): one row per field with the value, its strength and why —
+    or, without a custom policy, Azure's default proposals (what the connection offers)."""
+    from vpnrunbook.operations.connection import default_proposals_rows
+    from vpnrunbook.policy.strength import rate
+    from vpnrunbook.runbook.table import Table
+
+    if view.policy is None:
+        return Table.from_records(default_proposals_rows(),
+                                  caption=f"{view.connection}: no custom policy — Azure's default proposals")
+    rows = []
+    for spec in rules.FIELDS:
+        value = getattr(view.policy, spec.name)
+        rating = rate(spec.name, str(value))
+        rows.append({"field": spec.label, "value": value, "strength": rating.strength.label if rating else "",
+                     "why": rating.reason if rating else ""})
+    return Table.from_records(rows, index="field", caption=f"{view.connection}: custom IPsec/IKE policy")
+
+
+def connection_facts(view: Any, status: Any = None) -> Any:
+    """The settings around the policy: type, DPD timeout, traffic-selector mode, status (+ reason when known)."""
+    from vpnrunbook.runbook.table import Table
+
+    rows = [("connection", view.connection), ("type", view.connection_type),
+            ("custom policy", "no — Azure's default proposals" if view.uses_default else "yes"),
+            ("DPD timeout (s)", view.dpd_timeout_seconds),
+            ("policy-based traffic selectors", "on" if view.use_policy_based_traffic_selectors else "off"),
+            ("connection status", view.connection_status or "Unknown")]
+    if status is not None:
+        rows += [("provisioning state", status.provisioning_state), ("why", status.reason)]
+        if status.warning:
+            rows.append(("WARNING", status.warning))
+    return Table(("setting", "value"), tuple(rows), index="setting")
+
+
+def findings_table(view: Any) -> Any:
+    """The policy's lint findings (weak or deprecated algorithms), or a line saying there are none."""
+    from vpnrunbook.runbook.table import Table
+
+    if view.policy is None:
+        return "no custom policy: the connection offers Azure's default proposals (see the table above)"
+    if not view.warnings:
+        return "no findings: every algorithm of the policy is rated acceptable or strong"
+    return Table.from_records([{"severity": f.severity, "field": f.field, "value": f.value, "strength": f.strength,
+                                "finding": f.message, "source": f.source} for f in view.warnings])
+
+
+def device_proposal_table(view: Any) -> Any:
+    """The strongSwan proposals the on-premises device (or a Vnet2Vnet peer's view) should configure."""
+    from vpnrunbook.device.proposals import device_proposals
+    from vpnrunbook.runbook.table import Table
+
+    chosen = device_proposals(view.policy)
+    return Table(("setting", "strongSwan proposals"),
+                 (("proposals (IKE_SA)", chosen.ike_text), ("esp_proposals (CHILD_SA)", chosen.esp_text)),
+                 index="setting", caption="what the on-premises device should configure (swanctl.conf)")
+
+
+def status_tables(status: Any) -> list[Any]:
+    """What the verify step adds to :func:`connection_facts`, as light tables: both directions of a Vnet2Vnet
+    pair, and the device check per IKEv2 exchange when the local network gateway describes the device."""
+    from vpnrunbook.runbook.table import Table
+
+    tables = []
+    if status.peer:
+        tables.append(Table.from_records(status.rows(), columns=status.COLUMNS, index="connection",
+                                         caption="both directions of the VNet-to-VNet pair"))
+    if status.device_check is not None:
+        tables.append(Table.from_records(
+            [{"exchange": p.phase, "status": p.status, "algorithms": p.algorithms or "", "reason": p.reason}
+             for p in status.device_check.phases], index="exchange",
+            caption=f"device check ({status.device}): {status.device_check.verdict}"))
+    return tables

@@ -14,6 +14,7 @@ from vpnrunbook.policy import rules
 from vpnrunbook.policy.model import IpsecIkePolicy, load_policy_file
 from vpnrunbook.policy.presets import PRESETS
 from vpnrunbook.policy.rules import PolicyValidationError, Problem
+from vpnrunbook.runbook import warm
 from vpnrunbook.runbook.params import Param
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
@@ -27,6 +28,7 @@ class Step:
     changes: str         # what it changes (empty: read-only)
     params: tuple[Param, ...]
     check: Callable[[dict[str, Any]], list[Problem]] | None = None
+    warm: tuple[str, ...] = warm.MODULES  # imported in the kernel's background thread at start (runbook.warm)
 
     @property
     def path(self) -> Path:
@@ -271,6 +273,12 @@ STEPS: dict[str, Step] = {s.name: s for s in (
     Step("07_overview", "07_overview.ipynb", "Overview: connections and their policies (read-only)", "", (
              Param("resource_groups", "list[str]", ["TestRG1", "TestRG2"], "resource groups to show"),
          ), None),
+    Step("08_show_policy", "08_show_policy.ipynb", "Show a connection's policy (read-only)", "", (
+             Param("resource_group", "str", "TestRG1", "resource group of the connection"),
+             Param("connection_name", "str", "VNet1toSite6", "connection name"),
+         ), _check_names_only("resource_group", "connection_name"),
+         # its tables are vpnrunbook.runbook.table, not pandas: a show is a GET and should start as fast
+         warm=warm.LIGHT_MODULES + ("vpnrunbook.device.proposals",)),
 )}
 
 ALIASES = {s.name.split("_", 1)[0]: s.name for s in STEPS.values()} | {
