@@ -22,3 +22,13 @@ def _isolated_state(tmp_path_factory, monkeypatch):
 
 def in_ci() -> bool:
     return os.environ.get("VPNRUNBOOK_CI") == "1"
+
+
+def python_prints(code: str, *, timeout: float = 120) -> str:
+    """Run ``code`` in a fresh interpreter of this environment; assert it exits 0 and return its stripped stdout."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()

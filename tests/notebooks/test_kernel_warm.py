@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
+from tests.conftest import python_prints
 from vpnrunbook.runbook import warm
 from vpnrunbook.runbook.runner import WARM_ENV, _kernel_manager_class, _warm_env
 from vpnrunbook.runbook.steps import STEPS
@@ -30,16 +30,14 @@ def test_warm_up_imports_its_modules_in_a_background_thread():
             "missing = [m for m in w.MODULES if m not in sys.modules]\n"
             "assert not missing, missing\n"
             "print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    assert python_prints(code, timeout=180) == "ok"
 
 
 def test_importing_the_module_alone_starts_nothing():
     code = ("import threading, vpnrunbook.runbook.warm as w\n"
             "assert not any(t.name == 'vpnrunbook-warm' for t in threading.enumerate()) and not w.done.is_set()\n"
             "print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    assert python_prints(code, timeout=60) == "ok"
 
 
 def test_each_step_warms_its_own_modules(monkeypatch):
@@ -63,5 +61,4 @@ def test_ui_package_loads_the_widgets_only_when_asked():
             "assert policy_picker is p2 and callable(progress) and UpdatePanel.__name__ == 'UpdatePanel'\n"
             "try:\n    ui.nothing_here\nexcept AttributeError as e:\n    assert 'nothing_here' in str(e)\n"
             "print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    assert python_prints(code, timeout=120) == "ok"

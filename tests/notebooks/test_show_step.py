@@ -12,7 +12,7 @@ import threading
 import nbformat
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, python_prints
 from tests.notebooks.conftest import TINY_CELLS, make_notebook
 from vpnrunbook.cli import EXIT_OK, EXIT_USAGE
 from vpnrunbook.runbook import evidence
@@ -173,10 +173,8 @@ def test_cli_start_skips_slow_optional_imports_and_notebooks_still_validate():
     check = ("import sys, nbformat, papermill\n"
              f"nbformat.validate(nbformat.read({str(STEPS['08_show_policy'].path)!r}, as_version=4))\n"
              "print(','.join(m for m in ('rfc3987_syntax', 'azure.identity') if sys.modules.get(m)) or '-')")
-    guarded = subprocess.run([sys.executable, "-c", "from vpnrunbook.cli import skip_slow_optional_imports\n"
-                              "skip_slow_optional_imports()\n" + check], capture_output=True, text=True, timeout=120)
-    assert guarded.returncode == 0 and guarded.stdout.strip() == "-", guarded.stderr
+    guard = "from vpnrunbook.cli import skip_slow_optional_imports\nskip_slow_optional_imports()\n"
+    assert python_prints(guard + check) == "-"
     # the guard is what keeps them out: without it the same imports load rfc3987_syntax and (through papermill's
     # abs:// handler) azure.identity, both installed here
-    plain = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
-    assert plain.returncode == 0 and plain.stdout.strip() == "rfc3987_syntax,azure.identity", plain.stderr
+    assert python_prints(check) == "rfc3987_syntax,azure.identity"

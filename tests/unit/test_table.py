@@ -3,11 +3,9 @@ request — and no pandas import on the way."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
+from tests.conftest import python_prints
 from vpnrunbook.runbook.table import Table
 
 
@@ -52,5 +50,4 @@ def test_building_and_rendering_does_not_import_pandas():
     code = ("import sys\nfrom vpnrunbook.runbook.table import Table\n"
             "t = Table.from_records([{'a': 1}], index='a')\nt._repr_html_(); str(t)\n"
             "assert 'pandas' not in sys.modules\nprint('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    assert python_prints(code) == "ok"
