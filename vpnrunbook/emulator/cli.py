@@ -52,9 +52,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _reset(args: argparse.Namespace) -> int:
-    from vpnrunbook.emulator.store import Store
+    from vpnrunbook.emulator.store import Store, StoreUnusableError, default_db_path, move_aside
 
-    store = Store()
+    try:
+        store = Store()
+    except StoreUnusableError as exc:  # reset means "start over": keep the damaged file, start an empty one
+        moved = move_aside(default_db_path())
+        print(f"{default_db_path()} was not a usable database ({exc.reason}); moved aside to {moved}")
+        store = Store()
     with store.write() as db:
         store.reset(db)
     print(f"emulator state reset ({store.path})")
@@ -64,9 +69,13 @@ def _reset(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from vpnrunbook.emulator.app import EmulatorApp
     from vpnrunbook.emulator.control import status
-    from vpnrunbook.emulator.store import Store
+    from vpnrunbook.emulator.store import Store, StoreUnusableError
 
-    app = EmulatorApp(Store())
+    try:
+        app = EmulatorApp(Store())
+    except StoreUnusableError as exc:
+        print(f"vpnrunbook emulator status: {exc}", file=sys.stderr)
+        return 1
     with app.store.read() as db:
         info = status(app, db)
     if args.json:

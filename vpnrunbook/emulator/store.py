@@ -129,6 +129,26 @@ def _record(row: sqlite3.Row) -> Record:
     return Record(**data)
 
 
+class StoreUnusableError(RuntimeError):
+    """The state file exists but is not a usable SQLite database (damaged, truncated, or some other file)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"emulator state {path} is not a usable SQLite database ({reason}); allowed: an emulator "
+                         "database — `vpnrunbook emulator reset` moves this file aside and starts an empty one")
+
+
+def move_aside(path: Path) -> Path:
+    """Rename an unusable state file (and its -wal/-shm) to ``<name>.unusable-<UTC time>``; returns the new path."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.unusable-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        part = Path(f"{path}{suffix}")
+        if part.exists():
+            part.rename(Path(f"{target}{suffix}"))
+    return target
+
+
 class Store:
     """Thread-safe access to one SQLite file (one connection per thread)."""
 
@@ -139,8 +159,14 @@ class Store:
         # Threads of this process queue here for the write lock instead of in SQLite's busy handler, whose
         # growing sleeps (1, 2, 5 ... 100 ms) made concurrent in-process clients slower than one.
         self._write_lock = threading.RLock()
-        self._conn().executescript(SCHEMA)
-        self._migrate()
+        try:
+            self._conn().executescript(SCHEMA)
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, read-only, ...: not about the file's content
+                raise
+            self.close()
+            raise StoreUnusableError(self.path, str(exc)) from None
 
     def _migrate(self) -> None:
         """Add columns that a database written by an older version lacks (several processes may race here)."""
