@@ -93,6 +93,41 @@ def test_verify_detects_edited_ledger_line_and_added_file(three_runs):
     assert any("extra.txt was added" in str(f) for f in evidence.verify(root))
 
 
+def test_kept_head_catches_the_newest_run_removed_with_its_ledger_line(three_runs, capsys):
+    """The chain alone cannot see its last line cut off together with the run folder; a kept head can."""
+    import shutil
+
+    root, dirs = three_runs
+    assert main(["evidence", "head", "--evidence-dir", str(root)]) == EXIT_OK
+    kept = capsys.readouterr().out.strip()
+    assert kept == ledger.head(root) and kept.startswith("3:")
+    short = kept[:2 + ledger.HEAD_MIN_HEX]
+    assert main(["evidence", "verify", "--evidence-dir", str(root), "--head", kept, "--head", short]) == EXIT_OK
+    assert "still in it" in capsys.readouterr().out
+    path = root / ledger.LEDGER_NAME
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2]) + "\n")  # the newest line and its run removed together
+    shutil.rmtree(dirs[2])
+    assert evidence.verify(root) == [], "undetectable without a kept head"
+    assert main(["evidence", "verify", "--evidence-dir", str(root), "--head", kept]) == EXIT_EVIDENCE
+    assert "has 2 line(s), but the head kept from an earlier run" in capsys.readouterr().err
+    older = "2:" + ledger.sha256_bytes(lines[1].encode())
+    assert ledger.check_head(root, older) == [], "an older kept head is still in the chain"
+    rewritten = lines[0].replace('"outcome":"succeeded"', '"outcome":"failed"')
+    path.write_text("\n".join([rewritten, lines[1]]) + "\n")
+    (finding,) = ledger.check_head(root, "1:" + ledger.sha256_bytes(lines[0].encode()))
+    assert str(finding).startswith("ledger line 1: differs from the head kept")
+
+
+@pytest.mark.parametrize("bad", ["3", "x:abc", "0:" + "a" * 64, "3:abc", "3:" + "g" * 20, "3:" + "a" * 65])
+def test_malformed_head_is_refused_with_the_allowed_form(three_runs, capsys, bad):
+    from vpnrunbook.cli import EXIT_USAGE
+
+    root, _ = three_runs
+    assert main(["evidence", "verify", "--evidence-dir", str(root), "--head", bad]) == EXIT_USAGE
+    assert "allowed: SEQ:SHA256" in capsys.readouterr().err
+
+
 def test_cli_verify_and_list_exit_codes(three_runs, capsys):
     root, dirs = three_runs
     assert main(["evidence", "verify", "--evidence-dir", str(root)]) == EXIT_OK

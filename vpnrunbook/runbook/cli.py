@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_OK, EXIT_USAGE
+from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     e_list.set_defaults(handler=cmd_evidence_list)
     e_verify = esub.add_parser("verify", help="check the ledger chain, manifests and file hashes (exit 4 on tampering)")
     _evidence_arg(e_verify)
+    e_verify.add_argument("--head", metavar="SEQ:SHA256", action="append", default=[],
+                          help="a ledger head kept from an earlier run (printed by `vpnrunbook run`); the ledger must "
+                               "still hold that line, unchanged — catches removed newest runs. Repeatable")
     e_verify.set_defaults(handler=cmd_evidence_verify)
+    e_head = esub.add_parser("head", help="print the ledger head (SEQ:SHA256 of the last line) to keep elsewhere")
+    _evidence_arg(e_head)
+    e_head.set_defaults(handler=cmd_evidence_head)
     ev.set_defaults(handler=lambda a: (ev.print_help(), EXIT_USAGE)[1])
 
     nb = sub.add_parser("notebooks", help="strip outputs from the runbook notebooks, or check they are stripped")
@@ -135,6 +141,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.error:
         print(result.error, file=sys.stderr)
     print(f"evidence: {result.run_dir}")
+    from vpnrunbook.runbook.ledger import head
+
+    print(f"ledger head: {head(root)}  (keep it, e.g. in the change ticket: `vpnrunbook evidence verify --head` "
+          "proves later that no newer run was removed)")
     return result.exit_code
 
 
@@ -177,16 +187,37 @@ def cmd_evidence_list(args: argparse.Namespace) -> int:
 
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
     from vpnrunbook.runbook.evidence import evidence_root
-    from vpnrunbook.runbook.ledger import verify
+    from vpnrunbook.runbook.ledger import check_head, parse_head, verify
 
+    try:
+        for kept in args.head:
+            parse_head(kept)
+    except ValueError as exc:
+        print(f"vpnrunbook evidence verify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     root = evidence_root(args.evidence_dir)
     entries, findings = verify(root)
+    for kept in args.head:
+        findings += check_head(root, kept)
     if findings:
         print(f"evidence under {root}: {len(findings)} problem(s) found", file=sys.stderr)
         for f in findings:
             print(f"  - {f}", file=sys.stderr)
         return EXIT_EVIDENCE
-    print(f"evidence under {root}: {len(entries)} run(s), ledger chain and all file hashes verified")
+    kept = f"; the kept head(s) {', '.join(args.head)} still in it" if args.head else ""
+    print(f"evidence under {root}: {len(entries)} run(s), ledger chain and all file hashes verified{kept}")
+    return EXIT_OK
+
+
+def cmd_evidence_head(args: argparse.Namespace) -> int:
+    from vpnrunbook.runbook.evidence import evidence_root
+    from vpnrunbook.runbook.ledger import head
+
+    current = head(evidence_root(args.evidence_dir))
+    if current is None:
+        print("vpnrunbook evidence head: the ledger is empty", file=sys.stderr)
+        return EXIT_FAILED
+    print(current)
     return EXIT_OK
 
 

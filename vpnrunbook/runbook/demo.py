@@ -135,12 +135,13 @@ def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | N
     total = time.monotonic() - t0
     _summary([results[r.params] for r in runs if r.params in results], total, out)
     from vpnrunbook.runbook.evidence import evidence_root
-    from vpnrunbook.runbook.ledger import verify
+    from vpnrunbook.runbook.ledger import head, verify
 
     root = evidence_root(evidence_dir).resolve()
     _, findings = verify(root)
     print(f"\nevidence: {root}  (ledger: {root / 'ledger.jsonl'}; "
-          f"`vpnrunbook evidence verify`: {'OK' if not findings else f'{len(findings)} problem(s)'})", file=out)
+          f"`vpnrunbook evidence verify`: {'OK' if not findings else f'{len(findings)} problem(s)'}; "
+          f"ledger head {head(root)})", file=out)
     failed = [res for _, _, _, res in results.values() if not res.ok]
     skipped = [r.params for r in runs if r.params not in results]
     if skipped:

@@ -3,6 +3,11 @@
 Each line carries ``prev``, the SHA-256 of the previous line's bytes (the first line carries 64 zeros), and
 ``manifest_sha256`` of its run's manifest, so editing, removing or reordering any line or run breaks the chain.
 Appends are serialised with an exclusive ``flock`` so concurrent runs (the demo's two gateways) cannot interleave.
+
+The chain cannot show that its newest lines were cut off together with their run folders. The *head* closes that
+gap: ``SEQ:SHA256`` of the last line, printed by every ``vpnrunbook run`` and by the demo. Kept somewhere else (the
+change ticket, the scheduler's log), it lets ``vpnrunbook evidence verify --head SEQ:SHA256`` prove that the ledger
+still holds that line, unchanged.
 """
 
 from __future__ import annotations
@@ -68,6 +73,43 @@ def read(root: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
         except ValueError:
             entry = None
         yield n, raw, entry if isinstance(entry, dict) else None
+
+
+def _lines(root: Path) -> list[bytes]:
+    return [raw for _, raw, _ in read(root)]
+
+
+def head(root: Path) -> str | None:
+    """``SEQ:SHA256`` of the ledger's last line (None for an empty ledger)."""
+    lines = _lines(root)
+    return f"{len(lines)}:{sha256_bytes(lines[-1])}" if lines else None
+
+
+HEAD_MIN_HEX = 12  # a kept head may be shortened to this many hex digits
+
+
+def parse_head(text: str) -> tuple[int, str]:
+    """``"SEQ:SHA256"`` (the hash may be shortened to 12+ hex digits) → (seq, hex); ValueError says what is allowed."""
+    seq, sep, digest = text.strip().partition(":")
+    digest = digest.lower()
+    if (not sep or not seq.isdigit() or int(seq) < 1 or len(digest) < HEAD_MIN_HEX or len(digest) > 64
+            or any(c not in "0123456789abcdef" for c in digest)):
+        raise ValueError(f"--head {text!r} is not a ledger head; allowed: SEQ:SHA256 as `vpnrunbook run` prints it "
+                         f"(the hash may be shortened to at least {HEAD_MIN_HEX} hex digits), e.g. 12:3f2a9c0d81b4e6f7")
+    return int(seq), digest
+
+
+def check_head(root: Path, kept: str) -> list[Finding]:
+    """Findings when the ledger no longer holds the line a kept head names (cut off, or rewritten)."""
+    seq, digest = parse_head(kept)
+    lines = _lines(root)
+    if len(lines) < seq:
+        return [Finding("ledger", f"has {len(lines)} line(s), but the head kept from an earlier run ({seq}:"
+                                  f"{digest[:HEAD_MIN_HEX]}…) names line {seq}: the newest lines were removed")]
+    if not sha256_bytes(lines[seq - 1]).startswith(digest):
+        return [Finding(f"ledger line {seq}", f"differs from the head kept from an earlier run ({seq}:"
+                                              f"{digest[:HEAD_MIN_HEX]}…): the line or one before it was rewritten")]
+    return []
 
 
 @dataclass(frozen=True)
