@@ -53,6 +53,8 @@ def test_show_policy_of_a_vnet_to_vnet_connection(fleet):
     assert pol["policy"]["ipsecEncryption"] == "GCMAES256" and pol["uses_default_proposals"] is False
     (ver,) = [x for x in r.manifest["records"] if x["name"] == "verify"]
     assert ver["peer"] and ver["status"] == "Connected"
+    (fnd,) = [x for x in r.manifest["records"] if x["name"] == "findings"]
+    assert [f["field"] for f in fnd["findings"]] == [w["field"] for w in pol["warnings"]], "the policy's own lint"
     html = (r.run_dir / "notebook.html").read_text()
     for text in ("strength", "IKE encryption", "both directions of the VNet-to-VNet pair", "esp_proposals"):
         assert text in html, text
@@ -72,6 +74,10 @@ def test_show_policy_without_custom_policy_lists_azure_defaults(fleet):
     assert pol["uses_default_proposals"] is True and pol["policy"] is None
     out = _outputs(r.run_dir)
     assert "no custom policy — Azure's default proposals" in out and "IKE (main mode)" in out
+    (fnd,) = [x for x in r.manifest["records"] if x["name"] == "findings"]
+    flagged = {(f["field"], f["value"], f["strength"]) for f in fnd["findings"]}
+    assert ("dh_group", "DHGroup2", "weak") in flagged and ("ike_encryption", "DES3", "deprecated") in flagged
+    assert "a custom policy (step 05, e.g. preset strong-modern) stops offering them" in out
 
 
 def test_show_of_a_missing_connection_is_refused_naming_it(fleet):

@@ -27,9 +27,14 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from vpnrunbook.policy import presets, rules
+from vpnrunbook.policy import rules
 from vpnrunbook.policy.model import IpsecIkePolicy
-from vpnrunbook.policy.strength import Finding, Strength, lint, overall_strength, rate
+from vpnrunbook.policy.strength import (
+    Finding,
+    default_proposal_findings,
+    lint,
+    overall_strength,
+)
 
 RETRY_TOTAL = 6           # per request: the SDK retries 429/5xx (honouring Retry-After) at most this often
 RETRY_BACKOFF_MAX = 30    # seconds; a longer Retry-After is still honoured by the SDK
@@ -71,25 +76,6 @@ def _id_parts(rid: str | None) -> tuple[str, str, str]:
     if len(parts) >= 4 and parts[0].lower() == "subscriptions" and parts[2].lower() == "resourcegroups":
         return parts[1], parts[3], parts[-1] if len(parts) > 4 else ""
     return "", "", ""
-
-
-def default_proposal_findings() -> list[Finding]:
-    """What lint says about Azure's default proposals (the ones a connection without a custom policy uses)."""
-    found: list[Finding] = []
-    seen: set[tuple[str, str]] = set()
-    candidates = [("dh_group", presets.DEFAULT_IKE_DH_GROUP)]
-    for enc, integ in presets.DEFAULT_IKE_OFFERS:
-        candidates += [("ike_encryption", enc), ("ike_integrity", integ)]
-    for enc, integ, _pfs in presets.DEFAULT_IPSEC_INITIATOR_OFFERS:
-        candidates += [("ipsec_encryption", enc), ("ipsec_integrity", integ)]
-    for name, value in candidates:
-        rating = rate(name, value)
-        if rating is None or rating.strength > Strength.WEAK or (name, value) in seen:
-            continue
-        seen.add((name, value))
-        found.append(Finding("warning", name, value, f"offered by Azure's default proposals: {rating.reason}",
-                             rating.strength.label, rating.source))
-    return found
 
 
 _DEFAULT_FINDINGS: list[Finding] | None = None

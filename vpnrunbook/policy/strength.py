@@ -153,3 +153,24 @@ def overall_strength(policy: IpsecIkePolicy | dict[str, Any]) -> Strength:
     ratings = [rate(s.name, values.get(s.name)) for s in rules.FIELDS if s.choices is not None]
     known = [r.strength for r in ratings if r is not None]
     return min(known) if known else Strength.DEPRECATED
+
+
+def default_proposal_findings() -> list[Finding]:
+    """What lint says about Azure's default proposals (the ones a connection without a custom policy uses)."""
+    from vpnrunbook.policy import presets as _presets
+
+    found: list[Finding] = []
+    seen: set[tuple[str, str]] = set()
+    candidates = [("dh_group", _presets.DEFAULT_IKE_DH_GROUP)]
+    for enc, integ in _presets.DEFAULT_IKE_OFFERS:
+        candidates += [("ike_encryption", enc), ("ike_integrity", integ)]
+    for enc, integ, _pfs in _presets.DEFAULT_IPSEC_INITIATOR_OFFERS:
+        candidates += [("ipsec_encryption", enc), ("ipsec_integrity", integ)]
+    for name, value in candidates:
+        rating = rate(name, value)
+        if rating is None or rating.strength > Strength.WEAK or (name, value) in seen:
+            continue
+        seen.add((name, value))
+        found.append(Finding("warning", name, value, f"offered by Azure's default proposals: {rating.reason}",
+                             rating.strength.label, rating.source))
+    return found

@@ -274,16 +274,27 @@ def connection_facts(view: Any, status: Any = None) -> Any:
     return Table(("setting", "value"), tuple(rows), index="setting")
 
 
+def policy_findings(view: Any) -> list[Any]:
+    """Lint findings of the connection's policy (``show_policy`` view). Without a custom policy: the weak and
+    deprecated algorithms Azure's default proposals offer (the same findings the fleet audit reports)."""
+    if view.policy is None:
+        from vpnrunbook.policy.strength import default_proposal_findings
+
+        return default_proposal_findings()
+    return list(view.warnings)
+
+
 def findings_table(view: Any) -> Any:
-    """The policy's lint findings (weak or deprecated algorithms), or a line saying there are none."""
+    """:func:`policy_findings` as a light table (one row saying so when there are none)."""
     from vpnrunbook.runbook.table import Table
 
-    if view.policy is None:
-        return "no custom policy: the connection offers Azure's default proposals (see the table above)"
-    if not view.warnings:
-        return "no findings: every algorithm of the policy is rated acceptable or strong"
+    findings = policy_findings(view)
+    if not findings:
+        return Table(("finding",), (("none: every algorithm of the policy is rated acceptable or strong",),))
+    caption = ("no custom policy: Azure's default proposals offer these — a custom policy (step 05, e.g. preset "
+               "strong-modern) stops offering them" if view.policy is None else "")
     return Table.from_records([{"severity": f.severity, "field": f.field, "value": f.value, "strength": f.strength,
-                                "finding": f.message, "source": f.source} for f in view.warnings])
+                                "finding": f.message, "source": f.source} for f in findings], caption=caption)
 
 
 def device_proposal_table(view: Any) -> Any:
