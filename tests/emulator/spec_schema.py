@@ -8,6 +8,11 @@ README lists them); the base types (Resource, SubResource, AddressSpace) are wri
 common types. Anything else the gateway spec points at outside its own file (virtual WAN routing, NAT
 mappings, identities, errors) is accepted as any object.
 
+``virtualNetwork.extract.json`` (VirtualNetwork, Subnet, PublicIPAddress and their list results) is loaded the
+same way: ``validator("VirtualNetwork", file="vnet")``. Its local refs to definitions the extract left out (NICs,
+NSGs, route tables, ... — the names it lists under ``x-extract-unresolved-local-refs``) are accepted as any
+object, except AddressSpace, written out below; a dangling ref the extract does not list is an error.
+
 Every object schema that lists properties is made *closed* (``additionalProperties: false`` after
 merging ``allOf`` parents), so a field the spec does not define fails validation.
 """
@@ -39,7 +44,15 @@ SDK_ENUMS = {  # definition name → azure.mgmt.network.models enum class
     "VirtualNetworkGatewayType": "VirtualNetworkGatewayType", "VpnGatewayGeneration": "VpnGatewayGeneration",
     "VirtualNetworkGatewaySkuName": "VirtualNetworkGatewaySkuName",
     "VirtualNetworkGatewaySkuTier": "VirtualNetworkGatewaySkuTier", "IkeIntegrity": "IkeIntegrity",
+    # referenced from virtualNetwork.extract.json, not in common.extract.json
+    "PublicIPAddressSkuName": "PublicIPAddressSkuName", "PublicIPAddressSkuTier": "PublicIPAddressSkuTier",
+    "PublicIPAddressMigrationPhase": "PublicIPAddressMigrationPhase", "DeleteOptions": "DeleteOptions",
+    "PublicIpAddressDnsSettingsDomainNameLabelScope": "PublicIpAddressDnsSettingsDomainNameLabelScope",
+    "SharingScope": "SharingScope", "PrivateEndpointVNetPolicies": "PrivateEndpointVNetPolicies",
+    "VirtualNetworkEncryptionEnforcement": "VirtualNetworkEncryptionEnforcement",
 }
+FILES = ("ng", "vnet")  # the spec files whose definitions a validator can be built for
+ANY_OBJECT = {"type": "object"}
 SUB_RESOURCE_MODEL = {"type": "object", "properties": {  # ARM sub-resource with its read-only name/type/etag
     "id": {"type": "string"}, "name": {"type": "string"}, "type": {"type": "string"}, "etag": {"type": "string"}}}
 BASE_TYPES = {"Resource": RESOURCE, "SubResource": SUB_RESOURCE, "SubResourceModel": SUB_RESOURCE_MODEL,
@@ -72,9 +85,19 @@ def _external(file: str, name: str) -> dict[str, Any] | None:
     return None
 
 
+def _unresolved_local(origin: str, name: str) -> dict[str, Any]:
+    """A local ref the (partial) file does not define: only the names the extract itself lists as left out."""
+    if name not in _files()[origin].get("x-extract-unresolved-local-refs", ()):
+        raise KeyError(f"{origin}: #/definitions/{name} is neither defined nor listed as left out of the extract")
+    if name in BASE_TYPES:
+        return copy.deepcopy(BASE_TYPES[name])
+    return dict(ANY_OBJECT)  # NIC, NSG, route table, ...: not extracted, so any object
+
+
 @cache
 def definitions() -> dict[str, Any]:
-    """All definitions reachable from networkGateway.json, keyed ``ng:X`` / ``ext:file:X``, refs rewritten."""
+    """All definitions of networkGateway.json and virtualNetwork.extract.json and what they reach, keyed ``ng:X``,
+    ``vnet:X`` / ``ext:file:X``, refs rewritten."""
     out: dict[str, Any] = {}
 
     def rewrite(node: Any, origin: str) -> Any:
@@ -87,7 +110,7 @@ def definitions() -> dict[str, Any]:
                     if key not in out:
                         out[key] = None
                         src = _files()[origin]["definitions"].get(pointer)
-                        out[key] = rewrite(src, origin) if src is not None else {}
+                        out[key] = rewrite(src if src is not None else _unresolved_local(origin, pointer), origin)
                     return {"$ref": f"#/definitions/{key}"}
                 key = f"ext:{file.removeprefix('./').removesuffix('.json')}:{pointer}"  # no "/" (JSON pointer)
                 if key not in out:
@@ -100,8 +123,9 @@ def definitions() -> dict[str, Any]:
             return [rewrite(v, origin) for v in node]
         return node
 
-    for name in list(_files()["ng"]["definitions"]):
-        rewrite({"$ref": f"#/definitions/{name}"}, "ng")
+    for origin in FILES:
+        for name in list(_files()[origin]["definitions"]):
+            rewrite({"$ref": f"#/definitions/{name}"}, origin)
     for key in list(out):
         out[key] = _close(out[key], out)
     return out
@@ -133,10 +157,16 @@ def _close(schema: Any, defs: dict[str, Any]) -> Any:
     return schema
 
 
-def validator(definition: str) -> Any:
+def validator(definition: str, file: str = "ng") -> Any:
+    """A Draft 4 validator for ``definition`` of ``file``: "ng" (networkGateway.json) or "vnet"
+    (virtualNetwork.extract.json)."""
     import jsonschema
 
-    schema = {"$ref": f"#/definitions/ng:{definition}", "definitions": definitions()}
+    if file not in FILES:
+        raise ValueError(f"file={file!r}: allowed are {', '.join(FILES)}")
+    if f"{file}:{definition}" not in definitions():
+        raise KeyError(f"{definition!r} is not a definition of {file!r}")
+    schema = {"$ref": f"#/definitions/{file}:{definition}", "definitions": definitions()}
     return jsonschema.Draft4Validator(schema)
 
 
@@ -144,8 +174,9 @@ def validator(definition: str) -> Any:
 KNOWN_SPEC_GAPS = ("enableFipsCompliance",)
 
 
-def errors(definition: str, body: Any) -> list[str]:
-    found = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator(definition).iter_errors(body)]
+def errors(definition: str, body: Any, file: str = "ng") -> list[str]:
+    found = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+             for e in validator(definition, file).iter_errors(body)]
     return [f for f in found if not any(gap in f for gap in KNOWN_SPEC_GAPS)]
 
 
