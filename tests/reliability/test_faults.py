@@ -49,10 +49,15 @@ def _inject(ctl: EmulatorControl, faults=FAULTS) -> None:
 
 
 def _gateway_creations(db: Path) -> int:
+    """Gateway operations recorded so far; 0 while the run's kernel has created the file but not yet its tables."""
     con = sqlite3.connect(str(db), timeout=30)
     try:
         return con.execute("SELECT COUNT(*) FROM operations WHERE resource_key LIKE '%/virtualnetworkgateways/%'"
                            ).fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        return 0
     finally:
         con.close()
 
