@@ -20,6 +20,17 @@ def _isolated_state(tmp_path_factory, monkeypatch):
     yield
 
 
+@pytest.fixture
+def served(monkeypatch, tmp_path):
+    """``vpnrunbook emulator serve`` in a thread (HTTPS on 127.0.0.1, its own state), with instant operations."""
+    from vpnrunbook.emulator import server
+
+    monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0")
+    running = server.start_in_thread(directory=tmp_path)
+    yield running
+    running.stop()
+
+
 def in_ci() -> bool:
     return os.environ.get("VPNRUNBOOK_CI") == "1"
 

@@ -20,13 +20,6 @@ from vpnrunbook.emulator.control import EmulatorControl
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def served(monkeypatch, tmp_path):
-    monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0")
-    running = server.start_in_thread(directory=tmp_path)
-    yield running
-    running.stop()
-
 
 def test_https_with_token_runs_an_lro(served, tmp_path, monkeypatch):
     assert served.url.startswith("https://127.0.0.1:")

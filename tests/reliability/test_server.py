@@ -19,13 +19,6 @@ SUB = "00000000-0000-0000-0000-000000000000"
 RG_URL = f"/subscriptions/{SUB}/resourcegroups/{{}}?api-version=2025-04-01"
 
 
-@pytest.fixture
-def served(monkeypatch, tmp_path):
-    monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0")
-    running = server.start_in_thread(directory=tmp_path)
-    yield running
-    running.stop()
-
 
 def _reachable(host: str, port: int) -> bool:
     try:
