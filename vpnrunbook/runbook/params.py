@@ -184,8 +184,13 @@ def _looks_secret(key: Any) -> bool:
 
 
 def validate(step: str, namespace: Mapping[str, Any]) -> StepParams:
-    """Inside the notebook: ``P = validate("04_connect", globals())``. Raises :class:`ParameterError`."""
+    """Inside the notebook: ``P = validate("04_connect", globals())``. Raises :class:`ParameterError`.
+
+    In a kernel it also registers the display of expected errors as one box (vpnrunbook.ui.errors)."""
     from vpnrunbook.runbook import steps
+    from vpnrunbook.ui.errors import install_error_display
+
+    install_error_display()
 
     spec = steps.get_step(step)
     data = {p.name: namespace[p.name] for p in spec.params if p.name in namespace}
