@@ -24,11 +24,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 STEPS = ["01", "02", "03", "04", "05", "06", "07", "08"]
 
 
-def operator_env(home: Path) -> dict[str, str]:
-    """The shell of an operator: no VPNRUNBOOK_* variable at all; a fresh HOME/Jupyter profile."""
+def operator_env(home: Path, root: Path) -> dict[str, str]:
+    """The shell of an operator: a fresh HOME/Jupyter profile and only where the state lives (a fresh folder:
+    VPNRUNBOOK_STATE_DIR and VPNRUNBOOK_EVIDENCE_DIR); no key, no target, nothing else of the test's own."""
     venv_bin = str(Path(sys.executable).parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VPNRUNBOOK_", "JUPYTER"))}
-    env.update(HOME=str(home), PATH=venv_bin + os.pathsep + os.environ.get("PATH", ""))
+    env.update(HOME=str(home), PATH=venv_bin + os.pathsep + os.environ.get("PATH", ""),
+               VPNRUNBOOK_STATE_DIR=str(root / ".vpnrunbook"), VPNRUNBOOK_EVIDENCE_DIR=str(root / "evidence"))
     return env
 
 
@@ -42,7 +44,7 @@ def operator_lab(tmp_path_factory, browser_available):
     home = tmp_path_factory.mktemp("home")
     shutil.copytree(REPO / "parameters", root / "parameters")
     shutil.copytree(REPO / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    env = operator_env(home)
+    env = operator_env(home, root)
     vpnrunbook = str(Path(sys.executable).parent / "vpnrunbook")
     demo = subprocess.run([vpnrunbook, "demo"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
