@@ -143,7 +143,7 @@ class UpdatePanel:
                 self.current = self._read_current()
             self.replan()
             if concurrent:  # one instruction, for this panel: the plan above is already the new one
-                text = (f"Not applied: {getattr(exc, 'resource', self.connection_name)} was changed by someone "
+                text = (f"Not applied (ConcurrentChangeError): {getattr(exc, 'resource', self.connection_name)} was changed by someone "
                         "else after the plan was made (ETag mismatch); nothing was written. The plan above has been "
                         "made again from the current state — review it, then Apply again.")
             else:
