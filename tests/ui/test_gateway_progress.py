@@ -29,5 +29,7 @@ def test_gateway_wait_prints_text_progress_headless(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert f"gateway {gw['gateway_name']}" in out
     assert "done" in out
+    # a bar against the expected duration (the emulator's simulated 45 min x time factor): percentage and time left
+    assert "100%|" in out and " left" in out and "GatewayPoller" not in out
     # headless the line is redrawn at most every 2 s (plus start and end), not on every 0.1 s poll
     assert out.count("\r") <= waited / 2 + 4, (waited, out.count("\r"))

@@ -87,3 +87,18 @@ def test_kernel_in_notebooks_folder_and_cli_share_the_emulator(tmp_path, monkeyp
     from vpnrunbook.azure.connect import connect
 
     assert connect().resources.resource_groups.check_existence("SharedStateRG")
+
+
+def test_the_demos_seed_key_reaches_the_kernels_and_news_are_off(tmp_path):
+    from vpnrunbook.ui.lab import SEED_KEY_ENV, write_lab_settings
+
+    (tmp_path / ".vpnrunbook" / "secrets").mkdir(parents=True)
+    (tmp_path / ".vpnrunbook" / "secrets" / "seed-demo.key").write_text("DemoKey0123456789abcdefABCDEF01\n")
+    env = lab_environment(tmp_path, base={"PATH": "/usr/bin"})
+    assert env[SEED_KEY_ENV] == "DemoKey0123456789abcdefABCDEF01"  # the seed parameters' env:VPNRUNBOOK_SEED_KEY
+    assert lab_environment(tmp_path, base={"PATH": "/usr/bin", SEED_KEY_ENV: "mine"})[SEED_KEY_ENV] == "mine"
+    assert SEED_KEY_ENV not in lab_environment(tmp_path / "nothing", base={"PATH": "/usr/bin"})
+    overrides = json.loads(write_lab_settings(tmp_path / "lab-settings").read_text())
+    assert overrides["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+    cmd = lab_command(tmp_path, settings_dir=tmp_path / "lab-settings")
+    assert f"--LabApp.app_settings_dir={tmp_path / 'lab-settings'}" in cmd

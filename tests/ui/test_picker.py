@@ -8,7 +8,7 @@ from vpnrunbook.policy import rules
 from vpnrunbook.policy.model import IpsecIkePolicy, load_policy_file
 from vpnrunbook.policy.presets import PRESETS
 from vpnrunbook.policy.strength import rate
-from vpnrunbook.ui.widgets import CUSTOM, policy_picker
+from vpnrunbook.ui.widgets import AZURE_DEFAULTS, CUSTOM, policy_picker
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -170,3 +170,43 @@ def test_relative_policy_file_is_found_from_the_notebooks_folder(tmp_path, monke
     assert policy_picker("parameters/policies/x.yaml").policy == PRESETS["seed-update"].policy
     with pytest.raises(rules.PolicyValidationError, match="cannot be read"):
         policy_picker("parameters/policies/missing.yaml")
+
+
+def test_none_starts_at_azure_defaults_when_offered(tmp_path):
+    p = policy_picker(None, save_dir=tmp_path, interactive=True, allow_defaults=True)
+    assert AZURE_DEFAULTS in p.preset.options
+    assert p.preset.value == AZURE_DEFAULTS and p.uses_defaults and p.policy is None and not p.errors
+    assert p.save_button.disabled
+    p.set(preset="seed-s2s")  # the operator chooses a custom policy
+    assert not p.uses_defaults and p.policy == PRESETS["seed-s2s"].policy
+    p.set(preset=AZURE_DEFAULTS)
+    assert p.policy is None
+
+
+def test_a_parameter_policy_is_what_the_picker_starts_from(tmp_path):
+    p = policy_picker("seed-vnet2vnet", save_dir=tmp_path, interactive=True, allow_defaults=True)
+    assert not p.uses_defaults and p.policy == PRESETS["seed-vnet2vnet"].policy
+    assert AZURE_DEFAULTS not in policy_picker(None, interactive=True).preset.options  # only where it applies
+
+
+def test_leaving_gcm_encryption_leaves_gcm_integrity_too(picker):
+    picker.set(ipsec_encryption="GCMAES256")
+    assert picker.fields["ipsec_integrity"].value == "GCMAES256"
+    picker.set(ipsec_encryption="AES256")
+    assert not rules.gcm_integrity_for(picker.fields["ipsec_integrity"].value)
+    assert not picker.errors and "cannot use a GCM integrity" in picker.status.value
+
+
+def test_save_message_goes_stale_when_the_file_name_changes(picker):
+    picker.save_button.click()
+    assert "Saved" in picker.message.value and picker.saved_path is not None
+    picker.name.value = "other-name"
+    assert "Saved" not in picker.message.value and "other-name.yaml" in picker.message.value
+    assert picker.saved_path is None
+
+
+def test_finding_sources_are_a_hover_hint_not_text(picker):
+    picker.set(preset="strong-modern")
+    picker.set(ike_encryption="GCMAES256")
+    assert "PRF" in picker.status.value
+    assert "(A14; I13)" not in picker.status.value and 'title="source: A14; I13' in picker.status.value

@@ -133,3 +133,21 @@ def test_collect_from_sdk_objects():
     assert "public IP: 20.1.2.3" in texts(root)
     assert "SKU VpnGw2" in texts(root)  # SDK enums drawn as their REST value
     assert groups(root, "connection")["C1"].get("data-status") == "Connected"
+
+
+def test_many_resource_groups_wrap_into_rows_and_undrawn_connections_say_so():
+    import re
+
+    from vpnrunbook.ui.topology import COL_GAP, COL_WIDTH, COLUMNS_PER_ROW, render_topology_svg
+
+    groups = [{"name": f"RG{i}", "vnets": [], "gateways": [], "local_gateways": [], "connections": []}
+              for i in range(5)]
+    groups[0]["connections"] = [{"name": "Dangling", "type": "IPsec", "status": "Unknown",
+                                 "gateway_id": "/x/gw", "peer_id": "/y/missing"}]
+    svg = render_topology_svg({"resource_groups": groups})
+    width = float(re.search(r'width="(\d+)"', svg).group(1))
+    assert width < (COLUMNS_PER_ROW + 1) * (COL_WIDTH + COL_GAP)  # no fifth column off to the right
+    assert all(f'data-name="RG{i}"' in svg for i in range(5))
+    ys = {float(m) for m in re.findall(r'class="resource-group" data-name="RG\d"><rect x="[\d.]+" y="([\d.]+)"', svg)}
+    assert len(ys) == 2  # two rows
+    assert "Dangling" in svg and "not drawn" in svg

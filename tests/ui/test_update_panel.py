@@ -30,9 +30,10 @@ class FakeOps:
     def show_policy(self, session, *, resource_group, connection_name):
         return NS(policy=self.policy)
 
-    def plan_connection_update(self, session, *, resource_group, connection_name, policy=None, remove_policy=False):
+    def plan_connection_update(self, session, *, resource_group, connection_name, policy=None, remove_policy=False,
+                               **settings):
         assert not (remove_policy and policy is not None)
-        self.calls.append(("plan", policy))
+        self.calls.append(("plan", policy, settings))
         changes = [] if policy == self.policy else [
             NS(resource=f"{resource_group}/connections/{connection_name}", field="properties.ipsecPolicies",
                current=self.policy, desired=policy)]
@@ -103,7 +104,8 @@ def test_concurrent_change_is_reported_and_the_plan_refreshed(ops):
     ops.etag += 1  # someone else changed the connection after the plan
     p.apply_button.click()
     assert ops.policy == PRESETS["seed-s2s"].policy  # nothing written
-    assert "ConcurrentChangeError" in p.outcome.value and "Apply again" in p.outcome.value
+    assert "changed by someone else" in p.outcome.value and "Apply again" in p.outcome.value
+    assert "Re-run the step" not in p.outcome.value  # one instruction, not two contradicting ones
     assert p.plan.etag == ops.etag and not p.apply_button.disabled
     p.apply_button.click()
     assert ops.policy == PRESETS["seed-update"].policy
@@ -136,3 +138,22 @@ def test_azure_default_proposals_plans_removing_the_policy(ops):
     assert ops.policy is None and "Azure's default proposals" in p.outcome.value
     p.use_defaults.value = False
     assert p.plan is None  # back to the (still invalid) picker: nothing to apply
+
+
+def test_a_new_choice_clears_the_previous_outcome(ops):
+    p = panel(ops)
+    p.picker.set(preset="seed-update")
+    p.apply_button.click()
+    assert "Applied" in p.outcome.value
+    p.picker.set(preset="strong-modern")  # re-plan: the old green "Applied" no longer describes the plan shown
+    assert p.outcome.value == "" and p.result is None
+    assert not p.apply_button.disabled
+
+
+def test_dpd_and_selectors_are_planned_with_the_policy(ops):
+    p = panel(ops, dpd_timeout_seconds=60, use_policy_based_traffic_selectors=True)
+    p.picker.set(preset="seed-update")
+    plans = [c for c in ops.calls if c[0] == "plan"]
+    assert plans and all(c[2] == {"dpd_timeout_seconds": 60, "use_policy_based_traffic_selectors": True}
+                         for c in plans)
+    assert panel(ops).settings == {}  # None: unchanged, not planned

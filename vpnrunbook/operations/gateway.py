@@ -87,6 +87,22 @@ class GatewayPoller:
         interval = getattr(self.session, "polling_interval", None)
         return 5.0 if interval is None else max(float(interval), 0.05)
 
+    def expected_seconds(self) -> float:
+        """How long the gateway operation typically takes: Azure's documented duration (about 45 min to create,
+        20 to update), scaled on the emulator by its time factor (what it actually simulates)."""
+        from vpnrunbook.emulator.lro import simulated_seconds
+
+        creating = any(v is None for v in self.plan.before.values()) or not self.plan.before
+        seconds = simulated_seconds("Microsoft.Network/virtualNetworkGateways", "create" if creating else "update")
+        if getattr(self.session, "target", "") == "emulator":
+            try:
+                from vpnrunbook.emulator.control import EmulatorControl
+
+                seconds *= EmulatorControl(self.session).time_factor()
+            except Exception:  # noqa: BLE001 - an older emulator without the control API: Azure's duration
+                pass
+        return max(seconds, 0.1)
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait up to ``timeout`` seconds (None: until done). Returns whether it is done."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -94,7 +110,12 @@ class GatewayPoller:
         if self.progress:
             from vpnrunbook.ui.progress import progress  # tqdm widget for an operator, text lines headless
 
-            bar = progress(None, f"gateway {self.name}", bar_format="{desc}: {elapsed} {postfix}")
+            expected = self.expected_seconds()
+            # a real bar: percentage, elapsed and expected remaining time against the typical duration
+            bar = progress(round(expected, 1), f"gateway {self.name}", unit="s",
+                           bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed, about {remaining} left{postfix}")
+        started = time.monotonic()
+        shown = 0.0
         try:
             while not self.done():
                 left = None if deadline is None else deadline - time.monotonic()
@@ -110,11 +131,16 @@ class GatewayPoller:
                     time.sleep(step)
                 if bar is not None:  # redrawn at the bar's mininterval (2 s headless), not on every poll
                     bar.set_postfix_str(self._state or "InProgress", refresh=False)
-                    bar.update(0)
+                    target = round(min(time.monotonic() - started, (bar.total or 0) * 0.99), 1)  # never 100 % early
+                    bar.update(max(round(target - shown, 1), 0))
+                    shown = max(shown, target)
             return True
         finally:
             if bar is not None:
-                bar.set_postfix_str("done" if self.done() else "still provisioning")
+                finished = self.done()
+                if finished:
+                    bar.update(max(round((bar.total or 0) - shown, 1), 0))
+                bar.set_postfix_str("done" if finished else "still provisioning")
                 bar.close()
 
     def result(self, timeout: float | None = None) -> OperationResult:

@@ -31,7 +31,8 @@ class Prechecks:
         if self.apply:
             self.problems.append(Problem(fieldname, value, f"{what} does not exist", hint, "ResourceNotFound"))
         else:
-            self.notes.append(f"{what} does not exist yet ({hint}); applying now would be refused")
+            self.notes.append(f"{what} does not exist yet ({hint}); it must exist when this change is applied "
+                              "(a step that plans it too creates it first)")
 
     def raise_if_any(self) -> None:
         if self.problems:

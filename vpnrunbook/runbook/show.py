@@ -25,8 +25,16 @@ def project_path(path: str | Path) -> Path:
     return here / p
 
 
-def target_line(session: Any, *, apply: bool) -> str:
-    mode = "APPLY: changes will be made" if apply else "PLAN ONLY: nothing will be changed (apply=False)"
+def target_line(session: Any, *, apply: bool | None) -> str:
+    """The target and what this run may change. ``apply=None``: a read-only step (07, 08)."""
+    from vpnrunbook.ui.env import is_interactive
+
+    if apply is None:
+        mode = "READ ONLY: this step never changes anything"
+    elif is_interactive():
+        mode = "PLAN FIRST: nothing changes until you click Apply under the plan"
+    else:
+        mode = "APPLY: changes will be made" if apply else "PLAN ONLY: nothing will be changed (apply=False)"
     return f"target {session.target} · subscription {session.subscription_id} · {mode}"
 
 

@@ -11,7 +11,8 @@ from vpnrunbook.ui.progress import progress, track, wait_for_poller, wait_with_p
 from vpnrunbook.ui.proposals import Proposals, strongswan_proposals
 from vpnrunbook.ui.topology import collect_topology, render_topology_svg, show_topology, topology_svg
 
-_LAZY = {"PolicyPicker": "vpnrunbook.ui.widgets", "policy_picker": "vpnrunbook.ui.widgets",
+_LAZY = {"ApplyControl": "vpnrunbook.ui.apply", "apply_control": "vpnrunbook.ui.apply",
+         "PolicyPicker": "vpnrunbook.ui.widgets", "policy_picker": "vpnrunbook.ui.widgets",
          "UpdatePanel": "vpnrunbook.ui.update", "update_panel": "vpnrunbook.ui.update"}
 
 
@@ -26,7 +27,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "PolicyPicker", "Proposals", "UpdatePanel", "collect_topology", "is_interactive", "policy_picker", "progress",
+    "ApplyControl", "PolicyPicker", "apply_control", "Proposals", "UpdatePanel", "collect_topology", "is_interactive", "policy_picker", "progress",
     "render_topology_svg", "show_topology", "strongswan_proposals", "topology_svg", "track", "update_panel",
     "wait_for_poller", "wait_with_progress",
 ]

@@ -6,6 +6,7 @@ import argparse
 import os
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -25,7 +26,15 @@ def register(subparsers: Any) -> None:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from vpnrunbook.ui.lab import PATH_VARIABLES, lab_command, lab_environment, project_root
+    from vpnrunbook.ui.lab import (
+        PATH_VARIABLES,
+        SEED_KEY_ENV,
+        SEED_KEY_FILE,
+        lab_command,
+        lab_environment,
+        project_root,
+        write_lab_settings,
+    )
 
     try:
         project = project_root()
@@ -33,14 +42,18 @@ def _lab(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     env = lab_environment(project)
+    settings_dir = Path(env["VPNRUNBOOK_STATE_DIR"]) / "lab-settings"
     cmd = lab_command(project, ip=args.ip, port=args.port, open_browser=args.open_browser,
-                      extra=[a for a in args.jupyter_args if a != "--"])
+                      extra=[a for a in args.jupyter_args if a != "--"], settings_dir=settings_dir)
     for var in (*PATH_VARIABLES, "VPNRUNBOOK_TARGET", "VPNRUNBOOK_EMULATOR_URL"):
         if env.get(var):
             print(f"{var}={env[var]}")
+    if env.get(SEED_KEY_ENV):
+        print(f"{SEED_KEY_ENV} set (from the environment or {SEED_KEY_FILE} in the state folder; not shown)")
     print(shlex.join(cmd), flush=True)
     if args.dry_run:
         return 0
+    write_lab_settings(settings_dir)
     os.chdir(project)
     os.execvpe(cmd[0], cmd, env)
     return 0  # pragma: no cover - exec does not return

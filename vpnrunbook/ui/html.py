@@ -55,11 +55,12 @@ def findings_html(findings: Iterable[Finding]) -> str:
     items = []
     for f in findings:
         bg, fg, icon = SEVERITY_STYLE.get(f.severity, SEVERITY_STYLE["info"])
-        source = f' <span style="color:#666">({escape(f.source)})</span>' if f.source else ""
+        # the rule's source ids (e.g. "A14; I13" of the Azure rules reference) as a hover hint, not as text
+        source = f' title="source: {escape(f.source)} (docs: Azure IPsec/IKE rules reference)"' if f.source else ""
         tag = f" [{escape(f.strength)}]" if f.strength else ""
-        items.append(f'<div class="vpnrunbook-finding vpnrunbook-{f.severity}" style="background:{bg};color:{fg};'
+        items.append(f'<div class="vpnrunbook-finding vpnrunbook-{f.severity}"{source} style="background:{bg};color:{fg};'
                      f'padding:2px 6px;margin:2px 0;border-radius:3px">{icon} <b>{escape(f.severity)}</b> '
-                     f'{escape(f.field)} = {escape(str(f.value))}{tag}: {escape(f.message)}{source}</div>')
+                     f'{escape(f.field)} = {escape(str(f.value))}{tag}: {escape(f.message)}</div>')
     if not items:
         return ('<div class="vpnrunbook-finding vpnrunbook-clean" style="color:#1e7e34">✔ valid; no weak algorithms'
                 '</div>')

@@ -8,6 +8,7 @@ relative to the project root), so in-process kernels, ``vpnrunbook emulator serv
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -21,6 +22,8 @@ PATH_VARIABLES = {  # variable -> default, relative to the project root
     "VPNRUNBOOK_EMULATOR_CA": None,
 }
 RUNNER_ONLY = ("VPNRUNBOOK_RUN_DIR", "VPNRUNBOOK_HEADLESS")
+SEED_KEY_ENV = "VPNRUNBOOK_SEED_KEY"
+SEED_KEY_FILE = "secrets/seed-demo.key"  # under the state folder, written by `vpnrunbook demo`
 
 
 def project_root(start: str | Path | None = None) -> Path:
@@ -42,17 +45,34 @@ def lab_environment(project: Path, base: Mapping[str, str] | None = None) -> dic
             env[var] = str(path if path.is_absolute() else (project / path).resolve())
     for var in RUNNER_ONLY:
         env.pop(var, None)
+    seed_key = Path(env["VPNRUNBOOK_STATE_DIR"]) / SEED_KEY_FILE
+    if not env.get(SEED_KEY_ENV) and seed_key.is_file():  # the seed parameters' env:VPNRUNBOOK_SEED_KEY after the demo
+        env[SEED_KEY_ENV] = seed_key.read_text(encoding="utf-8").strip()
     venv_bin = str(Path(sys.executable).parent)
     if venv_bin not in env.get("PATH", "").split(os.pathsep):
         env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
     return env
 
 
+# No "Would you like to receive official Jupyter news?" pop-up and no update check (lab setting overrides).
+LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+
+
+def write_lab_settings(folder: Path) -> Path:
+    """An ``overrides.json`` for JupyterLab's app settings folder: announcements and update checks off."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "overrides.json"
+    path.write_text(json.dumps(LAB_OVERRIDES, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def lab_command(project: Path, *, ip: str = "127.0.0.1", port: int = 8888, open_browser: bool = False,
-                extra: list[str] | None = None) -> list[str]:
+                extra: list[str] | None = None, settings_dir: Path | None = None) -> list[str]:
     jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
     cmd = [jupyter, "lab", f"--ip={ip}", f"--port={port}", f"--ServerApp.root_dir={project}",
            "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if settings_dir is not None:
+        cmd.append(f"--LabApp.app_settings_dir={settings_dir}")
     if not open_browser:
         cmd.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:

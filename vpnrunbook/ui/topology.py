@@ -19,6 +19,8 @@ from vpnrunbook.policy.model import IpsecIkePolicy
 COL_WIDTH = 300
 BOX_WIDTH = 250
 COL_GAP = 110
+COLUMNS_PER_ROW = 3  # resource groups side by side before the next row starts (fits a notebook output)
+ROW_GAP = 40
 MARGIN = 20
 LINE = 15
 FONT = "font-family:Segoe UI,DejaVu Sans,Arial,sans-serif;font-size:12px"
@@ -144,10 +146,16 @@ def render_topology_svg(data: Mapping[str, Any], *, title: str | None = None) ->
     anchors: dict[str, tuple[float, float, float, int]] = {}  # id -> (x_left, x_right, y_mid, column)
     column_heights = []
     top = MARGIN + (28 if title else 0)
-    for col, group in enumerate(groups):
+    row_top, row_heights = top, []  # at most COLUMNS_PER_ROW groups side by side, then a new row (no clipping)
+    for index, group in enumerate(groups):
+        col = index % COLUMNS_PER_ROW
+        if index and col == 0:
+            row_top += max(row_heights) + ROW_GAP
+            row_heights = []
+        top_of_group = row_top
         x = MARGIN + col * (COL_WIDTH + COL_GAP)
         rg = group.get("name", "?")
-        y = top + (48 if group.get("missing") else 30)
+        y = top_of_group + (48 if group.get("missing") else 30)
         c_start = len(c.parts)
         gateways_by_vnet: dict[str, list[Mapping[str, Any]]] = {}
         for g in group.get("gateways", []):
@@ -186,13 +194,14 @@ def render_topology_svg(data: Mapping[str, Any], *, title: str | None = None) ->
         # the resource group frame goes behind its content
         frame = _Canvas()
         frame.parts.append(f'<g class="resource-group" data-name="{escape(rg)}">')
-        frame.box(x, top, COL_WIDTH - 20, max(y - top, 40), fill="#ffffff", stroke="#9aa0a6", radius=10)
-        frame.text(x + 12, top + 19, _fit(f"Resource group {rg}", COL_WIDTH - 40), weight="bold", size=13)
+        frame.box(x, top_of_group, COL_WIDTH - 20, max(y - top_of_group, 40), fill="#ffffff", stroke="#9aa0a6", radius=10)
+        frame.text(x + 12, top_of_group + 19, _fit(f"Resource group {rg}", COL_WIDTH - 40), weight="bold", size=13)
         if group.get("missing"):
-            frame.text(x + 12, top + 38, "(not found)", colour="#b3261e")
+            frame.text(x + 12, top_of_group + 38, "(not found)", colour="#b3261e")
         frame.parts.append("</g>")
         c.parts[c_start:c_start] = frame.parts
-        column_heights.append(y - top + 10)
+        row_heights.append(y - top_of_group + 10)
+        column_heights.append(row_top - top + y - top_of_group + 10)
 
     # connections
     legend: list[tuple[str, str, str]] = []
@@ -222,6 +231,11 @@ def render_topology_svg(data: Mapping[str, Any], *, title: str | None = None) ->
         c.parts.append("</g>")
 
     height = top + (max(column_heights) if column_heights else 40) + 10
+    undrawn = [i for i, (_rg, conn) in enumerate(conns)
+               if not (anchors.get(_key(conn.get("gateway_id"))) and anchors.get(_key(conn.get("peer_id"))))]
+    for i in undrawn:  # the legend says which connections have no line in the picture, and why
+        mark, line1, line2 = legend[i]
+        legend[i] = (mark, line1, f"{line2} (not drawn: its other end is outside this picture)")
     legend_top = height + 6
     if legend:
         c.text(MARGIN, legend_top + 12, "Connections", weight="bold", size=13)
@@ -231,7 +245,7 @@ def render_topology_svg(data: Mapping[str, Any], *, title: str | None = None) ->
         c.text(MARGIN, y, f"{mark} {line1}", weight="bold", colour=status_colour)
         c.text(MARGIN + 18, y + 15, line2, colour="#3c4043")
     height = legend_top + 32 + len(legend) * 36 if legend else height + 10
-    width = MARGIN * 2 + max(len(groups), 1) * (COL_WIDTH + COL_GAP) - COL_GAP + 40
+    width = MARGIN * 2 + max(min(len(groups), COLUMNS_PER_ROW), 1) * (COL_WIDTH + COL_GAP) - COL_GAP + 40
     widest_legend = max((max(len(a) + 3, len(b) + 3) for _m, a, b in legend), default=0) * 7 + MARGIN * 2
     width = max(width, widest_legend)
     head = ""

@@ -27,7 +27,10 @@ class UpdatePanel:
     def __init__(self, session: Any, *, resource_group: str, connection_name: str,
                  initial: IpsecIkePolicy | str | Path | Mapping[str, Any] | None = None,
                  picker: PolicyPicker | None = None, operations: Any = None,
-                 interactive: bool | None = None) -> None:
+                 interactive: bool | None = None, dpd_timeout_seconds: int | None = None,
+                 use_policy_based_traffic_selectors: bool | None = None) -> None:
+        """``dpd_timeout_seconds`` / ``use_policy_based_traffic_selectors`` (None: unchanged) are planned and
+        applied together with the policy, so the plan shown is the whole change."""
         import ipywidgets as w
 
         self.session = session
@@ -40,6 +43,9 @@ class UpdatePanel:
             picker = PolicyPicker(initial if initial is not None else self.current, interactive=self.interactive,
                                   show_save=False)
         self.picker = picker
+        self.settings = {k: v for k, v in {"dpd_timeout_seconds": dpd_timeout_seconds,
+                                           "use_policy_based_traffic_selectors": use_policy_based_traffic_selectors,
+                                           }.items() if v is not None}
         self.plan: Any = None
         self.plan_error: str | None = None
         self.result: Any = None
@@ -48,7 +54,7 @@ class UpdatePanel:
         self.use_defaults = w.Checkbox(value=False, indent=False,
                                        description="use Azure's default proposals (remove the custom policy)")
         self.use_defaults.add_class("vpnrunbook-use-defaults")
-        self.use_defaults.observe(lambda _c: self.replan(), names="value")
+        self.use_defaults.observe(lambda _c: self._on_choice(), names="value")
         self.compare = w.HTML()
         self.compare.add_class("vpnrunbook-compare-box")
         self.plan_box = w.HTML()
@@ -65,7 +71,7 @@ class UpdatePanel:
         self.widget = w.VBox([title, self.use_defaults, self.picker.widget, self.compare, self.plan_box,
                               self.apply_button, self.outcome])
         self.widget.add_class("vpnrunbook-update-panel")
-        self.picker.on_change(lambda _p: self.replan())
+        self.picker.on_change(lambda _p: self._on_choice())
         self.replan()
 
     def _read_current(self) -> IpsecIkePolicy | None:
@@ -74,6 +80,13 @@ class UpdatePanel:
         return view.policy
 
     # ---- planning ----------------------------------------------------------------------------
+    def _on_choice(self) -> None:
+        """The operator changed the choice: a new plan, and an earlier outcome no longer describes it."""
+        self.outcome.value = ""
+        self.result = None
+        self.error = None
+        self.replan()
+
     def replan(self) -> None:
         """Plan the change from the current connection to the chosen policy (reads only, never writes)."""
         self.plan = None
@@ -94,7 +107,8 @@ class UpdatePanel:
     def _plan(self, **change: Any) -> None:
         try:
             self.plan = self.ops.plan_connection_update(
-                self.session, resource_group=self.resource_group, connection_name=self.connection_name, **change)
+                self.session, resource_group=self.resource_group, connection_name=self.connection_name,
+                **change, **self.settings)
         except Exception as exc:  # noqa: BLE001 - shown to the operator; Apply stays disabled
             self.plan_error = f"{type(exc).__name__}: {exc}"
             self.plan_box.value = html.message_html("error", f"No plan: {self.plan_error}")
@@ -125,12 +139,16 @@ class UpdatePanel:
         except Exception as exc:  # noqa: BLE001 - the operator sees it; the plan is refreshed
             self.error = exc
             concurrent = type(exc).__name__ == "ConcurrentChangeError"
-            hint = ("\nThe connection changed since the plan (ETag mismatch); nothing was written. The plan has been "
-                    "refreshed — review it and Apply again.") if concurrent else "\nNothing further was attempted."
             with contextlib.suppress(Exception):
                 self.current = self._read_current()
             self.replan()
-            self.outcome.value = html.message_html("error", f"Not applied: {type(exc).__name__}: {exc}{hint}")
+            if concurrent:  # one instruction, for this panel: the plan above is already the new one
+                text = (f"Not applied (ConcurrentChangeError): {getattr(exc, 'resource', self.connection_name)} was changed by someone "
+                        "else after the plan was made (ETag mismatch); nothing was written. The plan above has been "
+                        "made again from the current state — review it, then Apply again.")
+            else:
+                text = f"Not applied: {type(exc).__name__}: {exc}\nNothing further was attempted."
+            self.outcome.value = html.message_html("error", text)
             return
         if result is None:
             self.outcome.value = html.message_html("info", "Nothing to apply: the connection already matches.")
@@ -159,8 +177,10 @@ class UpdatePanel:
 
 def update_panel(session: Any, *, resource_group: str, connection_name: str,
                  initial: IpsecIkePolicy | str | Path | Mapping[str, Any] | None = None,
-                 interactive: bool | None = None) -> UpdatePanel:
+                 interactive: bool | None = None, dpd_timeout_seconds: int | None = None,
+                 use_policy_based_traffic_selectors: bool | None = None) -> UpdatePanel:
     """Current policy of a connection beside a picker starting at ``initial`` (default: the current policy),
     the plan, and an Apply button. Headless it shows the comparison and plan, and applies nothing."""
     return UpdatePanel(session, resource_group=resource_group, connection_name=connection_name, initial=initial,
-                       interactive=interactive)
+                       interactive=interactive, dpd_timeout_seconds=dpd_timeout_seconds,
+                       use_policy_based_traffic_selectors=use_policy_based_traffic_selectors)

@@ -20,7 +20,9 @@ from vpnrunbook.ui import html
 from vpnrunbook.ui.env import is_interactive
 
 CUSTOM = "(custom)"
+AZURE_DEFAULTS = "Azure's default proposals"  # no custom policy on the connection (policy: null)
 DEFAULT_PRESET = "strong-modern"
+NON_GCM_INTEGRITY = "SHA256"  # what the picker switches IPsec integrity to when GCM encryption is left
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 NAME_ALLOWED = "1-64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit (no folders)"
 
@@ -79,9 +81,13 @@ class PolicyPicker:
 
     def __init__(self, initial: IpsecIkePolicy | str | Path | Mapping[str, Any] | None = None, *,
                  save_dir: str | Path | None = None, name: str | None = None,
-                 interactive: bool | None = None, show_save: bool = True) -> None:
+                 interactive: bool | None = None, show_save: bool = True, allow_defaults: bool = False) -> None:
+        """``allow_defaults``: offer "Azure's default proposals" (``.policy`` is then None); with it, ``initial``
+        None starts there (without it, None starts at the default preset)."""
         import ipywidgets as w
 
+        self.allow_defaults = allow_defaults
+        self.defaults_selected = allow_defaults and initial is None
         start = resolve_policy(initial)
         self.save_dir = Path(save_dir) if save_dir is not None else find_policy_dir()
         self.interactive = is_interactive() if interactive is None else interactive
@@ -94,8 +100,9 @@ class PolicyPicker:
         style = {"description_width": "150px"}
         layout = w.Layout(width="420px")
         start_preset = preset_matching(start.as_python_dict())
-        self.preset = w.Dropdown(options=[CUSTOM, *PRESETS], value=start_preset or CUSTOM, description="Preset",
-                                 style=style, layout=layout)
+        options = [CUSTOM, *([AZURE_DEFAULTS] if allow_defaults else []), *PRESETS]
+        self.preset = w.Dropdown(options=options, description="Preset", style=style, layout=layout,
+                                 value=AZURE_DEFAULTS if self.defaults_selected else start_preset or CUSTOM)
         self.preset.add_class("vpnrunbook-preset")
         self.fields: dict[str, Any] = {}
         for spec in rules.FIELDS:
@@ -120,6 +127,7 @@ class PolicyPicker:
         self.name = w.Text(value=name or start_preset or "custom-policy", description="File name",
                            style=style, layout=layout)
         self.name.add_class("vpnrunbook-save-name")
+        self.name.observe(lambda _c: self._on_name(), names="value")
         self.overwrite = w.Checkbox(value=False, description="replace an existing file", indent=False)
         self.save_button = w.Button(description="Save policy", button_style="primary", icon="save")
         self.save_button.add_class("vpnrunbook-save")
@@ -132,7 +140,8 @@ class PolicyPicker:
         life = w.VBox([w.HTML("<b>IPsec SA lifetimes</b>")] + [self.fields[n] for n in ("sa_life_time_seconds", "sa_data_size_kilobytes")])
         left = w.VBox([ike, esp, life], layout=w.Layout(flex="0 0 auto", min_width="440px"))
         right = w.VBox([self.table, self.proposals], layout=w.Layout(flex="1 1 auto", margin="0 0 0 16px"))
-        parts: list[Any] = [self.preset, w.HBox([left, right]), self.status]
+        self.form = w.HBox([left, right])
+        parts: list[Any] = [self.preset, self.form, self.status]
         if show_save:
             parts.append(w.HBox([self.name, self.overwrite, self.save_button]))
             parts.append(self.message)
@@ -144,6 +153,11 @@ class PolicyPicker:
     @property
     def values(self) -> dict[str, Any]:
         return {name: control.value for name, control in self.fields.items()}
+
+    @property
+    def uses_defaults(self) -> bool:
+        """True when "Azure's default proposals" is chosen (no custom policy)."""
+        return self.defaults_selected
 
     @property
     def errors(self) -> list[Finding]:
@@ -158,8 +172,11 @@ class PolicyPicker:
         return not self.errors
 
     @property
-    def policy(self) -> IpsecIkePolicy:
-        """The chosen policy; raises ``PolicyValidationError`` naming each bad field while there are errors."""
+    def policy(self) -> IpsecIkePolicy | None:
+        """The chosen policy (None: Azure's default proposals); raises ``PolicyValidationError`` naming each bad
+        field while there are errors."""
+        if self.defaults_selected:
+            return None
         return IpsecIkePolicy.from_mapping(self.values, source="policy picker")
 
     def on_change(self, callback: Callable[[PolicyPicker], None]) -> None:
@@ -186,8 +203,15 @@ class PolicyPicker:
 
     # ---- reactions ---------------------------------------------------------------------------
     def _on_preset(self, change: Mapping[str, Any]) -> None:
-        if self._busy or change["new"] == CUSTOM:
+        if self._busy:
             return
+        if change["new"] in (CUSTOM, AZURE_DEFAULTS):
+            self.defaults_selected = change["new"] == AZURE_DEFAULTS
+            self.notes = ["Azure's default proposals: no custom policy on the connection"] \
+                if self.defaults_selected else []
+            self.refresh()
+            return
+        self.defaults_selected = False
         policy = PRESETS[change["new"]].policy
         self._busy = True
         try:
@@ -203,19 +227,37 @@ class PolicyPicker:
         if self._busy:
             return
         self.notes = []
+        self.defaults_selected = False  # a field changed: a custom policy
         owner = change.get("owner")
         if owner is self.fields["ipsec_encryption"]:
             integrity = rules.gcm_integrity_for(change["new"])
-            if integrity and self.fields["ipsec_integrity"].value != integrity:
+            current = self.fields["ipsec_integrity"].value
+            if integrity is None and rules.gcm_integrity_for(current):  # GCM -> non-GCM: GCM integrity no longer fits
+                integrity = NON_GCM_INTEGRITY
+            if integrity and current != integrity:
                 self._busy = True
                 try:
                     self.fields["ipsec_integrity"].value = integrity
                 finally:
                     self._busy = False
-                self.notes.append(f"IPsec integrity set to {integrity}: GCM encryption needs the matching GCM integrity")
+                why = ("GCM encryption needs the matching GCM integrity" if rules.gcm_integrity_for(integrity)
+                       else f"{change['new']} cannot use a GCM integrity")
+                self.notes.append(f"IPsec integrity set to {integrity}: {why}")
         self.refresh()
 
+    def _on_name(self) -> None:
+        """A new file name: an earlier "Saved …" message no longer describes what Save would do."""
+        self.saved_path = None
+        self.message.value = html.message_html("info", f"Not saved yet: Save writes {self._target_hint()}") \
+            if self.message.value else ""
+        if not self._busy:
+            self.refresh()
+
     def refresh(self) -> None:
+        if self.defaults_selected:
+            self._refresh_defaults()
+            return
+        self.form.layout.display = None
         values = self.values
         self.findings = lint(values)
         matched = preset_matching(values)
@@ -236,6 +278,23 @@ class PolicyPicker:
         for callback in list(self._listeners):
             callback(self)
 
+    def _refresh_defaults(self) -> None:
+        self.findings = []
+        self._busy = True
+        try:
+            self.preset.value = AZURE_DEFAULTS
+        finally:
+            self._busy = False
+        self.form.layout.display = "none"
+        self.table.value = self.proposals.value = ""
+        notes = "".join(html.message_html("info", n) for n in self.notes) or html.message_html(
+            "info", "Azure's default proposals: no custom policy on the connection")
+        self.status.value = notes
+        self.save_button.disabled = True
+        self.save_button.tooltip = "Azure's default proposals are not saved as a policy file"
+        for callback in list(self._listeners):
+            callback(self)
+
     def _target_hint(self) -> str:
         return str(self.save_dir / f"{self.name.value.removesuffix('.yaml')}.yaml")
 
@@ -248,6 +307,10 @@ class PolicyPicker:
             raise rules.PolicyValidationError([rules.Problem("file name", name, "is not a valid policy file name",
                                                              NAME_ALLOWED, "InvalidName")], subject="policy picker")
         policy = self.policy  # raises with every problem
+        if policy is None:
+            raise rules.PolicyValidationError([rules.Problem("policy", AZURE_DEFAULTS, "is not a policy file's content",
+                                                             "a custom policy (choose a preset or fields)",
+                                                             "NoCustomPolicy")], subject="policy picker")
         path = self.save_dir / f"{name}.yaml"
         overwrite = self.overwrite.value if overwrite is None else overwrite
         if path.exists() and not overwrite:
@@ -270,15 +333,19 @@ class PolicyPicker:
         except (rules.PolicyValidationError, FileExistsError, OSError) as exc:
             self.message.value = html.message_html("error", f"Not saved: {exc}")
             return
-        self.message.value = html.message_html("ok", f"Saved {path}\n{self.policy.summary()}")
+        self.message.value = html.message_html("ok", f"Saved {path}\n{self.policy.summary() if self.policy else ''}")
 
     # ---- display -----------------------------------------------------------------------------
     def static_html(self) -> str:
+        if self.defaults_selected:
+            return '<div class="vpnrunbook-policy-static">Azure\'s default proposals (no custom policy)</div>'
         policy = None if self.errors else self.policy
         return (f'<div class="vpnrunbook-policy-static">{html.policy_table_html(self.values)}'
                 f"{html.proposals_html(policy)}{html.findings_html(self.findings)}</div>")
 
     def __repr__(self) -> str:
+        if self.defaults_selected:
+            return "PolicyPicker(Azure's default proposals)"
         state = "valid" if self.valid else f"{len(self.errors)} error(s)"
         return f"PolicyPicker({state}: {IpsecIkePolicy(**self.values).summary()})"
 
@@ -290,10 +357,11 @@ class PolicyPicker:
 
 def policy_picker(initial: IpsecIkePolicy | str | Path | Mapping[str, Any] | None = None, *,
                   save_dir: str | Path | None = None, name: str | None = None,
-                  interactive: bool | None = None) -> PolicyPicker:
+                  interactive: bool | None = None, allow_defaults: bool = False) -> PolicyPicker:
     """A policy picker starting from ``initial`` (policy, preset name, YAML path, mapping; None = strong-modern).
     ``save_dir`` defaults to the project's ``parameters/policies`` (found upwards from the current folder).
 
     Put it last in a cell to show it: a form in JupyterLab, a static table headless.
     """
-    return PolicyPicker(initial, save_dir=save_dir, name=name, interactive=interactive)
+    return PolicyPicker(initial, save_dir=save_dir, name=name, interactive=interactive,
+                        allow_defaults=allow_defaults)
