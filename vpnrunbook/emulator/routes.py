@@ -11,10 +11,12 @@ from vpnrunbook.emulator.handlers import (
     common,
     connections,
     gateways,
+    identity,
     local_gateways,
     public_ips,
     resource_groups,
     subnets,
+    subscriptions,
     virtual_networks,
 )
 from vpnrunbook.emulator.models import Handler
@@ -32,10 +34,31 @@ class Route:
     methods: dict[str, Handler]
     provider: str | None  # whose api-version is checked; None: operation URLs (they carry their own)
     kind: str = "arm"  # "arm" resource calls, or "poll" for operation status URLs
+    public: bool = False  # served without the bearer token (login and discovery endpoints)
 
 
-def _route(path: str, provider: str | None, kind: str = "arm", **methods: Handler) -> Route:
-    return Route(re.compile(path + r"/?$", re.IGNORECASE), {m.upper(): h for m, h in methods.items()}, provider, kind)
+def _route(path: str, provider: str | None, kind: str = "arm", *, public: bool = False, **methods: Handler) -> Route:
+    return Route(re.compile(path + r"/?$", re.IGNORECASE), {m.upper(): h for m, h in methods.items()}, provider, kind,
+                 public)
+
+
+TENANT = r"/(?P<tenant>[A-Za-z0-9._-]+)"
+LOGIN_ROUTES: list[Route] = [
+    _route(r"/subscriptions", None, "read", get=subscriptions.list_subscriptions),
+    _route(SUB, None, "read", get=subscriptions.get_subscription),
+    _route(r"/tenants", None, "read", get=subscriptions.list_tenants),
+    _route(SUB + r"/locations", None, "read", get=subscriptions.list_locations),
+    _route(SUB + r"/resources", "Microsoft.Resources", "read", get=subscriptions.list_resources),
+    _route(SUB + r"/providers", None, "read", get=subscriptions.list_providers),
+    _route(SUB + r"/providers/(?P<namespace>[A-Za-z.]+)", None, "read", get=subscriptions.get_provider),
+    _route(TENANT + r"(?:/v2\.0)?/\.well-known/openid-configuration", None, "login", public=True,
+           get=identity.openid_configuration),
+    _route(r"(?:" + TENANT + r")?/discovery/instance", None, "login", public=True, get=identity.instance_discovery),
+    _route(TENANT + r"/oauth2(?:/v2\.0)?/token", None, "login", public=True, post=identity.token),
+    _route(r"/metadata/endpoints", None, "login", public=True, get=identity.cloud_metadata),
+    _route(r"/msi/token", None, "login", public=True, get=identity.managed_identity_token),
+    _route(r"/metadata/identity/oauth2/token", None, "login", public=True, get=identity.managed_identity_token),
+]
 
 
 def _tracked(segment: str, kind: common.Kind) -> list[Route]:
@@ -50,6 +73,13 @@ def _tracked(segment: str, kind: common.Kind) -> list[Route]:
 
 
 ROUTES: list[Route] = [
+    _route(r"/subscriptions", None, "read", get=subscriptions.list_subscriptions),
+    _route(SUB, None, "read", get=subscriptions.get_subscription),
+    _route(r"/tenants", None, "read", get=subscriptions.list_tenants),
+    _route(SUB + r"/locations", None, "read", get=subscriptions.list_locations),
+    _route(SUB + r"/resources", "Microsoft.Resources", "read", get=subscriptions.list_resources),
+    _route(SUB + r"/providers", None, "read", get=subscriptions.list_providers),
+    _route(SUB + r"/providers/(?P<namespace>[A-Za-z.]+)", None, "read", get=subscriptions.get_provider),
     _route(RG, "Microsoft.Resources", put=resource_groups.put, get=resource_groups.get, head=resource_groups.head,
            delete=resource_groups.delete, patch=resource_groups.patch),
     _route(SUB + r"/resourcegroups", "Microsoft.Resources", get=resource_groups.list_),
@@ -71,8 +101,13 @@ ROUTES: list[Route] = [
 ]
 
 
+def normalize(path: str) -> str:
+    """ARM tolerates repeated slashes (``https://host//subscriptions/...``): collapse them."""
+    return re.sub(r"/{2,}", "/", path) if "//" in path else path
+
+
 def match(path: str) -> tuple[Route, dict[str, str]] | None:
-    for route in ROUTES:
+    for route in (*ROUTES, *LOGIN_ROUTES):
         m = route.pattern.match(path)
         if m:
             return route, m.groupdict()
