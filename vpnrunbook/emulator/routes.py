@@ -10,6 +10,7 @@ from vpnrunbook.emulator import lro
 from vpnrunbook.emulator.handlers import (
     common,
     connections,
+    deployments,
     gateways,
     identity,
     local_gateways,
@@ -80,6 +81,10 @@ ROUTES: list[Route] = [
     _route(SUB + r"/resources", "Microsoft.Resources", "read", get=subscriptions.list_resources),
     _route(SUB + r"/providers", None, "read", get=subscriptions.list_providers),
     _route(SUB + r"/providers/(?P<namespace>[A-Za-z.]+)", None, "read", get=subscriptions.get_provider),
+    _route(RG + r"/providers/microsoft\.resources/deployments/" + NAME, "Microsoft.Resources", put=deployments.put,
+           get=deployments.get, delete=deployments.delete),
+    _route(RG + r"/providers/microsoft\.resources/deployments/" + NAME + "/operations", "Microsoft.Resources",
+           get=deployments.list_operations),
     _route(RG, "Microsoft.Resources", put=resource_groups.put, get=resource_groups.get, head=resource_groups.head,
            delete=resource_groups.delete, patch=resource_groups.patch),
     _route(SUB + r"/resourcegroups", "Microsoft.Resources", get=resource_groups.list_),

@@ -31,6 +31,20 @@ DEVICE_IKE_TAG = "vpnrunbook-device-ike"
 DEVICE_ESP_TAG = "vpnrunbook-device-esp"
 
 
+ENUMS = {"connectionType": ("IPsec", "Vnet2Vnet", "ExpressRoute", "VPNClient"),
+         "connectionProtocol": ("IKEv1", "IKEv2"),
+         "connectionMode": ("Default", "ResponderOnly", "InitiatorOnly")}
+
+
+def canonical(value: Any, allowed: tuple[str, ...]) -> Any:
+    """``IPSec`` → ``IPsec``: the canonical spelling of a case-insensitive enum value (others unchanged)."""
+    if isinstance(value, str):
+        for name in allowed:
+            if name.lower() == value.lower():
+                return name
+    return value
+
+
 def generate_key(length: int = 32) -> str:
     return "".join(secrets.choice(KEY_ALPHABET) for _ in range(length))
 
@@ -84,6 +98,9 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
         if props.get(field) is not None:
             rid = common.ref(props[field])
             props[field] = {"id": rid} if rid else props[field]
+    for field, allowed in ENUMS.items():  # Azure's enums are case-insensitive on input, canonical on output
+        if props.get(field) is not None:
+            props[field] = canonical(props[field], allowed)
     ctype = props.get("connectionType")
     problems: list[Problem] = []
     if existing is not None:  # fixed at creation: reported first

@@ -63,7 +63,7 @@ def list_resources(ctx: Ctx) -> Response:
     """``GET /subscriptions/{s}/resources``: every tracked resource (not groups), generic shape."""
     sub = ctx.params["sub"].lower()
     rows = ctx.db.execute("SELECT id, type, name, location, body FROM resources WHERE sub = ? "
-                          "AND type != 'microsoft.resources/resourcegroups' ORDER BY seq", (sub,)).fetchall()
+                          "AND type NOT LIKE 'microsoft.resources/%' ORDER BY seq", (sub,)).fetchall()
     import json
 
     from vpnrunbook.emulator.models import parse_id
