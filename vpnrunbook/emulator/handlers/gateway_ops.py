@@ -24,7 +24,7 @@ def _action(ctx: Ctx, rec: Record, result: Any) -> Response:
     op_id = str(uuid.uuid4())
     ctx.store.add_operation(ctx.db, op_id=op_id, resource_key=rec.key, kind="action", location=rec.location,
                             start=ctx.now, done=ctx.now, result=result, status="Succeeded", error=None)
-    return Response(202, None, lro.async_headers(ctx, rec, op_id, with_location=True) | {"Retry-After": "0.1"})
+    return Response(202, None, lro.async_headers(ctx, rec, op_id, with_location=True))
 
 
 def _get(ctx: Ctx, kind: common.Kind) -> Record:
