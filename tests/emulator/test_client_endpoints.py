@@ -4,6 +4,8 @@ deployments, ``//`` paths, case-insensitive enums, Retry-After, gateway/connecti
 from __future__ import annotations
 
 import json
+import re
+from collections import deque
 from urllib.parse import urlencode
 
 import pytest
@@ -129,3 +131,39 @@ def test_a_failing_resource_fails_the_deployment_with_azures_envelope(app):
                                                                  "resources": []}, "mode": "Incremental"}},
                    query="api-version=2024-11-01")
     assert missing.status == 400 and missing.body["error"]["code"] == "InvalidTemplate"
+
+
+def test_gateway_action_answers_validate_against_network_gateway_json(session):
+    """Through the real SDK (in-process): the action answers match networkGateway.json's definitions."""
+    from tests.emulator import seed, spec_schema
+
+    session.transport.exchanges = deque(maxlen=10_000)
+    seed.build_topology(session)
+    g = session.network.virtual_network_gateways
+    routes = g.begin_get_learned_routes("TestRG1", "VNet1GW").result()
+    assert any(r.network == "10.61.0.0/16" for r in routes.value)  # Site6's prefixes, once connected
+    g.begin_get_advertised_routes("TestRG1", "VNet1GW", peer="10.61.0.1").result()
+    g.begin_get_bgp_peer_status("TestRG1", "VNet1GW").result()
+    assert [c.name for c in g.list_connections("TestRG1", "VNet1GW")] == ["VNet1toSite6"]
+    assert "Vendor" in g.supported_vpn_devices("TestRG1", "VNet1GW")
+    g.begin_reset("TestRG1", "VNet1GW").result()
+    c = session.network.virtual_network_gateway_connections
+    c.begin_reset_connection("TestRG1", "VNet1toSite6").result()
+    sas = json.loads(c.begin_get_ike_sas("TestRG1", "VNet1toSite6").result())
+    assert sas[0]["remoteEndpoint"] == "131.107.72.22"
+    table = [(r"/getlearnedroutes$|/getadvertisedroutes$", "GET", 200, "GatewayRouteListResult"),
+             (r"/getbgppeerstatus$", "GET", 200, "BgpPeerStatusListResult"),
+             (r"/virtualNetworkGateways/[^/]+/connections$", "GET", 200,
+              "VirtualNetworkGatewayListConnectionsResult")]
+    checked = set()
+    results = {}
+    for method, url, status, headers, body in session.transport.exchanges:
+        path = url.split("?")[0]
+        if method == "POST" and status == 202:
+            results[headers.get("Location", "").split("?")[0]] = path
+        kind = results.get(path, path)
+        for pattern, _m, _s, definition in table:
+            if re.search(pattern, kind, re.IGNORECASE) and status == 200 and body is not None:
+                assert spec_schema.errors(definition, body) == [], (kind, body)
+                checked.add(definition)
+    assert checked == {d for *_x, d in table}, checked

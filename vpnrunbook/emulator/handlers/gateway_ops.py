@@ -16,6 +16,7 @@ from vpnrunbook.emulator.handlers import common, connections, gateways, local_ga
 from vpnrunbook.emulator.models import Ctx, Response, public_ip_for
 from vpnrunbook.emulator.store import Record
 
+LIST_ENTITY_ABSENT = ("dpdTimeoutSeconds", "useLocalAzureIpAddress")
 DEVICES = (("Cisco", "Cisco-ISR", "15.x"), ("Cisco", "Cisco-ASR", "IOS-XE 16.x"), ("strongSwan", "strongSwan", "5.9"))
 
 
@@ -129,6 +130,8 @@ def gateway_connections(ctx: Ctx) -> Response:
     for c in gateways.connections_of(ctx, rec):
         body = common.render(ctx, connections.KIND, c)
         props = body["properties"]
+        for field in LIST_ENTITY_ABSENT:  # VirtualNetworkGatewayConnectionListEntity has no such properties
+            props.pop(field, None)
         for field in connections.REFS:
             if isinstance(props.get(field), dict):
                 props[field] = {"id": props[field]["id"]}
