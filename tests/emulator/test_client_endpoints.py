@@ -167,3 +167,26 @@ def test_gateway_action_answers_validate_against_network_gateway_json(session):
                 assert spec_schema.errors(definition, body) == [], (kind, body)
                 checked.add(definition)
     assert checked == {d for *_x, d in table}, checked
+
+
+def test_nat_rules_crud_through_the_sdk_validates_and_canonicalises(session):
+    from azure.core.exceptions import HttpResponseError
+
+    from tests.emulator import seed, spec_schema
+
+    seed.build_topology(session)
+    n = session.network.virtual_network_gateway_nat_rules
+    body = {"properties": {"type": "static", "mode": "egresssnat", "internalMappings": [{"addressSpace": "10.1.0.0/24"}],
+                           "externalMappings": [{"addressSpace": "100.64.0.0/24"}]}}
+    rule = n.begin_create_or_update("TestRG1", "VNet1GW", "nat1", body).result()
+    assert (rule.properties.type, rule.properties.mode) == ("Static", "EgressSnat")
+    raw = n.get("TestRG1", "VNet1GW", "nat1").as_dict()
+    assert spec_schema.errors("VirtualNetworkGatewayNatRule", raw) == []
+    assert [r.name for r in n.list_by_virtual_network_gateway("TestRG1", "VNet1GW")] == ["nat1"]
+    bad = {"properties": {"type": "Static", "mode": "Sideways", "internalMappings": [{"addressSpace": "nope"}],
+                          "externalMappings": [{"addressSpace": "100.64.0.0/24"}]}}
+    with pytest.raises(HttpResponseError) as info:
+        n.begin_create_or_update("TestRG1", "VNet1GW", "nat2", bad).result()
+    assert info.value.error.code == "InvalidNatRuleMode" and "internalMappings[0]" in info.value.error.message
+    n.begin_delete("TestRG1", "VNet1GW", "nat1").result()
+    assert list(n.list_by_virtual_network_gateway("TestRG1", "VNet1GW")) == []
