@@ -190,3 +190,29 @@ def test_nat_rules_crud_through_the_sdk_validates_and_canonicalises(session):
     assert info.value.error.code == "InvalidNatRuleMode" and "internalMappings[0]" in info.value.error.message
     n.begin_delete("TestRG1", "VNet1GW", "nat1").result()
     assert list(n.list_by_virtual_network_gateway("TestRG1", "VNet1GW")) == []
+
+
+def test_recent_connection_properties_are_validated_and_returned(app):
+    net = _topology(app)
+    q = "api-version=2025-09-01"
+    base = {"virtualNetworkGateway1": {"id": f"{net}/virtualNetworkGateways/G1"}, "connectionType": "ipsec",
+            "localNetworkGateway2": {"id": f"{net}/localNetworkGateways/L1"}}
+    bad = call(app, "PUT", f"{net}/connections/C2", {"location": "eastus", "properties": {
+        **base, "authenticationType": "certificate", "connectionMode": "sideways",
+        "trafficSelectorPolicies": [{"localAddressRanges": ["10.61.0.0/16"], "remoteAddressRanges": ["nope"]}],
+        "gatewayCustomBgpIpAddresses": [{"ipConfigurationId": "x", "customBgpIpAddress": "10.0.0.1"}]}}, query=q)
+    codes = {d["code"] for d in bad.body["error"]["details"]}
+    assert bad.status == 400 and {"CertificateAuthenticationRequired", "InvalidConnectionMode",
+                                  "InvalidAddressPrefix", "InvalidCustomBgpIpAddress"} <= codes, bad.body
+    good = call(app, "PUT", f"{net}/connections/C2", {"location": "eastus", "properties": {
+        **base, "authenticationType": "certificate", "connectionMode": "responderonly",
+        "certificateAuthentication": {"outboundAuthCertificate": "https://kv.vault.azure.net/secrets/out",
+                                      "inboundAuthCertificateSubjectName": "onprem.example"},
+        "trafficSelectorPolicies": [{"localAddressRanges": ["10.1.0.0/16"], "remoteAddressRanges": ["10.61.0.0/16"]}],
+        "tunnelProperties": [{"tunnelIpAddress": "131.107.72.22"}]}}, query=q)
+    assert good.status == 201, good.body
+    props = call(app, "GET", f"{net}/connections/C2", query=q).body["properties"]
+    assert (props["authenticationType"], props["connectionMode"], props["connectionType"]) == \
+        ("Certificate", "ResponderOnly", "IPsec")
+    assert props["certificateAuthentication"]["inboundAuthCertificateSubjectName"] == "onprem.example"
+    assert props["tunnelProperties"] == [{"tunnelIpAddress": "131.107.72.22"}]
