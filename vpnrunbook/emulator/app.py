@@ -62,11 +62,13 @@ class EmulatorApp:
                base_url: str) -> Response:
         """Answer one request; raises :class:`errors.DropConnection` when a fault says to cut the line."""
         query = dict(parse_qsl(query_string, keep_blank_values=True))
+        path = routes.normalize(path)
         try:
-            self._authenticate(headers)
+            found = routes.match(path)
+            if found is None or not found[0].public:  # login endpoints are served without a token
+                self._authenticate(headers)
             if path.startswith(control.PREFIX):
                 return control.handle(self, method, path, query, body)
-            found = routes.match(path)
             kind = found[0].kind if found else "arm"
             stat_kind = "write" if kind == "arm" and method in WRITE_METHODS else ("poll" if kind == "poll" else "read")
             self._count(method, stat_kind)
@@ -115,6 +117,10 @@ class EmulatorApp:
             raise errors.MissingApiVersionParameter(
                 f"The api-version query parameter (?api-version=) is required for all requests. Supported "
                 f"api-versions for {provider}: {', '.join(supported)}.")
+        if version not in supported and not _looks_like_api_version(version):
+            raise errors.ArmError(
+                f"The api-version '{version}' is invalid. The supported versions are '{', '.join(supported)}'.",
+                code="InvalidApiVersionParameter")
         if version not in supported:
             raise errors.NoRegisteredProviderFound(
                 f"No registered resource provider found for API version '{version}' of {provider} ({path}). "
@@ -123,6 +129,13 @@ class EmulatorApp:
     def _count(self, method: str, kind: str) -> None:
         with self.store.write() as db:
             self.store.count(db, method, kind)
+
+
+def _looks_like_api_version(version: str) -> bool:
+    """``YYYY-MM-DD`` with an optional ``-preview``-style suffix: well formed, even if not served."""
+    import re
+
+    return re.fullmatch(r"\d{4}-\d{2}-\d{2}(-[A-Za-z0-9.]+)?", version) is not None
 
 
 def create_app(db_path: str | None = None, *, token: str | None = None) -> EmulatorApp:

@@ -42,6 +42,13 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  export VPNRUNBOOK_EMULATOR_URL={running.url}")
     print(f"  export VPNRUNBOOK_EMULATOR_CA={running.ca}")
     print(f"  token in {Path(directory) / server.TOKEN_NAME} (or VPNRUNBOOK_EMULATOR_TOKEN)", flush=True)
+    from vpnrunbook.emulator.handlers.identity import EMULATOR_TENANT
+
+    print("Azure CLI (az):")
+    print(f"  export REQUESTS_CA_BUNDLE={running.ca} AZURE_CORE_INSTANCE_DISCOVERY=false")
+    print(f"  az cloud register -n vpnrunbook-emulator --endpoint-resource-manager {running.url}/ "
+          "&& az cloud set -n vpnrunbook-emulator")
+    print(f"  az login --service-principal -u vpnrunbook -p any --tenant {EMULATOR_TENANT}", flush=True)
     try:
         running.httpd.serve_forever()
     except KeyboardInterrupt:

@@ -2,12 +2,16 @@
 
 A write stores ``op_start``/``op_done`` (wall-clock seconds) on the resource and a row in ``operations``;
 ``op_done = now + simulated_seconds × time_factor``. Status is derived from the clock at read time, so
-every process sees the same progress. No ``Retry-After`` is sent: ``Retry-After: 0`` would make the SDK
-fall back to its 30 s default, and the package sets a short polling interval for the emulator instead.
+every process sees the same progress. Served over HTTPS (``emulator serve``), long-running answers carry
+``Retry-After``: a tenth of the remaining simulated time in whole seconds, between 1 and 10, so a stock
+client (the Azure CLI, whose default is 30 s) polls quickly. Whole seconds because the SDK deserializes the
+header as an integer; ``Retry-After: 0`` would make azure-core fall back to its default. In-process (the
+package's default target) no ``Retry-After`` is sent: the package polls every 0.1 s instead.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -68,8 +72,21 @@ def location_url(ctx: Ctx, rec: Record, op_id: str) -> str:
                    ctx.api_version)
 
 
+RETRY_AFTER_MIN, RETRY_AFTER_MAX = 1, 10
+
+
+def retry_after(remaining: float) -> str:
+    """The ``Retry-After`` for an operation with ``remaining`` simulated seconds: a tenth of it, bounded."""
+    return str(min(RETRY_AFTER_MAX, max(RETRY_AFTER_MIN, math.ceil(remaining / 10))))
+
+
+def _retry(ctx: Ctx, remaining: float) -> dict[str, str]:
+    return {"Retry-After": retry_after(remaining)} if ctx.app.token is not None else {}
+
+
 def async_headers(ctx: Ctx, rec: Record, op_id: str, *, with_location: bool = False) -> dict[str, str]:
-    headers = {"Azure-AsyncOperation": async_operation_url(ctx, rec, op_id)}
+    headers = {"Azure-AsyncOperation": async_operation_url(ctx, rec, op_id),
+               **_retry(ctx, (rec.op_done or ctx.now) - ctx.now)}
     if with_location:
         headers["Location"] = location_url(ctx, rec, op_id)
     return headers
@@ -88,6 +105,7 @@ def operation_status(ctx: Ctx) -> Response:
     body: dict[str, Any] = {"name": op["op_id"], "startTime": iso(op["start"])}
     if ctx.now < op["done"]:
         body["status"] = "InProgress"
+        return Response(200, body, _retry(ctx, op["done"] - ctx.now))
     else:
         body["status"] = op["status"]
         body["endTime"] = iso(op["done"])
@@ -100,7 +118,8 @@ def operation_result(ctx: Ctx) -> Response:
     """GET on a Location URL: 202 while running, then the result (200) or 204 with no content."""
     op = _operation(ctx)
     if ctx.now < op["done"]:
-        return Response(202, None, {"Location": ctx.url(ctx.path, ctx.api_version)})
+        return Response(202, None, {"Location": ctx.url(ctx.path, ctx.api_version),
+                                    **_retry(ctx, op["done"] - ctx.now)})
     if op["status"] == "Failed" and op["error"]:
         raise errors.ArmError(op["error"].get("message", "The operation failed."),
                               code=op["error"].get("code", "OperationFailed"), status=400)

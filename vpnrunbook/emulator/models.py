@@ -19,7 +19,18 @@ if TYPE_CHECKING:
 NETWORK = "Microsoft.Network"
 NETWORK_API_VERSION = "2026-03-01"
 RESOURCES_API_VERSION = "2025-04-01"
-SUPPORTED_API_VERSIONS = {"Microsoft.Network": (NETWORK_API_VERSION,), "Microsoft.Resources": (RESOURCES_API_VERSION,)}
+# The stable api-versions clients send (the Azure CLI's generated commands use 2021-08-01 … 2025-09-01 for
+# Microsoft.Network, 2024-11-01 for Microsoft.Resources), all served with the same model; preview or unknown
+# versions are refused with NoRegisteredProviderFound / InvalidApiVersionParameter as Azure does.
+NETWORK_STABLE_API_VERSIONS = (
+    "2021-02-01", "2021-03-01", "2021-05-01", "2021-08-01", "2022-01-01", "2022-05-01", "2022-07-01", "2022-09-01",
+    "2022-11-01", "2023-02-01", "2023-04-01", "2023-05-01", "2023-06-01", "2023-09-01", "2023-11-01", "2024-01-01",
+    "2024-03-01", "2024-05-01", "2024-07-01", "2024-10-01", "2025-01-01", "2025-03-01", "2025-05-01", "2025-07-01",
+    "2025-09-01", NETWORK_API_VERSION)
+RESOURCES_STABLE_API_VERSIONS = ("2021-01-01", "2021-04-01", "2022-09-01", "2023-07-01", "2024-03-01", "2024-07-01",
+                                 "2024-11-01", "2025-03-01", RESOURCES_API_VERSION)
+SUPPORTED_API_VERSIONS = {"Microsoft.Network": NETWORK_STABLE_API_VERSIONS,
+                          "Microsoft.Resources": RESOURCES_STABLE_API_VERSIONS}
 
 RESOURCE_GROUP_TYPE = "Microsoft.Resources/resourceGroups"
 VNET_TYPE = "Microsoft.Network/virtualNetworks"

@@ -10,11 +10,16 @@ from vpnrunbook.emulator import lro
 from vpnrunbook.emulator.handlers import (
     common,
     connections,
+    deployments,
+    gateway_ops,
     gateways,
+    identity,
     local_gateways,
+    nat_rules,
     public_ips,
     resource_groups,
     subnets,
+    subscriptions,
     virtual_networks,
 )
 from vpnrunbook.emulator.models import Handler
@@ -32,10 +37,31 @@ class Route:
     methods: dict[str, Handler]
     provider: str | None  # whose api-version is checked; None: operation URLs (they carry their own)
     kind: str = "arm"  # "arm" resource calls, or "poll" for operation status URLs
+    public: bool = False  # served without the bearer token (login and discovery endpoints)
 
 
-def _route(path: str, provider: str | None, kind: str = "arm", **methods: Handler) -> Route:
-    return Route(re.compile(path + r"/?$", re.IGNORECASE), {m.upper(): h for m, h in methods.items()}, provider, kind)
+def _route(path: str, provider: str | None, kind: str = "arm", *, public: bool = False, **methods: Handler) -> Route:
+    return Route(re.compile(path + r"/?$", re.IGNORECASE), {m.upper(): h for m, h in methods.items()}, provider, kind,
+                 public)
+
+
+TENANT = r"/(?P<tenant>[A-Za-z0-9._-]+)"
+LOGIN_ROUTES: list[Route] = [
+    _route(r"/subscriptions", None, "read", get=subscriptions.list_subscriptions),
+    _route(SUB, None, "read", get=subscriptions.get_subscription),
+    _route(r"/tenants", None, "read", get=subscriptions.list_tenants),
+    _route(SUB + r"/locations", None, "read", get=subscriptions.list_locations),
+    _route(SUB + r"/resources", "Microsoft.Resources", "read", get=subscriptions.list_resources),
+    _route(SUB + r"/providers", None, "read", get=subscriptions.list_providers),
+    _route(SUB + r"/providers/(?P<namespace>[A-Za-z.]+)", None, "read", get=subscriptions.get_provider),
+    _route(TENANT + r"(?:/v2\.0)?/\.well-known/openid-configuration", None, "login", public=True,
+           get=identity.openid_configuration),
+    _route(r"(?:" + TENANT + r")?/discovery/instance", None, "login", public=True, get=identity.instance_discovery),
+    _route(TENANT + r"/oauth2(?:/v2\.0)?/token", None, "login", public=True, post=identity.token),
+    _route(r"/metadata/endpoints", None, "login", public=True, get=identity.cloud_metadata),
+    _route(r"/msi/token", None, "login", public=True, get=identity.managed_identity_token),
+    _route(r"/metadata/identity/oauth2/token", None, "login", public=True, get=identity.managed_identity_token),
+]
 
 
 def _tracked(segment: str, kind: common.Kind) -> list[Route]:
@@ -50,6 +76,17 @@ def _tracked(segment: str, kind: common.Kind) -> list[Route]:
 
 
 ROUTES: list[Route] = [
+    _route(r"/subscriptions", None, "read", get=subscriptions.list_subscriptions),
+    _route(SUB, None, "read", get=subscriptions.get_subscription),
+    _route(r"/tenants", None, "read", get=subscriptions.list_tenants),
+    _route(SUB + r"/locations", None, "read", get=subscriptions.list_locations),
+    _route(SUB + r"/resources", "Microsoft.Resources", "read", get=subscriptions.list_resources),
+    _route(SUB + r"/providers", None, "read", get=subscriptions.list_providers),
+    _route(SUB + r"/providers/(?P<namespace>[A-Za-z.]+)", None, "read", get=subscriptions.get_provider),
+    _route(RG + r"/providers/microsoft\.resources/deployments/" + NAME, "Microsoft.Resources", put=deployments.put,
+           get=deployments.get, delete=deployments.delete),
+    _route(RG + r"/providers/microsoft\.resources/deployments/" + NAME + "/operations", "Microsoft.Resources",
+           get=deployments.list_operations),
     _route(RG, "Microsoft.Resources", put=resource_groups.put, get=resource_groups.get, head=resource_groups.head,
            delete=resource_groups.delete, patch=resource_groups.patch),
     _route(SUB + r"/resourcegroups", "Microsoft.Resources", get=resource_groups.list_),
@@ -59,6 +96,28 @@ ROUTES: list[Route] = [
     _route(f"{NET}/connections/{NAME}/sharedkey", "Microsoft.Network", get=connections.get_shared_key,
            put=connections.set_shared_key),
     _route(f"{NET}/connections/{NAME}/sharedkey/reset", "Microsoft.Network", post=connections.reset_shared_key),
+    _route(f"{NET}/connections/{NAME}/getikesas", "Microsoft.Network", post=gateway_ops.get_ike_sas),
+    _route(f"{NET}/connections/{NAME}/vpndeviceconfigurationscript", "Microsoft.Network",
+           post=gateway_ops.device_configuration_script),
+    _route(f"{NET}/connections/{NAME}/resetconnection", "Microsoft.Network", post=gateway_ops.reset_connection),
+    _route(f"{NET}/(?:connections|virtualnetworkgateways)/{NAME}/startpacketcapture", "Microsoft.Network",
+           post=gateway_ops.start_packet_capture),
+    _route(f"{NET}/(?:connections|virtualnetworkgateways)/{NAME}/stoppacketcapture", "Microsoft.Network",
+           post=gateway_ops.stop_packet_capture),
+    _route(f"{NET}/virtualnetworkgateways/{NAME}/natrules/(?P<child>[^/]+)", "Microsoft.Network", put=nat_rules.put,
+           get=nat_rules.get, delete=nat_rules.delete),
+    _route(f"{NET}/virtualnetworkgateways/{NAME}/natrules", "Microsoft.Network", get=nat_rules.list_),
+    _route(f"{NET}/virtualnetworkgateways/{NAME}/supportedvpndevices", "Microsoft.Network",
+           post=gateway_ops.supported_vpn_devices),
+    _route(f"{NET}/virtualnetworkgateways/{NAME}/reset", "Microsoft.Network", post=gateway_ops.reset_gateway),
+    _route(f"{NET}/virtualnetworkgateways/{NAME}/connections", "Microsoft.Network",
+           get=gateway_ops.gateway_connections),
+    _route(f"{NET}/virtualnetworkgateways/{NAME}/getbgppeerstatus", "Microsoft.Network",
+           post=gateway_ops.bgp_peer_status),
+    _route(f"{NET}/virtualnetworkgateways/{NAME}/getlearnedroutes", "Microsoft.Network",
+           post=gateway_ops.learned_routes),
+    _route(f"{NET}/virtualnetworkgateways/{NAME}/getadvertisedroutes", "Microsoft.Network",
+           post=gateway_ops.advertised_routes),
     *_tracked("virtualnetworks", virtual_networks.KIND),
     *_tracked("publicipaddresses", public_ips.KIND),
     *_tracked("virtualnetworkgateways", gateways.KIND),
@@ -71,8 +130,13 @@ ROUTES: list[Route] = [
 ]
 
 
+def normalize(path: str) -> str:
+    """ARM tolerates repeated slashes (``https://host//subscriptions/...``): collapse them."""
+    return re.sub(r"/{2,}", "/", path) if "//" in path else path
+
+
 def match(path: str) -> tuple[Route, dict[str, str]] | None:
-    for route in ROUTES:
+    for route in (*ROUTES, *LOGIN_ROUTES):
         m = route.pattern.match(path)
         if m:
             return route, m.groupdict()

@@ -7,6 +7,7 @@ The shared key is kept in the store's ``secrets`` table and is never part of a c
 from __future__ import annotations
 
 import copy
+import ipaddress
 import secrets
 import string
 from typing import Any
@@ -29,6 +30,72 @@ REFS = ("virtualNetworkGateway1", "virtualNetworkGateway2", "localNetworkGateway
 KEY_ALPHABET = string.ascii_letters + string.digits
 DEVICE_IKE_TAG = "vpnrunbook-device-ike"
 DEVICE_ESP_TAG = "vpnrunbook-device-esp"
+
+
+ENUMS = {"connectionType": ("IPsec", "Vnet2Vnet", "ExpressRoute", "VPNClient"),
+         "connectionProtocol": ("IKEv1", "IKEv2"),
+         "connectionMode": ("Default", "ResponderOnly", "InitiatorOnly"),
+         "authenticationType": ("PSK", "Certificate")}
+APIPA_BGP = ipaddress.ip_network("169.254.21.0/24"), ipaddress.ip_network("169.254.22.0/24")
+
+
+def recent_property_problems(props: dict[str, Any]) -> list[Problem]:
+    """Connection properties of recent api-versions: connectionMode, authenticationType/certificateAuthentication,
+    trafficSelectorPolicies, tunnelProperties, gatewayCustomBgpIpAddresses (shapes of networkGateway.json)."""
+    out: list[Problem] = []
+    for field in ("connectionMode", "authenticationType"):
+        if props.get(field) is not None and props[field] not in ENUMS[field]:
+            out.append(Problem(f"properties.{field}", props[field], "is not allowed", ", ".join(ENUMS[field]),
+                               f"Invalid{field[0].upper()}{field[1:]}"))
+    cert = props.get("certificateAuthentication")
+    if props.get("authenticationType") == "Certificate" and not (
+            isinstance(cert, dict) and cert.get("outboundAuthCertificate") and cert.get("inboundAuthCertificateSubjectName")):
+        out.append(Problem("properties.certificateAuthentication", cert, "is required with authenticationType "
+                           "Certificate", "outboundAuthCertificate (Key Vault secret id) and "
+                           "inboundAuthCertificateSubjectName", "CertificateAuthenticationRequired"))
+
+    def cidr(field: str, value: Any) -> None:
+        try:
+            ipaddress.ip_network(str(value), strict=False)
+        except ValueError:
+            out.append(Problem(field, value, "is not a CIDR prefix", "a prefix such as 10.1.0.0/16",
+                               "InvalidAddressPrefix"))
+
+    for i, tsp in enumerate(props.get("trafficSelectorPolicies") or []):
+        for side in ("localAddressRanges", "remoteAddressRanges"):
+            ranges = tsp.get(side) if isinstance(tsp, dict) else None
+            if not isinstance(ranges, list) or not ranges:
+                out.append(Problem(f"properties.trafficSelectorPolicies[{i}].{side}", ranges, "needs at least one "
+                                   "prefix", "a list of CIDR prefixes", "InvalidTrafficSelectorPolicy"))
+                continue
+            for j, r in enumerate(ranges):
+                cidr(f"properties.trafficSelectorPolicies[{i}].{side}[{j}]", r)
+    for i, tun in enumerate(props.get("tunnelProperties") or []):
+        try:
+            ipaddress.ip_address(str((tun or {}).get("tunnelIpAddress")))
+        except ValueError:
+            out.append(Problem(f"properties.tunnelProperties[{i}].tunnelIpAddress", (tun or {}).get("tunnelIpAddress"),
+                               "is not an IP address", "the remote tunnel's IP address", "InvalidTunnelIpAddress"))
+    for i, bgp in enumerate(props.get("gatewayCustomBgpIpAddresses") or []):
+        value = (bgp or {}).get("customBgpIpAddress")
+        try:
+            ok = any(ipaddress.ip_address(str(value)) in net for net in APIPA_BGP)
+        except ValueError:
+            ok = False
+        if not ok or not (bgp or {}).get("ipConfigurationId"):
+            out.append(Problem(f"properties.gatewayCustomBgpIpAddresses[{i}]", value, "needs ipConfigurationId and "
+                               "an APIPA customBgpIpAddress", "169.254.21.0 - 169.254.22.255",
+                               "InvalidCustomBgpIpAddress"))
+    return out
+
+
+def canonical(value: Any, allowed: tuple[str, ...]) -> Any:
+    """``IPSec`` → ``IPsec``: the canonical spelling of a case-insensitive enum value (others unchanged)."""
+    if isinstance(value, str):
+        for name in allowed:
+            if name.lower() == value.lower():
+                return name
+    return value
 
 
 def generate_key(length: int = 32) -> str:
@@ -84,6 +151,9 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
         if props.get(field) is not None:
             rid = common.ref(props[field])
             props[field] = {"id": rid} if rid else props[field]
+    for field, allowed in ENUMS.items():  # Azure's enums are case-insensitive on input, canonical on output
+        if props.get(field) is not None:
+            props[field] = canonical(props[field], allowed)
     ctype = props.get("connectionType")
     problems: list[Problem] = []
     if existing is not None:  # fixed at creation: reported first
@@ -109,7 +179,7 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
     if "dpdTimeoutSeconds" in props:
         problems += rules.check_dpd_timeout(props["dpdTimeoutSeconds"])
     policies, policy_problems = _policies(props)
-    problems = common.relabel(problems, NAMES) + policy_problems
+    problems = common.relabel(problems, NAMES) + policy_problems + recent_property_problems(props)
     common.fail_if(problems, KIND, name)
 
     gw1 = _referenced(ctx, "virtualNetworkGateway1", props["virtualNetworkGateway1"], gateways.KIND, conn_id)
