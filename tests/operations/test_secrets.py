@@ -107,3 +107,18 @@ def test_describe_ref_never_holds_the_key(monkeypatch, tmp_path):
     text = describe_ref(f"file:{f}")
     assert KEY not in text and "readable by others" in text
     assert KEY not in describe_ref(KEY)
+
+
+def test_relative_file_reference_means_the_same_file_from_the_project_and_from_notebooks(tmp_path, monkeypatch):
+    """JupyterLab runs kernels in notebooks/, the CLI in the project: a relative file: path is the project's."""
+    project = tmp_path / "proj"
+    (project / "notebooks").mkdir(parents=True)
+    (project / "parameters").mkdir()
+    (project / "keys").mkdir()
+    (project / "keys" / "site6.key").write_text(KEY + "\n", encoding="utf-8")
+    for cwd in (project, project / "notebooks", project / "parameters"):
+        monkeypatch.chdir(cwd)
+        assert resolve_shared_key("file:keys/site6.key") == KEY, cwd
+    monkeypatch.chdir(tmp_path)  # outside any project: relative to the current folder
+    with pytest.raises(SecretReferenceError):
+        resolve_shared_key("file:keys/site6.key")

@@ -66,6 +66,14 @@ def check_reference(ref: object, *, label: str = "shared_key_ref") -> None:
                                f"allowed: {ALLOWED_FORMS}. Shared keys are never given as literal values.")
 
 
+def key_file(ref: str) -> Path:
+    """The file a ``file:PATH`` reference names: a relative PATH is taken from the project root (the folder with
+    notebooks/ and parameters/), so the CLI and a JupyterLab kernel (which runs in notebooks/) read the same file."""
+    from vpnrunbook.project import project_path
+
+    return project_path(ref[len(FILE_PREFIX):])
+
+
 def resolve_shared_key(ref: str, *, label: str = "shared_key_ref") -> str:
     """The key a reference points to, checked against Azure's charset and length.
 
@@ -84,7 +92,7 @@ def resolve_shared_key(ref: str, *, label: str = "shared_key_ref") -> str:
         if key == "":
             raise SecretReferenceError(f"{label} {ref!r}: environment variable {name} is empty")
     else:
-        path = Path(ref[len(FILE_PREFIX):]).expanduser()
+        path = key_file(ref)
         try:
             key = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -146,7 +154,7 @@ def describe_ref(ref: str) -> str:
     if ref.startswith(ENV_PREFIX):
         name = ref[len(ENV_PREFIX):]
         return f"{ref} ({'set' if os.environ.get(name) else 'not set'})"
-    path = Path(ref[len(FILE_PREFIX):]).expanduser()
+    path = key_file(ref)
     if not path.exists():
         return f"{ref} (missing)"
     mode = stat.S_IMODE(path.stat().st_mode)

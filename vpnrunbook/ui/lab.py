@@ -15,6 +15,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from vpnrunbook.project import project_root  # noqa: F401 - re-exported for callers of vpnrunbook.ui.lab
+
 PATH_VARIABLES = {  # variable -> default, relative to the project root
     "VPNRUNBOOK_STATE_DIR": ".vpnrunbook",
     "VPNRUNBOOK_EVIDENCE_DIR": "evidence",
@@ -24,15 +26,6 @@ PATH_VARIABLES = {  # variable -> default, relative to the project root
 RUNNER_ONLY = ("VPNRUNBOOK_RUN_DIR", "VPNRUNBOOK_HEADLESS")
 SEED_KEY_ENV = "VPNRUNBOOK_SEED_KEY"
 SEED_KEY_FILE = "secrets/seed-demo.key"  # under the state folder, written by `vpnrunbook demo`
-
-
-def project_root(start: str | Path | None = None) -> Path:
-    """The nearest folder (upwards) holding both ``notebooks/`` and ``parameters/``."""
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "notebooks").is_dir() and (folder / "parameters").is_dir():
-            return folder
-    raise FileNotFoundError(f"no vpnrunbook project (a folder with notebooks/ and parameters/) at or above {here}")
 
 
 def lab_environment(project: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
