@@ -129,7 +129,7 @@ def test_az_drives_the_document_workflow(az, emulator, tmp_path):
                               ("TestRG2", "VNet2GW", "TestVNet2", "VNet2GWIP")):
         created = _json(az("network", "vnet-gateway", "create", "-g", rg, "-n", gw, "--vnet", vnet,
                            "--public-ip-addresses", pip, "--gateway-type", "Vpn", "--vpn-type", "RouteBased",
-                           "--sku", "VpnGw2", "--vpn-gateway-generation", "Generation2"))
+                           "--sku", "VpnGw2AZ", "--vpn-gateway-generation", "Generation2"))
         assert created["vnetGateway"]["provisioningState"] == "Succeeded"
     az("network", "local-gateway", "create", "-g", "TestRG1", "-n", "Site6", "--gateway-ip-address",
        "131.107.72.22", "--local-address-prefixes", "10.61.0.0/16", "10.62.0.0/16")

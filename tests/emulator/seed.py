@@ -31,7 +31,7 @@ def vnet_body(location: str, space: list[str], subnets: dict[str, str]) -> dict[
         "subnets": [{"name": n, "properties": {"addressPrefix": p}} for n, p in subnets.items()]}}
 
 
-def gateway_body(location: str, subnet_id: str, pip_id: str, sku: str = "VpnGw1", *, generation: str | None = None,
+def gateway_body(location: str, subnet_id: str, pip_id: str, sku: str = "VpnGw1AZ", *, generation: str | None = None,
                  vpn_type: str = "RouteBased") -> dict[str, Any]:
     props: dict[str, Any] = {"gatewayType": "Vpn", "vpnType": vpn_type, "sku": {"name": sku, "tier": sku},
                              "ipConfigurations": [{"name": "gwipconfig1", "properties": {
@@ -86,7 +86,7 @@ def build_topology(session: Any) -> Topology:
                     {"FrontEnd": "10.1.0.0/24", "Backend": "10.1.1.0/24", "GatewaySubnet": "10.1.255.0/27"})
     pip1 = public_ip(session, "TestRG1", "VNet1GWpip", "eastus")
     gw1 = n.virtual_network_gateways.begin_create_or_update(
-        "TestRG1", "VNet1GW", gateway_body("eastus", gateway_subnet_id(vnet1), pip1.id, "VpnGw1")).result()
+        "TestRG1", "VNet1GW", gateway_body("eastus", gateway_subnet_id(vnet1), pip1.id, "VpnGw1AZ")).result()
     site6 = n.local_network_gateways.begin_create_or_update("TestRG1", "Site6", {
         "location": "eastus", "properties": {"gatewayIpAddress": "131.107.72.22",
                                              "localNetworkAddressSpace": {"addressPrefixes": ["10.61.0.0/16", "10.62.0.0/16"]}}}
@@ -97,7 +97,7 @@ def build_topology(session: Any) -> Topology:
                     {"FrontEnd": "10.21.0.0/24", "Backend": "10.22.0.0/24", "GatewaySubnet": "10.22.255.0/27"})
     pip2 = public_ip(session, "TestRG2", "VNet2GWpip", "westus")
     gw2 = n.virtual_network_gateways.begin_create_or_update(
-        "TestRG2", "VNet2GW", gateway_body("westus", gateway_subnet_id(vnet2), pip2.id, "VpnGw2",
+        "TestRG2", "VNet2GW", gateway_body("westus", gateway_subnet_id(vnet2), pip2.id, "VpnGw2AZ",
                                            generation="Generation2")).result()
     return Topology(vnet1, vnet2, gw1, gw2, site6, s2s)
 

@@ -65,7 +65,7 @@ def _topology(app):
     call(app, "PUT", f"{net}/publicIPAddresses/P1", {"location": "eastus", "sku": {"name": "Standard"},
                                                      "properties": {"publicIPAllocationMethod": "Static"}}, query=q)
     gw = call(app, "PUT", f"{net}/virtualNetworkGateways/G1", {"location": "eastus", "properties": {
-        "gatewayType": "Vpn", "vpnType": "RouteBased", "sku": {"name": "VpnGw2"}, "vpnGatewayGeneration": "Generation2",
+        "gatewayType": "Vpn", "vpnType": "RouteBased", "sku": {"name": "VpnGw2AZ"}, "vpnGatewayGeneration": "Generation2",
         "ipConfigurations": [{"name": "c", "properties": {
             "subnet": {"id": f"{net}/virtualNetworks/V1/subnets/GatewaySubnet"},
             "publicIPAddress": {"id": f"{net}/publicIPAddresses/P1"}}}]}}, query=q)

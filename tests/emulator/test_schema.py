@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.emulator import seed, spec_schema
+from vpnrunbook.policy import rules
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RESOURCE_SCHEMAS = [  # (path regex, method, status, definition)
@@ -80,7 +81,7 @@ def test_every_network_subnet_and_public_ip_body_validates(session):
     session.transport.exchanges = deque(maxlen=10_000)
     seed.build_topology(session)  # VNets with subnets, Standard public IPs, gateways that use both
     n = session.network
-    n.public_ip_addresses.begin_create_or_update("TestRG1", "basicpip", {"location": "eastus"}).result()  # Dynamic
+    n.public_ip_addresses.begin_create_or_update("TestRG1", "basicpip", {"location": "eastus"}).result()  # no SKU given
     n.public_ip_addresses.update_tags("TestRG1", "basicpip", {"tags": {"a": "b"}})
     n.subnets.begin_create_or_update("TestRG1", "TestVNet1", "Extra", {"properties": {"addressPrefix": "10.1.2.0/24"}}
                                      ).result()
@@ -126,7 +127,9 @@ def test_every_network_subnet_and_public_ip_body_validates(session):
     assert pip["properties"]["ipConfiguration"]["id"].endswith("/VNet1GW/ipConfigurations/gwipconfig1")
     assert pip["properties"]["ipAddress"] and pip["sku"] == {"name": "Standard", "tier": "Regional"}
     basic = next(b for m, p, s, b in bodies if m == "PATCH" and p.endswith("/publicIPAddresses/basicpip"))
-    assert basic["properties"]["publicIPAllocationMethod"] == "Dynamic" and "ipAddress" not in basic["properties"]
+    # no SKU given: Standard (Basic IPs can no longer be created), hence Static with its address at once
+    assert basic["sku"]["name"] == "Standard" and basic["properties"]["publicIPAllocationMethod"] == "Static"
+    assert basic["properties"]["ipAddress"]
 
 
 def test_network_schema_is_closed_so_it_would_catch_an_unknown_field_or_a_wrong_type():
@@ -224,6 +227,21 @@ def response(name: str, status: str) -> Any:
     return spec_schema.example(name)["responses"][status]["body"]
 
 
+def today(body: dict[str, Any]) -> dict[str, Any]:
+    """The examples predate the SKU consolidation and the Basic public IP retirement (their gateway is VpnGw1, their
+    addresses Basic/Dynamic): sent as today's Azure still creates them — the AZ SKU of the same number, a Standard,
+    Static address (tests/emulator/test_retired_skus.py pins the refusal of the old values)."""
+    body = copy.deepcopy(body)
+    sku = (body.get("properties") or {}).get("sku")
+    if isinstance(sku, dict) and sku.get("name") in rules.CURRENT_EQUIVALENT:
+        now = rules.CURRENT_EQUIVALENT[sku["name"]]
+        body["properties"]["sku"] = {**sku, "name": now, **({"tier": now} if "tier" in sku else {})}
+    if "gatewayType" not in (body.get("properties") or {}) and (body.get("sku") or {}).get("name", "Basic") == "Basic":
+        body["sku"] = {**(body.get("sku") or {}), "name": "Standard"}
+        body.setdefault("properties", {})["publicIPAllocationMethod"] = "Static"
+    return body
+
+
 @pytest.fixture
 def rg1(session):
     """What the gateway and connection examples refer to: rg1, vnet1 with its GatewaySubnet, gwpip, localgw, vpngw."""
@@ -253,7 +271,7 @@ def test_example_requests_are_accepted_with_example_shaped_answers(session, rg1)
     assert spec_schema.errors("LocalNetworkGateway", lgw_raw.json()) == []
     # VirtualNetworkGateways_CreateOrUpdate (201), then Get / List.
     gw_raw = _raw(session, "PUT", "/resourceGroups/rg1/providers/Microsoft.Network/virtualNetworkGateways/vpngw",
-                  request("VirtualNetworkGatewayUpdate.json"))
+                  today(request("VirtualNetworkGatewayUpdate.json")))
     assert gw_raw.status_code == 201, gw_raw.text()
     assert spec_schema.errors("VirtualNetworkGateway", gw_raw.json()) == []
     assert_same_shape(gw_raw.json(), response("VirtualNetworkGatewayUpdate.json", "201"), "VirtualNetworkGatewayUpdate")
@@ -340,13 +358,12 @@ def test_network_examples_are_accepted(session):
         body = request(name)
         if "zones" in spec_schema.example(name)["parameters"]:
             body["zones"] = spec_schema.example(name)["parameters"]["zones"]
-        raw = _raw(session, "PUT", f"{base}/publicIPAddresses/test-ip", body)
+        raw = _raw(session, "PUT", f"{base}/publicIPAddresses/test-ip", today(body))
         assert raw.status_code == 201, raw.text()
         assert spec_schema.errors("PublicIPAddress", raw.json(), file="vnet") == []
         assert_same_shape(raw.json(), response(name, "201"), name)
         _example_response_fields(raw.json(), response(name, "201"), [
-            "id", "type", "location", "sku.name", "properties.idleTimeoutInMinutes",
-            "properties.publicIPAddressVersion", "properties.publicIPAllocationMethod"])
+            "id", "type", "location", "properties.idleTimeoutInMinutes", "properties.publicIPAddressVersion"])
         assert raw.json().get("zones") == response(name, "201").get("zones")
         n.public_ip_addresses.begin_delete("rg1", "test-ip").result()
     # PublicIPAddresses_Get: testDNS-ip as the example shows it (westus, Dynamic, its ipTags).
@@ -354,13 +371,13 @@ def test_network_examples_are_accepted(session):
     props = {k: pip_example["properties"][k] for k in ("idleTimeoutInMinutes", "publicIPAddressVersion",
                                                        "publicIPAllocationMethod", "ipTags")}
     assert _raw(session, "PUT", f"{base}/publicIPAddresses/testDNS-ip",
-                {"location": pip_example["location"], "properties": props}).status_code == 201
+                today({"location": pip_example["location"], "properties": props})).status_code == 201
     pip = _raw(session, "GET", f"{base}/publicIPAddresses/testDNS-ip")
     assert pip.status_code == 200 and spec_schema.errors("PublicIPAddress", pip.json(), file="vnet") == []
     assert_same_shape(pip.json(), pip_example, "PublicIpAddressGet")
     _example_response_fields(pip.json(), pip_example, [
         "id", "name", "type", "location", "properties.idleTimeoutInMinutes", "properties.ipTags",
-        "properties.provisioningState", "properties.publicIPAddressVersion", "properties.publicIPAllocationMethod"])
+        "properties.provisioningState", "properties.publicIPAddressVersion"])
     assert spec_schema.errors("PublicIPAddressListResult", _raw(session, "GET", f"{base}/publicIPAddresses").json(),
                               file="vnet") == []
     # Subnets_CreateOrUpdate (201) and Get, in the example's subnet-test/vnetname.

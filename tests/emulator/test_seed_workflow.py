@@ -13,10 +13,10 @@ def test_seed_topology_is_created_and_readable(session, topology):
         "FrontEnd": "10.1.0.0/24", "Backend": "10.1.1.0/24", "GatewaySubnet": "10.1.255.0/27"}
     gw1 = n.virtual_network_gateways.get("TestRG1", "VNet1GW")
     assert (gw1.sku.name, gw1.vpn_type, gw1.gateway_type, gw1.provisioning_state) == \
-        ("VpnGw1", "RouteBased", "Vpn", "Succeeded")
+        ("VpnGw1AZ", "RouteBased", "Vpn", "Succeeded")
     assert gw1.vpn_gateway_generation == "Generation1"
     gw2 = n.virtual_network_gateways.get("TestRG2", "VNet2GW")
-    assert (gw2.sku.name, gw2.vpn_gateway_generation) == ("VpnGw2", "Generation2")
+    assert (gw2.sku.name, gw2.vpn_gateway_generation) == ("VpnGw2AZ", "Generation2")
     site6 = n.local_network_gateways.get("TestRG1", "Site6")
     assert site6.gateway_ip_address == "131.107.72.22"
     assert site6.local_network_address_space.address_prefixes == ["10.61.0.0/16", "10.62.0.0/16"]

@@ -106,7 +106,7 @@ def test_gateway_sku_generation_and_vpn_type(session, vnet3, sku, generation, vp
 def test_gateway_type_and_generation_are_immutable(session, topology, change, field):
     gw2 = topology.gw2
     body = seed.gateway_body("westus", seed.gateway_subnet_id(topology.vnet2),
-                             gw2.ip_configurations[0].public_ip_address.id, "VpnGw2", generation="Generation2")
+                             gw2.ip_configurations[0].public_ip_address.id, "VpnGw2AZ", generation="Generation2")
     body["properties"].update(change)
     refused(session, "PropertyChangeNotAllowed", lambda: session.network.virtual_network_gateways.begin_create_or_update(
         "TestRG2", "VNet2GW", body).result(), field=field)
@@ -129,8 +129,8 @@ def test_a_second_gateway_in_the_same_vnet_is_refused(session, topology):
 def _basic_gateway(session, vpn_type: str) -> Any:
     vnet = seed.network(session, "TestRG4", "TestVNet4", "eastus", ["10.4.0.0/16"], {"GatewaySubnet": "10.4.255.0/27"})
     pip = session.network.public_ip_addresses.begin_create_or_update(
-        "TestRG4", "pip4", {"location": "eastus", "sku": {"name": "Basic"},
-                            "properties": {"publicIPAllocationMethod": "Dynamic"}}).result()
+        "TestRG4", "pip4", {"location": "eastus", "sku": {"name": "Standard"},
+                            "properties": {"publicIPAllocationMethod": "Static"}}).result()
     return session.network.virtual_network_gateways.begin_create_or_update(
         "TestRG4", "BasicGW", seed.gateway_body("eastus", seed.gateway_subnet_id(vnet), pip.id, "Basic",
                                                 vpn_type=vpn_type)).result()
@@ -156,9 +156,15 @@ def test_ikev1_refused_on_basic(session, topology):
 
 
 def test_basic_public_ip_refused_on_vpngw_sku(session, vnet3):
+    # Basic IPs can no longer be created: one made before the retirement is kept in the store as it was
     pip = session.network.public_ip_addresses.begin_create_or_update(
-        "TestRG3", "basicpip", {"location": "eastus", "sku": {"name": "Basic"}}).result()
-    body = seed.gateway_body("eastus", GW_SUBNET_ID.format("GatewaySubnet"), pip.id, "VpnGw1")
+        "TestRG3", "basicpip", {"location": "eastus", "sku": {"name": "Standard"}}).result()
+    store = session.transport.app.store
+    with store.write() as db:
+        rec = store.get(db, pip.id.lower(), store.now())
+        rec.body["sku"] = {"name": "Basic", "tier": "Regional"}
+        store.save(db, rec)
+    body = seed.gateway_body("eastus", GW_SUBNET_ID.format("GatewaySubnet"), pip.id, "VpnGw1AZ")
     refused(session, "PublicIpWithBasicSkuNotAllowedOnVPNGateways",
             lambda: session.network.virtual_network_gateways.begin_create_or_update("TestRG3", "GW3", body).result())
 

@@ -98,7 +98,7 @@ def test_the_two_gateways_were_created_concurrently(seed_run):
     vnet2 = _by_file(seed_run, "01_vnet2_gateway.yaml")
     gw2 = next(c for c in vnet2["changes"] if "gateway" in c["step"].lower())
     (snap,) = gw2["after"].values()
-    assert snap["properties"]["sku"]["name"] == "VpnGw2" and snap["properties"]["vpnGatewayGeneration"] == "Generation2"
+    assert snap["properties"]["sku"]["name"] == "VpnGw2AZ" and snap["properties"]["vpnGatewayGeneration"] == "Generation2"
 
 
 def test_local_gateway_and_policies_ran_while_the_gateways_built(seed_run):

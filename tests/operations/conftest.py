@@ -40,7 +40,7 @@ def count_writes(session) -> Callable[[], int]:
     return lambda: len(writes(session))
 
 
-def build_vnet1(session: Any, *, sku: str = "VpnGw1", vpn_type: str = "RouteBased", gateway: str = "VNet1GW") -> Any:
+def build_vnet1(session: Any, *, sku: str = "VpnGw1AZ", vpn_type: str = "RouteBased", gateway: str = "VNet1GW") -> Any:
     ops.ensure_resource_group(session, name=RG1, location=LOC, apply=True)
     ops.ensure_virtual_network(session, resource_group=RG1, name="TestVNet1", location=LOC, address_space=VNET1_SPACE,
                                subnets=VNET1_SUBNETS, apply=True)
@@ -58,7 +58,7 @@ def build_vnet2(session: Any, *, space: list[str] | None = None) -> Any:
                                    "0.0/16", "255.0/27")}, apply=True)
     ops.ensure_public_ip(session, resource_group=RG2, name="VNet2GWIP", location=LOC, apply=True)
     return ops.begin_create_vpn_gateway(session, resource_group=RG2, name="VNet2GW", location=LOC,
-                                        vnet_name="TestVNet2", public_ip_name="VNet2GWIP", sku="VpnGw2",
+                                        vnet_name="TestVNet2", public_ip_name="VNet2GWIP", sku="VpnGw2AZ",
                                         generation="Generation2", apply=True, progress=False)
 
 

@@ -44,7 +44,7 @@ def test_failed_gateway_is_reported_then_a_rerun_retries_the_deployment(session,
     # plan-only re-run: one row "retry failed deployment", a note, no write
     n = len(writes(session))
     preview = ops.begin_create_vpn_gateway(session, resource_group=RG1, name="VNet1GW", location="EastUS",
-                                           vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1",
+                                           vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1AZ",
                                            progress=False)
     rows = _retry_rows(preview.plan)
     assert [(r.current, r.desired) for r in rows] == [("Failed", RETRY_FAILED)]

@@ -123,7 +123,7 @@ def test_gateway_create_then_nothing(session, count_writes):
     assert len(gw_puts) == 1
     before = len(writes(session))
     again = ops.begin_create_vpn_gateway(session, resource_group=RG1, name="VNet1GW", location=LOC,
-                                         vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1", apply=True,
+                                         vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1AZ", apply=True,
                                          progress=False)
     assert again.plan.empty and again.done() and not again.started
     assert again.result().after[again.plan.resources[0]]["properties"]["provisioningState"] == "Succeeded"
@@ -144,7 +144,7 @@ def test_gateway_prechecks(session, count_writes):
     assert codes == {"InvalidGatewaySize"}
     with pytest.raises(PrecheckError) as info:
         ops.begin_create_vpn_gateway(session, resource_group=RG1, name="GW", location=LOC, vnet_name="NoGwSubnet",
-                                     public_ip_name="MissingIP", sku="VpnGw1", apply=True, progress=False)
+                                     public_ip_name="MissingIP", sku="VpnGw1AZ", apply=True, progress=False)
     codes = {p.code for p in info.value.problems}
     assert codes == {"GatewaySubnetMissing", "ResourceNotFound"}
     assert count_writes() == n
@@ -159,7 +159,7 @@ def test_resumed_gateway_creation_attaches_to_the_running_one(session, count_wri
     # a new kernel: a fresh session on the same emulator state, the first poller abandoned
     other = connect(target="emulator")
     resumed = ops.begin_create_vpn_gateway(other, resource_group=RG1, name="VNet1GW", location=LOC,
-                                           vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1",
+                                           vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1AZ",
                                            apply=True, progress=False)
     assert resumed.attached and not resumed.started and resumed.plan.empty
     assert resumed.status() in ("Updating", "Creating")
@@ -282,7 +282,7 @@ def test_gateway_creation_resumes_after_the_creating_process_was_killed(session,
         "from vpnrunbook.azure.connect import connect\n"
         "from vpnrunbook import operations as ops\n"
         "p = ops.begin_create_vpn_gateway(connect(target='emulator'), resource_group='TestRG1', name='VNet1GW',\n"
-        "    location='EastUS', vnet_name='TestVNet1', public_ip_name='VNet1GWIP', sku='VpnGw1', apply=True,\n"
+        "    location='EastUS', vnet_name='TestVNet1', public_ip_name='VNet1GWIP', sku='VpnGw1AZ', apply=True,\n"
         "    progress=False)\n"
         "assert p.started\n"
         "print('started', flush=True)\n"
@@ -292,7 +292,7 @@ def test_gateway_creation_resumes_after_the_creating_process_was_killed(session,
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL and "started" in proc.stdout
     resumed = ops.begin_create_vpn_gateway(session, resource_group=RG1, name="VNet1GW", location=LOC,
-                                           vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1",
+                                           vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1AZ",
                                            apply=True, progress=False)
     assert resumed.attached and not resumed.started
     n = count_writes()

@@ -39,13 +39,13 @@ def run_seed(session: Any, *, progress: bool) -> list[Any]:
                                           address_space=VNET1_SPACE, subnets=VNET1_SUBNETS, apply=True))
     out.append(ops.ensure_public_ip(session, resource_group=RG1, name="VNet1GWIP", location=LOC, apply=True))
     gw1 = ops.begin_create_vpn_gateway(session, resource_group=RG1, name="VNet1GW", location=LOC, vnet_name="TestVNet1",
-                                       public_ip_name="VNet1GWIP", sku="VpnGw1", apply=True, progress=progress)
+                                       public_ip_name="VNet1GWIP", sku="VpnGw1AZ", apply=True, progress=progress)
     out.append(ops.ensure_resource_group(session, name=RG2, location=LOC, apply=True))
     out.append(ops.ensure_virtual_network(session, resource_group=RG2, name="TestVNet2", location=LOC,
                                           address_space=VNET2_SPACE, subnets=VNET2_SUBNETS, apply=True))
     out.append(ops.ensure_public_ip(session, resource_group=RG2, name="VNet2GWIP", location=LOC, apply=True))
     gw2 = ops.begin_create_vpn_gateway(session, resource_group=RG2, name="VNet2GW", location=LOC, vnet_name="TestVNet2",
-                                       public_ip_name="VNet2GWIP", sku="VpnGw2", generation="Generation2", apply=True,
+                                       public_ip_name="VNet2GWIP", sku="VpnGw2AZ", generation="Generation2", apply=True,
                                        progress=progress)
     out.append(ops.ensure_local_network_gateway(session, resource_group=RG1, name="Site6", location=LOC,
                                                 gateway_ip_address=SITE6_IP, address_prefixes=SITE6_PREFIXES,

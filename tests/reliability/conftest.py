@@ -29,11 +29,11 @@ def store_dump(db: Path) -> bytes:
 
 
 def _build(session: Any) -> None:
-    """TestRG1: VNet1GW (VpnGw1) + Site6 + VNet1toSite6 (seed-s2s) + OverlapSite (prefix inside TestVNet1);
+    """TestRG1: VNet1GW (VpnGw1AZ) + Site6 + VNet1toSite6 (seed-s2s) + OverlapSite (prefix inside TestVNet1);
     BasicRG: a Basic gateway; PbRG: a PolicyBased one; each with a Site6."""
     pollers = []
     for rg, vnet, space, gw, sku, vpn_type in (
-            (RG1, "TestVNet1", "10.1", "VNet1GW", "VpnGw1", "RouteBased"),
+            (RG1, "TestVNet1", "10.1", "VNet1GW", "VpnGw1AZ", "RouteBased"),
             ("BasicRG", "BasicVNet", "10.31", "BasicGW", "Basic", "RouteBased"),
             ("PbRG", "PbVNet", "10.41", "PbGW", "Basic", "PolicyBased")):
         ops.ensure_resource_group(session, name=rg, location=LOC, apply=True)

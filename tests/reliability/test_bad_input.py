@@ -214,7 +214,7 @@ def test_custom_policy_on_basic_or_policy_based_gateway(seeded, tmp_path, rg, ga
     assert (r.outcome, r.exit_code) == ("refused", EXIT_USAGE), r.error
     assert r.manifest["error"]["type"] == "PrecheckError"
     assert expect in r.error and gateway in r.error and "gateway_name" in r.error
-    assert "allowed: a RouteBased gateway of SKU VpnGw1 or higher, or policy=None" in r.error
+    assert "allowed: a RouteBased gateway of SKU VpnGw1AZ or higher, or policy=None" in r.error
     assert store_dump(seeded["db"]) == before
     assert [e["outcome"] for e in evidence.list_runs(seeded["evidence"])] == ["refused"]
     assert evidence.verify(seeded["evidence"]) == []

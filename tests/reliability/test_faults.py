@@ -74,7 +74,7 @@ def test_operations_layer_retries_every_fault_and_completes(monkeypatch):
                                address_space=["10.1.0.0/16"], subnets={"GatewaySubnet": "10.1.255.0/27"}, apply=True)
     ops.ensure_public_ip(s, resource_group="TestRG1", name="VNet1GWIP", location="EastUS", apply=True)
     gw = ops.begin_create_vpn_gateway(s, resource_group="TestRG1", name="VNet1GW", location="EastUS",
-                                      vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1", apply=True,
+                                      vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1AZ", apply=True,
                                       progress=False).result(timeout=60)
     assert gw.details["provisioning_state"] == "Succeeded"
     ops.ensure_local_network_gateway(s, resource_group="TestRG1", name="Site6", location="EastUS",
@@ -180,7 +180,7 @@ def test_a_write_whose_response_was_lost_is_not_reported_as_a_conflict(monkeypat
                                address_space=["10.1.0.0/16"], subnets={"GatewaySubnet": "10.1.255.0/27"}, apply=True)
     lose["path"] = "/virtualNetworkGateways/VNet1GW"
     gw = ops.begin_create_vpn_gateway(s, resource_group="TestRG1", name="VNet1GW", location="EastUS",
-                                      vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1", apply=True,
+                                      vnet_name="TestVNet1", public_ip_name="VNet1GWIP", sku="VpnGw1AZ", apply=True,
                                       progress=False).result(timeout=60)
     assert gw.details["provisioning_state"] == "Succeeded" and lose["path"] is None
     assert _gateway_creations(s.transport.app.store.path) == 1

@@ -30,7 +30,7 @@ from vpnrunbook.policy.model import IpsecIkePolicy
 ARM_URL = "https://management.azure.com"
 MAX_RESOURCE_GROUPS = 250       # one /16 of 10.0.0.0/8 per group
 MAX_SITES = 16 * 256            # one /24 of 172.16.0.0/12 per site
-GATEWAY_SKUS = ("VpnGw1", "VpnGw2", "VpnGw1AZ", "VpnGw3")
+GATEWAY_SKUS = ("VpnGw1AZ", "VpnGw2AZ", "VpnGw1AZ", "VpnGw3AZ")  # today's estates: non-AZ SKUs were migrated to AZ
 # Default policy mix: (policy name or None for Azure's default proposals, weight)
 DEFAULT_POLICY_MIX: tuple[tuple[str | None, float], ...] = (
     (None, 0.3), ("seed-s2s", 0.25), ("seed-update", 0.2), ("strong-modern", 0.25))

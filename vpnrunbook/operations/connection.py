@@ -114,7 +114,7 @@ def _check_gateway_for(checks: Prechecks, gateway: dict[str, Any], fieldname: st
         refusal = rules.custom_policy_refusal(sku, vpn_type)
         if refusal:
             checks.error(fieldname, name, f"gateway {name} ({sku}, {vpn_type}): {refusal}",
-                         "a RouteBased gateway of SKU VpnGw1 or higher, or policy=None", "PolicyNotSupportedOnGateway")
+                         "a RouteBased gateway of SKU VpnGw1AZ or higher, or policy=None", "PolicyNotSupportedOnGateway")
     if protocol is not None:
         checks.add([rules.Problem(p.field, p.value, f"{p.message} (gateway {name})", p.allowed, p.code)
                     for p in rules.check_connection_protocol(protocol, sku=sku)])

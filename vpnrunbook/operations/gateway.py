@@ -260,6 +260,7 @@ def begin_create_vpn_gateway(session: Any, *, resource_group: str, name: str, lo
         if used_by and rid.lower() not in str(used_by).lower():
             checks.error("public_ip_name", public_ip_name, f"is already used by {used_by}",
                          "a public IP not attached to another resource", "PublicIpInUse")
+    checks.add(rules.check_sku_creatable(sku, current=dig(current, "properties", "sku", "name")))
     if current is not None:
         now_type = dig(current, "properties", "vpnType")
         now_gen = dig(current, "properties", "vpnGatewayGeneration")

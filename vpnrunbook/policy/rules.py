@@ -336,6 +336,26 @@ GENERATION1_SKUS = frozenset({"Basic", "Standard", "HighPerformance", "VpnGw1", 
 GENERATION2_SKUS = frozenset({"VpnGw2", "VpnGw3", "VpnGw4", "VpnGw5", "VpnGw2AZ", "VpnGw3AZ", "VpnGw4AZ", "VpnGw5AZ"})
 IKEV1_SKUS = frozenset({"VpnGw1", "VpnGw2", "VpnGw3", "VpnGw4", "VpnGw5",
                         "VpnGw1AZ", "VpnGw2AZ", "VpnGw3AZ", "VpnGw4AZ", "VpnGw5AZ"})
+# SKUs that can no longer be *created* (or resized to) — existing gateways keep working and stay readable (A7b, A16):
+# the legacy Standard/HighPerformance SKUs (no new gateways since 1 December 2023) and the non-AZ VpnGw1-5
+# (no new creation since the SKU consolidation; retired on 30 September 2026, existing ones migrated to the AZ
+# SKU of the same number). Azure's answer for a size it does not offer is InvalidGatewaySize, "The specified
+# gateway size is not valid, supported gateway sizes are …" (the wording reported in
+# hashicorp/terraform-provider-azurerm#8132); the emulator and the package use that code and list what can be
+# created today. tests/unit/test_retired_skus.py pins this choice.
+RETIRED_VPN_SKUS = frozenset({"Standard", "HighPerformance", "VpnGw1", "VpnGw2", "VpnGw3", "VpnGw4", "VpnGw5"})
+CREATABLE_VPN_SKUS: tuple[str, ...] = tuple(s for s in VPN_SKUS if s not in RETIRED_VPN_SKUS)
+CURRENT_EQUIVALENT = {"VpnGw1": "VpnGw1AZ", "VpnGw2": "VpnGw2AZ", "VpnGw3": "VpnGw3AZ", "VpnGw4": "VpnGw4AZ",
+                      "VpnGw5": "VpnGw5AZ", "Standard": "VpnGw1AZ", "HighPerformance": "VpnGw2AZ"}
+
+
+def check_sku_creatable(sku: Any, *, current: Any = None, field: str = "sku") -> list[Problem]:
+    """A retired SKU is refused for a new gateway and as a resize target (an existing gateway keeps its SKU)."""
+    if sku not in RETIRED_VPN_SKUS or sku == current:
+        return []
+    return [Problem(field, sku, f"the {sku} SKU can no longer be created (use its current equivalent "
+                                f"{CURRENT_EQUIVALENT[sku]}); supported gateway sizes are "
+                                + ",".join(CREATABLE_VPN_SKUS), ", ".join(CREATABLE_VPN_SKUS), "InvalidGatewaySize")]
 
 
 def supports_custom_policy(sku: str, vpn_type: str) -> bool:
@@ -345,7 +365,7 @@ def supports_custom_policy(sku: str, vpn_type: str) -> bool:
 
 def custom_policy_refusal(sku: str, vpn_type: str) -> str | None:
     if sku == "Basic":
-        return "the Basic gateway SKU does not support custom IPsec/IKE policies (use VpnGw1 or higher)"
+        return "the Basic gateway SKU does not support custom IPsec/IKE policies (use VpnGw1AZ or higher)"
     if vpn_type == "PolicyBased":
         return "PolicyBased gateways do not support custom IPsec/IKE policies (use a RouteBased gateway)"
     return None

@@ -206,7 +206,7 @@ STEPS: dict[str, Step] = {s.name: s for s in (
              Param("gateway_subnet", "str", "GatewaySubnet", "which subnet is the gateway subnet (must be GatewaySubnet)"),
              Param("gateway_name", "str", "VNet1GW", "VPN gateway name"),
              Param("public_ip_name", "str", "VNet1GWIP", "gateway public IP name"),
-             Param("gateway_sku", "str", "VpnGw1", "gateway SKU (custom policies need VpnGw1+ / VpnGw1AZ+)"),
+             Param("gateway_sku", "str", "VpnGw1AZ", "gateway SKU (VpnGw1AZ..VpnGw5AZ; non-AZ VpnGw1-5 can no longer be created)"),
              Param("generation", "str | None", None, "Generation1, Generation2 or null for the SKU's default"),
              Param("vpn_type", "str", "RouteBased", "RouteBased (custom policies need RouteBased)"),
              Param("wait", "bool", True, "wait for the gateway to finish provisioning (takes 45 min on Azure)"),

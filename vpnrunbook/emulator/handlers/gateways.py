@@ -121,6 +121,8 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
                 problems += rules.check_immutable(field, old.get(wire), props[wire])
     problems += rules.check_gateway(sku=sku, vpn_type=props["vpnType"], generation=props.get("vpnGatewayGeneration"),
                                     gateway_type=props["gatewayType"])
+    if not problems:  # retired SKUs: refused for a new gateway or a resize, kept on an existing gateway
+        problems += rules.check_sku_creatable(sku, current=_sku_name(existing.body["properties"]) if existing else None)
     common.fail_if(common.relabel(problems, NAMES), KIND, name)
     props["sku"] = {"name": sku, "tier": sku, "capacity": 2}  # Azure reports two instances for VPN SKUs
     props.setdefault("vpnGatewayGeneration", existing.body["properties"]["vpnGatewayGeneration"] if existing

@@ -19,7 +19,15 @@ VERSIONS = ("IPv4", "IPv6")
 
 def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[str, Any]:
     props = {k: v for k, v in (body.get("properties") or {}).items() if k not in READ_ONLY}
-    sku = (body.get("sku") or {}).get("name", "Basic") if isinstance(body.get("sku"), dict) else "Basic"
+    # Basic public IPs were retired on 30 September 2025 and cannot be created since 31 March 2025 (A17; the answer
+    # Azure gives, IPv4BasicSkuPublicIpCountLimitReached, as reported in skypilot-org/skypilot#7977). A body without
+    # a SKU therefore gets Standard, the SKU Azure creates today; an existing Basic address stays as it is.
+    old_sku = (existing.body.get("sku") or {}).get("name") if existing is not None else None
+    default_sku = old_sku or "Standard"
+    sku = (body.get("sku") or {}).get("name", default_sku) if isinstance(body.get("sku"), dict) else default_sku
+    if sku == "Basic" and old_sku != "Basic":
+        raise errors.ArmError("Cannot create more than 0 IPv4 Basic SKU public IP addresses for this subscription in "
+                              "this region.", code="IPv4BasicSkuPublicIpCountLimitReached")
     allocation = props.setdefault("publicIPAllocationMethod", "Static" if sku == "Standard" else "Dynamic")
     props.setdefault("publicIPAddressVersion", "IPv4")
     props.setdefault("idleTimeoutInMinutes", 4)
