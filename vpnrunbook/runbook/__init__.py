@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 RUN_DIR_ENV = "VPNRUNBOOK_RUN_DIR"
+RUN_ID_ENV = "VPNRUNBOOK_RUN_ID"  # set by the runner: the change journal's records carry the runner's run id
 INTERACTIVE_ENV = "VPNRUNBOOK_HEADLESS"  # set to 1 by the runner; notebooks use it for `INTERACTIVE`
 
 
