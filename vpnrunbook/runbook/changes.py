@@ -35,6 +35,7 @@ from typing import Any
 from vpnrunbook.runbook import RUN_DIR_ENV, RUN_ID_ENV, ledger
 
 INTENT, OUTCOME, RECONCILE, RUN = "intent", "outcome", "reconcile", "run"
+STAGING_DIR = ".staging"  # per run in progress: its lock, and the runner's unscrubbed work files
 JOURNAL_KINDS = (INTENT, OUTCOME, RECONCILE)
 DEFAULT_DIR = "evidence"
 
@@ -103,8 +104,8 @@ class RunScope:
     secret_refs: set[str] = field(default_factory=set)
     target: dict[str, Any] = field(default_factory=dict)
     closed: bool = False           # its run folder is complete (manifest + run line)
-    external: bool = False         # the caller (a fleet rollout) writes the run folder itself
     where: dict[str, Any] = field(default_factory=dict)
+    lock_fd: int | None = None     # held while the run is in progress (reconcile leaves such a run alone)
 
     @property
     def run_dir(self) -> Path | None:
@@ -116,7 +117,46 @@ class RunScope:
             from vpnrunbook.runbook.evidence import new_run_dir
 
             self.run_id = new_run_dir(self.root, _safe(self.step), self.started).name
+            self.lock_fd = lock_run(self.root, self.run_id)
         return self.run_id
+
+
+def lock_run(root: Path, run_id: str) -> int:
+    """Mark a run in progress: an exclusive flock on ``.staging/<run id>/lock`` (released by the kernel when the
+    process dies, so a killed run is never mistaken for a running one)."""
+    import fcntl
+
+    folder = root / STAGING_DIR / run_id
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(folder / "lock", os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def unlock_run(root: Path, run_id: str, fd: int | None) -> None:
+    import shutil
+
+    shutil.rmtree(root / STAGING_DIR / run_id, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        (root / STAGING_DIR).rmdir()
+    if fd is not None:
+        os.close(fd)
+
+
+def run_in_progress(root: Path, run_id: str) -> bool:
+    import fcntl
+
+    try:
+        fd = os.open(root / STAGING_DIR / run_id / "lock", os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 _LOCK = threading.RLock()
@@ -143,7 +183,7 @@ def active() -> RunScope | None:
 
 
 @contextlib.contextmanager
-def run_scope(step: str, *, external: bool = False) -> Iterator[RunScope]:
+def run_scope(step: str) -> Iterator[RunScope]:
     """The run the records inside the block go to: the runner's, an enclosing scope's, or a new one that is
     written as a run folder when the block ends (only if a record was written: a plan alone writes nothing)."""
     outer = active() or runner_scope()
@@ -152,7 +192,7 @@ def run_scope(step: str, *, external: bool = False) -> Iterator[RunScope]:
         return
     from vpnrunbook.runbook.capture import installed
 
-    scope = RunScope(root=journal_root(), step=step, owner="interactive" if installed() else "api", external=external)
+    scope = RunScope(root=journal_root(), step=step, owner="interactive" if installed() else "api")
     with _LOCK:
         _ACTIVE.append(scope)
     try:
@@ -160,10 +200,12 @@ def run_scope(step: str, *, external: bool = False) -> Iterator[RunScope]:
     finally:
         with _LOCK:
             _ACTIVE.remove(scope)
-        if scope.run_id is not None and not scope.closed:
+        if scope.run_id is not None and not scope.closed:  # (a fleet rollout writes its own and sets closed)
             from vpnrunbook.runbook.change_runs import close_run
 
             close_run(scope)
+        if scope.run_id is not None:
+            unlock_run(scope.root, scope.run_id, scope.lock_fd)
 
 
 def _append(scope: RunScope, entry: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +248,8 @@ def intent(scope: RunScope, session: Any, plan: Any, writes: list[Any] | None = 
         if fresh and scope.run_dir is not None:  # the run folder made for this record only
             with contextlib.suppress(OSError):
                 scope.run_dir.rmdir()
-            scope.run_id = None
+            unlock_run(scope.root, scope.run_id or "", scope.lock_fd)
+            scope.run_id, scope.lock_fd = None, None
         raise EvidenceUnavailableError(scope.root, plan.step, exc) from exc
 
 
@@ -302,7 +345,6 @@ def incomplete_findings(entries: list[dict[str, Any]]) -> list[ledger.Finding]:
         "`vpnrunbook evidence reconcile` reads them and records what happened") for e in incomplete(entries)]
 
 
-STAGING_DIR = ".staging"  # the runner's unscrubbed work files while a run is executing
 
 
 def folder_findings(root: Path, journal: list[dict[str, Any]]) -> list[ledger.Finding]:
@@ -320,7 +362,9 @@ def folder_findings(root: Path, journal: list[dict[str, Any]]) -> list[ledger.Fi
     staging = root / STAGING_DIR
     if staging.is_dir():
         for d in sorted(staging.iterdir()):
-            out.append(ledger.Finding(f"run {d.name}", "left unscrubbed work files in "
-                                                       f"{STAGING_DIR}/ (the run was killed); `vpnrunbook evidence "
-                                                       "reconcile` removes them"))
+            if run_in_progress(root, d.name):
+                out.append(ledger.Finding(f"run {d.name}", "is still in progress (its evidence is not complete yet)"))
+            else:
+                out.append(ledger.Finding(f"run {d.name}", f"left work files in {STAGING_DIR}/ (the run was killed); "
+                                                           "`vpnrunbook evidence reconcile` removes them"))
     return out

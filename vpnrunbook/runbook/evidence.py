@@ -118,8 +118,8 @@ class RunEvidence:
 
     def write(self, *, notebook_text: str | None, html: str | None, records: list[dict[str, Any]],
               scrubber: Scrubber, ended: dt.datetime, extra_files: dict[str, str] | None = None,
-              run_line: dict[str, Any] | None = None) -> dict[str, Any]:
-        files: dict[str, str] = {}
+              run_line: dict[str, Any] | None = None, keep_files: dict[str, str] | None = None) -> dict[str, Any]:
+        files: dict[str, str] = dict(keep_files or {})  # files already in the folder (name -> SHA-256)
         errors: dict[str, str] = {}
         texts = {NOTEBOOK_FILE: notebook_text, HTML_FILE: html, **(extra_files or {})}
         for name, text in texts.items():

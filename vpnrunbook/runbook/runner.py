@@ -27,7 +27,7 @@ from typing import Any
 
 from vpnrunbook.cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE
 from vpnrunbook.runbook import INTERACTIVE_ENV, RUN_DIR_ENV, RUN_ID_ENV, evidence, scrub, warm
-from vpnrunbook.runbook.changes import STAGING_DIR, for_run
+from vpnrunbook.runbook.changes import STAGING_DIR, for_run, lock_run, unlock_run
 from vpnrunbook.runbook.params import SECRET_REF_RE, ParameterError
 
 DEFAULT_START_TIMEOUT = 60.0
@@ -203,6 +203,7 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
     # kernel's sockets need a short path: a private temp folder, holding nothing else.
     staging = root / STAGING_DIR / run_dir.name
     staging.mkdir(parents=True, mode=0o700)
+    lock = lock_run(root, run_dir.name)
     sockets = Path(tempfile.mkdtemp(prefix="vpnrunbook-kernel-"))
     records_dir = staging / "records"
     out_nb_path = staging / "notebook.ipynb"
@@ -261,8 +262,8 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
                 f"records (intent/outcome) are in {root / 'ledger.jsonl'} — `vpnrunbook evidence verify` reports "
                 "the run, `vpnrunbook evidence reconcile` closes it once the cause is fixed")}
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
             shutil.rmtree(sockets, ignore_errors=True)
+            unlock_run(root, run_dir.name, lock)  # removes the staging folder
     message = None if error is None else f"{error.get('type')}: {error.get('message')}"
     return RunResult(run_dir.name, run_dir, step, outcome, EXIT_CODES[outcome], scrubber.text(message or "") or None,
                      manifest)
