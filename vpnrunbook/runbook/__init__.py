@@ -46,3 +46,17 @@ def record(result: Any, name: str | None = None) -> Path | None:
     path = folder / f"{n:03d}-{safe}.json"
     path.write_text(json.dumps({"name": name, **data}, indent=2, default=str, sort_keys=False), encoding="utf-8")
     return path
+
+
+def _capture_interactive_kernel() -> None:
+    """In a Jupyter kernel no runner drives, keep what the cells show: the evidence of an Apply holds it."""
+    import sys
+
+    if os.environ.get(RUN_DIR_ENV) or "ipykernel" not in sys.modules:
+        return
+    from vpnrunbook.runbook import capture
+
+    capture.install()
+
+
+_capture_interactive_kernel()

@@ -14,6 +14,7 @@ import contextlib
 import os
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 _STATE: dict[str, Any] = {}
@@ -44,7 +45,11 @@ def install() -> bool:
     with _LOCK:
         if _STATE.get("installed"):
             return True
-        _STATE.update(installed=True, cells=[], current=None, loose=[])
+        history = [str(src) for src in shell.user_ns.get("In", [])[1:]]  # the cells run before (no outputs kept)
+        _STATE.update(installed=True, cells=[{"source": src, "outputs": [], "execution_count": n}
+                                             for n, src in enumerate(history[:-1], start=1)],
+                      current={"source": history[-1], "outputs": [], "execution_count": len(history)}
+                      if history else None, loose=[])
         shell.events.register("pre_run_cell", _pre_run)
         shell.events.register("post_run_cell", _post_run)
         publish = shell.display_pub.publish
@@ -160,3 +165,9 @@ def source_notebook(path: str | None) -> Any:
         return nbformat.read(path, as_version=4)
     except (OSError, ValueError):
         return None
+
+
+def step_name(default: str) -> str:
+    """The name of an interactive run: the notebook's (``05_update_policy``), else ``default``."""
+    path = notebook_path()
+    return Path(path).stem if path else default
