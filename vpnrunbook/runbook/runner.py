@@ -256,11 +256,12 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
             manifest = rec.write(notebook_text=nb_text, html=html, records=records, scrubber=scrubber, ended=ended)
         except OSError as exc:  # disk full, file too big: the change records stand in the ledger; say so plainly
             manifest = {}
-            outcome = "failed"
-            error = {"type": "EvidenceIncomplete", "message": (
-                f"the run's evidence could not be completed ({type(exc).__name__}: {exc.strerror or exc}); its change "
-                f"records (intent/outcome) are in {root / 'ledger.jsonl'} — `vpnrunbook evidence verify` reports "
-                "the run, `vpnrunbook evidence reconcile` closes it once the cause is fixed")}
+            note = (f"the run's evidence could not be completed ({type(exc).__name__}: {exc.strerror or exc}); its "
+                    f"change records (intent/outcome) are in {root / 'ledger.jsonl'} — `vpnrunbook evidence verify` "
+                    "reports the run, `vpnrunbook evidence reconcile` closes it once the cause is fixed")
+            outcome = "failed" if outcome == "succeeded" else outcome
+            error = ({"type": "EvidenceIncomplete", "message": note} if error is None
+                     else {**error, "message": f"{error.get('message')}\nAlso: {note}"})
         finally:
             shutil.rmtree(sockets, ignore_errors=True)
             unlock_run(root, run_dir.name, lock)  # removes the staging folder
