@@ -113,12 +113,14 @@ class RunScope:
 
     def ensure_run(self) -> str:
         """The run id, creating the run folder on first use (outside the runner)."""
-        if self.run_id is None:
-            from vpnrunbook.runbook.evidence import new_run_dir
+        with _LOCK:  # the workers of a fleet rollout share one run
+            if self.run_id is None:
+                from vpnrunbook.runbook.evidence import new_run_dir
 
-            self.run_id = new_run_dir(self.root, _safe(self.step), self.started).name
-            self.lock_fd = lock_run(self.root, self.run_id)
-        return self.run_id
+                run_id = new_run_dir(self.root, _safe(self.step), self.started).name
+                self.lock_fd = lock_run(self.root, run_id)
+                self.run_id = run_id
+            return self.run_id
 
 
 def lock_run(root: Path, run_id: str) -> int:
