@@ -15,6 +15,8 @@ def _isolated_state(tmp_path_factory, monkeypatch):
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("VPNRUNBOOK_STATE_DIR", str(state))
     monkeypatch.setenv("VPNRUNBOOK_DB", str(state / "emulator.sqlite3"))
+    # every apply writes its change records: into the test's own evidence folder, never the checkout's
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(state / "evidence"))
     monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
     monkeypatch.delenv("VPNRUNBOOK_TARGET", raising=False)
     yield

@@ -247,6 +247,13 @@ def test_kernel_killed_during_gateway_creation_then_rerun_attaches(tmp_path):
     assert gw["details"]["attached"] is True and gw["details"]["started"] is False
     assert gw["details"]["provisioning_state"] == "Succeeded"
     assert _gateway_creations(db) == 1, "no second creation"
+    # killed between the gateway PUT and its outcome record, the first run's intent is incomplete until reconciled
+    from vpnrunbook.runbook.reconcile import reconcile
+
+    found = evidence.verify(tmp_path / "ev")
+    assert all("incomplete" in f.problem and run["run_id"] in f.where for f in found), found
+    report = reconcile(tmp_path / "ev")
+    assert [e["conclusion"] for e in report.reconciled] == (["applied"] if found else [])
     assert evidence.verify(tmp_path / "ev") == []
 
 

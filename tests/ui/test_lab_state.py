@@ -70,7 +70,8 @@ def test_kernel_in_notebooks_folder_and_cli_share_the_emulator(tmp_path, monkeyp
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(project / "notebooks")}}).execute(env=env)
-    assert str(project / "notebooks") in nb.cells[0].outputs[0]["data"]["text/plain"]
+    (result,) = [o for o in nb.cells[0].outputs if o["output_type"] == "execute_result"]  # (+ where the evidence went)
+    assert str(project / "notebooks") in result["data"]["text/plain"]
     assert not (project / "notebooks" / ".vpnrunbook").exists()
 
     # the CLI, run from the project root with no state variables, reads the same state

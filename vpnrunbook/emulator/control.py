@@ -16,6 +16,8 @@ Endpoints (same app, same transport, so they also work against ``emulator serve`
   ``Failed`` (as when a gateway deployment fails). A later PUT on the Failed resource retries the deployment
   (Updating → Succeeded; a failed create is redone with the create duration). Only a PUT that passes
   validation uses up the fault. ``error`` defaults to :data:`DEFAULT_LRO_ERROR`.
+* ``POST faults`` ``{"match": {...}, "delay": 3.0, "count": 1}`` — not an error: the matching request waits
+  ``delay`` seconds, then is answered normally (to interrupt a client at a known moment, e.g. during a PUT).
 * ``GET stats`` — request counts by method and ``writes`` (PUT/PATCH/POST/DELETE on ARM resources).
 * ``GET|POST page-size`` ``{"size": n}`` — items per list page before ``nextLink``.
 * ``GET status`` — resources by type, pending operations, the factor and the database path.
@@ -38,6 +40,7 @@ PREFIX = "/_emulator/"
 FAULT_STATUSES = (0, 429, 500, 503)
 LRO_OUTCOMES = ("Failed",)
 LRO_FAULT_STATUS = -1  # stored in faults.status for an lro_outcome fault (the column is NOT NULL)
+DELAY_FAULT_STATUS = -2  # a delay fault: its seconds are stored in faults.retry_after
 DEFAULT_LRO_ERROR = {"code": "InternalServerError",
                      "message": "An error occurred while provisioning the resource (failure injected by the "
                                 "emulator control API)."}
@@ -180,6 +183,14 @@ def _add_fault(db: Any, spec: dict[str, Any]) -> dict[str, Any]:
         if spec.get("retry_after") is not None:
             raise _bad("retry_after", spec["retry_after"], "null with lro_outcome")
         status = LRO_FAULT_STATUS
+    elif spec.get("delay") is not None:
+        delay = spec["delay"]
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 600:
+            raise _bad("delay", delay, "a number of seconds from 0 to 600")
+        if spec.get("status") is not None or spec.get("retry_after") is not None or spec.get("error") is not None:
+            raise _bad("delay", delay, "alone: a delayed request is answered normally (no status/retry_after/error)")
+        status = DELAY_FAULT_STATUS
+        spec = {**spec, "retry_after": float(delay)}
     else:
         if spec.get("error") is not None:
             raise _bad("error", spec["error"], "only with lro_outcome (an HTTP fault answers its status's error)")
@@ -218,6 +229,8 @@ def _fault_view(fid: int | None, method: str | None, regex: str | None, status: 
     view = {"id": fid, "match": {"method": method, "path_regex": regex},
             "status": None if outcome is not None else status, "retry_after": retry_after, "count": count,
             "fraction": fraction}
+    if status == DELAY_FAULT_STATUS:
+        view.update(status=None, retry_after=None, delay=retry_after)
     if outcome is not None:
         view["lro_outcome"], view["error"] = outcome, lro_error
     return view
@@ -269,6 +282,11 @@ def maybe_fault(app: EmulatorApp, method: str, path: str) -> None:
     if fired is None:
         return
     status, retry_after = fired
+    if status == DELAY_FAULT_STATUS:
+        import time
+
+        time.sleep(retry_after or 0)
+        return
     if status == 0:
         raise errors.DropConnection(f"fault injected: connection dropped on {method} {path}")
     headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
@@ -328,6 +346,12 @@ class EmulatorControl:
         return self._call("POST", "faults", {"match": {"method": "PUT", "path_regex": path_regex},
                                              "lro_outcome": "Failed", "error": error, "count": count,
                                              "fraction": fraction})
+
+    def add_delay(self, seconds: float, *, method: str | None = None, path_regex: str | None = None,
+                  count: int | None = None) -> dict[str, Any]:
+        """The next ``count`` matching requests wait ``seconds``, then are answered normally."""
+        return self._call("POST", "faults", {"match": {"method": method, "path_regex": path_regex},
+                                             "delay": seconds, "count": count})
 
     def faults(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "faults")["faults"])

@@ -345,59 +345,64 @@ class Rollout:
                 state.mark(unit, out)
             return out
 
-        bar = _progress(len(pending)) if progress is True else None
-        callback = progress if callable(progress) else None
-        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fleet-rollout") as pool:
-            futures: set[Future[Outcome]] = set()
-            running: dict[Future[Outcome], Unit] = {}
-            tries: dict[str, int] = {}
-            queue = list(pending)
-            try:
-                while queue or futures:
-                    while queue and len(futures) < max_workers and not self._stop.is_set():
-                        unit = queue.pop(0)
-                        future = pool.submit(work, unit)
-                        running[future] = unit
-                        futures.add(future)
-                    done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        unit = running.pop(f)
-                        out = f.result()
-                        tries[unit.key] = tries.get(unit.key, 0) + 1
-                        if out.outcome == "throttled" and tries[unit.key] <= THROTTLE_REQUEUES and apply:
-                            queue.append(unit)   # the SDK's retries ran out: try once more, after the others
-                            continue
-                        if tries[unit.key] > 1:
-                            out.detail += f" (attempt {tries[unit.key]})"
-                        outcomes.append(out)
-                        if bar is not None:
-                            bar.update(1)
-                        if callback is not None:
-                            callback(out)
-                    if stopped() and queue:
-                        outcomes += [Outcome(u.item.resource_group, u.item.connection, "not_started",
-                                             "the rollout was stopped", source=u.item.source) for u in queue]
-                        queue.clear()
-            except KeyboardInterrupt:
-                self._stop.set()
-                outcomes += [Outcome(u.item.resource_group, u.item.connection, "not_started",
-                                     "interrupted (Ctrl-C)", source=u.item.source) for u in queue]
-                queue.clear()
-                for f in list(running):  # running units finish: a VNet-to-VNet pair is never left half-written
-                    outcomes.append(f.result())
-        if bar is not None:
-            bar.close()
-        order = {it.key: n for n, it in enumerate(items)}
-        outcomes.sort(key=lambda o: order.get(f"{o.resource_group}/{o.connection}".lower(), len(order)))
-        frame = pd.DataFrame([o.row() for o in outcomes], columns=list(COLUMNS))
-        after_requests = len(transport.requests) if transport is not None else None
-        result = RolloutResult(frame, time.perf_counter() - started, self._stop.is_set(), apply, state.path,
-                               None, max_workers,
-                               None if before_requests is None else after_requests - before_requests)
-        if evidence:
-            result.evidence_dir = write_evidence(result, [o.record for o in outcomes if o.record],
-                                                 started_at=started_at, session=session, root=evidence_root)
-        return result
+        from vpnrunbook.runbook import changes
+
+        # every unit's intent/outcome records go to the rollout's one evidence run (written at the end)
+        with changes.run_scope("fleet-rollout") as scope:
+            bar = _progress(len(pending)) if progress is True else None
+            callback = progress if callable(progress) else None
+            with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fleet-rollout") as pool:
+                futures: set[Future[Outcome]] = set()
+                running: dict[Future[Outcome], Unit] = {}
+                tries: dict[str, int] = {}
+                queue = list(pending)
+                try:
+                    while queue or futures:
+                        while queue and len(futures) < max_workers and not self._stop.is_set():
+                            unit = queue.pop(0)
+                            future = pool.submit(work, unit)
+                            running[future] = unit
+                            futures.add(future)
+                        done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+                        for f in done:
+                            unit = running.pop(f)
+                            out = f.result()
+                            tries[unit.key] = tries.get(unit.key, 0) + 1
+                            if out.outcome == "throttled" and tries[unit.key] <= THROTTLE_REQUEUES and apply:
+                                queue.append(unit)   # the SDK's retries ran out: try once more, after the others
+                                continue
+                            if tries[unit.key] > 1:
+                                out.detail += f" (attempt {tries[unit.key]})"
+                            outcomes.append(out)
+                            if bar is not None:
+                                bar.update(1)
+                            if callback is not None:
+                                callback(out)
+                        if stopped() and queue:
+                            outcomes += [Outcome(u.item.resource_group, u.item.connection, "not_started",
+                                                 "the rollout was stopped", source=u.item.source) for u in queue]
+                            queue.clear()
+                except KeyboardInterrupt:
+                    self._stop.set()
+                    outcomes += [Outcome(u.item.resource_group, u.item.connection, "not_started",
+                                         "interrupted (Ctrl-C)", source=u.item.source) for u in queue]
+                    queue.clear()
+                    for f in list(running):  # running units finish: a VNet-to-VNet pair is never left half-written
+                        outcomes.append(f.result())
+            if bar is not None:
+                bar.close()
+            order = {it.key: n for n, it in enumerate(items)}
+            outcomes.sort(key=lambda o: order.get(f"{o.resource_group}/{o.connection}".lower(), len(order)))
+            frame = pd.DataFrame([o.row() for o in outcomes], columns=list(COLUMNS))
+            after_requests = len(transport.requests) if transport is not None else None
+            result = RolloutResult(frame, time.perf_counter() - started, self._stop.is_set(), apply, state.path,
+                                   None, max_workers,
+                                   None if before_requests is None else after_requests - before_requests)
+            if evidence or scope.run_id is not None:  # changes made: their run is always written
+                result.evidence_dir = write_evidence(result, [o.record for o in outcomes if o.record],
+                                                     started_at=started_at, session=session, root=evidence_root,
+                                                     scope=scope)
+            return result
 
 
 def _progress(total: int) -> Any:
@@ -433,19 +438,20 @@ def rollout(session: Any, targets: Any = None, *, policy: Any = UNSET, plan_file
 
 # ---- evidence ------------------------------------------------------------------------------------------------
 def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, started_at: dt.datetime, session: Any,
-                   root: str | Path | None = None) -> Path:
-    """One evidence run for the rollout: manifest.json (outcome table, every plan), outcomes.csv, ledger line."""
+                   root: str | Path | None = None, scope: Any = None) -> Path:
+    """One evidence run for the rollout: manifest.json (outcome table, every plan, the change journal's records),
+    outcomes.csv, ledger line. ``scope``: the rollout's change-journal run (its folder is this run's)."""
+    from vpnrunbook.runbook import changes, ledger
     from vpnrunbook.runbook import evidence as ev
-    from vpnrunbook.runbook import ledger
     from vpnrunbook.runbook.scrub import Scrubber, secrets_in_state_dir
 
-    base = ev.evidence_root(root)
     ended = dt.datetime.now(dt.UTC)
-    run_dir = ev.new_run_dir(base, "fleet-rollout", started_at)
+    own = scope is not None and scope.owner != "runner" and scope.run_id is not None
+    base = scope.root if own else ev.evidence_root(root)
+    run_dir = scope.run_dir if own else ev.new_run_dir(base, "fleet-rollout", started_at)
     scrubber = Scrubber(secrets_in_state_dir())
     csv_text = scrubber.text(result.frame.to_csv(index=False))
-    with open(run_dir / "outcomes.csv", "x", encoding="utf-8") as f:
-        f.write(csv_text)
+    ev.write_once(run_dir, "outcomes.csv", csv_text)
     manifest = {
         "schema": ev.SCHEMA, "run_id": run_dir.name, "step": "fleet-rollout",
         "outcome": result.outcome, "apply": result.apply, "stopped": result.stopped,
@@ -457,6 +463,7 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
         "summary": result.summary(), "counts": result.counts,
         "outcomes": json.loads(result.frame.to_json(orient="records")),
         "changes": records,
+        "journal": changes.for_run(base, run_dir.name),
     }
     manifest = scrubber.data(manifest)
     manifest["scrubbed_occurrences"] = scrubber.count
@@ -464,12 +471,13 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
     text = json.dumps(manifest, indent=2, default=str) + "\n"
     if scrubber.contains_secret(text):
         raise RuntimeError("secret value survived scrubbing; rollout evidence not written")
-    with open(run_dir / ev.MANIFEST_FILE, "x", encoding="utf-8") as f:
-        f.write(text)
-    ledger.append(base, {"run_id": run_dir.name, "step": "fleet-rollout", "outcome": manifest["outcome"],
+    ev.write_once(run_dir, ev.MANIFEST_FILE, text)
+    ledger.append(base, {"kind": "run", "run_id": run_dir.name, "step": "fleet-rollout", "outcome": manifest["outcome"],
                          "apply": result.apply, "target": manifest["target"], "started": manifest["started"],
                          "ended": manifest["ended"], "operator": manifest["operator"].get("user"),
                          "manifest_sha256": ledger.sha256_file(run_dir / ev.MANIFEST_FILE)})
+    if own:
+        scope.closed = True
     return run_dir
 
 

@@ -3,10 +3,15 @@
 A change made by someone else between the plan and the apply ends in :class:`ConcurrentChangeError`
 before any write (checked for every resource of the plan first, so a VNet-to-VNet pair is never
 half-written because of it) or, in the remaining race window, through ARM's HTTP 412.
+
+This is the one place that writes (``apply_plan``; the gateway start uses ``start_write`` through
+``journaled``): each plan's writes are preceded by an intent record and followed by an outcome record in the
+evidence ledger (:mod:`vpnrunbook.runbook.changes`). No intent, no write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from typing import Any
@@ -18,6 +23,7 @@ from vpnrunbook.operations.arm import error_code_message, log, lro_options, read
 from vpnrunbook.operations.errors import ConcurrentChangeError, PrecheckError, ProvisioningFailedError
 from vpnrunbook.operations.plan import FAILED_STATES, OperationResult, Plan, Write, dig, snapshot
 from vpnrunbook.policy.rules import Problem
+from vpnrunbook.runbook import changes
 
 
 def _conditions(write: Write) -> dict[str, str]:
@@ -172,6 +178,8 @@ def apply_plan(session: Any, plan: Plan, *, refuse_breaking: bool = False) -> Op
     A plan that would break a tunnel (``plan.breaks_tunnel``) is applied — its WARNING is in the plan and the
     result — unless ``refuse_breaking=True`` (then :class:`PrecheckError` ``UpdateBreaksTunnel``, nothing written).
     After connection writes, ``result.verification`` / ``details["connection_status"]`` hold the status read back.
+    The intent and outcome records go to the evidence ledger (``details["evidence"]`` says where); an after-state
+    holding changes the plan did not make is flagged (``details["unplanned_changes"]``, a WARNING in the result).
     """
     if plan.empty:
         log.info("%s: nothing to change", plan.step)
@@ -181,31 +189,100 @@ def apply_plan(session: Any, plan: Plan, *, refuse_breaking: bool = False) -> Op
         refuse_if_breaking(plan)
     for text in plan.tunnel_warnings():
         log.warning("%s: %s (applying anyway: refuse_breaking=False)", plan.step, text)
-    current = verify_unchanged(session, plan)
+    with changes.run_scope(plan.step) as run:
+        current = verify_unchanged(session, plan)
+        intent = changes.intent(run, session, plan)  # no record, no write (EvidenceUnavailableError)
+        result = _apply_writes(session, plan, current, run, intent)
+    result.details["evidence"] = dict(run.where) or {"run_id": run.run_id, "path": str(run.run_dir)}
+    return result
+
+
+def _apply_writes(session: Any, plan: Plan, current: dict[str, dict[str, Any] | None], run: changes.RunScope,
+                  intent: dict[str, Any]) -> OperationResult:
     after: dict[str, dict[str, Any] | None] = dict(plan.before)
-    written: list[str] = []
-    for w in plan.writes:
-        pending = start_write(session, w, step=plan.step, current=current.get(w.resource_id))
+    written: list[Write] = []
+    try:
+        for w in plan.writes:
+            pending = start_write(session, w, step=plan.step, current=current.get(w.resource_id))
+            try:
+                done = finish_write(pending)
+            except HttpResponseError as exc:
+                if exc.status_code == 412:
+                    raise ConcurrentChangeError(w.label, step=plan.step, planned_etag=w.etag,
+                                                detail="ARM answered 412 Precondition Failed") from None
+                state = dig(read_kind(session, w.kind, w.resource_group, w.name), "properties", "provisioningState")
+                if state in FAILED_STATES:  # the PUT was accepted, its operation ended Failed: say what and what next
+                    code, message = error_code_message(exc)
+                    raise ProvisioningFailedError(w.label, state, code=code, error_message=message, step=plan.step,
+                                                  written=[x.label for x in written]) from exc
+                raise
+            written.append(w)
+            after[w.resource_id] = snapshot(done if done is not None else read_kind(session, w.kind,
+                                                                                   w.resource_group, w.name))
+    except Exception as exc:
+        status = "refused" if isinstance(exc, ConcurrentChangeError) and not written else "failed"
         try:
-            done = finish_write(pending)
-        except HttpResponseError as exc:
-            if exc.status_code == 412:
-                raise ConcurrentChangeError(w.label, step=plan.step, planned_etag=w.etag,
-                                            detail="ARM answered 412 Precondition Failed") from None
-            state = dig(read_kind(session, w.kind, w.resource_group, w.name), "properties", "provisioningState")
-            if state in FAILED_STATES:  # the PUT was accepted, its operation ended Failed: say what and what next
-                code, message = error_code_message(exc)
-                raise ProvisioningFailedError(w.label, state, code=code, error_message=message, step=plan.step,
-                                              written=written) from exc
-            raise
-        written.append(w.label)
-        after[w.resource_id] = snapshot(done if done is not None else read_kind(session, w.kind, w.resource_group,
-                                                                               w.name))
+            attempted = plan.writes[len(written)].resource_id if len(written) < len(plan.writes) else None
+            changes.outcome(run, intent, status=status, after=after, written=written, error=exc,
+                            detail={"attempted": attempted})
+        except OSError:
+            log.error("%s: the outcome of the failed apply could not be recorded; `vpnrunbook evidence reconcile` "
+                      "records what happened", plan.step)
+        raise
     log.info("%s: applied %d write(s)", plan.step, len(plan.writes))
     result = OperationResult(plan.step, plan, True, dict(plan.before), after, list(plan.warnings),
                              list(plan.resources))
     _verify_connections(session, plan, result)
+    unplanned = changes.unplanned_changes(plan.writes, after)
+    if unplanned:
+        result.details["unplanned_changes"] = unplanned
+        log.warning("%s: %s", plan.step, changes.unplanned_text(unplanned))
+    verify = {k: {"status": v.get("status"), "reason": v.get("reason")}
+              for k, v in result.details.get("connection_status", {}).items()}
+    try:
+        changes.outcome(run, intent, status="applied", after=after, written=written, verify=verify,
+                        unplanned=unplanned)
+    except OSError as exc:
+        raise changes.OutcomeNotRecordedError(plan.step, str(run.run_id), exc, result) from exc
     return result
+
+
+def start_long_write(session: Any, plan: Plan) -> tuple[Any, dict[str, Any]]:
+    """The gateway path: check the ETags, record the intent, send the plan's one PUT, record it as accepted.
+    Returns (poller, intent); :func:`finish_long_write` records the final outcome when the caller waited."""
+    with changes.run_scope(plan.step) as run:
+        verify_unchanged(session, plan)
+        intent = changes.intent(run, session, plan)
+        w = plan.writes[0]
+        try:
+            lro = start_write(session, w, step=plan.step)
+        except Exception as exc:
+            with contextlib.suppress(OSError):
+                changes.outcome(run, intent, status="failed", error=exc, detail={"attempted": w.resource_id})
+            raise
+        now = snapshot(read_kind(session, w.kind, w.resource_group, w.name))
+        changes.outcome(run, intent, status="accepted", after={w.resource_id: now}, written=[w],
+                        detail={"note": "long-running operation started; the final state follows when waited for"})
+    intent = {**intent, "scope": run}
+    return lro, intent
+
+
+def finish_long_write(intent: dict[str, Any], plan: Plan, after: dict[str, Any] | None, *,
+                      error: BaseException | None = None) -> list[dict[str, Any]]:
+    """The final outcome of a long write started by :func:`start_long_write` (best effort: its start is recorded).
+    Returns the unplanned changes found in the final state."""
+    run = intent.get("scope")
+    if run is None:
+        return []
+    w = plan.writes[0]
+    status = "failed" if error is not None else "applied"
+    unplanned = changes.unplanned_changes([w], {w.resource_id: after}) if error is None else []
+    try:
+        changes.outcome(run, intent, status=status, after={w.resource_id: after}, written=[w] if after else [],
+                        error=error, unplanned=unplanned, detail={"final": True})
+    except OSError:
+        log.error("%s: the final outcome could not be recorded (its start is in the ledger)", plan.step)
+    return unplanned
 
 
 def _verify_connections(session: Any, plan: Plan, result: OperationResult) -> None:

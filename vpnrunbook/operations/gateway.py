@@ -13,7 +13,6 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError
 
 from vpnrunbook.operations import arm
-from vpnrunbook.operations.apply import start_write
 from vpnrunbook.operations.errors import ProvisioningFailedError
 from vpnrunbook.operations.network import _location_guard, _rg_exists
 from vpnrunbook.operations.plan import (
@@ -53,6 +52,7 @@ class GatewayPoller:
         self._lro = lro
         self._result: OperationResult | None = None
         self._state: str | None = None
+        self.intent: dict[str, Any] | None = None  # the change journal's intent of the write this poller started
 
     @property
     def plan_retries_failed(self) -> bool:
@@ -167,17 +167,29 @@ class GatewayPoller:
         state = dig(after, "properties", "provisioningState", default="")
         rid = self.plan.resources[0]
         if (self.applied or self.attached) and state in TERMINAL_FAILED:
-            raise ProvisioningFailedError(
+            error = ProvisioningFailedError(
                 label, state, code=code, error_message=message, step=self.plan.step,
-                retry="re-run begin_create_vpn_gateway with the same parameters") from failed
+                retry="re-run begin_create_vpn_gateway with the same parameters")
+            self._journal(snapshot(after), error)
+            raise error from failed
         result = OperationResult(self.plan.step, self.plan, self.applied, dict(self.plan.before),
                                  {rid: snapshot(after)} if (self.applied or self.attached) else dict(self.plan.before),
                                  list(self.plan.warnings), list(self.plan.resources),
                                  {"attached": self.attached, "started": self.started,
                                   "provisioning_state": state or None,
                                   "retried_failed_deployment": self.plan_retries_failed})
+        unplanned = self._journal(snapshot(after), None)
+        if unplanned:
+            result.details["unplanned_changes"] = unplanned
         self._result = result
         return result
+
+    def _journal(self, after: dict[str, Any] | None, error: BaseException | None) -> list[dict[str, Any]]:
+        if self.intent is None or not self.started:
+            return []
+        from vpnrunbook.operations.apply import finish_long_write
+
+        return finish_long_write(self.intent, self.plan, after, error=error)
 
     def __repr__(self) -> str:
         how = "attached to a running creation" if self.attached else "started" if self.started else "planned"
@@ -295,9 +307,10 @@ def begin_create_vpn_gateway(session: Any, *, resource_group: str, name: str, lo
         arm.log.info("%s", plan.summary() + ("" if plan.empty or apply else " (apply=False: nothing written)"))
         return GatewayPoller(session, plan, resource_group=resource_group, name=name, applied=apply,
                              progress=progress)
-    from vpnrunbook.operations.apply import verify_unchanged
+    from vpnrunbook.operations.apply import start_long_write
 
-    verify_unchanged(session, plan)
-    lro = start_write(session, plan.writes[0], step=step)
-    return GatewayPoller(session, plan, resource_group=resource_group, name=name, lro=lro, applied=True,
-                         progress=progress)
+    lro, intent = start_long_write(session, plan)  # ETag check, intent record, PUT, "accepted" outcome
+    poller = GatewayPoller(session, plan, resource_group=resource_group, name=name, lro=lro, applied=True,
+                           progress=progress)
+    poller.intent = intent
+    return poller

@@ -233,7 +233,12 @@ class OperationResult:
     def summary(self) -> str:
         if self.plan.empty:
             return f"{self.step}: nothing to change"
-        return f"{self.step}: {'applied' if self.applied else 'planned only (apply=False)'} — {self.plan.summary()}"
+        text = f"{self.step}: {'applied' if self.applied else 'planned only (apply=False)'} — {self.plan.summary()}"
+        if self.details.get("unplanned_changes"):  # another writer's change in the after-state (change journal)
+            from vpnrunbook.runbook.changes import unplanned_text
+
+            text += "\n" + unplanned_text(self.details["unplanned_changes"])
+        return text
 
     def __str__(self) -> str:
         text = self.summary() if self.applied else str(self.plan)
@@ -246,7 +251,8 @@ class OperationResult:
     def _repr_html_(self) -> str:
         import html
 
-        out = f"<p><b>{self.summary()}</b></p>" + ("" if self.applied else self.plan._repr_html_())
+        out = f"<p><b>{html.escape(self.summary(), quote=False)}</b></p>" + ("" if self.applied
+                                                                             else self.plan._repr_html_())
         if self.applied and self.plan.breaks_tunnel:
             out += "".join(f'<p style="color:#b00020"><b>{html.escape(t, quote=False)}</b></p>'
                            for t in self.plan.tunnel_warnings())

@@ -35,12 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     e_list = esub.add_parser("list", help="one line per recorded run (from the ledger)")
     _evidence_arg(e_list)
     e_list.set_defaults(handler=cmd_evidence_list)
-    e_verify = esub.add_parser("verify", help="check the ledger chain, manifests and file hashes (exit 4 on tampering)")
+    e_verify = esub.add_parser("verify", help="check the ledger chain, manifests and file hashes, and that every change "
+                                              "has its outcome (exit 4 on tampering or an incomplete change)")
     _evidence_arg(e_verify)
     e_verify.add_argument("--head", metavar="SEQ:SHA256", action="append", default=[],
                           help="a ledger head kept from an earlier run (printed by `vpnrunbook run`); the ledger must "
                                "still hold that line, unchanged — catches removed newest runs. Repeatable")
     e_verify.set_defaults(handler=cmd_evidence_verify)
+    e_rec = esub.add_parser("reconcile", help="for every change left without an outcome (a run killed, a full disk), "
+                                              "read the resources and append what actually happened; close cut-off "
+                                              "run folders (never rewrites the ledger)")
+    _evidence_arg(e_rec)
+    e_rec.set_defaults(handler=cmd_evidence_reconcile)
     e_head = esub.add_parser("head", help="print the ledger head (SEQ:SHA256 of the last line) to keep elsewhere")
     _evidence_arg(e_head)
     e_head.set_defaults(handler=cmd_evidence_head)
@@ -205,8 +211,34 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
             print(f"  - {f}", file=sys.stderr)
         return EXIT_EVIDENCE
     kept = f"; the kept head(s) {', '.join(args.head)} still in it" if args.head else ""
-    print(f"evidence under {root}: {len(entries)} run(s), ledger chain and all file hashes verified{kept}")
+    from vpnrunbook.runbook.changes import INTENT, kind_of
+    from vpnrunbook.runbook.ledger import read
+
+    n_changes = sum(1 for _, _, e in read(root) if e is not None and kind_of(e) == INTENT)
+    print(f"evidence under {root}: {len(entries)} run(s) and {n_changes} change(s), each with its outcome; ledger "
+          f"chain and all file hashes verified{kept}")
     return EXIT_OK
+
+
+def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
+    from vpnrunbook.runbook.evidence import evidence_root
+    from vpnrunbook.runbook.reconcile import reconcile
+
+    root = evidence_root(args.evidence_dir)
+    report = reconcile(root)
+    for e in report.reconciled:
+        states = ", ".join(f"{r.get('label') or r['resource_id']}: {r['state']}" for r in e["resources"])
+        print(f"run {e['run_id']} step {e['step']}: {e['conclusion']} ({states}) — reconcile record, ledger line "
+              f"{e['seq']}")
+    for run_id in report.closed:
+        print(f"run {run_id}: closed (manifest written, outcome interrupted)")
+    for run_id in report.removed_staging:
+        print(f"run {run_id}: left-over work files removed")
+    for err in report.errors:
+        print(f"vpnrunbook evidence reconcile: {err}", file=sys.stderr)
+    if not (report.reconciled or report.closed or report.removed_staging or report.errors):
+        print(f"evidence under {root}: nothing to reconcile (every change has its outcome)")
+    return EXIT_FAILED if report.errors else EXIT_OK
 
 
 def cmd_evidence_head(args: argparse.Namespace) -> int:

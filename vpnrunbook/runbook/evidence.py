@@ -1,12 +1,15 @@
 """Per-run evidence: ``<root>/<run id>/`` with notebook.ipynb, notebook.html and manifest.json, plus the ledger.
 
-Everything is scrubbed before it is written (``scrub.Scrubber``), written once (the run folder is created with
-``exist_ok=False``; files are opened with mode ``x``), hashed into the manifest, and the manifest's hash goes into
-the ledger. ``list_runs`` and ``verify`` read it back.
+Everything is scrubbed before it is written (``scrub.Scrubber``), written once and atomically (the run folder is
+created with ``exist_ok=False``; each file is written to a temporary name in the same folder, fsynced, then linked
+to its name — which fails if it exists — and the folder fsynced), hashed into the manifest, and the manifest's
+hash goes into the ledger. A file that cannot be written (disk full, EFBIG) is named in the manifest's
+``file_errors`` instead; only the manifest itself is indispensable. ``list_runs`` and ``verify`` read it back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import json
@@ -113,15 +116,23 @@ class RunEvidence:
     def run_id(self) -> str:
         return self.run_dir.name
 
-    def write(self, *, notebook_text: str, html: str | None, records: list[dict[str, Any]],
-              scrubber: Scrubber, ended: dt.datetime) -> dict[str, Any]:
-        files: dict[str, str] = {}
-        nb_clean = scrubber.text(notebook_text)
-        self._write_once(NOTEBOOK_FILE, nb_clean)
-        files[NOTEBOOK_FILE] = ledger.sha256_file(self.run_dir / NOTEBOOK_FILE)
-        if html is not None:
-            self._write_once(HTML_FILE, scrubber.text(html))
-            files[HTML_FILE] = ledger.sha256_file(self.run_dir / HTML_FILE)
+    def write(self, *, notebook_text: str | None, html: str | None, records: list[dict[str, Any]],
+              scrubber: Scrubber, ended: dt.datetime, extra_files: dict[str, str] | None = None,
+              run_line: dict[str, Any] | None = None, keep_files: dict[str, str] | None = None) -> dict[str, Any]:
+        files: dict[str, str] = dict(keep_files or {})  # files already in the folder (name -> SHA-256)
+        errors: dict[str, str] = {}
+        texts = {NOTEBOOK_FILE: notebook_text, HTML_FILE: html, **(extra_files or {})}
+        for name, text in texts.items():
+            if text is None:
+                continue
+            try:
+                self._write_once(name, scrubber.text(text))
+            except FileExistsError:
+                raise
+            except OSError as exc:  # disk full, file too big: the manifest says so; the change records stand
+                errors[name] = f"{type(exc).__name__}: {exc.strerror or exc}"
+                continue
+            files[name] = ledger.sha256_file(self.run_dir / name)
         clean_records = scrubber.data(records)
         manifest = dict(self.manifest)
         manifest.update({
@@ -137,22 +148,41 @@ class RunEvidence:
         manifest = scrubber.data(manifest)
         manifest["scrubbed_occurrences"] = scrubber.count
         manifest["files"] = files
+        if errors:
+            manifest["file_errors"] = errors
         text = json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n"
         if scrubber.contains_secret(text):  # cannot happen after scrubbing; refuse rather than leak
             raise RuntimeError("secret value survived scrubbing; evidence not written")
         self._write_once(MANIFEST_FILE, text)
+        ledger.fsync_dir(self.run_dir)
         digest = ledger.sha256_file(self.run_dir / MANIFEST_FILE)
         ledger.append(self.root, {
-            "run_id": self.run_id, "step": self.step, "outcome": manifest.get("outcome"),
+            "kind": "run", "run_id": self.run_id, "step": self.step, "outcome": manifest.get("outcome"),
             "apply": manifest.get("apply"), "target": manifest.get("target"),
             "started": manifest["started"], "ended": manifest["ended"],
-            "operator": manifest.get("operator", {}).get("user"), "manifest_sha256": digest,
+            "operator": manifest.get("operator", {}).get("user"), "manifest_sha256": digest, **(run_line or {}),
         })
         return manifest
 
     def _write_once(self, name: str, text: str) -> None:
-        with open(self.run_dir / name, "x", encoding="utf-8") as f:
+        write_once(self.run_dir, name, text)
+
+
+def write_once(folder: Path, name: str, text: str) -> Path:
+    """Write ``folder/name`` atomically and only if it does not exist: a temporary file in the same folder,
+    fsynced, then hard-linked to its name (FileExistsError if taken). Never leaves a partial file under ``name``."""
+    final = folder / name
+    tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "x", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return final
 
 
 def _change(record: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +193,8 @@ def _change(record: dict[str, Any]) -> dict[str, Any]:
 
 # ---- reading back ---------------------------------------------------------------------------------
 def list_runs(root: Path) -> list[dict[str, Any]]:
-    return [e for _, _, e in ledger.read(root) if e is not None]
+    """The run lines of the ledger (the change journal's intent/outcome/reconcile lines left out)."""
+    return [e for _, _, e in ledger.read(root) if e is not None and (e.get("kind") or "run") == "run"]
 
 
 def verify(root: Path) -> list[ledger.Finding]:

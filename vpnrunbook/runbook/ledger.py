@@ -1,4 +1,9 @@
-"""The append-only evidence ledger: ``<evidence root>/ledger.jsonl``, one JSON line per run.
+"""The append-only evidence ledger: ``<evidence root>/ledger.jsonl``, one JSON line per record.
+
+Records: a run (no ``kind``, or ``kind: run``: a run folder and its manifest) and the change journal written by
+the operations' apply path (``kind`` intent / outcome / reconcile, see :mod:`vpnrunbook.runbook.changes`).
+Every line is fsynced before ``append`` returns; a line that cannot be written whole (ENOSPC, EFBIG) is cut off
+again and the error raised, so the ledger never keeps half a line.
 
 Each line carries ``prev``, the SHA-256 of the previous line's bytes (the first line carries 64 zeros), and
 ``manifest_sha256`` of its run's manifest, so editing, removing or reordering any line or run breaks the chain.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +50,7 @@ def append(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
     """Append ``entry`` (seq and prev are filled in) under an exclusive lock; returns the line written."""
     root.mkdir(parents=True, exist_ok=True)
     path = root / LEDGER_NAME
+    created = not path.exists()
     with open(path, "a+b") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
@@ -52,12 +59,34 @@ def append(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
             prev = sha256_bytes(lines[-1]) if lines else GENESIS
             line = {**entry, "seq": len(lines) + 1, "prev": prev}
             data = _dumps(line).encode("ascii")
-            f.seek(0, 2)
-            f.write(data + b"\n")
-            f.flush()
+            _write_whole(f, data + b"\n")
+            if created:
+                fsync_dir(root)
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
     return line
+
+
+def _write_whole(f: Any, data: bytes) -> None:
+    """Write and fsync one line at the end of ``f``; on any failure cut the file back to where it was."""
+    fd = f.fileno()
+    end = os.lseek(fd, 0, os.SEEK_END)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.ftruncate(fd, end)
+        raise
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read(root: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
@@ -122,12 +151,14 @@ class Finding:
 
 
 def verify(root: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
-    """Check the chain, every manifest's hash and every file the manifests list; returns (entries, findings)."""
+    """Check the chain, every manifest's hash and every file the manifests list, that every intent has an outcome
+    and that no run folder lacks its manifest; returns (run entries, findings)."""
     findings: list[Finding] = []
     entries: list[dict[str, Any]] = []
     prev = GENESIS
     expected_seq = 1
     seen_runs: set[str] = set()
+    journal: list[dict[str, Any]] = []
     for n, raw, entry in read(root):
         where = f"ledger line {n}"
         if entry is None:
@@ -143,15 +174,22 @@ def verify(root: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
                                            "(lines removed or reordered)"))
         prev = sha256_bytes(raw)
         expected_seq += 1
+        if (entry.get("kind") or "run") != "run":  # the change journal: intent / outcome / reconcile
+            journal.append(entry)
+            continue
         entries.append(entry)
         run_id = str(entry.get("run_id"))
         seen_runs.add(run_id)
         findings += verify_run(root, entry)
+    from vpnrunbook.runbook.changes import folder_findings, incomplete_findings
+
+    findings += incomplete_findings(journal)
     if (root / LEDGER_NAME).exists() or any(root.iterdir() if root.is_dir() else ()):
         for d in sorted(p for p in root.iterdir() if p.is_dir() and (p / "manifest.json").exists()):
             if d.name not in seen_runs:
                 findings.append(Finding(f"run {d.name}", "has evidence but no ledger line (ledger truncated or "
                                                          "the run was added by hand)"))
+        findings += folder_findings(root, journal)
     return entries, findings
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from vpnrunbook.cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE
-from vpnrunbook.runbook import INTERACTIVE_ENV, RUN_DIR_ENV, evidence, scrub, warm
+from vpnrunbook.runbook import INTERACTIVE_ENV, RUN_DIR_ENV, RUN_ID_ENV, evidence, scrub, warm
+from vpnrunbook.runbook.changes import STAGING_DIR, for_run, lock_run, unlock_run
 from vpnrunbook.runbook.params import SECRET_REF_RE, ParameterError
 
 DEFAULT_START_TIMEOUT = 60.0
@@ -35,7 +36,7 @@ DEFAULT_RUN_TIMEOUT = 2 * 3600.0
 EXIT_CODES = {"succeeded": EXIT_OK, "refused": EXIT_USAGE, "failed": EXIT_FAILED, "timed_out": EXIT_TIMEOUT}
 # Exceptions raised inside the notebook that mean "refused before any change": bad input, not a failure.
 REFUSAL_ERRORS = frozenset({"ParameterError", "PolicyValidationError", "PrecheckError", "SecretReferenceError",
-                            "TargetConfigurationError"})
+                            "TargetConfigurationError", "EvidenceUnavailableError"})
 OUTCOME_TAG = "vpnrunbook-outcome"
 
 
@@ -197,7 +198,13 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
         "versions": evidence.versions(),
         "timeouts_seconds": {"start": timeouts.start, "cell": timeouts.cell, "run": timeouts.run},
     }
-    staging = Path(tempfile.mkdtemp(prefix="vpnrunbook-run-"))
+    # The kernel's records and papermill's notebook are not scrubbed yet: kept under the evidence root (0700, removed
+    # when the run ends; a killed run's are reported by verify and removed by reconcile), never in /tmp. The
+    # kernel's sockets need a short path: a private temp folder, holding nothing else.
+    staging = root / STAGING_DIR / run_dir.name
+    staging.mkdir(parents=True, mode=0o700)
+    lock = lock_run(root, run_dir.name)
+    sockets = Path(tempfile.mkdtemp(prefix="vpnrunbook-kernel-"))
     records_dir = staging / "records"
     out_nb_path = staging / "notebook.ipynb"
     # Until the run returns, assume the worst: an interruption (Ctrl-C, SIGTERM) still leaves evidence.
@@ -211,11 +218,12 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
                                                        "allowed": p.allowed, "code": p.code}
                                                       for p in refusal.problems]}
         else:
-            env = {**os.environ, RUN_DIR_ENV: str(records_dir), INTERACTIVE_ENV: "1", "VPNRUNBOOK_TARGET": target,
+            env = {**os.environ, RUN_DIR_ENV: str(records_dir), RUN_ID_ENV: run_dir.name, "VPNRUNBOOK_STEP": step,
+                   INTERACTIVE_ENV: "1", "VPNRUNBOOK_TARGET": target,
                    "VPNRUNBOOK_EVIDENCE_DIR": str(root.resolve()), "JUPYTER_PLATFORM_DIRS": "1",
                    "PYDEVD_DISABLE_FILE_VALIDATION": "1", **_warm_env(step)}
             outcome, error = _papermill(notebook, out_nb_path, params, env, timeouts, timed_out,
-                                        cwd=Path(cwd) if cwd else Path.cwd(), progress=progress)
+                                        cwd=Path(cwd) if cwd else Path.cwd(), progress=progress, sockets=sockets)
     finally:
         ended = evidence.utcnow()
         nb = _load_output(out_nb_path, notebook)
@@ -243,8 +251,20 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
         except Exception as exc:  # noqa: BLE001 - the run's evidence matters more than its HTML
             html = None
             rec.manifest["html_error"] = f"{type(exc).__name__}: {exc}"
-        manifest = rec.write(notebook_text=nb_text, html=html, records=records, scrubber=scrubber, ended=ended)
-        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            rec.manifest["journal"] = for_run(root, run_dir.name)  # this run's intent/outcome records
+            manifest = rec.write(notebook_text=nb_text, html=html, records=records, scrubber=scrubber, ended=ended)
+        except OSError as exc:  # disk full, file too big: the change records stand in the ledger; say so plainly
+            manifest = {}
+            note = (f"the run's evidence could not be completed ({type(exc).__name__}: {exc.strerror or exc}); its "
+                    f"change records (intent/outcome) are in {root / 'ledger.jsonl'} — `vpnrunbook evidence verify` "
+                    "reports the run, `vpnrunbook evidence reconcile` closes it once the cause is fixed")
+            outcome = "failed" if outcome == "succeeded" else outcome
+            error = ({"type": "EvidenceIncomplete", "message": note} if error is None
+                     else {**error, "message": f"{error.get('message')}\nAlso: {note}"})
+        finally:
+            shutil.rmtree(sockets, ignore_errors=True)
+            unlock_run(root, run_dir.name, lock)  # removes the staging folder
     message = None if error is None else f"{error.get('type')}: {error.get('message')}"
     return RunResult(run_dir.name, run_dir, step, outcome, EXIT_CODES[outcome], scrubber.text(message or "") or None,
                      manifest)
@@ -260,7 +280,8 @@ def _sha_or_none(path: Path) -> str | None:
 
 
 def _papermill(notebook: Path, output: Path, params: dict[str, Any], env: dict[str, str], timeouts: Timeouts,
-               timed_out: threading.Event, *, cwd: Path, progress: bool = False) -> tuple[str, dict[str, Any] | None]:
+               timed_out: threading.Event, *, cwd: Path, progress: bool = False,
+               sockets: Path | None = None) -> tuple[str, dict[str, Any] | None]:
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -289,7 +310,8 @@ def _papermill(notebook: Path, output: Path, params: dict[str, Any], env: dict[s
         pm.execute_notebook(str(notebook), str(output), parameters=params, progress_bar=progress,
                             start_timeout=timeouts.start, execution_timeout=timeouts.cell, cwd=str(cwd),
                             kernel_name="python3", engine_name=ENGINE_NAME,
-                            kernel_manager_class=_kernel_manager_class(env, holder, output.parent / "kernel"),
+                            kernel_manager_class=_kernel_manager_class(env, holder,
+                                                                       (sockets or output.parent) / "kernel"),
                             shutdown_kernel="immediate")
         return "succeeded", None
     except PapermillExecutionError as exc:

@@ -23,6 +23,23 @@ def _summary(result: Any) -> str:
     return "\n".join(r.summary() if hasattr(r, "summary") else str(r) for r in results if r is not None)
 
 
+def _step_of(planned: Any) -> str:
+    plans = planned if isinstance(planned, (list, tuple)) else [planned]
+    return next((str(getattr(getattr(p, "plan", p), "step", "")) for p in plans if p is not None), "") or "apply"
+
+
+def _where(run: Any) -> dict[str, Any] | None:
+    """Where the evidence of the click went (None when nothing was recorded, e.g. refused before any write)."""
+    if run is None or run.run_id is None:
+        return None
+    return dict(run.where) or {"run_id": run.run_id, "path": str(run.run_dir)}
+
+
+def _evidence_html(run: Any) -> str:
+    where = _where(run)
+    return "" if where is None else html.message_html("info", f"Evidence of this attempt: {where['path']}")
+
+
 class ApplyControl:
     """Build with :func:`apply_control`. ``.button``, ``.outcome``, ``.result``, ``.error``, ``.click()``."""
 
@@ -35,6 +52,7 @@ class ApplyControl:
         self.interactive = is_interactive() if interactive is None else interactive
         self.result: Any = None
         self.error: BaseException | None = None
+        self.evidence: dict[str, Any] | None = None  # where the click's evidence run went
         self.empty = _is_empty(planned)
         self.button = w.Button(description=label, button_style="danger", icon="check", layout=w.Layout(width="260px"),
                                disabled=self.empty,
@@ -58,22 +76,28 @@ class ApplyControl:
         """Apply once. Expected errors (refusals, concurrent change) show as a box; others propagate."""
         if self.empty or self.applied:
             return self.result
+        from vpnrunbook.runbook import capture, changes
+
         self.button.disabled = True
         self.outcome.value = html.message_html("info", "Applying …")
+        run: changes.RunScope | None = None
         try:
-            with self.output:
-                self.result = self._apply()
+            with self.output, changes.run_scope(capture.step_name(_step_of(self.planned))) as run:
+                self.result = self._apply()  # every write's intent/outcome goes to this one evidence run
         except domain_errors() as exc:
             self.error = exc
-            self.outcome.value = error_html(exc)
+            self.outcome.value = error_html(exc) + _evidence_html(run)
             return None
         except Exception as exc:
             self.error = exc
-            self.outcome.value = html.message_html("error", f"Not applied: {type(exc).__name__}: {exc}")
+            self.outcome.value = html.message_html("error", f"Not applied: {type(exc).__name__}: {exc}") + \
+                _evidence_html(run)
             raise
+        self.evidence = _where(run)
         self.button.description = "Applied"
         self.outcome.value = html.message_html(
-            "ok", f"Applied. {_summary(self.result)}\nRun the cells below to verify; re-run the step to plan again.")
+            "ok", f"Applied. {_summary(self.result)}\nRun the cells below to verify; re-run the step to plan again."
+                  + (f"\nEvidence of this change: {self.evidence['path']}" if self.evidence else ""))
         return self.result
 
     def __repr__(self) -> str:

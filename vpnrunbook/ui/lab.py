@@ -23,7 +23,7 @@ PATH_VARIABLES = {  # variable -> default, relative to the project root
     "VPNRUNBOOK_DB": None,
     "VPNRUNBOOK_EMULATOR_CA": None,
 }
-RUNNER_ONLY = ("VPNRUNBOOK_RUN_DIR", "VPNRUNBOOK_HEADLESS")
+RUNNER_ONLY = ("VPNRUNBOOK_RUN_DIR", "VPNRUNBOOK_HEADLESS", "VPNRUNBOOK_RUN_ID", "VPNRUNBOOK_STEP")
 SEED_KEY_ENV = "VPNRUNBOOK_SEED_KEY"
 SEED_KEY_FILE = "secrets/seed-demo.key"  # under the state folder, written by `vpnrunbook demo`
 

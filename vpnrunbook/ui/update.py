@@ -156,6 +156,14 @@ class UpdatePanel:
         now = self.current.summary() if self.current else "Azure's default proposals"
         warnings = getattr(result, "warnings", None) or []
         extra = "".join(f"\n{w}" for w in warnings)
+        where = (getattr(result, "details", None) or {}).get("evidence") or {}
+        unplanned = (getattr(result, "details", None) or {}).get("unplanned_changes")
+        if unplanned:
+            from vpnrunbook.runbook.changes import unplanned_text
+
+            extra += "\n" + unplanned_text(unplanned)
+        if where.get("path"):
+            extra += f"\nEvidence of this change: {where['path']}"
         self.outcome.value = html.message_html(
             "ok", f"Applied {len(result.plan.changes) if getattr(result, 'plan', None) else ''} change(s) to "
                   f"{self.connection_name}. The connection now uses: {now}{extra}")

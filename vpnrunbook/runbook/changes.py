@@ -1,0 +1,372 @@
+"""The change journal: an *intent* record before the operations write, an *outcome* record after.
+
+The operations' apply path (:func:`vpnrunbook.operations.apply.apply_plan` and the gateway start) is the only
+caller: every write to Azure or the emulator — from a runner's notebook, a JupyterLab notebook, the update panel,
+the Python API or a fleet rollout — goes through it, so none can skip its records. Both are ledger entries
+(``ledger.append``: one fsynced JSON line each, chained):
+
+* ``kind: intent`` — what will be written: for each resource its id, kind, the planned fields (current → desired),
+  the body to PUT (never a secret: those travel by reference) and the ETag read for the plan; the operator, the
+  target (emulator | azure + subscription), the time, the run id and the step. If it cannot be written (disk
+  full, ledger unwritable), the write is refused: :class:`EvidenceUnavailableError`, nothing changed.
+* ``kind: outcome`` — what happened: ``applied`` (every write, its new ETag, the verify result), ``failed`` (the
+  error, what was written before it), ``accepted`` (a long-running create started and not waited for), and
+  ``unplanned_changes`` when the after-state holds changes the plan did not make (another writer).
+* ``kind: reconcile`` — appended later by ``vpnrunbook evidence reconcile`` for an intent left without outcome.
+
+Records belong to a *run*. Under ``vpnrunbook run`` it is the runner's (``VPNRUNBOOK_RUN_ID``); the runner adds
+the executed notebook, HTML and manifest. Elsewhere :func:`run_scope` makes one — created only when the first
+intent is written, so planning writes nothing — and closes it with a run folder (the records, and in a
+JupyterLab kernel the notebook as it stood with its HTML; :mod:`vpnrunbook.runbook.change_runs`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vpnrunbook.runbook import RUN_DIR_ENV, RUN_ID_ENV, ledger
+
+INTENT, OUTCOME, RECONCILE, RUN = "intent", "outcome", "reconcile", "run"
+STAGING_DIR = ".staging"  # per run in progress: its lock, and the runner's unscrubbed work files
+JOURNAL_KINDS = (INTENT, OUTCOME, RECONCILE)
+DEFAULT_DIR = "evidence"
+
+
+class EvidenceUnavailableError(RuntimeError):
+    """The intent record could not be written, so the change was refused before any write (nothing changed)."""
+
+    def __init__(self, root: Path, step: str, error: BaseException) -> None:
+        self.root, self.step = root, step
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        super().__init__(f"{step}: not applied — the intent record could not be written to {root / ledger.LEDGER_NAME} "
+                         f"({type(error).__name__}: {reason}); nothing was changed. Every change is recorded before "
+                         "it is made: free space or fix the evidence folder (VPNRUNBOOK_EVIDENCE_DIR), then apply "
+                         "again.")
+
+
+class OutcomeNotRecordedError(RuntimeError):
+    """The change was made, but its outcome record could not be written. ``.result`` holds the operation's result."""
+
+    def __init__(self, step: str, run_id: str, error: BaseException, result: Any = None) -> None:
+        self.step, self.run_id, self.result = step, run_id, result
+        super().__init__(f"{step}: the change WAS made, but its outcome could not be recorded ({type(error).__name__}:"
+                         f" {getattr(error, 'strerror', None) or error}); the ledger holds its intent (run {run_id}). "
+                         "Fix the evidence folder, then run `vpnrunbook evidence reconcile` to record what happened.")
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The nearest folder holding notebooks/ and parameters/ (the rule of ``vpnrunbook.ui.lab.project_root``)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "notebooks").is_dir() and (folder / "parameters").is_dir():
+            return folder
+    return None
+
+
+def journal_root() -> Path:
+    """The evidence root now: ``$VPNRUNBOOK_EVIDENCE_DIR`` or ``evidence``; a relative one is taken from the project
+    root (a JupyterLab kernel runs in notebooks/), else from the working folder."""
+    path = Path(os.environ.get("VPNRUNBOOK_EVIDENCE_DIR") or DEFAULT_DIR).expanduser()
+    if path.is_absolute():
+        return path
+    return ((project_root() or Path.cwd()) / path).absolute()
+
+
+def target_of(session: Any) -> dict[str, Any]:
+    return {"target": getattr(session, "target", None) or "unknown",
+            "subscription_id": getattr(session, "subscription_id", None),
+            "endpoint": getattr(session, "base_url", None)}
+
+
+# ---- runs --------------------------------------------------------------------------------------------------
+@dataclass
+class RunScope:
+    """The run the records of this process go to. ``owner``: runner | interactive | api."""
+
+    root: Path
+    step: str
+    owner: str
+    run_id: str | None = None
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    secret_refs: set[str] = field(default_factory=set)
+    target: dict[str, Any] = field(default_factory=dict)
+    closed: bool = False           # its run folder is complete (manifest + run line)
+    where: dict[str, Any] = field(default_factory=dict)
+    lock_fd: int | None = None     # held while the run is in progress (reconcile leaves such a run alone)
+
+    @property
+    def run_dir(self) -> Path | None:
+        return None if self.run_id is None else self.root / self.run_id
+
+    def ensure_run(self) -> str:
+        """The run id, creating the run folder on first use (outside the runner)."""
+        with _LOCK:  # the workers of a fleet rollout share one run
+            if self.run_id is None:
+                from vpnrunbook.runbook.evidence import new_run_dir
+
+                run_id = new_run_dir(self.root, _safe(self.step), self.started).name
+                self.lock_fd = lock_run(self.root, run_id)
+                self.run_id = run_id
+            return self.run_id
+
+
+def lock_run(root: Path, run_id: str) -> int:
+    """Mark a run in progress: an exclusive flock on ``.staging/<run id>/lock`` (released by the kernel when the
+    process dies, so a killed run is never mistaken for a running one)."""
+    import fcntl
+
+    folder = root / STAGING_DIR / run_id
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(folder / "lock", os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def unlock_run(root: Path, run_id: str, fd: int | None) -> None:
+    import shutil
+
+    shutil.rmtree(root / STAGING_DIR / run_id, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        (root / STAGING_DIR).rmdir()
+    if fd is not None:
+        os.close(fd)
+
+
+def run_in_progress(root: Path, run_id: str) -> bool:
+    import fcntl
+
+    try:
+        fd = os.open(root / STAGING_DIR / run_id / "lock", os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+_LOCK = threading.RLock()
+_ACTIVE: list[RunScope] = []
+
+
+def _safe(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:40] or "change"
+
+
+def runner_scope() -> RunScope | None:
+    """The runner's run, when this process is a kernel driven by ``vpnrunbook run``."""
+    run_id = os.environ.get(RUN_ID_ENV)
+    if not run_id or not os.environ.get(RUN_DIR_ENV):
+        return None
+    return RunScope(root=journal_root(), step=os.environ.get("VPNRUNBOOK_STEP", "run"), owner="runner", run_id=run_id)
+
+
+def active() -> RunScope | None:
+    with _LOCK:
+        return _ACTIVE[-1] if _ACTIVE else None
+
+
+@contextlib.contextmanager
+def run_scope(step: str) -> Iterator[RunScope]:
+    """The run the records inside the block go to: the runner's, an enclosing scope's, or a new one that is
+    written as a run folder when the block ends (only if a record was written: a plan alone writes nothing)."""
+    outer = active() or runner_scope()
+    if outer is not None:
+        yield outer
+        return
+    from vpnrunbook.runbook.capture import installed
+
+    scope = RunScope(root=journal_root(), step=step, owner="interactive" if installed() else "api")
+    with _LOCK:
+        _ACTIVE.append(scope)
+    try:
+        yield scope
+    finally:
+        with _LOCK:
+            _ACTIVE.remove(scope)
+        if scope.run_id is not None and not scope.closed:  # (a fleet rollout writes its own and sets closed)
+            from vpnrunbook.runbook.change_runs import close_run
+
+            close_run(scope)
+        if scope.run_id is not None:
+            unlock_run(scope.root, scope.run_id, scope.lock_fd)
+
+
+def _append(scope: RunScope, entry: dict[str, Any]) -> dict[str, Any]:
+    line = ledger.append(scope.root, entry)
+    with _LOCK:
+        scope.entries.append(line)
+    return line
+
+
+# ---- records -----------------------------------------------------------------------------------------------
+def _write_view(w: Any, plan: Any) -> dict[str, Any]:
+    from vpnrunbook.operations.plan import scrub
+
+    return {"resource_id": w.resource_id, "label": w.label, "kind": w.kind, "resource_group": w.resource_group,
+            "name": w.name, "action": "update" if w.exists else "create", "etag": w.etag,
+            "changes": [c.as_dict() for c in plan.changes if c.resource == w.label],
+            "body": scrub(w.body), "shared_key": f"by reference {w.shared_key_ref}" if w.shared_key_ref else None}
+
+
+def intent(scope: RunScope, session: Any, plan: Any, writes: list[Any] | None = None) -> dict[str, Any]:
+    """Record what ``plan`` will write (before the first write). Raises :class:`EvidenceUnavailableError`."""
+    from vpnrunbook.runbook.evidence import operator
+
+    writes = list(plan.writes if writes is None else writes)
+    fresh = scope.run_id is None
+    try:
+        run_id = scope.ensure_run()
+        scope.target = scope.target or target_of(session)
+        scope.secret_refs |= {w.shared_key_ref for w in writes if w.shared_key_ref}
+        entry = {"kind": INTENT, "intent_id": uuid.uuid4().hex, "run_id": run_id, "step": plan.step,
+                 "time": now_iso(), "operator": operator(), **target_of(session),
+                 "plan_created_at": plan.created_at, "writes": [_write_view(w, plan) for w in writes],
+                 "warnings": [str(w) for w in plan.warnings], "tunnel_warnings": plan.tunnel_warnings()}
+        if scope.owner == "interactive":
+            from vpnrunbook.runbook.capture import notebook_path
+
+            entry["notebook"] = notebook_path()
+        return _append(scope, entry)
+    except OSError as exc:
+        if fresh and scope.run_dir is not None:  # the run folder made for this record only
+            with contextlib.suppress(OSError):
+                scope.run_dir.rmdir()
+            unlock_run(scope.root, scope.run_id or "", scope.lock_fd)
+            scope.run_id, scope.lock_fd = None, None
+        raise EvidenceUnavailableError(scope.root, plan.step, exc) from exc
+
+
+def outcome(scope: RunScope, intent_entry: dict[str, Any], *, status: str, after: dict[str, Any] | None = None,
+            written: list[Any] = (), error: BaseException | None = None, verify: dict[str, Any] | None = None,
+            unplanned: list[dict[str, Any]] | None = None, detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Record what happened to the writes of ``intent_entry`` (raises OSError when it cannot be written)."""
+    after = after or {}
+    entry: dict[str, Any] = {
+        "kind": OUTCOME, "intent_id": intent_entry["intent_id"], "run_id": intent_entry["run_id"],
+        "step": intent_entry["step"], "time": now_iso(), "status": status,
+        "written": [{"resource_id": w.resource_id, "label": w.label,
+                     "etag": (after.get(w.resource_id) or {}).get("etag"),
+                     "provisioning_state": ((after.get(w.resource_id) or {}).get("properties") or {}).get(
+                         "provisioningState")} for w in written],
+    }
+    if error is not None:
+        entry["error"] = {"type": type(error).__name__, "message": str(error)[:2000]}
+    if verify:
+        entry["verify"] = verify
+    if unplanned:
+        entry["unplanned_changes"] = unplanned
+    if detail:
+        entry.update(detail)
+    return _append(scope, entry)
+
+
+def reconcile_entry(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    return ledger.append(root, {"kind": RECONCILE, "time": now_iso(), **entry})
+
+
+# ---- another writer -----------------------------------------------------------------------------------------
+def _differences(now: Any, written: Any, path: str) -> list[tuple[str, Any, Any]]:
+    from vpnrunbook.operations.apply import _covers
+
+    if _covers(now, written):
+        return []
+    if isinstance(written, dict) and isinstance(now, dict):
+        out: list[tuple[str, Any, Any]] = []
+        for k, v in written.items():
+            out += _differences(now.get(k), v, f"{path}.{k}" if path else k)
+        return out or [(path, written, now)]
+    return [(path, written, now)]
+
+
+def unplanned_changes(writes: list[Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fields whose after-state differs from what this apply wrote: someone else wrote between the write and the
+    read-back (the plan's ETag check cannot see a change made after the write)."""
+    out = []
+    for w in writes:
+        now = after.get(w.resource_id)
+        if now is None:
+            continue
+        for where, wrote, found in _differences(now, w.body, ""):
+            if where.endswith("sharedKey"):
+                continue
+            out.append({"resource": w.label, "field": where, "written": wrote, "after": found})
+    return out
+
+
+def unplanned_text(rows: list[dict[str, Any]]) -> str:
+    import json
+
+    parts = [f"{r['resource']} {r['field']}: written {json.dumps(r['written'], default=str)[:120]}, now "
+             f"{json.dumps(r['after'], default=str)[:120]}" for r in rows[:6]]
+    more = f" (+{len(rows) - 6} more)" if len(rows) > 6 else ""
+    return ("WARNING — another writer changed the resource after this apply wrote it (the after-state holds changes "
+            "not in the plan): " + "; ".join(parts) + more)
+
+
+# ---- reading back ---------------------------------------------------------------------------------------------
+def kind_of(entry: dict[str, Any]) -> str:
+    return str(entry.get("kind") or RUN)
+
+
+def for_run(root: Path, run_id: str) -> list[dict[str, Any]]:
+    """The journal records (intent, outcome, reconcile) of one run, in ledger order."""
+    return [e for _, _, e in ledger.read(root) if e is not None and kind_of(e) in JOURNAL_KINDS
+            and e.get("run_id") == run_id]
+
+
+def incomplete(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Intents with neither an outcome nor a reconcile record: changes that may or may not have been made."""
+    settled = {e.get("intent_id") for e in entries if kind_of(e) in (OUTCOME, RECONCILE)}
+    return [e for e in entries if kind_of(e) == INTENT and e.get("intent_id") not in settled]
+
+
+def incomplete_findings(entries: list[dict[str, Any]]) -> list[ledger.Finding]:
+    return [ledger.Finding(
+        f"run {e.get('run_id')} step {e.get('step')}",
+        f"incomplete: intent {str(e.get('intent_id'))[:12]} (ledger line {e.get('seq')}, {e.get('time')}) has no "
+        f"outcome — possibly changed: {', '.join(w.get('resource_id', '?') for w in e.get('writes', []))}; "
+        "`vpnrunbook evidence reconcile` reads them and records what happened") for e in incomplete(entries)]
+
+
+
+
+def folder_findings(root: Path, journal: list[dict[str, Any]]) -> list[ledger.Finding]:
+    """Run folders without a manifest (a run cut off: killed, disk full) and staging left by one."""
+    out = []
+    journaled = {e.get("run_id") for e in journal}
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if (d / "manifest.json").exists():
+            continue
+        what = ("its change records are in the ledger" if d.name in journaled
+                else "no change record names it (cut off before any change)")
+        out.append(ledger.Finding(f"run {d.name}", f"has no manifest: the run was cut off (killed, disk full) before "
+                                                   f"its evidence was complete; {what} — `vpnrunbook evidence "
+                                                   "reconcile` records what happened and closes it"))
+    staging = root / STAGING_DIR
+    if staging.is_dir():
+        for d in sorted(staging.iterdir()):
+            if run_in_progress(root, d.name):
+                out.append(ledger.Finding(f"run {d.name}", "is still in progress (its evidence is not complete yet)"))
+            else:
+                out.append(ledger.Finding(f"run {d.name}", f"left work files in {STAGING_DIR}/ (the run was killed); "
+                                                           "`vpnrunbook evidence reconcile` removes them"))
+    return out

@@ -1,0 +1,130 @@
+"""``vpnrunbook evidence reconcile``: settle what a cut-off run leaves, by reading the resources and appending.
+
+For every intent without an outcome (the process was killed, the disk filled, the kernel died between the write
+and its outcome) it reads each resource the intent names, in the target the intent names, and appends a
+``reconcile`` record saying what actually happened: per resource ``as_planned`` (the write landed),
+``unchanged`` (same ETag as at plan time: not written), ``not_created``, ``absent`` (deleted since) or
+``changed_otherwise``; and a conclusion — applied, not_applied, partly_applied, changed_otherwise. Nothing in the
+ledger is rewritten. Then each run folder left without a manifest is closed: a manifest (outcome ``interrupted``,
+its records, the files it holds) and a run line; the unscrubbed work files of killed runs are removed. A run in
+progress (its lock held) is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vpnrunbook.runbook import changes, evidence, ledger
+
+
+@dataclass
+class Report:
+    reconciled: list[dict[str, Any]] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    removed_staging: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _connect(target: str, subscription_id: str | None) -> Any:
+    from vpnrunbook.azure.connect import connect
+
+    return connect(target=target, subscription_id=subscription_id)
+
+
+def classify(now: dict[str, Any] | None, write: dict[str, Any]) -> str:
+    from vpnrunbook.operations.apply import _covers
+
+    creating = write.get("action") == "create"
+    if now is None:
+        return "not_created" if creating else "absent"
+    if write.get("kind") == "resource_group":
+        return "as_planned" if _covers(now, write.get("body") or {}) else "changed_otherwise"
+    if not creating and write.get("etag") and now.get("etag") == write.get("etag"):
+        return "unchanged"
+    return "as_planned" if _covers(now, write.get("body") or {}) else "changed_otherwise"
+
+
+def conclusion(states: list[str]) -> str:
+    if states and all(s == "as_planned" for s in states):
+        return "applied"
+    if all(s in ("unchanged", "not_created") for s in states):
+        return "not_applied"
+    if "changed_otherwise" in states or "absent" in states:
+        return "changed_otherwise"
+    return "partly_applied"
+
+
+def reconcile(root: Path, *, connect: Callable[[str, str | None], Any] = _connect) -> Report:
+    from vpnrunbook.operations.arm import read_kind
+    from vpnrunbook.operations.plan import snapshot
+
+    report = Report()
+    journal = [e for _, _, e in ledger.read(root) if e is not None and changes.kind_of(e) in changes.JOURNAL_KINDS]
+    sessions: dict[tuple[str, str | None], Any] = {}
+    for intent in changes.incomplete(journal):
+        run_id = str(intent.get("run_id"))
+        if changes.run_in_progress(root, run_id):
+            report.errors.append(f"run {run_id}: still in progress (its lock is held); not reconciled")
+            continue
+        key = (str(intent.get("target") or "emulator"), intent.get("subscription_id"))
+        try:
+            if key not in sessions:
+                sessions[key] = connect(*key)
+            session = sessions[key]
+            resources = []
+            for w in intent.get("writes", []):
+                now = snapshot(read_kind(session, w["kind"], w["resource_group"], w["name"]))
+                resources.append({"resource_id": w["resource_id"], "label": w.get("label"), "state": classify(now, w),
+                                  "etag_planned": w.get("etag"), "etag_now": (now or {}).get("etag"),
+                                  "provisioning_state": ((now or {}).get("properties") or {}).get("provisioningState")})
+        except Exception as exc:  # noqa: BLE001 - one unreadable target must not stop the others
+            report.errors.append(f"run {run_id} step {intent.get('step')}: could not read the resources in "
+                                 f"{key[0]} ({type(exc).__name__}: {exc})")
+            continue
+        entry = changes.reconcile_entry(root, {
+            "intent_id": intent.get("intent_id"), "run_id": run_id, "step": intent.get("step"),
+            "operator": evidence.operator(), "target": intent.get("target"),
+            "subscription_id": intent.get("subscription_id"), "intent_seq": intent.get("seq"),
+            "resources": resources, "conclusion": conclusion([r["state"] for r in resources])})
+        report.reconciled.append(entry)
+    _close_cut_off_runs(root, report)
+    return report
+
+
+def _close_cut_off_runs(root: Path, report: Report) -> None:
+    from vpnrunbook.runbook.scrub import Scrubber, secrets_in_state_dir
+
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if (d / evidence.MANIFEST_FILE).exists() or changes.run_in_progress(root, d.name):
+            continue
+        for tmp in d.glob(".*.tmp"):  # a file being written when the run was cut off: never complete
+            tmp.unlink()
+        records = changes.for_run(root, d.name)
+        rec = evidence.RunEvidence(root=root, run_dir=d, step=next((str(e.get("step")) for e in records), "unknown"),
+                                   started=evidence.utcnow())
+        kept = {f.relative_to(d).as_posix(): ledger.sha256_file(f) for f in sorted(d.rglob("*")) if f.is_file()}
+        rec.manifest = {"mode": "closed by reconcile", "outcome": "interrupted", "apply": bool(records),
+                        "error": {"type": "Interrupted", "message": "the run was cut off before its evidence was "
+                                                                    "complete; closed by `vpnrunbook evidence reconcile`"},
+                        "operator": evidence.operator(), "journal": records, "files_found": kept}
+        try:
+            # files the cut-off run had written completely (atomic writes: never a partial one) are listed and kept
+            rec.write(notebook_text=None, html=None, records=[], scrubber=Scrubber(secrets_in_state_dir()),
+                      ended=evidence.utcnow(), run_line={"closed_by": "reconcile"}, keep_files=kept)
+        except OSError as exc:
+            report.errors.append(f"run {d.name}: could not be closed ({type(exc).__name__}: {exc})")
+            continue
+        report.closed.append(d.name)
+    staging = root / changes.STAGING_DIR
+    if staging.is_dir():
+        for d in sorted(staging.iterdir()):
+            if d.is_dir() and not changes.run_in_progress(root, d.name):
+                shutil.rmtree(d, ignore_errors=True)
+                report.removed_staging.append(d.name)
+        with contextlib.suppress(OSError):
+            staging.rmdir()
