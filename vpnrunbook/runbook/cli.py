@@ -1,4 +1,4 @@
-"""``vpnrunbook run``, ``vpnrunbook evidence list|verify``, ``vpnrunbook notebooks strip|check`` and ``vpnrunbook demo``."""
+"""``vpnrunbook run``, ``vpnrunbook evidence list|verify|show|key|head``, ``vpnrunbook notebooks strip|check`` and ``vpnrunbook demo``."""
 
 from __future__ import annotations
 
@@ -35,12 +35,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     e_list = esub.add_parser("list", help="one line per recorded run (from the ledger)")
     _evidence_arg(e_list)
     e_list.set_defaults(handler=cmd_evidence_list)
-    e_verify = esub.add_parser("verify", help="check the ledger chain, manifests and file hashes (exit 4 on tampering)")
+    e_verify = esub.add_parser("verify", help="check the ledger chain, signatures, manifests and file hashes (exit 4 "
+                                              "on tampering)")
     _evidence_arg(e_verify)
     e_verify.add_argument("--head", metavar="SEQ:SHA256", action="append", default=[],
                           help="a ledger head kept from an earlier run (printed by `vpnrunbook run`); the ledger must "
                                "still hold that line, unchanged — catches removed newest runs. Repeatable")
+    e_verify.add_argument("--key", metavar="PUBKEY",
+                          help="the public key file (`vpnrunbook evidence key` prints it) or its fingerprint "
+                               "SHA256:<64 hex>: every line must be signed by it, an empty or absent ledger fails, "
+                               "and the last head this key signed here must still be in the ledger")
+    e_verify.add_argument("--target", choices=("emulator", "azure"),
+                          help="every signed record must name this target (azure: emulator runs are refused)")
+    e_verify.add_argument("--subscription", metavar="ID", help="every signed record must name this subscription")
     e_verify.set_defaults(handler=cmd_evidence_verify)
+    e_show = esub.add_parser("show", help="print a run's change record (who, when, target, outcome, plan, "
+                                          "warnings, verify, ledger line, signer)")
+    _evidence_arg(e_show)
+    e_show.add_argument("run", metavar="RUN", help="run id (a unique prefix or suffix is enough)")
+    e_show.set_defaults(handler=cmd_evidence_show)
+    e_key = esub.add_parser("key", help="print the signing key's public key path and fingerprint (created on "
+                                        "first use)")
+    e_key.set_defaults(handler=cmd_evidence_key)
     e_head = esub.add_parser("head", help="print the ledger head (SEQ:SHA256 of the last line) to keep elsewhere")
     _evidence_arg(e_head)
     e_head.set_defaults(handler=cmd_evidence_head)
@@ -133,6 +149,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"vpnrunbook run: evidence folder {root} cannot be used ({reason}); allowed: a writable folder "
               "(--evidence-dir or VPNRUNBOOK_EVIDENCE_DIR)", file=sys.stderr)
         return EXIT_USAGE
+    problem = _signing_ready(root)
+    if problem:
+        print(f"vpnrunbook run: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"running {step.name} ({'apply' if args.apply else 'plan only'}) ...", file=sys.stderr)
     _interrupt_on_sigterm()
     result = run_step(step.name, params_file=args.parameters, parameters=overrides, apply=args.apply, target=args.target,
@@ -145,7 +165,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print(f"ledger head: {head(root)}  (keep it, e.g. in the change ticket: `vpnrunbook evidence verify --head` "
           "proves later that no newer run was removed)")
+    print(f"signed by: {_signer_line()}")
     return result.exit_code
+
+
+def _signer_line() -> str:
+    from vpnrunbook.runbook.signing import load_signer
+
+    signer = load_signer()
+    return f"{signer.fingerprint} (public key {signer.pub_path}; `vpnrunbook evidence verify --key {signer.pub_path}`)"
+
+
+def _signing_ready(root: Path) -> str | None:
+    """Why the ledger cannot be signed (None when it can): checked before a run starts."""
+    from vpnrunbook.runbook.ledger import _refuse_key_inside
+    from vpnrunbook.runbook.signing import SigningError, load_signer
+
+    try:
+        _refuse_key_inside(root, load_signer())
+    except SigningError as exc:
+        return str(exc)
+    return None
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:
@@ -187,25 +227,71 @@ def cmd_evidence_list(args: argparse.Namespace) -> int:
 
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
     from vpnrunbook.runbook.evidence import evidence_root
-    from vpnrunbook.runbook.ledger import check_head, parse_head, verify
+    from vpnrunbook.runbook.ledger import check, check_head, parse_head
+    from vpnrunbook.runbook.signing import load_public_key, local_public_key
 
     try:
         for kept in args.head:
             parse_head(kept)
+        key = load_public_key(args.key) if args.key else None
     except ValueError as exc:
         print(f"vpnrunbook evidence verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
     root = evidence_root(args.evidence_dir)
-    entries, findings = verify(root)
+    result = check(root, key=key, target=args.target, subscription=args.subscription)
+    findings = result.findings
     for kept in args.head:
         findings += check_head(root, kept)
+    local = local_public_key()
+    mine = "; this host's key"
+    signed = ", ".join(f"{fp} ({n} line(s){mine if local and fp == local.fingerprint else ''})"
+                       for fp, n in result.signers.items()) or "no key"
     if findings:
         print(f"evidence under {root}: {len(findings)} problem(s) found", file=sys.stderr)
         for f in findings:
             print(f"  - {f}", file=sys.stderr)
+        print(f"valid signatures by: {signed}", file=sys.stderr)
         return EXIT_EVIDENCE
     kept = f"; the kept head(s) {', '.join(args.head)} still in it" if args.head else ""
-    print(f"evidence under {root}: {len(entries)} run(s), ledger chain and all file hashes verified{kept}")
+    if key is not None:
+        how = f"every line signed by the key given ({key.fingerprint})"
+        if result.anchor:
+            how += f", the head it last signed here ({result.anchor.split(':')[0]}:…) still in the ledger"
+    else:
+        how = f"signatures valid, signed by {signed} — pass --key to require a key"
+    scope = f"; every record names target {args.target}" if args.target else ""
+    print(f"evidence under {root}: {len(result.entries)} ledger line(s), chain and all file hashes verified; "
+          f"{how}{scope}{kept}")
+    return EXIT_OK
+
+
+def cmd_evidence_show(args: argparse.Namespace) -> int:
+    from vpnrunbook.runbook import changerecord
+    from vpnrunbook.runbook.evidence import evidence_root
+
+    root = evidence_root(args.evidence_dir)
+    try:
+        record = changerecord.for_run(root, args.run)
+    except LookupError as exc:
+        print(f"vpnrunbook evidence show: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(changerecord.to_text(record))
+    return EXIT_OK
+
+
+def cmd_evidence_key(args: argparse.Namespace) -> int:
+    from vpnrunbook.runbook.signing import SigningError, key_paths, load_signer
+
+    existed = key_paths()[0].exists()
+    try:
+        signer = load_signer()
+    except SigningError as exc:
+        print(f"vpnrunbook evidence key: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"public key:  {signer.pub_path}")
+    print(f"fingerprint: {signer.fingerprint}  (SHA-256 of the raw 32-byte Ed25519 public key, hex)")
+    print(f"private key: {signer.key_path}  ({'existing' if existed else 'created now'}, mode 0600; keep it "
+          "outside the evidence folder)")
     return EXIT_OK
 
 

@@ -119,10 +119,11 @@ class RunEvidence:
         nb_clean = scrubber.text(notebook_text)
         self._write_once(NOTEBOOK_FILE, nb_clean)
         files[NOTEBOOK_FILE] = ledger.sha256_file(self.run_dir / NOTEBOOK_FILE)
+        clean_records = scrubber.data(records)
         if html is not None:
+            html = self._with_change_record(html, clean_records, ended)
             self._write_once(HTML_FILE, scrubber.text(html))
             files[HTML_FILE] = ledger.sha256_file(self.run_dir / HTML_FILE)
-        clean_records = scrubber.data(records)
         manifest = dict(self.manifest)
         manifest.update({
             "schema": SCHEMA,
@@ -145,10 +146,23 @@ class RunEvidence:
         ledger.append(self.root, {
             "run_id": self.run_id, "step": self.step, "outcome": manifest.get("outcome"),
             "apply": manifest.get("apply"), "target": manifest.get("target"),
+            "subscription_id": manifest.get("subscription_id"),
             "started": manifest["started"], "ended": manifest["ended"],
             "operator": manifest.get("operator", {}).get("user"), "manifest_sha256": digest,
         })
         return manifest
+
+    def _with_change_record(self, html: str, records: list[dict[str, Any]], ended: dt.datetime) -> str:
+        """The HTML opened by the run's change record (``changerecord``): the ledger as it stands now (this
+        run's own line is written after the manifest, which hashes this HTML) and the signer's fingerprint."""
+        from vpnrunbook.runbook import changerecord, signing
+
+        view = {**self.manifest, "run_id": self.run_id, "step": self.step, "started": iso(self.started),
+                "ended": iso(ended), "duration_seconds": round((ended - self.started).total_seconds(), 3),
+                "records": records}
+        record = changerecord.build(view, ledger_lines=changerecord.run_lines(self.root, self.run_id, check=False),
+                                    head_before=ledger.head(self.root), signer=signing.load_signer().fingerprint)
+        return changerecord.insert_into(html, record)
 
     def _write_once(self, name: str, text: str) -> None:
         with open(self.run_dir / name, "x", encoding="utf-8") as f:
