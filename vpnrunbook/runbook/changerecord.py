@@ -96,12 +96,12 @@ def find_run(root: Path, run: str) -> str:
     if (root / run / "manifest.json").exists():
         return run
     ids = sorted(p.name for p in root.iterdir() if (p / "manifest.json").exists()) if root.is_dir() else []
-    hits = [i for i in ids if i.startswith(run) or i.endswith(run)]
+    hits = [i for i in ids if i.startswith(run) or i.endswith(run)] or [i for i in ids if run in i]
     if len(hits) == 1:
         return hits[0]
     if not hits:
         raise LookupError(f"no run {run!r} under {root}; allowed: a run id as `vpnrunbook evidence list` shows it "
-                          "(a unique prefix or suffix is enough)")
+                          "(a unique part of it is enough)")
     raise LookupError(f"{run!r} matches {len(hits)} runs under {root}: {', '.join(hits[:5])}; give more of the id")
 
 
@@ -115,6 +115,9 @@ def run_lines(root: Path, run_id: str, *, check: bool = True) -> list[dict[str, 
             continue
         line: dict[str, Any] = {"seq": entry.get("seq"), "sha256": ledger.sha256_bytes(raw),
                                 "prev": entry.get("prev"), "kind": entry.get("kind") or "run"}
+        manifest = root / run_id / "manifest.json"
+        if entry.get("manifest_sha256") and manifest.exists():
+            line["manifest"] = "matches" if ledger.sha256_file(manifest) == entry["manifest_sha256"] else "DIFFERS"
         if check:
             try:
                 opened = signing.open_envelope(entry.get(ledger.ENVELOPE))
@@ -165,6 +168,10 @@ def _ledger_text(rec: dict[str, Any]) -> list[str]:
     out = []
     for ln in rec.get("ledger") or []:
         text = f"line {ln.get('seq')} ({ln.get('kind', 'run')}) sha256 {ln.get('sha256')}"
+        if ln.get("prev"):
+            text += f", prev {str(ln['prev'])[:16]}…"
+        if ln.get("manifest"):
+            text += f" — manifest.json hash {ln['manifest']}"
         if ln.get("signature"):
             text += f" — signature {ln['signature']}" + (f" by {ln['signed_by']}" if ln.get("signed_by") else "")
         out.append(text)

@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e_show = esub.add_parser("show", help="print a run's change record (who, when, target, outcome, plan, "
                                           "warnings, verify, ledger line, signer)")
     _evidence_arg(e_show)
-    e_show.add_argument("run", metavar="RUN", help="run id (a unique prefix or suffix is enough)")
+    e_show.add_argument("run", metavar="RUN", help="run id (a unique part of it is enough, e.g. 05_update)")
     e_show.set_defaults(handler=cmd_evidence_show)
     e_key = esub.add_parser("key", help="print the signing key's public key path and fingerprint (created on "
                                         "first use)")
