@@ -85,10 +85,7 @@ def append(root: Path, entry: dict[str, Any], *, signer: signing.Signer | None =
 
 
 def _refuse_key_inside(root: Path, signer: signing.Signer) -> None:
-    if signer.key_path is None:
-        return
-    key = signer.key_path.resolve()
-    if key.is_relative_to(root.resolve()):
+    if signer.inside(root):
         raise signing.SigningError(f"signing key {signer.key_path} lies inside the evidence folder {root}; allowed: "
                                    f"a key outside it (${signing.DIR_ENV} or ${signing.KEY_ENV})")
 
