@@ -230,3 +230,12 @@ def test_bad_key_argument_is_refused(runs, tmp_path, capsys):
     assert _verify(root, "--key", str(tmp_path / "not-a-key")) == EXIT_USAGE
     assert "is not an Ed25519 public key" in capsys.readouterr().err
     assert _verify(root, "--key", str(tmp_path / "absent.pub")) == EXIT_USAGE
+
+
+def test_every_run_prints_the_signers_fingerprint(tmp_path, capsys):
+    root = tmp_path / "ev"
+    assert main(["run", "06", "-P", "connection_name=X!", "--evidence-dir", str(root)]) == EXIT_USAGE
+    out = capsys.readouterr().out
+    signer = signing.load_signer()
+    assert f"signed by: {signer.fingerprint} (public key {signer.pub_path};" in out
+    assert _verify(root, "--key", str(signer.pub_path)) == EXIT_OK
