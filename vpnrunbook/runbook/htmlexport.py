@@ -46,6 +46,9 @@ def remote_references(html: str) -> list[str]:
 # state in the exporter: its resources are per call), one per concurrent export, and `prepare()` builds one
 # ahead of time — the runner calls it in a background thread while the kernel runs the notebook.
 _pool: list[Any] = []
+# the auditor's export: code inputs hidden, every output kept (the full notebook is notebook.ipynb)
+EXPORTER_OPTIONS: dict[str, Any] = {"template_name": "lab", "embed_images": True, "exclude_input": True,
+                                    "exclude_input_prompt": True}
 _pool_lock = threading.Lock()
 
 
@@ -55,8 +58,7 @@ def _take() -> Any:
             return _pool.pop()
     from nbconvert import HTMLExporter
 
-    # the auditor's export: code inputs hidden, every output kept (the full notebook is notebook.ipynb)
-    exporter = HTMLExporter(template_name="lab", embed_images=True, exclude_input=True, exclude_input_prompt=True)
+    exporter = HTMLExporter(**EXPORTER_OPTIONS)
     exporter.from_notebook_node(_tiny_notebook())  # compiles every template the exports use, loads the lexer
     return exporter
 
