@@ -15,11 +15,11 @@ def _isolated_state(tmp_path_factory, monkeypatch):
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("VPNRUNBOOK_STATE_DIR", str(state))
     monkeypatch.setenv("VPNRUNBOOK_DB", str(state / "emulator.sqlite3"))
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
+    monkeypatch.delenv("VPNRUNBOOK_TARGET", raising=False)
     # the ledger's signing key (vpnrunbook.runbook.signing): never the real ~/.config/vpnrunbook/signing
     monkeypatch.setenv("VPNRUNBOOK_SIGNING_DIR", str(state / "signing"))
     monkeypatch.delenv("VPNRUNBOOK_SIGNING_KEY", raising=False)
-    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
-    monkeypatch.delenv("VPNRUNBOOK_TARGET", raising=False)
     yield
 
 

@@ -35,8 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e_list = esub.add_parser("list", help="one line per recorded run (from the ledger)")
     _evidence_arg(e_list)
     e_list.set_defaults(handler=cmd_evidence_list)
-    e_verify = esub.add_parser("verify", help="check the ledger chain, signatures, manifests and file hashes (exit 4 "
-                                              "on tampering)")
+    e_verify = esub.add_parser("verify", help="check the ledger chain, manifests and file hashes (exit 4 on tampering)")
     _evidence_arg(e_verify)
     e_verify.add_argument("--head", metavar="SEQ:SHA256", action="append", default=[],
                           help="a ledger head kept from an earlier run (printed by `vpnrunbook run`); the ledger must "
@@ -49,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="every signed record must name this target (azure: emulator runs are refused)")
     e_verify.add_argument("--subscription", metavar="ID", help="every signed record must name this subscription")
     e_verify.set_defaults(handler=cmd_evidence_verify)
+    e_head = esub.add_parser("head", help="print the ledger head (SEQ:SHA256 of the last line) to keep elsewhere")
+    _evidence_arg(e_head)
+    e_head.set_defaults(handler=cmd_evidence_head)
     e_show = esub.add_parser("show", help="print a run's change record (who, when, target, outcome, plan, "
                                           "warnings, verify, ledger line, signer)")
     _evidence_arg(e_show)
@@ -57,9 +59,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     e_key = esub.add_parser("key", help="print the signing key's public key path and fingerprint (created on "
                                         "first use)")
     e_key.set_defaults(handler=cmd_evidence_key)
-    e_head = esub.add_parser("head", help="print the ledger head (SEQ:SHA256 of the last line) to keep elsewhere")
-    _evidence_arg(e_head)
-    e_head.set_defaults(handler=cmd_evidence_head)
     ev.set_defaults(handler=lambda a: (ev.print_help(), EXIT_USAGE)[1])
 
     nb = sub.add_parser("notebooks", help="strip outputs from the runbook notebooks, or check they are stripped")
@@ -228,7 +227,7 @@ def cmd_evidence_list(args: argparse.Namespace) -> int:
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
     from vpnrunbook.runbook.evidence import evidence_root
     from vpnrunbook.runbook.ledger import check, check_head, parse_head
-    from vpnrunbook.runbook.signing import load_public_key, local_public_key
+    from vpnrunbook.runbook.signing import load_public_key
 
     try:
         for kept in args.head:
@@ -238,31 +237,52 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         print(f"vpnrunbook evidence verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
     root = evidence_root(args.evidence_dir)
-    result = check(root, key=key, target=args.target, subscription=args.subscription)
-    findings = result.findings
+    result = check(root, key=key, target=args.target, subscription=args.subscription)  # (signatures: signing.py)
+    entries, findings = result.entries, result.findings
     for kept in args.head:
         findings += check_head(root, kept)
-    local = local_public_key()
-    mine = "; this host's key"
-    signed = ", ".join(f"{fp} ({n} line(s){mine if local and fp == local.fingerprint else ''})"
-                       for fp, n in result.signers.items()) or "no key"
     if findings:
         print(f"evidence under {root}: {len(findings)} problem(s) found", file=sys.stderr)
         for f in findings:
             print(f"  - {f}", file=sys.stderr)
-        print(f"valid signatures by: {signed}", file=sys.stderr)
+        print(f"valid signatures by: {_signers(result)}", file=sys.stderr)
         return EXIT_EVIDENCE
+    print(_signature_summary(result, key, args.target))
     kept = f"; the kept head(s) {', '.join(args.head)} still in it" if args.head else ""
+    print(f"evidence under {root}: {len(entries)} run(s), ledger chain and all file hashes verified{kept}")
+    return EXIT_OK
+
+
+def cmd_evidence_head(args: argparse.Namespace) -> int:
+    from vpnrunbook.runbook.evidence import evidence_root
+    from vpnrunbook.runbook.ledger import head
+
+    current = head(evidence_root(args.evidence_dir))
+    if current is None:
+        print("vpnrunbook evidence head: the ledger is empty", file=sys.stderr)
+        return EXIT_FAILED
+    print(current)
+    return EXIT_OK
+
+
+def _signers(result: Any) -> str:
+    from vpnrunbook.runbook.signing import local_public_key
+
+    local = local_public_key()
+    mine = "; this host's key"
+    return ", ".join(f"{fp} ({n} line(s){mine if local and fp == local.fingerprint else ''})"
+                     for fp, n in result.signers.items()) or "no key"
+
+
+def _signature_summary(result: Any, key: Any, target: str | None) -> str:
     if key is not None:
         how = f"every line signed by the key given ({key.fingerprint})"
         if result.anchor:
             how += f", the head it last signed here ({result.anchor.split(':')[0]}:…) still in the ledger"
     else:
-        how = f"signatures valid, signed by {signed} — pass --key to require a key"
-    scope = f"; every record names target {args.target}" if args.target else ""
-    print(f"evidence under {root}: {len(result.entries)} ledger line(s), chain and all file hashes verified; "
-          f"{how}{scope}{kept}")
-    return EXIT_OK
+        how = f"valid, signed by {_signers(result)} — pass --key to require a key"
+    scope = f"; every record names target {target}" if target else ""
+    return f"signatures: {how}{scope}"
 
 
 def cmd_evidence_show(args: argparse.Namespace) -> int:
@@ -292,18 +312,6 @@ def cmd_evidence_key(args: argparse.Namespace) -> int:
     print(f"fingerprint: {signer.fingerprint}  (SHA-256 of the raw 32-byte Ed25519 public key, hex)")
     print(f"private key: {signer.key_path}  ({'existing' if existed else 'created now'}, mode 0600; keep it "
           "outside the evidence folder)")
-    return EXIT_OK
-
-
-def cmd_evidence_head(args: argparse.Namespace) -> int:
-    from vpnrunbook.runbook.evidence import evidence_root
-    from vpnrunbook.runbook.ledger import head
-
-    current = head(evidence_root(args.evidence_dir))
-    if current is None:
-        print("vpnrunbook evidence head: the ledger is empty", file=sys.stderr)
-        return EXIT_FAILED
-    print(current)
     return EXIT_OK
 
 

@@ -115,15 +115,15 @@ class RunEvidence:
 
     def write(self, *, notebook_text: str, html: str | None, records: list[dict[str, Any]],
               scrubber: Scrubber, ended: dt.datetime) -> dict[str, Any]:
+        html = self._with_change_record(html, records, ended)  # (changerecord.py) the auditor's page opens with it
         files: dict[str, str] = {}
         nb_clean = scrubber.text(notebook_text)
         self._write_once(NOTEBOOK_FILE, nb_clean)
         files[NOTEBOOK_FILE] = ledger.sha256_file(self.run_dir / NOTEBOOK_FILE)
-        clean_records = scrubber.data(records)
         if html is not None:
-            html = self._with_change_record(html, clean_records, ended)
             self._write_once(HTML_FILE, scrubber.text(html))
             files[HTML_FILE] = ledger.sha256_file(self.run_dir / HTML_FILE)
+        clean_records = scrubber.data(records)
         manifest = dict(self.manifest)
         manifest.update({
             "schema": SCHEMA,
@@ -152,11 +152,15 @@ class RunEvidence:
         })
         return manifest
 
-    def _with_change_record(self, html: str, records: list[dict[str, Any]], ended: dt.datetime) -> str:
+    def _with_change_record(self, html: str | None, records: list[dict[str, Any]], ended: dt.datetime) -> str | None:
         """The HTML opened by the run's change record (``changerecord``): the ledger as it stands now (this
-        run's own line is written after the manifest, which hashes this HTML) and the signer's fingerprint."""
+        run's own line is written after the manifest, which hashes this HTML) and the signer's fingerprint.
+        The page is scrubbed as a whole afterwards (the record shows plan rows, warnings and verify results,
+        which hold no secret field)."""
         from vpnrunbook.runbook import changerecord, signing
 
+        if html is None:
+            return None
         view = {**self.manifest, "run_id": self.run_id, "step": self.step, "started": iso(self.started),
                 "ended": iso(ended), "duration_seconds": round((ended - self.started).total_seconds(), 3),
                 "records": records}

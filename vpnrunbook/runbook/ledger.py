@@ -78,24 +78,12 @@ def append(root: Path, entry: dict[str, Any], *, signer: signing.Signer | None =
             f.seek(0, 2)
             f.write(data + b"\n")
             f.flush()
-            signer.remember_head(root, f"{line['seq']}:{sha256_bytes(data)}")
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    # after the lock: with two writers the anchor may name the older of their lines — still a line this key
+    # signed and the ledger holds (never a false alarm), only a slightly older anchor
+    signer.remember_head(root, f"{line['seq']}:{sha256_bytes(data)}")
     return line
-
-
-def _refuse_key_inside(root: Path, signer: signing.Signer) -> None:
-    if signer.inside(root):
-        raise signing.SigningError(f"signing key {signer.key_path} lies inside the evidence folder {root}; allowed: "
-                                   f"a key outside it (${signing.DIR_ENV} or ${signing.KEY_ENV})")
-
-
-def _holds(lines: list[bytes], kept: str) -> bool:
-    try:
-        seq, digest = parse_head(kept)
-    except ValueError:
-        return False
-    return len(lines) >= seq and sha256_bytes(lines[seq - 1]).startswith(digest)
 
 
 def read(root: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
@@ -159,30 +147,11 @@ class Finding:
         return f"{self.where}: {self.problem}"
 
 
-@dataclass
-class Verification:
-    """What ``check`` found: the parsed lines, the problems, and which keys signed how many lines."""
-
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    signers: dict[str, int] = field(default_factory=dict)   # fingerprint -> lines it signed (valid signatures)
-    anchor: str | None = None                                 # the signer's anchor checked (with --key)
-
-
 def verify(root: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
-    """Check the chain, the signatures (against the keys the statements name), every manifest's hash and every
-    file the manifests list; returns (entries, findings)."""
-    result = check(root)
-    return result.entries, result.findings
-
-
-def check(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
-          subscription: str | None = None) -> Verification:
-    """``verify`` plus: with ``key`` every line must be signed by it, an empty or absent ledger is a finding
-    (nothing signed to verify) and the key's anchor for this folder must still be in the ledger; with ``target``
-    (``azure``) every signed statement must name that target (and ``subscription`` when given)."""
-    result = Verification()
-    findings, entries = result.findings, result.entries
+    """Check the chain, every manifest's hash and every file the manifests list; returns (entries, findings)."""
+    findings: list[Finding] = []
+    findings += signature_check(root).findings  # every line, whatever its kind (signing.py; see check() for --key)
+    entries: list[dict[str, Any]] = []
     prev = GENESIS
     expected_seq = 1
     seen_runs: set[str] = set()
@@ -202,7 +171,6 @@ def check(root: Path, *, key: signing.PublicKey | None = None, target: str | Non
         prev = sha256_bytes(raw)
         expected_seq += 1
         entries.append(entry)
-        findings += _check_signature(where, entry, key, target, subscription, result.signers)
         run_id = str(entry.get("run_id"))
         seen_runs.add(run_id)
         findings += verify_run(root, entry)
@@ -211,18 +179,100 @@ def check(root: Path, *, key: signing.PublicKey | None = None, target: str | Non
             if d.name not in seen_runs:
                 findings.append(Finding(f"run {d.name}", "has evidence but no ledger line (ledger truncated or "
                                                          "the run was added by hand)"))
+    return entries, findings
+
+
+def verify_run(root: Path, entry: dict[str, Any]) -> list[Finding]:
+    run_id = str(entry.get("run_id"))
+    where = f"run {run_id}"
+    run_dir = root / run_id
+    manifest_path = run_dir / "manifest.json"
+    if not run_dir.is_dir():
+        return [Finding(where, "evidence folder was removed")]
+    if not manifest_path.exists():
+        return [Finding(where, "manifest.json was removed")]
+    found: list[Finding] = []
+    if sha256_file(manifest_path) != entry.get("manifest_sha256"):
+        found.append(Finding(where, "manifest.json was changed after the run (hash differs from the ledger)"))
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except ValueError:
+        return found + [Finding(where, "manifest.json is not valid JSON")]
+    files: dict[str, str] = manifest.get("files", {})
+    for name, digest in files.items():
+        f = run_dir / name
+        if not f.exists():
+            found.append(Finding(where, f"{name} was removed"))
+        elif sha256_file(f) != digest:
+            found.append(Finding(where, f"{name} was changed after the run (SHA-256 differs from the manifest)"))
+    for f in sorted(run_dir.rglob("*")):
+        rel = f.relative_to(run_dir).as_posix()
+        if f.is_file() and rel != "manifest.json" and rel not in files:
+            found.append(Finding(where, f"{rel} was added after the run (not in the manifest)"))
+    return found
+
+
+# ---- signatures (signing.py) --------------------------------------------------------------------------------
+@dataclass
+class Verification:
+    """What ``check`` found: the entries and problems of ``verify``, which keys signed how many lines, and the
+    signer's anchor that was checked (with ``key``)."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    signers: dict[str, int] = field(default_factory=dict)   # fingerprint -> lines it signed (valid signatures)
+    anchor: str | None = None
+
+
+def check(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
+          subscription: str | None = None) -> Verification:
+    """``verify`` plus: with ``key`` every line must be signed by it, an empty or absent ledger is a finding
+    (nothing signed to verify) and the key's anchor for this folder must still be in the ledger; with ``target``
+    (``azure``) every signed statement must name that target (and ``subscription`` when given)."""
+    entries, findings = verify(root)
+    plain = signature_check(root)
+    if key is None and target is None and subscription is None:
+        return Verification(entries, findings, plain.signers)
+    strict = signature_check(root, key=key, target=target, subscription=subscription)
+    drop = set(plain.findings)
+    return Verification(entries, [f for f in findings if f not in drop] + strict.findings, strict.signers,
+                        strict.anchor)
+
+
+def signature_check(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
+                    subscription: str | None = None) -> Verification:
+    """The signature of every line (any kind): against ``key``, or the key each statement names."""
+    result = Verification()
+    for n, _raw, entry in read(root):
+        if entry is None:
+            continue  # verify reports it
+        result.entries.append(entry)
+        result.findings += _check_signature(f"ledger line {n}", entry, key, target, subscription, result.signers)
     if key is not None:
-        if not entries:
+        if not result.entries:
             state = "is absent" if not (root / LEDGER_NAME).exists() else "holds no line"
-            findings.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
-        key_dir = key.path.parent if key.path is not None else None
-        if key_dir is not None:
-            anchor = signing.anchor_file(key_dir, root)
+            result.findings.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
+        if key.path is not None:
+            anchor = signing.anchor_file(key.path.parent, root)
             result.anchor = signing.read_anchor(anchor)
             if result.anchor is not None:
-                findings += check_head(root, result.anchor, source=f"the head this key last signed here (kept in "
-                                                                  f"{anchor})")
+                result.findings += check_head(root, result.anchor, source="the head this key last signed here "
+                                                                          f"(kept in {anchor})")
     return result
+
+
+def _refuse_key_inside(root: Path, signer: signing.Signer) -> None:
+    if signer.inside(root):
+        raise signing.SigningError(f"signing key {signer.key_path} lies inside the evidence folder {root}; allowed: "
+                                   f"a key outside it (${signing.DIR_ENV} or ${signing.KEY_ENV})")
+
+
+def _holds(lines: list[bytes], kept: str) -> bool:
+    try:
+        seq, digest = parse_head(kept)
+    except ValueError:
+        return False
+    return len(lines) >= seq and sha256_bytes(lines[seq - 1]).startswith(digest)
 
 
 def _check_signature(where: str, entry: dict[str, Any], key: signing.PublicKey | None, target: str | None,
@@ -254,34 +304,4 @@ def _check_signature(where: str, entry: dict[str, Any], key: signing.PublicKey |
     if isinstance(gap, dict):
         found.append(Finding(where, f"records that the ledger had lost the head {gap.get('lost_head')} its signer "
                                     "signed last here: earlier lines were deleted or the ledger replaced"))
-    return found
-
-
-def verify_run(root: Path, entry: dict[str, Any]) -> list[Finding]:
-    run_id = str(entry.get("run_id"))
-    where = f"run {run_id}"
-    run_dir = root / run_id
-    manifest_path = run_dir / "manifest.json"
-    if not run_dir.is_dir():
-        return [Finding(where, "evidence folder was removed")]
-    if not manifest_path.exists():
-        return [Finding(where, "manifest.json was removed")]
-    found: list[Finding] = []
-    if sha256_file(manifest_path) != entry.get("manifest_sha256"):
-        found.append(Finding(where, "manifest.json was changed after the run (hash differs from the ledger)"))
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except ValueError:
-        return found + [Finding(where, "manifest.json is not valid JSON")]
-    files: dict[str, str] = manifest.get("files", {})
-    for name, digest in files.items():
-        f = run_dir / name
-        if not f.exists():
-            found.append(Finding(where, f"{name} was removed"))
-        elif sha256_file(f) != digest:
-            found.append(Finding(where, f"{name} was changed after the run (SHA-256 differs from the manifest)"))
-    for f in sorted(run_dir.rglob("*")):
-        rel = f.relative_to(run_dir).as_posix()
-        if f.is_file() and rel != "manifest.json" and rel not in files:
-            found.append(Finding(where, f"{rel} was added after the run (not in the manifest)"))
     return found
