@@ -239,3 +239,17 @@ def test_every_run_prints_the_signers_fingerprint(tmp_path, capsys):
     signer = signing.load_signer()
     assert f"signed by: {signer.fingerprint} (public key {signer.pub_path};" in out
     assert _verify(root, "--key", str(signer.pub_path)) == EXIT_OK
+
+
+def test_change_records_name_their_resources_and_endpoint_in_the_statement(tmp_path):
+    """An intent-style record (the apply path's change journal): each written resource is a subject with the
+    digest of what will be written, and the endpoint is part of the signed target."""
+    root = tmp_path / "ev"
+    write = {"resource_id": "/subscriptions/s/resourceGroups/RG/providers/Microsoft.Network/connections/C1",
+             "etag": 'W/"1"', "body": {"properties": {"dpdTimeoutSeconds": 30}}}
+    line = ledger.append(root, {"kind": "intent", "run_id": "r1", "target": "emulator", "subscription_id": "s",
+                                "endpoint": "https://127.0.0.1:8443", "writes": [write]})
+    st = json.loads(base64.b64decode(line["envelope"]["payload"]))
+    digest = ledger.sha256_bytes(json.dumps(write, sort_keys=True, separators=(",", ":")).encode())
+    assert {"name": write["resource_id"], "digest": {"sha256": digest}} in st["subject"]
+    assert st["predicate"]["target"] == {"name": "emulator", "subscription": "s", "endpoint": "https://127.0.0.1:8443"}

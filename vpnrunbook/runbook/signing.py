@@ -219,28 +219,41 @@ def read_anchor(path: Path) -> str | None:
 
 
 def subjects(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the statement is about: the run's manifest (by its digest), each resource the entry names, and
-    always the entry itself (so every statement has a subject with a digest)."""
+    """What the statement is about: the run's manifest (by its digest); each resource the entry names — in
+    ``resources`` (names), or the change records' ``writes`` / ``written`` (``resource_id``; the digest is that of
+    the record's view of the write: body and ETag read for an intent, the new ETag for an outcome); and always the
+    entry itself, so every statement has a subject with a digest."""
     digest = hashlib.sha256(_canonical(entry)).hexdigest()
     out: list[dict[str, Any]] = []
     manifest = entry.get("manifest_sha256")
     if isinstance(manifest, str) and manifest:
         out.append({"name": f"{entry.get('run_id')}/manifest.json", "digest": {"sha256": manifest}})
-    resources = entry.get("resources")
-    if isinstance(resources, list):
-        for r in resources:
-            name = r if isinstance(r, str) else (r.get("id") or r.get("resource")) if isinstance(r, dict) else None
-            if name:
-                out.append({"name": str(name), "digest": {"sha256": digest}})
+    for key in ("resources", "writes", "written"):
+        items = entry.get(key)
+        if not isinstance(items, list):
+            continue
+        for item in items:
+            if isinstance(item, str) and item:
+                out.append({"name": item, "digest": {"sha256": digest}})
+            elif isinstance(item, dict):
+                name = item.get("resource_id") or item.get("id") or item.get("resource") or item.get("label")
+                if name:
+                    out.append({"name": str(name), "digest": {"sha256": hashlib.sha256(_canonical(item)).hexdigest()}})
     out.append({"name": f"ledger-entry/{entry.get('seq')}", "digest": {"sha256": digest}})
     return out
 
 
 def target_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """Where the change went: ``emulator`` or ``azure``, the subscription, and the endpoint when the entry names
+    it — signed, so an emulator record cannot be relabelled as production evidence."""
     target = entry.get("target")
     if isinstance(target, dict):
-        return {"name": target.get("name"), "subscription": target.get("subscription")}
-    return {"name": target, "subscription": entry.get("subscription_id", entry.get("subscription"))}
+        out = {"name": target.get("name"), "subscription": target.get("subscription")}
+    else:
+        out = {"name": target, "subscription": entry.get("subscription_id", entry.get("subscription"))}
+    if entry.get("endpoint"):
+        out["endpoint"] = entry["endpoint"]
+    return out
 
 
 # ---- loading and creating keys -----------------------------------------------------------------
