@@ -118,3 +118,48 @@ def test_auditor_html_hides_code_inputs_and_keeps_every_output(tiny_notebook, ev
     nb = (r.run_dir / "notebook.ipynb").read_text()
     assert "import os, time" in nb, "the full notebook keeps the code"
     assert "outcome succeeded" in _record_text(html)
+
+
+def _intent(run_id: str, intent_id: str) -> dict:
+    return {"kind": "intent", "intent_id": intent_id, "run_id": run_id, "step": "update connection C1",
+            "time": "2026-12-02T10:00:00.000Z", "operator": {"user": "bob", "host": "lab1"}, "target": "emulator",
+            "subscription_id": "sub-0", "warnings": ["WARNING ike_integrity=SHA1 [weak]: SHA-1 collisions"],
+            "tunnel_warnings": [],
+            "writes": [{"resource_id": "/subscriptions/sub-0/x/connections/C1", "label": "RG/connections/C1",
+                        "etag": 'W/"1"', "changes": [PLAN_RECORD["plan"]["changes"][1]]}]}
+
+
+def test_show_reads_a_run_cut_off_before_its_manifest_from_its_change_records(tmp_path, capsys):
+    """A run killed after its intent: no manifest, but the change record still says who changed what, where,
+    and that no outcome was recorded."""
+    root = tmp_path / "ev"
+    run_id = "20261202T100000Z-05_update_policy-deadbeef"
+    (root / run_id).mkdir(parents=True)
+    ledger.append(root, _intent(run_id, "i1"))
+    assert main(["evidence", "show", "deadbeef", "--evidence-dir", str(root)]) == EXIT_OK
+    out = capsys.readouterr().out
+    for want in ("outcome:   incomplete: no manifest.json", "who:       bob@lab1",
+                 "emulator, subscription sub-0 — NOT a change on Azure",
+                 "update RG/connections/C1 dpdTimeoutSeconds: 45 → 30", "WARNING ike_integrity=SHA1 [weak]",
+                 "writes RG/connections/C1 → NO OUTCOME RECORDED", "line 1 (intent) sha256",
+                 "signature valid by SHA256:"):
+        assert want in out, want
+
+
+def test_html_record_lists_the_runs_change_records(tmp_path):
+    root = tmp_path / "ev"
+    started = evidence.utcnow()
+    run_dir = evidence.new_run_dir(root, "05_update_policy", started)
+    ledger.append(root, _intent(run_dir.name, "i2"))
+    ledger.append(root, {"kind": "outcome", "intent_id": "i2", "run_id": run_dir.name, "step": "update connection C1",
+                         "time": "2026-12-02T10:00:01.000Z", "status": "succeeded",
+                         "written": [{"resource_id": "/subscriptions/sub-0/x/connections/C1",
+                                      "label": "RG/connections/C1", "etag": 'W/"2"'}]})
+    rec = evidence.RunEvidence(root=root, run_dir=run_dir, step="05_update_policy", started=started,
+                               manifest={"outcome": "succeeded", "target": "emulator", "operator": {"user": "bob"}})
+    rec.write(notebook_text="{}", html="<body><p>x</p></body>", records=[PLAN_RECORD], scrubber=Scrubber([]),
+              ended=evidence.utcnow())
+    text = _record_text((run_dir / "notebook.html").read_text())
+    assert "writes RG/connections/C1 → succeeded (new ETag RG/connections/C1: W/\"2\")" in text.replace("&quot;", '"')
+    assert "line 1 (intent) sha256" in text and "line 2 (outcome) sha256" in text
+    assert "NOT a change on Azure" in text

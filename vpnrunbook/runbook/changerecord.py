@@ -44,7 +44,8 @@ def _finding_text(w: Any) -> str:
 
 
 def build(manifest: dict[str, Any], *, ledger_lines: list[dict[str, Any]] | None = None,
-          head_before: str | None = None, signer: str | None = None) -> dict[str, Any]:
+          head_before: str | None = None, signer: str | None = None,
+          journal_entries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The change record of one run. ``ledger_lines``: the run's ledger lines known (each with seq, sha256 and
     optionally kind, signed_by, signature); ``head_before``: the ledger head when the record was made."""
     operator = manifest.get("operator") or {}
@@ -83,6 +84,7 @@ def build(manifest: dict[str, Any], *, ledger_lines: list[dict[str, Any]] | None
         "apply": manifest.get("apply"), "outcome": manifest.get("outcome"), "error": error_text,
         "plan": plan, "warnings": list(dict.fromkeys(warnings)), "notes": list(dict.fromkeys(notes)),
         "verify": verify, "ledger": list(ledger_lines or []), "head_before": head_before, "signer": signer,
+        "journal": journal(journal_entries or []),
     }
 
 
@@ -92,11 +94,17 @@ def _is_warning(w: Any) -> bool:
 
 # ---- reading a recorded run back ----------------------------------------------------------------
 def find_run(root: Path, run: str) -> str:
-    """A run id from an exact id, or a unique prefix or suffix of one; LookupError otherwise."""
+    """A run id from an exact id, or a unique part of one (run folders and the ledger's run ids, so a run cut
+    off before its manifest is found too); LookupError otherwise."""
+    from vpnrunbook.runbook import ledger
+
     if (root / run / "manifest.json").exists():
         return run
-    ids = sorted(p.name for p in root.iterdir() if (p / "manifest.json").exists()) if root.is_dir() else []
-    hits = [i for i in ids if i.startswith(run) or i.endswith(run)] or [i for i in ids if run in i]
+    ids = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")} if root.is_dir() else set()
+    ids |= {str(e["run_id"]) for _, _, e in ledger.read(root) if e is not None and e.get("run_id")}
+    ordered = sorted(ids)
+    hits = [i for i in ordered if i == run] or [i for i in ordered if i.startswith(run) or i.endswith(run)] \
+        or [i for i in ordered if run in i]
     if len(hits) == 1:
         return hits[0]
     if not hits:
@@ -105,14 +113,61 @@ def find_run(root: Path, run: str) -> str:
     raise LookupError(f"{run!r} matches {len(hits)} runs under {root}: {', '.join(hits[:5])}; give more of the id")
 
 
+def _run_entries(root: Path, run_id: str) -> list[tuple[bytes, dict[str, Any]]]:
+    from vpnrunbook.runbook import ledger
+
+    return [(raw, e) for _, raw, e in ledger.read(root) if e is not None and e.get("run_id") == run_id]
+
+
+def journal(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The apply path's change records of a run (``kind`` intent / outcome / reconcile): per intent, when, what
+    it writes and what its outcome says (``None``: no outcome recorded — the change may or may not have been
+    made; ``vpnrunbook evidence reconcile`` finds out)."""
+    out: list[dict[str, Any]] = []
+    by_id: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        kind = e.get("kind")
+        if kind == "intent":
+            item = {"seq": e.get("seq"), "time": e.get("time"), "step": e.get("step"),
+                    "writes": [str(w.get("label") or w.get("resource_id")) for w in e.get("writes") or []
+                               if isinstance(w, dict)], "outcome": None, "etags": []}
+            out.append(item)
+            by_id[str(e.get("intent_id"))] = item
+        elif kind in ("outcome", "reconcile") and str(e.get("intent_id")) in by_id:
+            item = by_id[str(e["intent_id"])]
+            item["outcome"] = str(e.get("status") or e.get("conclusion") or kind)
+            item["etags"] = [f"{w.get('label') or w.get('resource_id')}: {w.get('etag')}"
+                             for w in e.get("written") or [] if isinstance(w, dict) and w.get("etag")]
+    return out
+
+
+def _manifest_from_journal(run_id: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the change records say when the run's manifest is missing (a run cut off by a kill or a full disk)."""
+    intents = [e for e in entries if e.get("kind") == "intent"]
+    first = intents[0] if intents else (entries[0] if entries else {})
+    records: list[dict[str, Any]] = []
+    for e in intents:
+        changes = [c for w in e.get("writes") or [] if isinstance(w, dict) for c in w.get("changes") or []]
+        records.append({"plan": {"changes": changes, "tunnel_warnings": e.get("tunnel_warnings") or []},
+                        "warnings": e.get("warnings") or []})
+    for e in entries:
+        verify = e.get("verify")
+        if isinstance(verify, dict) and "status" in verify:
+            records.append({"name": "verify", **verify})
+    times = [str(e.get("time") or e.get("ended") or "") for e in entries if e.get("time") or e.get("ended")]
+    return {"run_id": run_id, "step": first.get("step"), "operator": first.get("operator"),
+            "target": first.get("target"), "subscription_id": first.get("subscription_id"),
+            "started": times[0] if times else None, "ended": times[-1] if times else None,
+            "outcome": "incomplete: no manifest.json (the run was cut off; its change records follow)",
+            "records": records}
+
+
 def run_lines(root: Path, run_id: str, *, check: bool = True) -> list[dict[str, Any]]:
     """The run's ledger lines: seq, sha256 of the line, prev, kind, and who signed it (signature verified)."""
     from vpnrunbook.runbook import ledger, signing
 
     out = []
-    for _, raw, entry in ledger.read(root):
-        if entry is None or entry.get("run_id") != run_id:
-            continue
+    for raw, entry in _run_entries(root, run_id):
         line: dict[str, Any] = {"seq": entry.get("seq"), "sha256": ledger.sha256_bytes(raw),
                                 "prev": entry.get("prev"), "kind": entry.get("kind") or "run"}
         manifest = root / run_id / "manifest.json"
@@ -135,10 +190,15 @@ def run_lines(root: Path, run_id: str, *, check: bool = True) -> list[dict[str, 
 def for_run(root: Path, run: str) -> dict[str, Any]:
     """The change record of a recorded run (manifest + its ledger lines, signatures checked)."""
     run_id = find_run(root, run)
-    manifest = json.loads((root / run_id / "manifest.json").read_text(encoding="utf-8"))
+    entries = [e for _, e in _run_entries(root, run_id)]
+    path = root / run_id / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = _manifest_from_journal(run_id, entries)
     lines = run_lines(root, run_id)
     signers = sorted({ln["signed_by"] for ln in lines if ln.get("signed_by")})
-    return build(manifest, ledger_lines=lines, signer=", ".join(signers) or None)
+    return build(manifest, ledger_lines=lines, signer=", ".join(signers) or None, journal_entries=entries)
 
 
 # ---- rendering --------------------------------------------------------------------------------------
@@ -149,7 +209,21 @@ def _when(rec: dict[str, Any]) -> str:
 
 def _target(rec: dict[str, Any]) -> str:
     sub = rec.get("subscription")
-    return f"{rec.get('target')}" + (f", subscription {sub}" if sub else "")
+    text = f"{rec.get('target')}" + (f", subscription {sub}" if sub else "")
+    if rec.get("target") != "azure":
+        text += " — NOT a change on Azure (not production evidence)"
+    return text
+
+
+def _journal_text(rec: dict[str, Any]) -> list[str]:
+    out = []
+    for j in rec.get("journal") or []:
+        outcome = j["outcome"] or "NO OUTCOME RECORDED (incomplete: `vpnrunbook evidence reconcile`)"
+        text = f"line {j['seq']} {j['time']} {j['step']}: writes {', '.join(j['writes']) or '-'} → {outcome}"
+        if j.get("etags"):
+            text += f" (new ETag {'; '.join(j['etags'])})"
+        out.append(text)
+    return out
 
 
 def _verify_text(v: dict[str, Any]) -> str:
@@ -201,6 +275,9 @@ def to_text(rec: dict[str, Any]) -> str:
     lines += [f"    note: {n}" for n in rec.get("notes") or []]
     lines.append("  verify:" + ("" if rec.get("verify") else "    not recorded (no connection was read back)"))
     lines += [f"    - {_verify_text(v)}" for v in rec.get("verify") or []]
+    if rec.get("journal"):
+        lines.append("  changes recorded by the apply path (intent → outcome):")
+        lines += [f"    - {t}" for t in _journal_text(rec)]
     lines.append("  ledger:")
     lines += [f"    - {t}" for t in _ledger_text(rec)]
     lines.append(f"  signer:    {rec.get('signer') or '(unsigned)'}")
@@ -224,7 +301,8 @@ def to_html(rec: dict[str, Any]) -> str:
     outcome = e(str(rec.get("outcome"))) + (f" — {e(str(rec['error']))}" if rec.get("error") else "")
     head = "".join([
         row("step", e(str(rec.get("step"))) + (f" — {e(str(rec['title']))}" if rec.get("title") else "")),
-        row("who", e(str(rec.get("who")))), row("when", e(_when(rec))), row("target", e(_target(rec))),
+        row("who", e(str(rec.get("who")))), row("when", e(_when(rec))),
+        row("target", e(_target(rec)), "" if rec.get("target") == "azure" else "warn"),
         row("apply", e(str(rec.get("apply")))),
         row("outcome", outcome, "" if rec.get("outcome") == "succeeded" else "warn"),
     ])
@@ -240,13 +318,16 @@ def to_html(rec: dict[str, Any]) -> str:
     bad = ' class="warn"'
     verify = "".join(f'<li{"" if v.get("ok") else bad}>{e(_verify_text(v))}</li>' for v in rec.get("verify") or [])
     ledger_items = "".join(f"<li><code>{e(t)}</code></li>" for t in _ledger_text(rec))
+    journal_items = "".join(f"<li>{e(t)}</li>" for t in _journal_text(rec))
+    journal_html = f"<h2>Changes recorded by the apply path (intent → outcome)</h2><ul>{journal_items}</ul>" \
+        if journal_items else ""
     return (f'<section id="{SECTION_ID}"><style>{_STYLE}</style>'
             f"<h1>Change record — <code>{e(str(rec.get('run_id')))}</code></h1>"
             f"<table>{head}</table>"
             f"<h2>Plan (field: current → desired)</h2>{plan}"
             f"<h2>Warnings</h2><ul>{warn or '<li>none</li>'}</ul>"
             f"<h2>Verify</h2><ul>{verify or '<li>not recorded (no connection was read back)</li>'}</ul>"
-            f"<h2>Ledger</h2><ul>{ledger_items}</ul>"
+            f"{journal_html}<h2>Ledger</h2><ul>{ledger_items}</ul>"
             f"<p>signer (Ed25519 public key fingerprint, SHA-256 of the raw key): "
             f"<code>{e(str(rec.get('signer') or '(unsigned)'))}</code></p>"
             "<p>Code inputs are hidden in this export; every output is kept. The full executed notebook is "

@@ -165,7 +165,8 @@ class RunEvidence:
                 "ended": iso(ended), "duration_seconds": round((ended - self.started).total_seconds(), 3),
                 "records": records}
         record = changerecord.build(view, ledger_lines=changerecord.run_lines(self.root, self.run_id, check=False),
-                                    head_before=ledger.head(self.root), signer=signing.load_signer().fingerprint)
+                                    head_before=ledger.head(self.root), signer=signing.load_signer().fingerprint,
+                                    journal_entries=[e for _, e in changerecord._run_entries(self.root, self.run_id)])
         return changerecord.insert_into(html, record)
 
     def _write_once(self, name: str, text: str) -> None:

@@ -55,8 +55,10 @@ ANCHORS_DIR = "anchors"
 FINGERPRINT_PREFIX = "SHA256:"
 
 
-class SigningError(Exception):
-    """The signing key cannot be created, read or used (the message says which file and why)."""
+class SigningError(OSError):
+    """The signing key cannot be created, read or used (the message says which file and why). An OSError, so a
+    caller that treats "the ledger cannot be written" as a refusal (no change without its record) treats a
+    missing key the same way."""
 
 
 class SignatureError(Exception):
