@@ -16,7 +16,8 @@ def fresh_state(prefix: str) -> Path:
     base = Path(tempfile.mkdtemp(prefix=f"vpnrunbook-bench-{prefix}-"))
     os.environ.update({"VPNRUNBOOK_STATE_DIR": str(base / "state"),
                        "VPNRUNBOOK_DB": str(base / "state" / "emulator.sqlite3"),
-                       "VPNRUNBOOK_EVIDENCE_DIR": str(base / "evidence")})
+                       "VPNRUNBOOK_EVIDENCE_DIR": str(base / "evidence"),
+                       "VPNRUNBOOK_SIGNING_DIR": str(base / "state" / "signing")})  # never the real home
     os.environ.pop("VPNRUNBOOK_EMULATOR_URL", None)
     os.environ.pop("VPNRUNBOOK_TARGET", None)
     return base

@@ -46,6 +46,7 @@ def _bench(label: str, session) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["VPNRUNBOOK_STATE_DIR"] = tmp
+        os.environ["VPNRUNBOOK_SIGNING_DIR"] = str(Path(tmp) / "signing")
         os.environ["VPNRUNBOOK_DB"] = str(Path(tmp) / "emulator.sqlite3")
         from tests.emulator import seed
         from vpnrunbook.azure.connect import connect

@@ -22,6 +22,7 @@ def main() -> None:
         os.environ.update({"VPNRUNBOOK_STATE_DIR": str(base / "state"),
                            "VPNRUNBOOK_DB": str(base / "state" / "emulator.sqlite3"),
                            "VPNRUNBOOK_EVIDENCE_DIR": str(base / "evidence"),
+                           "VPNRUNBOOK_SIGNING_DIR": str(base / "state" / "signing"),
                            "VPNRUNBOOK_EMULATOR_TIME_FACTOR": factor, "TINY_KEY": "Bench0Key0Not0Secret"})
         os.environ.pop("VPNRUNBOOK_SEED_KEY", None)
         t0 = time.perf_counter()

@@ -129,7 +129,7 @@ def test_reused_html_exporter_renders_like_a_new_one_in_any_thread():
     from vpnrunbook.runbook import htmlexport
 
     notebooks = [nbformat.read(str(STEPS[s].path), as_version=4) for s in ("05_update_policy", "08_show_policy")]
-    expected = [htmlexport.make_offline(HTMLExporter(template_name="lab", embed_images=True)
+    expected = [htmlexport.make_offline(HTMLExporter(**htmlexport.EXPORTER_OPTIONS)
                                         .from_notebook_node(nb)[0]) for nb in notebooks]
     htmlexport.prepare()
     results: dict[int, list[str]] = {}

@@ -1,4 +1,4 @@
-"""``vpnrunbook run``, ``vpnrunbook evidence list|verify``, ``vpnrunbook notebooks strip|check`` and ``vpnrunbook demo``."""
+"""``vpnrunbook run``, ``vpnrunbook evidence list|verify|show|key|head``, ``vpnrunbook notebooks strip|check`` and ``vpnrunbook demo``."""
 
 from __future__ import annotations
 
@@ -41,6 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     e_verify.add_argument("--head", metavar="SEQ:SHA256", action="append", default=[],
                           help="a ledger head kept from an earlier run (printed by `vpnrunbook run`); the ledger must "
                                "still hold that line, unchanged — catches removed newest runs. Repeatable")
+    e_verify.add_argument("--key", metavar="PUBKEY",
+                          help="the public key file (`vpnrunbook evidence key` prints it) or its fingerprint "
+                               "SHA256:<64 hex>: every line must be signed by it, an empty or absent ledger fails, "
+                               "and the last head this key signed here must still be in the ledger")
+    e_verify.add_argument("--target", choices=("emulator", "azure"),
+                          help="every signed record must name this target (azure: emulator runs are refused)")
+    e_verify.add_argument("--subscription", metavar="ID", help="every signed record must name this subscription")
     e_verify.set_defaults(handler=cmd_evidence_verify)
     e_rec = esub.add_parser("reconcile", help="for every change left without an outcome (a run killed, a full disk), "
                                               "read the resources and append what actually happened; close cut-off "
@@ -50,6 +57,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     e_head = esub.add_parser("head", help="print the ledger head (SEQ:SHA256 of the last line) to keep elsewhere")
     _evidence_arg(e_head)
     e_head.set_defaults(handler=cmd_evidence_head)
+    e_show = esub.add_parser("show", help="print a run's change record (who, when, target, outcome, plan, "
+                                          "warnings, verify, ledger line, signer)")
+    _evidence_arg(e_show)
+    e_show.add_argument("run", metavar="RUN", help="run id (a unique part of it is enough, e.g. 05_update)")
+    e_show.set_defaults(handler=cmd_evidence_show)
+    e_key = esub.add_parser("key", help="print the signing key's public key path and fingerprint (created on "
+                                        "first use)")
+    e_key.set_defaults(handler=cmd_evidence_key)
     ev.set_defaults(handler=lambda a: (ev.print_help(), EXIT_USAGE)[1])
 
     nb = sub.add_parser("notebooks", help="strip outputs from the runbook notebooks, or check they are stripped")
@@ -139,6 +154,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"vpnrunbook run: evidence folder {root} cannot be used ({reason}); allowed: a writable folder "
               "(--evidence-dir or VPNRUNBOOK_EVIDENCE_DIR)", file=sys.stderr)
         return EXIT_USAGE
+    problem = _signing_ready(root)
+    if problem:
+        print(f"vpnrunbook run: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"running {step.name} ({'apply' if args.apply else 'plan only'}) ...", file=sys.stderr)
     _interrupt_on_sigterm()
     result = run_step(step.name, params_file=args.parameters, parameters=overrides, apply=args.apply, target=args.target,
@@ -151,7 +170,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print(f"ledger head: {head(root)}  (keep it, e.g. in the change ticket: `vpnrunbook evidence verify --head` "
           "proves later that no newer run was removed)")
+    print(f"signed by: {_signer_line()}")
     return result.exit_code
+
+
+def _signer_line() -> str:
+    from vpnrunbook.runbook.signing import load_signer
+
+    signer = load_signer()
+    return f"{signer.fingerprint} (public key {signer.pub_path}; `vpnrunbook evidence verify --key {signer.pub_path}`)"
+
+
+def _signing_ready(root: Path) -> str | None:
+    """Why the ledger cannot be signed (None when it can): checked before a run starts."""
+    from vpnrunbook.runbook.ledger import _refuse_key_inside
+    from vpnrunbook.runbook.signing import SigningError, load_signer
+
+    try:
+        _refuse_key_inside(root, load_signer())
+    except SigningError as exc:
+        return str(exc)
+    return None
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:
@@ -193,23 +232,28 @@ def cmd_evidence_list(args: argparse.Namespace) -> int:
 
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
     from vpnrunbook.runbook.evidence import evidence_root
-    from vpnrunbook.runbook.ledger import check_head, parse_head, verify
+    from vpnrunbook.runbook.ledger import check, check_head, parse_head
+    from vpnrunbook.runbook.signing import load_public_key
 
     try:
         for kept in args.head:
             parse_head(kept)
+        key = load_public_key(args.key) if args.key else None
     except ValueError as exc:
         print(f"vpnrunbook evidence verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
     root = evidence_root(args.evidence_dir)
-    entries, findings = verify(root)
+    result = check(root, key=key, target=args.target, subscription=args.subscription)  # (signatures: signing.py)
+    entries, findings = result.entries, result.findings
     for kept in args.head:
         findings += check_head(root, kept)
     if findings:
         print(f"evidence under {root}: {len(findings)} problem(s) found", file=sys.stderr)
         for f in findings:
             print(f"  - {f}", file=sys.stderr)
+        print(f"valid signatures by: {_signers(result)}", file=sys.stderr)
         return EXIT_EVIDENCE
+    print(_signature_summary(result, key, args.target))
     kept = f"; the kept head(s) {', '.join(args.head)} still in it" if args.head else ""
     from vpnrunbook.runbook.changes import INTENT, kind_of
     from vpnrunbook.runbook.ledger import read
@@ -250,6 +294,56 @@ def cmd_evidence_head(args: argparse.Namespace) -> int:
         print("vpnrunbook evidence head: the ledger is empty", file=sys.stderr)
         return EXIT_FAILED
     print(current)
+    return EXIT_OK
+
+
+def _signers(result: Any) -> str:
+    from vpnrunbook.runbook.signing import local_public_key
+
+    local = local_public_key()
+    mine = "; this host's key"
+    return ", ".join(f"{fp} ({n} line(s){mine if local and fp == local.fingerprint else ''})"
+                     for fp, n in result.signers.items()) or "no key"
+
+
+def _signature_summary(result: Any, key: Any, target: str | None) -> str:
+    if key is not None:
+        how = f"every line signed by the key given ({key.fingerprint})"
+        if result.anchor:
+            how += f", the head it last signed here ({result.anchor.split(':')[0]}:…) still in the ledger"
+    else:
+        how = f"valid, signed by {_signers(result)} — pass --key to require a key"
+    scope = f"; every record names target {target}" if target else ""
+    return f"signatures: {how}{scope}"
+
+
+def cmd_evidence_show(args: argparse.Namespace) -> int:
+    from vpnrunbook.runbook import changerecord
+    from vpnrunbook.runbook.evidence import evidence_root
+
+    root = evidence_root(args.evidence_dir)
+    try:
+        record = changerecord.for_run(root, args.run)
+    except LookupError as exc:
+        print(f"vpnrunbook evidence show: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(changerecord.to_text(record))
+    return EXIT_OK
+
+
+def cmd_evidence_key(args: argparse.Namespace) -> int:
+    from vpnrunbook.runbook.signing import SigningError, key_paths, load_signer
+
+    existed = key_paths()[0].exists()
+    try:
+        signer = load_signer()
+    except SigningError as exc:
+        print(f"vpnrunbook evidence key: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"public key:  {signer.pub_path}")
+    print(f"fingerprint: {signer.fingerprint}  (SHA-256 of the raw 32-byte Ed25519 public key, hex)")
+    print(f"private key: {signer.key_path}  ({'existing' if existed else 'created now'}, mode 0600; keep it "
+          "outside the evidence folder)")
     return EXIT_OK
 
 

@@ -106,6 +106,17 @@ def ensure_seed_key() -> str:
     return f"file:{path}; for later `vpnrunbook run` with the seed files: export {SEED_KEY_ENV}=\"$(cat {path})\""
 
 
+def demo_signer():
+    """The demo signs with a key in the state folder (``.vpnrunbook/signing/``, removed with the demo state by
+    ``make clean-state``), never the operator's key in the home folder — unless $VPNRUNBOOK_SIGNING_DIR or
+    $VPNRUNBOOK_SIGNING_KEY choose one."""
+    from vpnrunbook.runbook import signing
+
+    if not os.environ.get(signing.DIR_ENV) and not os.environ.get(signing.KEY_ENV):
+        os.environ[signing.DIR_ENV] = str(Path(os.environ.get("VPNRUNBOOK_STATE_DIR", ".vpnrunbook")) / "signing")
+    return signing.load_signer()
+
+
 def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | None = None,
              timeouts: Timeouts | None = None, runs: tuple[DemoRun, ...] = RUNS, max_parallel: int | None = None,
              out=sys.stdout) -> int:
@@ -125,6 +136,7 @@ def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | N
         print(f"vpnrunbook demo: {exc}", file=sys.stderr)
         return EXIT_USAGE
     key_source = ensure_seed_key()
+    signer = demo_signer()
     factor = os.environ.get("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0.002")
     print(f"vpnrunbook demo: seed workflow against the emulator (a gateway takes 45 min x time factor {factor}; "
           f"shared key from {key_source}; up to {cap} runs at once)", file=out)
@@ -135,13 +147,14 @@ def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | N
     total = time.monotonic() - t0
     _summary([results[r.params] for r in runs if r.params in results], total, out)
     from vpnrunbook.runbook.evidence import evidence_root
-    from vpnrunbook.runbook.ledger import head, verify
+    from vpnrunbook.runbook.ledger import check, head
 
     root = evidence_root(evidence_dir).resolve()
-    _, findings = verify(root)
+    findings = check(root, key=signer.public_key).findings
     print(f"\nevidence: {root}  (ledger: {root / 'ledger.jsonl'}; "
-          f"`vpnrunbook evidence verify`: {'OK' if not findings else f'{len(findings)} problem(s)'}; "
-          f"ledger head {head(root)})", file=out)
+          f"`vpnrunbook evidence verify --key {signer.pub_path}`: "
+          f"{'OK' if not findings else f'{len(findings)} problem(s)'}; ledger head {head(root)})", file=out)
+    print(f"signed by: {signer.fingerprint} (Ed25519; public key {signer.pub_path})", file=out)
     failed = [res for _, _, _, res in results.values() if not res.ok]
     skipped = [r.params for r in runs if r.params not in results]
     if skipped:

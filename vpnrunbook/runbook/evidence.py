@@ -119,6 +119,7 @@ class RunEvidence:
     def write(self, *, notebook_text: str | None, html: str | None, records: list[dict[str, Any]],
               scrubber: Scrubber, ended: dt.datetime, extra_files: dict[str, str] | None = None,
               run_line: dict[str, Any] | None = None, keep_files: dict[str, str] | None = None) -> dict[str, Any]:
+        html = self._with_change_record(html, records, ended)  # (changerecord.py) the auditor's page opens with it
         files: dict[str, str] = dict(keep_files or {})  # files already in the folder (name -> SHA-256)
         errors: dict[str, str] = {}
         texts = {NOTEBOOK_FILE: notebook_text, HTML_FILE: html, **(extra_files or {})}
@@ -159,10 +160,28 @@ class RunEvidence:
         ledger.append(self.root, {
             "kind": "run", "run_id": self.run_id, "step": self.step, "outcome": manifest.get("outcome"),
             "apply": manifest.get("apply"), "target": manifest.get("target"),
+            "subscription_id": manifest.get("subscription_id"),
             "started": manifest["started"], "ended": manifest["ended"],
             "operator": manifest.get("operator", {}).get("user"), "manifest_sha256": digest, **(run_line or {}),
         })
         return manifest
+
+    def _with_change_record(self, html: str | None, records: list[dict[str, Any]], ended: dt.datetime) -> str | None:
+        """The HTML opened by the run's change record (``changerecord``): the ledger as it stands now (this
+        run's own line is written after the manifest, which hashes this HTML) and the signer's fingerprint.
+        The page is scrubbed as a whole afterwards (the record shows plan rows, warnings and verify results,
+        which hold no secret field)."""
+        from vpnrunbook.runbook import changerecord, signing
+
+        if html is None:
+            return None
+        view = {**self.manifest, "run_id": self.run_id, "step": self.step, "started": iso(self.started),
+                "ended": iso(ended), "duration_seconds": round((ended - self.started).total_seconds(), 3),
+                "records": records}
+        record = changerecord.build(view, ledger_lines=changerecord.run_lines(self.root, self.run_id, check=False),
+                                    head_before=ledger.head(self.root), signer=signing.load_signer().fingerprint,
+                                    journal_entries=[e for _, e in changerecord._run_entries(self.root, self.run_id)])
+        return changerecord.insert_into(html, record)
 
     def _write_once(self, name: str, text: str) -> None:
         write_once(self.run_dir, name, text)

@@ -1,4 +1,6 @@
-"""Self-contained HTML export of an executed notebook: it opens offline, with no CDN requests.
+"""Self-contained HTML export of an executed notebook, for the auditor: it opens offline, with no CDN requests,
+and shows every output and markdown cell but no code input (nbconvert ``exclude_input``); the full notebook,
+code included, is the run's notebook.ipynb. ``evidence.RunEvidence.write`` opens it with the change record.
 
 nbconvert's ``lab`` template inlines its CSS and images (``embed_images``) but links require.js, MathJax and
 the widget renderer from CDNs. None of them is needed to read a runbook's evidence (tables are HTML, text is
@@ -44,6 +46,9 @@ def remote_references(html: str) -> list[str]:
 # state in the exporter: its resources are per call), one per concurrent export, and `prepare()` builds one
 # ahead of time — the runner calls it in a background thread while the kernel runs the notebook.
 _pool: list[Any] = []
+# the auditor's export: code inputs hidden, every output kept (the full notebook is notebook.ipynb)
+EXPORTER_OPTIONS: dict[str, Any] = {"template_name": "lab", "embed_images": True, "exclude_input": True,
+                                    "exclude_input_prompt": True}
 _pool_lock = threading.Lock()
 
 
@@ -53,7 +58,7 @@ def _take() -> Any:
             return _pool.pop()
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab", embed_images=True)
+    exporter = HTMLExporter(**EXPORTER_OPTIONS)
     exporter.from_notebook_node(_tiny_notebook())  # compiles every template the exports use, loads the lexer
     return exporter
 

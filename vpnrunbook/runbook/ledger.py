@@ -13,6 +13,13 @@ The chain cannot show that its newest lines were cut off together with their run
 gap: ``SEQ:SHA256`` of the last line, printed by every ``vpnrunbook run`` and by the demo. Kept somewhere else (the
 change ticket, the scheduler's log), it lets ``vpnrunbook evidence verify --head SEQ:SHA256`` prove that the ledger
 still holds that line, unchanged.
+
+Every line is signed (``signing``: Ed25519, an in-toto Statement v1 in a DSSE envelope under ``envelope``; the
+statement's predicate holds the line's other fields, seq and prev included). ``check`` verifies the signatures —
+against the key given (``--key``: re-signed history, another key's lines, an unsigned line and an empty ledger all
+fail) or against the keys the statements name — and, with the signer's own key, its *anchor*: the last head it
+signed in this evidence folder, which the ledger must still hold. A line appended after the anchor went missing
+records the loss (``ledger_gap``), signed, so a deleted history stays visible after new runs.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from vpnrunbook.runbook import signing
 
 LEDGER_NAME = "ledger.jsonl"
 GENESIS = "0" * 64
@@ -46,9 +55,16 @@ def _dumps(entry: dict[str, Any]) -> str:
     return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def append(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
-    """Append ``entry`` (seq and prev are filled in) under an exclusive lock; returns the line written."""
+ENVELOPE = "envelope"
+GAP = "ledger_gap"
+
+
+def append(root: Path, entry: dict[str, Any], *, signer: signing.Signer | None = None) -> dict[str, Any]:
+    """Append ``entry`` (seq and prev are filled in, then the envelope signing them) under an exclusive lock;
+    returns the line written. ``signer``: default this process's key (``signing.load_signer``)."""
+    signer = signer or signing.load_signer()
     root.mkdir(parents=True, exist_ok=True)
+    _refuse_key_inside(root, signer)
     path = root / LEDGER_NAME
     created = not path.exists()
     with open(path, "a+b") as f:
@@ -57,13 +73,23 @@ def append(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
             f.seek(0)
             lines = [ln for ln in f.read().split(b"\n") if ln.strip()]
             prev = sha256_bytes(lines[-1]) if lines else GENESIS
-            line = {**entry, "seq": len(lines) + 1, "prev": prev}
+            line = {k: v for k, v in entry.items() if k != ENVELOPE}
+            line.update({"seq": len(lines) + 1, "prev": prev})
+            last = signer.last_signed_head(root)
+            if last is not None and not _holds(lines, last):
+                line[GAP] = {"lost_head": last, "keyid": signer.keyid,
+                             "note": "the ledger no longer held the head this key signed last here: lines were "
+                                     "deleted or the ledger replaced before this line"}
+            line[ENVELOPE] = signer.envelope(line)
             data = _dumps(line).encode("ascii")
             _write_whole(f, data + b"\n")
             if created:
                 fsync_dir(root)
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    # after the lock: with two writers the anchor may name the older of their lines — still a line this key
+    # signed and the ledger holds (never a false alarm), only a slightly older anchor
+    signer.remember_head(root, f"{line['seq']}:{sha256_bytes(data)}")
     return line
 
 
@@ -128,15 +154,15 @@ def parse_head(text: str) -> tuple[int, str]:
     return int(seq), digest
 
 
-def check_head(root: Path, kept: str) -> list[Finding]:
+def check_head(root: Path, kept: str, *, source: str = "the head kept from an earlier run") -> list[Finding]:
     """Findings when the ledger no longer holds the line a kept head names (cut off, or rewritten)."""
     seq, digest = parse_head(kept)
     lines = _lines(root)
     if len(lines) < seq:
-        return [Finding("ledger", f"has {len(lines)} line(s), but the head kept from an earlier run ({seq}:"
+        return [Finding("ledger", f"has {len(lines)} line(s), but {source} ({seq}:"
                                   f"{digest[:HEAD_MIN_HEX]}…) names line {seq}: the newest lines were removed")]
     if not sha256_bytes(lines[seq - 1]).startswith(digest):
-        return [Finding(f"ledger line {seq}", f"differs from the head kept from an earlier run ({seq}:"
+        return [Finding(f"ledger line {seq}", f"differs from {source} ({seq}:"
                                               f"{digest[:HEAD_MIN_HEX]}…): the line or one before it was rewritten")]
     return []
 
@@ -154,6 +180,7 @@ def verify(root: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
     """Check the chain, every manifest's hash and every file the manifests list, that every intent has an outcome
     and that no run folder lacks its manifest; returns (run entries, findings)."""
     findings: list[Finding] = []
+    findings += signature_check(root).findings  # every line, whatever its kind (signing.py; see check() for --key)
     entries: list[dict[str, Any]] = []
     prev = GENESIS
     expected_seq = 1
@@ -220,4 +247,99 @@ def verify_run(root: Path, entry: dict[str, Any]) -> list[Finding]:
         rel = f.relative_to(run_dir).as_posix()
         if f.is_file() and rel != "manifest.json" and rel not in files:
             found.append(Finding(where, f"{rel} was added after the run (not in the manifest)"))
+    return found
+
+
+# ---- signatures (signing.py) --------------------------------------------------------------------------------
+@dataclass
+class Verification:
+    """What ``check`` found: the entries and problems of ``verify``, which keys signed how many lines, and the
+    signer's anchor that was checked (with ``key``)."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    signers: dict[str, int] = field(default_factory=dict)   # fingerprint -> lines it signed (valid signatures)
+    anchor: str | None = None
+
+
+def check(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
+          subscription: str | None = None) -> Verification:
+    """``verify`` plus: with ``key`` every line must be signed by it, an empty or absent ledger is a finding
+    (nothing signed to verify) and the key's anchor for this folder must still be in the ledger; with ``target``
+    (``azure``) every signed statement must name that target (and ``subscription`` when given)."""
+    entries, findings = verify(root)
+    plain = signature_check(root)
+    if key is None and target is None and subscription is None:
+        return Verification(entries, findings, plain.signers)
+    strict = signature_check(root, key=key, target=target, subscription=subscription)
+    drop = set(plain.findings)
+    return Verification(entries, [f for f in findings if f not in drop] + strict.findings, strict.signers,
+                        strict.anchor)
+
+
+def signature_check(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
+                    subscription: str | None = None) -> Verification:
+    """The signature of every line (any kind): against ``key``, or the key each statement names."""
+    result = Verification()
+    for n, _raw, entry in read(root):
+        if entry is None:
+            continue  # verify reports it
+        result.entries.append(entry)
+        result.findings += _check_signature(f"ledger line {n}", entry, key, target, subscription, result.signers)
+    if key is not None:
+        if not result.entries:
+            state = "is absent" if not (root / LEDGER_NAME).exists() else "holds no line"
+            result.findings.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
+        if key.path is not None:
+            anchor = signing.anchor_file(key.path.parent, root)
+            result.anchor = signing.read_anchor(anchor)
+            if result.anchor is not None:
+                result.findings += check_head(root, result.anchor, source="the head this key last signed here "
+                                                                          f"(kept in {anchor})")
+    return result
+
+
+def _refuse_key_inside(root: Path, signer: signing.Signer) -> None:
+    if signer.inside(root):
+        raise signing.SigningError(f"signing key {signer.key_path} lies inside the evidence folder {root}; allowed: "
+                                   f"a key outside it (${signing.DIR_ENV} or ${signing.KEY_ENV})")
+
+
+def _holds(lines: list[bytes], kept: str) -> bool:
+    try:
+        seq, digest = parse_head(kept)
+    except ValueError:
+        return False
+    return len(lines) >= seq and sha256_bytes(lines[seq - 1]).startswith(digest)
+
+
+def _check_signature(where: str, entry: dict[str, Any], key: signing.PublicKey | None, target: str | None,
+                     subscription: str | None, signers: dict[str, int]) -> list[Finding]:
+    envelope = entry.get(ENVELOPE)
+    if envelope is None:
+        return [Finding(where, "is not signed (no envelope): added by hand or by a vpnrunbook without signing")]
+    try:
+        opened = signing.open_envelope(envelope, key)
+    except signing.SignatureError as exc:
+        return [Finding(where, str(exc))]
+    signers[opened.key.fingerprint] = signers.get(opened.key.fingerprint, 0) + 1
+    predicate = opened.statement.get("predicate") or {}
+    visible = {k: v for k, v in entry.items() if k != ENVELOPE}
+    found = []
+    if predicate.get("entry") != visible:
+        changed = sorted(k for k in set(visible) | set(predicate.get("entry") or {})
+                         if visible.get(k) != (predicate.get("entry") or {}).get(k))
+        found.append(Finding(where, f"differs from its signed statement in {', '.join(changed)}: edited after "
+                                    "it was signed"))
+    signed_target = predicate.get("target") or {}
+    if target is not None and signed_target.get("name") != target:
+        found.append(Finding(where, f"is signed for target {signed_target.get('name')!r}, not {target!r}: "
+                                    f"it is not evidence of a change on {target} (run {entry.get('run_id')})"))
+    if subscription is not None and signed_target.get("subscription") != subscription:
+        found.append(Finding(where, f"is signed for subscription {signed_target.get('subscription')!r}, not "
+                                    f"{subscription!r} (run {entry.get('run_id')})"))
+    gap = entry.get(GAP)
+    if isinstance(gap, dict):
+        found.append(Finding(where, f"records that the ledger had lost the head {gap.get('lost_head')} its signer "
+                                    "signed last here: earlier lines were deleted or the ledger replaced"))
     return found

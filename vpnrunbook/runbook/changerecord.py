@@ -1,0 +1,346 @@
+"""The change record: what an auditor reads first — one function builds it, HTML and terminal render it.
+
+``build`` takes a run's manifest (or the manifest about to be written) and the ledger's view of the run, and
+returns a plain dict: who, when (start, end), target and subscription, apply, outcome and error, the plan as rows
+``resource field: current → desired``, every warning (weak crypto findings, tunnel impact, notes), the verify
+result per connection, the ledger lines and the signer's fingerprint. ``to_html`` opens each run's
+notebook.html with it; ``to_text`` is what ``vpnrunbook evidence show RUN`` prints.
+
+The ledger line of a run holds the SHA-256 of its manifest, which holds the SHA-256 of the HTML, so the HTML
+cannot name its own line. It names what is true when it is written: the ledger head at that moment and the lines
+already recorded for the run (intent records, when the apply path writes them); ``evidence show`` adds the run's
+own line (seq, SHA-256, signature check).
+"""
+
+from __future__ import annotations
+
+import html as _html
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+SECTION_ID = "vpnrunbook-change-record"
+
+
+def _display(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ", ".join(_display(v) for v in value) if value else "[]"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _finding_text(w: Any) -> str:
+    if isinstance(w, dict) and "field" in w:
+        tag = f" [{w['strength']}]" if w.get("strength") else ""
+        return f"{str(w.get('severity', 'warning')).upper()} {w['field']}={_display(w.get('value'))}{tag}: " \
+               f"{w.get('message', '')}"
+    return str(w)
+
+
+def build(manifest: dict[str, Any], *, ledger_lines: list[dict[str, Any]] | None = None,
+          head_before: str | None = None, signer: str | None = None,
+          journal_entries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The change record of one run. ``ledger_lines``: the run's ledger lines known (each with seq, sha256 and
+    optionally kind, signed_by, signature); ``head_before``: the ledger head when the record was made."""
+    operator = manifest.get("operator") or {}
+    who = operator.get("user") if isinstance(operator, dict) else operator
+    if isinstance(operator, dict) and operator.get("host"):
+        who = f"{who}@{operator['host']}"
+    plan: list[dict[str, str]] = []
+    warnings: list[str] = []
+    notes: list[str] = []
+    verify: list[dict[str, Any]] = []
+    for rec in manifest.get("records") or []:
+        if not isinstance(rec, dict):
+            continue
+        p = rec.get("plan")
+        if isinstance(p, dict):
+            for c in p.get("changes") or []:
+                plan.append({"resource": str(c.get("resource", "")), "field": str(c.get("field", "")),
+                             "current": _display(c.get("current")), "desired": _display(c.get("desired")),
+                             "action": str(c.get("action", ""))})
+            warnings += [_finding_text(w) for w in p.get("warnings") or [] if _is_warning(w)]
+            warnings += [str(t) for t in p.get("tunnel_warnings") or []]
+            notes += [str(n) for n in p.get("notes") or []]
+        warnings += [_finding_text(w) for w in rec.get("warnings") or [] if _is_warning(w)]
+        if rec.get("name") == "verify" or (str(rec.get("step", "")).startswith("verify ") and "status" in rec):
+            verify.append({"connection": rec.get("connection"), "status": rec.get("status"), "ok": rec.get("ok"),
+                           "reason": rec.get("reason"), "warning": rec.get("warning"),
+                           "peer": rec.get("peer"), "peer_status": rec.get("peer_status")})
+    error = manifest.get("error")
+    error_text = f"{error.get('type')}: {error.get('message')}" if isinstance(error, dict) else error
+    return {
+        "run_id": manifest.get("run_id"), "step": manifest.get("step"), "title": manifest.get("title"),
+        "what": manifest.get("changes_what"), "who": who, "started": manifest.get("started"),
+        "ended": manifest.get("ended"), "duration_seconds": manifest.get("duration_seconds"),
+        "target": manifest.get("target"), "subscription": manifest.get("subscription_id",
+                                                                       manifest.get("subscription")),
+        "apply": manifest.get("apply"), "outcome": manifest.get("outcome"), "error": error_text,
+        "plan": plan, "warnings": list(dict.fromkeys(warnings)), "notes": list(dict.fromkeys(notes)),
+        "verify": verify, "ledger": list(ledger_lines or []), "head_before": head_before, "signer": signer,
+        "journal": journal(journal_entries or []),
+    }
+
+
+def _is_warning(w: Any) -> bool:
+    return not (isinstance(w, dict) and str(w.get("severity", "")).lower() == "info")
+
+
+# ---- reading a recorded run back ----------------------------------------------------------------
+def find_run(root: Path, run: str) -> str:
+    """A run id from an exact id, or a unique part of one (run folders and the ledger's run ids, so a run cut
+    off before its manifest is found too); LookupError otherwise."""
+    from vpnrunbook.runbook import ledger
+
+    if (root / run / "manifest.json").exists():
+        return run
+    ids = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")} if root.is_dir() else set()
+    ids |= {str(e["run_id"]) for _, _, e in ledger.read(root) if e is not None and e.get("run_id")}
+    ordered = sorted(ids)
+    hits = [i for i in ordered if i == run] or [i for i in ordered if i.startswith(run) or i.endswith(run)] \
+        or [i for i in ordered if run in i]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise LookupError(f"no run {run!r} under {root}; allowed: a run id as `vpnrunbook evidence list` shows it "
+                          "(a unique part of it is enough)")
+    raise LookupError(f"{run!r} matches {len(hits)} runs under {root}: {', '.join(hits[:5])}; give more of the id")
+
+
+def _run_entries(root: Path, run_id: str) -> list[tuple[bytes, dict[str, Any]]]:
+    from vpnrunbook.runbook import ledger
+
+    return [(raw, e) for _, raw, e in ledger.read(root) if e is not None and e.get("run_id") == run_id]
+
+
+def journal(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The apply path's change records of a run (``kind`` intent / outcome / reconcile): per intent, when, what
+    it writes and what its outcome says (``None``: no outcome recorded — the change may or may not have been
+    made; ``vpnrunbook evidence reconcile`` finds out)."""
+    out: list[dict[str, Any]] = []
+    by_id: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        kind = e.get("kind")
+        if kind == "intent":
+            item = {"seq": e.get("seq"), "time": e.get("time"), "step": e.get("step"),
+                    "writes": [str(w.get("label") or w.get("resource_id")) for w in e.get("writes") or []
+                               if isinstance(w, dict)], "outcome": None, "etags": []}
+            out.append(item)
+            by_id[str(e.get("intent_id"))] = item
+        elif kind in ("outcome", "reconcile") and str(e.get("intent_id")) in by_id:
+            item = by_id[str(e["intent_id"])]
+            item["outcome"] = str(e.get("status") or e.get("conclusion") or kind)
+            item["etags"] = [f"{w.get('label') or w.get('resource_id')}: {w.get('etag')}"
+                             for w in e.get("written") or [] if isinstance(w, dict) and w.get("etag")]
+    return out
+
+
+def _manifest_from_journal(run_id: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the change records say when the run's manifest is missing (a run cut off by a kill or a full disk)."""
+    intents = [e for e in entries if e.get("kind") == "intent"]
+    first = intents[0] if intents else (entries[0] if entries else {})
+    records: list[dict[str, Any]] = []
+    for e in intents:
+        changes = [c for w in e.get("writes") or [] if isinstance(w, dict) for c in w.get("changes") or []]
+        records.append({"plan": {"changes": changes, "tunnel_warnings": e.get("tunnel_warnings") or []},
+                        "warnings": e.get("warnings") or []})
+    for e in entries:
+        verify = e.get("verify")
+        if isinstance(verify, dict) and "status" in verify:
+            records.append({"name": "verify", **verify})
+    times = [str(e.get("time") or e.get("ended") or "") for e in entries if e.get("time") or e.get("ended")]
+    return {"run_id": run_id, "step": first.get("step"), "operator": first.get("operator"),
+            "target": first.get("target"), "subscription_id": first.get("subscription_id"),
+            "started": times[0] if times else None, "ended": times[-1] if times else None,
+            "outcome": "incomplete: no manifest.json (the run was cut off; its change records follow)",
+            "records": records}
+
+
+def run_lines(root: Path, run_id: str, *, check: bool = True) -> list[dict[str, Any]]:
+    """The run's ledger lines: seq, sha256 of the line, prev, kind, and who signed it (signature verified)."""
+    from vpnrunbook.runbook import ledger, signing
+
+    out = []
+    for raw, entry in _run_entries(root, run_id):
+        line: dict[str, Any] = {"seq": entry.get("seq"), "sha256": ledger.sha256_bytes(raw),
+                                "prev": entry.get("prev"), "kind": entry.get("kind") or "run"}
+        manifest = root / run_id / "manifest.json"
+        if entry.get("manifest_sha256") and manifest.exists():
+            line["manifest"] = "matches" if ledger.sha256_file(manifest) == entry["manifest_sha256"] else "DIFFERS"
+        if check:
+            try:
+                opened = signing.open_envelope(entry.get(ledger.ENVELOPE))
+            except signing.SignatureError as exc:
+                line["signature"] = f"INVALID: {exc}"
+            else:
+                same = opened.statement.get("predicate", {}).get("entry") == {
+                    k: v for k, v in entry.items() if k != ledger.ENVELOPE}
+                line["signed_by"] = opened.key.fingerprint
+                line["signature"] = "valid" if same else "INVALID: the line differs from its signed statement"
+        out.append(line)
+    return out
+
+
+def for_run(root: Path, run: str) -> dict[str, Any]:
+    """The change record of a recorded run (manifest + its ledger lines, signatures checked)."""
+    run_id = find_run(root, run)
+    entries = [e for _, e in _run_entries(root, run_id)]
+    path = root / run_id / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = _manifest_from_journal(run_id, entries)
+    lines = run_lines(root, run_id)
+    signers = sorted({ln["signed_by"] for ln in lines if ln.get("signed_by")})
+    return build(manifest, ledger_lines=lines, signer=", ".join(signers) or None, journal_entries=entries)
+
+
+# ---- rendering --------------------------------------------------------------------------------------
+def _when(rec: dict[str, Any]) -> str:
+    dur = rec.get("duration_seconds")
+    return f"{rec.get('started')} → {rec.get('ended')}" + (f" ({dur:g} s)" if isinstance(dur, int | float) else "")
+
+
+def _target(rec: dict[str, Any]) -> str:
+    sub = rec.get("subscription")
+    text = f"{rec.get('target')}" + (f", subscription {sub}" if sub else "")
+    if rec.get("target") != "azure":
+        text += " — NOT a change on Azure (not production evidence)"
+    return text
+
+
+def _journal_text(rec: dict[str, Any]) -> list[str]:
+    out = []
+    for j in rec.get("journal") or []:
+        outcome = j["outcome"] or "NO OUTCOME RECORDED (incomplete: `vpnrunbook evidence reconcile`)"
+        text = f"line {j['seq']} {j['time']} {j['step']}: writes {', '.join(j['writes']) or '-'} → {outcome}"
+        if j.get("etags"):
+            text += f" (new ETag {'; '.join(j['etags'])})"
+        out.append(text)
+    return out
+
+
+def _verify_text(v: dict[str, Any]) -> str:
+    text = f"{v.get('connection')}: {v.get('status')}"
+    if v.get("peer"):
+        text += f" (peer {v['peer']}: {v.get('peer_status')})"
+    text += " — OK" if v.get("ok") else " — NOT OK"
+    if v.get("reason"):
+        text += f" — {v['reason']}"
+    if v.get("warning"):
+        text += f" — WARNING: {v['warning']}"
+    return text
+
+
+def _ledger_text(rec: dict[str, Any]) -> list[str]:
+    out = []
+    for ln in rec.get("ledger") or []:
+        text = f"line {ln.get('seq')} ({ln.get('kind', 'run')}) sha256 {ln.get('sha256')}"
+        if ln.get("prev"):
+            text += f", prev {str(ln['prev'])[:16]}…"
+        if ln.get("manifest"):
+            text += f" — manifest.json hash {ln['manifest']}"
+        if ln.get("signature"):
+            text += f" — signature {ln['signature']}" + (f" by {ln['signed_by']}" if ln.get("signed_by") else "")
+        out.append(text)
+    if rec.get("head_before") is not None or not out:
+        out.append(f"ledger head when this record was written: {rec.get('head_before') or '(empty ledger)'}; the "
+                   "run's own line is appended after it, naming this folder's manifest hash — "
+                   f"`vpnrunbook evidence show {rec.get('run_id')}` prints it")
+    return out
+
+
+def to_text(rec: dict[str, Any]) -> str:
+    lines = [f"CHANGE RECORD  {rec.get('run_id')}",
+             f"  step:      {rec.get('step')}" + (f" — {rec['title']}" if rec.get("title") else ""),
+             f"  who:       {rec.get('who')}",
+             f"  when:      {_when(rec)}",
+             f"  target:    {_target(rec)}",
+             f"  apply:     {rec.get('apply')}",
+             f"  outcome:   {rec.get('outcome')}" + (f" — {rec['error']}" if rec.get("error") else "")]
+    if rec.get("plan"):
+        lines.append("  plan (field: current → desired):")
+        lines += [f"    {p['action']:6} {p['resource']} {p['field']}: {p['current']} → {p['desired']}"
+                  for p in rec["plan"]]
+    else:
+        lines.append("  plan:      nothing to change")
+    lines.append("  warnings:" + ("" if rec.get("warnings") else "  none"))
+    lines += [f"    - {w}" for w in rec.get("warnings") or []]
+    lines += [f"    note: {n}" for n in rec.get("notes") or []]
+    lines.append("  verify:" + ("" if rec.get("verify") else "    not recorded (no connection was read back)"))
+    lines += [f"    - {_verify_text(v)}" for v in rec.get("verify") or []]
+    if rec.get("journal"):
+        lines.append("  changes recorded by the apply path (intent → outcome):")
+        lines += [f"    - {t}" for t in _journal_text(rec)]
+    lines.append("  ledger:")
+    lines += [f"    - {t}" for t in _ledger_text(rec)]
+    lines.append(f"  signer:    {rec.get('signer') or '(unsigned)'}")
+    return "\n".join(lines)
+
+
+_STYLE = ("#vpnrunbook-change-record{font-family:system-ui,sans-serif;border:2px solid #333;padding:12px 16px;"
+          "margin:12px;background:#fafafa}#vpnrunbook-change-record table{border-collapse:collapse}"
+          "#vpnrunbook-change-record td,#vpnrunbook-change-record th{border:1px solid #bbb;padding:2px 8px;"
+          "text-align:left;vertical-align:top}#vpnrunbook-change-record .warn{color:#b00020;font-weight:bold}"
+          "#vpnrunbook-change-record code{font-size:90%}")
+
+
+def to_html(rec: dict[str, Any]) -> str:
+    e = _html.escape
+
+    def row(name: str, value: str, cls: str = "") -> str:
+        c = f' class="{cls}"' if cls else ""
+        return f"<tr><th>{e(name)}</th><td{c}>{value}</td></tr>"
+
+    outcome = e(str(rec.get("outcome"))) + (f" — {e(str(rec['error']))}" if rec.get("error") else "")
+    head = "".join([
+        row("step", e(str(rec.get("step"))) + (f" — {e(str(rec['title']))}" if rec.get("title") else "")),
+        row("who", e(str(rec.get("who")))), row("when", e(_when(rec))),
+        row("target", e(_target(rec)), "" if rec.get("target") == "azure" else "warn"),
+        row("apply", e(str(rec.get("apply")))),
+        row("outcome", outcome, "" if rec.get("outcome") == "succeeded" else "warn"),
+    ])
+    if rec.get("plan"):
+        plan = ("<table><tr><th>action</th><th>resource</th><th>field</th><th>current → desired</th></tr>"
+                + "".join(f"<tr><td>{e(p['action'])}</td><td>{e(p['resource'])}</td><td><code>{e(p['field'])}"
+                          f"</code></td><td>{e(p['current'])} → {e(p['desired'])}</td></tr>" for p in rec["plan"])
+                + "</table>")
+    else:
+        plan = "<p>nothing to change</p>"
+    warn = "".join(f'<li class="warn">{e(w)}</li>' for w in rec.get("warnings") or [])
+    warn += "".join(f"<li>note: {e(n)}</li>" for n in rec.get("notes") or [])
+    bad = ' class="warn"'
+    verify = "".join(f'<li{"" if v.get("ok") else bad}>{e(_verify_text(v))}</li>' for v in rec.get("verify") or [])
+    ledger_items = "".join(f"<li><code>{e(t)}</code></li>" for t in _ledger_text(rec))
+    journal_items = "".join(f"<li>{e(t)}</li>" for t in _journal_text(rec))
+    journal_html = f"<h2>Changes recorded by the apply path (intent → outcome)</h2><ul>{journal_items}</ul>" \
+        if journal_items else ""
+    return (f'<section id="{SECTION_ID}"><style>{_STYLE}</style>'
+            f"<h1>Change record — <code>{e(str(rec.get('run_id')))}</code></h1>"
+            f"<table>{head}</table>"
+            f"<h2>Plan (field: current → desired)</h2>{plan}"
+            f"<h2>Warnings</h2><ul>{warn or '<li>none</li>'}</ul>"
+            f"<h2>Verify</h2><ul>{verify or '<li>not recorded (no connection was read back)</li>'}</ul>"
+            f"{journal_html}<h2>Ledger</h2><ul>{ledger_items}</ul>"
+            f"<p>signer (Ed25519 public key fingerprint, SHA-256 of the raw key): "
+            f"<code>{e(str(rec.get('signer') or '(unsigned)'))}</code></p>"
+            "<p>Code inputs are hidden in this export; every output is kept. The full executed notebook is "
+            "notebook.ipynb in the same folder.</p></section>")
+
+
+_BODY_RE = re.compile(r"<body\b[^>]*>", re.I)
+
+
+def insert_into(page: str, rec: dict[str, Any]) -> str:
+    """``page`` with the record's HTML as the first thing in its body (prepended when there is no body)."""
+    section = to_html(rec)
+    m = _BODY_RE.search(page)
+    if m is None:
+        return section + page
+    return page[:m.end()] + "\n" + section + page[m.end():]

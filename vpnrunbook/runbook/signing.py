@@ -1,0 +1,468 @@
+"""Ed25519 signatures on ledger lines: an in-toto Statement v1 in a DSSE envelope, made with ``cryptography``.
+
+Every line ``ledger.append`` writes carries ``envelope``::
+
+    {"payloadType": "application/vnd.in-toto+json", "payload": base64(statement),
+     "signatures": [{"keyid": "<64 hex: SHA-256 of the raw public key>", "sig": base64(Ed25519(PAE))}]}
+
+``PAE`` is DSSE's pre-authentication encoding, ``"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`` (LEN: the
+byte length in ASCII decimal), so the signature covers the payload type too. The statement::
+
+    {"_type": "https://in-toto.io/Statement/v1",
+     "subject": [{"name": "<run id>/manifest.json", "digest": {"sha256": ...}}, {"name": "<resource>", ...}, ...],
+     "predicateType": "urn:vpnrunbook:ledger-entry:v1",
+     "predicate": {"entry": <the line without its envelope: seq and prev included, so the chain is signed>,
+                   "target": {"name": "emulator" | "azure" | null, "subscription": ...},
+                   "signer": {"keyid": ..., "publicKey": base64(raw 32 bytes)}}}
+
+The key: an Ed25519 private key (PKCS#8 PEM, mode 0600, folder 0700) created on first use in
+``$VPNRUNBOOK_SIGNING_DIR`` or ``~/.config/vpnrunbook/signing/`` (``$XDG_CONFIG_HOME`` honoured), or the file
+``$VPNRUNBOOK_SIGNING_KEY`` names; the public key (SubjectPublicKeyInfo PEM) beside it as ``ed25519.pub`` (or
+``<key file>.pub``). One key per operator (the default, in the home folder) or per scheduler host (set the
+variable). The key must not lie inside the evidence folder: whoever can write the evidence must not hold the key.
+
+The fingerprint is ``SHA256:`` + the 64 hex digits of SHA-256 over the raw 32-byte public key (the same digest is
+the DSSE ``keyid``). It is not OpenSSH's fingerprint (that hashes the SSH wire format, and is base64).
+
+Beside the key the signer keeps an *anchor* per evidence folder: the last head (``SEQ:SHA256``) it signed there.
+``vpnrunbook evidence verify --key`` with that key reports a ledger that no longer holds it (deleted, cut).
+
+Keys are loaded once per process (``load_signer`` caches by path); signing one line costs about 0.1 ms.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "urn:vpnrunbook:ledger-entry:v1"
+DIR_ENV = "VPNRUNBOOK_SIGNING_DIR"
+KEY_ENV = "VPNRUNBOOK_SIGNING_KEY"
+KEY_FILE = "ed25519.key"
+PUB_FILE = "ed25519.pub"
+ANCHORS_DIR = "anchors"
+FINGERPRINT_PREFIX = "SHA256:"
+
+
+class SigningError(OSError):
+    """The signing key cannot be created, read or used (the message says which file and why). An OSError, so a
+    caller that treats "the ledger cannot be written" as a refusal (no change without its record) treats a
+    missing key the same way."""
+
+
+class SignatureError(Exception):
+    """An envelope that does not verify (the message says why)."""
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding (lengths are byte lengths)."""
+    t = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def keyid_of(raw_public: bytes) -> str:
+    return hashlib.sha256(raw_public).hexdigest()
+
+
+def fingerprint_of(raw_public: bytes) -> str:
+    return FINGERPRINT_PREFIX + keyid_of(raw_public)
+
+
+# ---- where the key lives -----------------------------------------------------------------------
+def key_paths() -> tuple[Path, Path]:
+    """(private key file, public key file) the signer of this process uses."""
+    explicit = os.environ.get(KEY_ENV)
+    if explicit:
+        key = Path(explicit).expanduser()
+        return key, key.with_name(key.name + ".pub")
+    folder = os.environ.get(DIR_ENV)
+    if folder:
+        base = Path(folder).expanduser()
+    else:
+        config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        base = Path(config) / "vpnrunbook" / "signing"
+    return base / KEY_FILE, base / PUB_FILE
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A verifying key: raw 32 bytes (None when only the fingerprint is known) and its keyid."""
+
+    keyid: str
+    raw: bytes | None = None
+    path: Path | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return FINGERPRINT_PREFIX + self.keyid
+
+    def verify(self, signature: bytes, message: bytes) -> bool:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        if self.raw is None:
+            return False
+        try:
+            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
+
+class Signer:
+    """An Ed25519 private key with its public half; signs ledger lines and keeps the anchors."""
+
+    def __init__(self, private: Any, key_path: Path | None = None, pub_path: Path | None = None) -> None:
+        from cryptography.hazmat.primitives import serialization
+
+        self._private = private
+        self.raw_public = private.public_key().public_bytes(serialization.Encoding.Raw,
+                                                            serialization.PublicFormat.Raw)
+        self.keyid = keyid_of(self.raw_public)
+        self.fingerprint = FINGERPRINT_PREFIX + self.keyid
+        self.key_path = key_path
+        self.pub_path = pub_path
+        self._public_b64 = base64.b64encode(self.raw_public).decode("ascii")
+        self._anchors: dict[Path, Path] = {}
+        self._resolved_key: Path | None = None
+
+    @classmethod
+    def generate(cls) -> Signer:
+        """A new key held only in memory (tests; a forger's key)."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        return cls(Ed25519PrivateKey.generate())
+
+    @property
+    def public_key(self) -> PublicKey:
+        return PublicKey(self.keyid, self.raw_public, self.pub_path)
+
+    def statement(self, entry: dict[str, Any]) -> dict[str, Any]:
+        return {"_type": STATEMENT_TYPE, "subject": subjects(entry), "predicateType": PREDICATE_TYPE,
+                "predicate": {"entry": entry, "target": target_of(entry),
+                              "signer": {"keyid": self.keyid, "publicKey": self._public_b64}}}
+
+    def envelope(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """The DSSE envelope over ``entry``'s statement (``entry`` is the line without ``envelope``)."""
+        payload = _canonical(self.statement(entry))
+        sig = self._private.sign(pae(PAYLOAD_TYPE, payload))
+        return {"payloadType": PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode("ascii"),
+                "signatures": [{"keyid": self.keyid, "sig": base64.b64encode(sig).decode("ascii")}]}
+
+    # ---- anchors: the last head this key signed, per evidence folder --------------------------------
+    def _anchor_file(self, root: Path) -> Path | None:
+        if self.key_path is None:
+            return None
+        found = self._anchors.get(root)
+        if found is None:
+            found = self._anchors[root] = anchor_file(self.key_path.parent, root)
+        return found
+
+    def inside(self, root: Path) -> bool:
+        """Whether the private key lies inside ``root`` (refused: who writes the evidence must not hold it)."""
+        if self.key_path is None:
+            return False
+        if self._resolved_key is None:
+            self._resolved_key = self.key_path.resolve()
+        return self._resolved_key.is_relative_to(root.resolve())
+
+    def last_signed_head(self, root: Path) -> str | None:
+        f = self._anchor_file(root)
+        return read_anchor(f) if f is not None else None
+
+    def remember_head(self, root: Path, head: str) -> None:
+        """Best effort: an anchor that cannot be written loses a check, never the ledger line.
+
+        Called under the ledger's lock, so writers of one folder take turns. Rewritten in place with one
+        ``pwrite`` (a rename costs ~2 ms on some filesystems, 20x the signature); a torn anchor does not parse
+        and is ignored, so it can cost a check but never raise a false alarm."""
+        f = self._anchor_file(root)
+        if f is None:
+            return
+        data = (json.dumps({"evidence": str(root.absolute()), "head": head, "keyid": self.keyid}) + "\n").encode()
+        try:
+            f.parent.mkdir(mode=0o700, exist_ok=True)
+            fd = os.open(f, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.pwrite(fd, data, 0)
+                os.ftruncate(fd, len(data))
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+
+def anchor_file(key_dir: Path, root: Path) -> Path:
+    name = hashlib.sha256(str(root.resolve()).encode("utf-8")).hexdigest()[:32]
+    return key_dir / ANCHORS_DIR / f"{name}.json"
+
+
+def read_anchor(path: Path) -> str | None:
+    try:
+        head = json.loads(path.read_text(encoding="utf-8")).get("head")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return head if isinstance(head, str) else None
+
+
+def subjects(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the statement is about: the run's manifest (by its digest); each resource the entry names — in
+    ``resources`` (names), or the change records' ``writes`` / ``written`` (``resource_id``; the digest is that of
+    the record's view of the write: body and ETag read for an intent, the new ETag for an outcome); and always the
+    entry itself, so every statement has a subject with a digest."""
+    digest = hashlib.sha256(_canonical(entry)).hexdigest()
+    out: list[dict[str, Any]] = []
+    manifest = entry.get("manifest_sha256")
+    if isinstance(manifest, str) and manifest:
+        out.append({"name": f"{entry.get('run_id')}/manifest.json", "digest": {"sha256": manifest}})
+    for key in ("resources", "writes", "written"):
+        items = entry.get(key)
+        if not isinstance(items, list):
+            continue
+        for item in items:
+            if isinstance(item, str) and item:
+                out.append({"name": item, "digest": {"sha256": digest}})
+            elif isinstance(item, dict):
+                name = item.get("resource_id") or item.get("id") or item.get("resource") or item.get("label")
+                if name:
+                    out.append({"name": str(name), "digest": {"sha256": hashlib.sha256(_canonical(item)).hexdigest()}})
+    out.append({"name": f"ledger-entry/{entry.get('seq')}", "digest": {"sha256": digest}})
+    return out
+
+
+def target_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """Where the change went: ``emulator`` or ``azure``, the subscription, and the endpoint when the entry names
+    it — signed, so an emulator record cannot be relabelled as production evidence."""
+    target = entry.get("target")
+    if isinstance(target, dict):
+        out = {"name": target.get("name"), "subscription": target.get("subscription")}
+    else:
+        out = {"name": target, "subscription": entry.get("subscription_id", entry.get("subscription"))}
+    if entry.get("endpoint"):
+        out["endpoint"] = entry["endpoint"]
+    return out
+
+
+# ---- loading and creating keys -----------------------------------------------------------------
+_signers: dict[Path, Signer] = {}
+_lock = threading.Lock()
+
+
+def load_signer(*, create: bool = True) -> Signer:
+    """The process's signer (``key_paths()``), created on first use; loaded once per process and path."""
+    key_path, pub_path = key_paths()
+    resolved = key_path.resolve() if key_path.exists() else key_path.absolute()
+    with _lock:
+        signer = _signers.get(resolved)
+        if signer is None:
+            signer = _load_or_create(key_path, pub_path, create=create)
+            _signers[resolved] = signer
+        return signer
+
+
+def _load_or_create(key_path: Path, pub_path: Path, *, create: bool) -> Signer:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    if not key_path.exists():
+        if not create:
+            raise SigningError(f"no signing key at {key_path}")
+        _create(key_path, pub_path)
+    try:
+        mode = key_path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SigningError(f"signing key {key_path} is readable by others (mode {stat.S_IMODE(mode):o}); "
+                               "allowed: 0600 (chmod 600 it)")
+        private = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except OSError as exc:
+        raise SigningError(f"signing key {key_path} cannot be read ({exc.strerror or exc})") from None
+    except (ValueError, TypeError) as exc:
+        raise SigningError(f"signing key {key_path} is not an unencrypted PEM private key ({exc})") from None
+    if not isinstance(private, Ed25519PrivateKey):
+        raise SigningError(f"signing key {key_path} is not an Ed25519 key")
+    signer = Signer(private, key_path, pub_path)
+    if not pub_path.exists():
+        _write_new(pub_path, _public_pem(signer), 0o644)
+    return signer
+
+
+def _public_pem(signer: Signer) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return signer._private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _create(key_path: Path, pub_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    folder = key_path.parent
+    try:
+        existed = folder.exists()
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not existed:
+            os.chmod(folder, 0o700)
+        private = Ed25519PrivateKey.generate()
+        pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        if _write_new(key_path, pem, 0o600):
+            _write_new(pub_path, _public_pem(Signer(private)), 0o644)
+    except OSError as exc:
+        raise SigningError(f"signing key {key_path} cannot be created ({exc.strerror or exc}); allowed: a "
+                           f"writable folder outside the evidence folder (${DIR_ENV} or ${KEY_ENV})") from None
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> bool:
+    """Write ``path`` atomically, never replacing an existing file (another process may have won the race);
+    returns whether this call created it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".new-")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(tmp)
+
+
+def local_public_key() -> PublicKey | None:
+    """This process's key (``key_paths()``) if it exists; never creates one."""
+    key_path, pub_path = key_paths()
+    if not key_path.exists():
+        return None
+    try:
+        return load_signer(create=False).public_key
+    except SigningError:
+        return None
+
+
+def load_public_key(spec: str) -> PublicKey:
+    """``--key``: a public key file (PEM, as ``vpnrunbook evidence key`` prints), a private key file (its
+    public half is used), or a fingerprint ``SHA256:<64 hex>`` (then the public key comes from the ledger's
+    own statements, where its SHA-256 must match). ValueError says what is allowed."""
+    text = spec.strip()
+    digest = text[len(FINGERPRINT_PREFIX):] if text.upper().startswith(FINGERPRINT_PREFIX) else text
+    if len(digest) == 64 and all(c in "0123456789abcdefABCDEF" for c in digest) and not Path(text).exists():
+        local = local_public_key()
+        if local is not None and local.keyid == digest.lower():
+            return local
+        return PublicKey(digest.lower())
+    path = Path(text).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"--key {spec!r}: {exc.strerror or exc}; allowed: the public key file "
+                         "(`vpnrunbook evidence key` prints its path) or its fingerprint SHA256:<64 hex>") from None
+    raw = _raw_public(data)
+    if raw is None:
+        raise ValueError(f"--key {spec!r} is not an Ed25519 public key (PEM); allowed: the public key file "
+                         "(`vpnrunbook evidence key` prints its path) or its fingerprint SHA256:<64 hex>")
+    return PublicKey(keyid_of(raw), raw, path)
+
+
+def _raw_public(data: bytes) -> bytes | None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+    key: Any = None
+    for loader in (serialization.load_pem_public_key, lambda d: serialization.load_pem_private_key(d, None)):
+        try:
+            key = loader(data)
+            break
+        except (ValueError, TypeError):
+            continue
+    if isinstance(key, Ed25519PrivateKey):
+        key = key.public_key()
+    if not isinstance(key, Ed25519PublicKey):
+        return None
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+# ---- opening envelopes ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Opened:
+    statement: dict[str, Any]
+    key: PublicKey
+
+
+def open_envelope(envelope: Any, key: PublicKey | None = None) -> Opened:
+    """Verify ``envelope`` (with ``key``, or with the public key its statement embeds) and return the statement.
+
+    Raises SignatureError naming the problem: not an envelope, wrong payload type, no signature, a signature
+    by another key, a signature that does not verify (edited after signing)."""
+    if not isinstance(envelope, dict):
+        raise SignatureError("envelope is not a JSON object")
+    if envelope.get("payloadType") != PAYLOAD_TYPE:
+        raise SignatureError(f"payloadType {envelope.get('payloadType')!r}, not {PAYLOAD_TYPE}")
+    try:
+        payload = base64.b64decode(envelope.get("payload", ""), validate=True)
+        statement = json.loads(payload)
+    except (binascii.Error, ValueError, TypeError):
+        raise SignatureError("payload is not base64 JSON") from None
+    if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
+        raise SignatureError(f"payload is not an in-toto Statement ({STATEMENT_TYPE})")
+    sigs = envelope.get("signatures")
+    if not isinstance(sigs, list) or not sigs:
+        raise SignatureError("envelope has no signature")
+    embedded = _embedded_key(statement)
+    message = pae(PAYLOAD_TYPE, payload)
+    ids = []
+    for s in sigs:
+        if not isinstance(s, dict):
+            continue
+        keyid = str(s.get("keyid", ""))
+        ids.append(keyid)
+        try:
+            sig = base64.b64decode(s.get("sig", ""), validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            continue
+        candidate = key if key is not None else embedded
+        if candidate is None:
+            continue
+        if key is not None and candidate.raw is None and embedded is not None and embedded.keyid == key.keyid:
+            candidate = embedded  # --key given as a fingerprint: the embedded key hashes to it
+        if keyid and keyid != candidate.keyid:
+            continue
+        if candidate.verify(sig, message):
+            return Opened(statement, candidate)
+        raise SignatureError(f"signature by {FINGERPRINT_PREFIX}{keyid[:16]}… does not verify: the line was "
+                             "edited after it was signed")
+    if key is not None:
+        shown = ", ".join(f"{FINGERPRINT_PREFIX}{i[:16]}…" for i in ids if i) or "an unnamed key"
+        raise SignatureError(f"signed by {shown}, not by the key given ({key.fingerprint[:23]}…)")
+    raise SignatureError("no signature verifies with the public key the statement names")
+
+
+def _embedded_key(statement: dict[str, Any]) -> PublicKey | None:
+    signer = (statement.get("predicate") or {}).get("signer") if isinstance(statement.get("predicate"), dict) else None
+    if not isinstance(signer, dict):
+        return None
+    try:
+        raw = base64.b64decode(str(signer.get("publicKey", "")), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != 32:
+        return None
+    return PublicKey(keyid_of(raw), raw)
