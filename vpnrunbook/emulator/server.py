@@ -23,6 +23,7 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.app import EmulatorApp
+from vpnrunbook.emulator.private_files import FILE_MODE, private_dir, private_umask, tighten
 from vpnrunbook.emulator.store import Store, state_dir
 
 CERT_NAME, KEY_NAME, TOKEN_NAME, URL_NAME = "emulator-ca.pem", "emulator-key.pem", "emulator.token", "emulator.url"
@@ -30,7 +31,8 @@ HANDSHAKE_TIMEOUT = 30.0  # seconds a client may take to complete its TLS handsh
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with private_umask():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     os.chmod(path, 0o600)
@@ -43,9 +45,10 @@ def ensure_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, 
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
     if cert_path.exists() and key_path.exists():
+        tighten(key_path, FILE_MODE)
         return cert_path, key_path
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vpnrunbook emulator")])
@@ -71,11 +74,12 @@ def ensure_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, 
 def ensure_token(directory: Path) -> str:
     path = directory / TOKEN_NAME
     if path.exists():
+        tighten(path, FILE_MODE)
         token = path.read_text(encoding="utf-8").strip()
         if token:
             return token
     token = secrets.token_urlsafe(32)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     _write_private(path, token.encode())
     return token
 
@@ -159,7 +163,7 @@ class RunningServer:
 def make_server(*, host: str = "127.0.0.1", port: int = 0, directory: Path | None = None,
                 db_path: str | None = None) -> RunningServer:
     """Bind the HTTPS server (not yet serving). Loopback only unless ``host`` says otherwise."""
-    directory = directory or state_dir()
+    directory = private_dir(directory or state_dir())
     cert, key = ensure_certificate(directory, host)
     token = ensure_token(directory)
     app = EmulatorApp(Store(db_path), token=token)
