@@ -33,9 +33,14 @@ class EmulatorApp:
     it; in-process there is no network to protect, so any bearer token is accepted).
     """
 
-    def __init__(self, store: Store | None = None, *, token: str | None = None) -> None:
+    def __init__(self, store: Store | None = None, *, token: str | None = None, base_url: str | None = None,
+                 own_hosts: Iterable[str] = ()) -> None:
         self.store = store or Store()
         self.token = token
+        # Served: operation and login URLs point at the configured address; a Host header is used only when it
+        # is one of the server's own names (those its certificate covers), never reflected as sent.
+        self.base_url = base_url
+        self.own_hosts = frozenset(h.lower() for h in own_hosts)
 
     # ---- WSGI ------------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -44,8 +49,7 @@ class EmulatorApp:
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
-        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
-        base_url = f"{environ.get('wsgi.url_scheme', 'https')}://{host}"
+        base_url = self._base_url(environ)
         try:
             body = self._read_body(environ, path, headers)
         except errors.ArmError as exc:  # refused before the body is read: no token, too large, bad length
@@ -59,6 +63,15 @@ class EmulatorApp:
         out_headers["Content-Length"] = str(len(payload))
         start_response(f"{resp.status} {REASONS.get(resp.status, 'Unknown')}", list(out_headers.items()))
         return [payload] if method != "HEAD" else [b""]
+
+    def _base_url(self, environ: dict[str, Any]) -> str:
+        scheme = environ.get("wsgi.url_scheme", "https")
+        host = str(environ.get("HTTP_HOST") or "").strip().lower()
+        if self.base_url is None:  # a WSGI app without a configured address (not `emulator serve`)
+            return f"{scheme}://{host or environ.get('SERVER_NAME', 'localhost') + ':' + str(environ.get('SERVER_PORT'))}"
+        if host and host in self.own_hosts:
+            return f"{scheme}://{host}"
+        return self.base_url
 
     def _read_body(self, environ: dict[str, Any], path: str, headers: dict[str, str]) -> bytes:
         """The body, read only once the request is authenticated and its declared length is allowed."""
@@ -90,6 +103,8 @@ class EmulatorApp:
             if found is None:
                 raise errors.RouteNotFound(f"The emulator has no endpoint for {method} {path}.")
             route, params = found
+            if "rg" in params:
+                errors.check_resource_group_name(params["rg"])
             handler = route.methods.get(method)
             if handler is None:
                 raise errors.MethodNotAllowed(f"{method} is not supported on {path}; allowed: "

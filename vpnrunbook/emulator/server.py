@@ -374,7 +374,10 @@ def make_server(*, host: str = "127.0.0.1", port: int = 0, directory: Path | Non
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert, key)
     httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
-    url = f"https://{host}:{httpd.server_address[1]}"
+    port_ = httpd.server_address[1]
+    url = f"https://{host}:{port_}"
+    app.base_url = url
+    app.own_hosts = frozenset(f"{name}:{port_}" for name in {"127.0.0.1", "localhost", host.lower()})
     (directory / URL_NAME).write_text(url + "\n", encoding="utf-8")
     return RunningServer(url, token, cert, httpd)
 

@@ -293,11 +293,11 @@ class Store:
                                          (now,)).fetchall()]
         for key in keys:
             db.execute("DELETE FROM resources WHERE key = ?", (key,))
-            db.execute("DELETE FROM secrets WHERE resource_key = ?", (key,))
+            _delete_secrets(db, key)
 
     def remove(self, db: sqlite3.Connection, key: str) -> None:
         db.execute("DELETE FROM resources WHERE key = ?", (key.lower(),))
-        db.execute("DELETE FROM secrets WHERE resource_key = ?", (key.lower(),))
+        _delete_secrets(db, key.lower())
 
     # ---- operations -------------------------------------------------------------------------
     def add_operation(self, db: sqlite3.Connection, *, op_id: str, resource_key: str, kind: str,
@@ -357,6 +357,12 @@ class Store:
     def reset(self, db: sqlite3.Connection) -> None:
         for table in ("resources", "operations", "secrets", "settings", "faults", "stats"):
             db.execute(f"DELETE FROM {table}")
+
+
+def _delete_secrets(db: sqlite3.Connection, key: str) -> None:
+    """A resource's secrets: its own row and those keyed ``<key>#...`` (a gateway's RADIUS secrets)."""
+    db.execute("DELETE FROM secrets WHERE resource_key = ? OR substr(resource_key, 1, ?) = ?",
+               (key, len(key) + 1, key + "#"))
 
 
 def env_time_factor() -> float:
