@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from vpnrunbook.emulator import control, errors, routes
+from vpnrunbook.emulator import control, errors, limits, routes
 from vpnrunbook.emulator.models import SUPPORTED_API_VERSIONS, Ctx, Response
 from vpnrunbook.emulator.store import Store
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 WRITE_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
 REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
            404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed",
-           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+           413: "Content Too Large", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class EmulatorApp:
@@ -33,22 +33,29 @@ class EmulatorApp:
     it; in-process there is no network to protect, so any bearer token is accepted).
     """
 
-    def __init__(self, store: Store | None = None, *, token: str | None = None) -> None:
+    def __init__(self, store: Store | None = None, *, token: str | None = None, base_url: str | None = None,
+                 own_hosts: Iterable[str] = ()) -> None:
         self.store = store or Store()
         self.token = token
+        # Served: operation and login URLs point at the configured address; a Host header is used only when it
+        # is one of the server's own names (those its certificate covers), never reflected as sent.
+        self.base_url = base_url
+        self.own_hosts = frozenset(h.lower() for h in own_hosts)
 
     # ---- WSGI ------------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"].upper()
         path = environ.get("PATH_INFO", "") or "/"
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
-        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
-        base_url = f"{environ.get('wsgi.url_scheme', 'https')}://{host}"
-        resp = self.handle(method, path, environ.get("QUERY_STRING", ""), headers, body, base_url)
+        base_url = self._base_url(environ)
+        try:
+            body = self._read_body(environ, path, headers)
+        except errors.ArmError as exc:  # refused before the body is read: no token, too large, bad length
+            resp = Response(exc.status, exc.body(), exc.headers)
+        else:
+            resp = self.handle(method, path, environ.get("QUERY_STRING", ""), headers, body, base_url)
         payload = b"" if resp.body is None else json.dumps(resp.body).encode()
         out_headers = {"x-ms-request-id": str(uuid.uuid4()), **resp.headers}
         if resp.body is not None:
@@ -56,6 +63,26 @@ class EmulatorApp:
         out_headers["Content-Length"] = str(len(payload))
         start_response(f"{resp.status} {REASONS.get(resp.status, 'Unknown')}", list(out_headers.items()))
         return [payload] if method != "HEAD" else [b""]
+
+    def _base_url(self, environ: dict[str, Any]) -> str:
+        scheme = environ.get("wsgi.url_scheme", "https")
+        host = str(environ.get("HTTP_HOST") or "").strip().lower()
+        if self.base_url is None:  # a WSGI app without a configured address (not `emulator serve`)
+            return f"{scheme}://{host or environ.get('SERVER_NAME', 'localhost') + ':' + str(environ.get('SERVER_PORT'))}"
+        if host and host in self.own_hosts:
+            return f"{scheme}://{host}"
+        return self.base_url
+
+    def _read_body(self, environ: dict[str, Any], path: str, headers: dict[str, str]) -> bytes:
+        """The body, read only once the request is authenticated and its declared length is allowed."""
+        declared = environ.get("vpnrunbook.content_lengths")  # every Content-Length header (the served app)
+        length = limits.content_length(declared if declared is not None else [environ.get("CONTENT_LENGTH")])
+        found = routes.match(routes.normalize(path))
+        public = found is not None and found[0].public
+        if not public:
+            self._authenticate(headers)
+        limits.check_size(length, limits.LOGIN_BODY_LIMIT if public else limits.BODY_LIMIT)
+        return environ["wsgi.input"].read(length) if length else b""
 
     # ---- one request -----------------------------------------------------------------------------------
     def handle(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,
@@ -76,6 +103,8 @@ class EmulatorApp:
             if found is None:
                 raise errors.RouteNotFound(f"The emulator has no endpoint for {method} {path}.")
             route, params = found
+            if "rg" in params:
+                errors.check_resource_group_name(params["rg"])
             handler = route.methods.get(method)
             if handler is None:
                 raise errors.MethodNotAllowed(f"{method} is not supported on {path}; allowed: "
@@ -93,6 +122,9 @@ class EmulatorApp:
             return Response(exc.status, exc.body(), exc.headers)
         except errors.DropConnection:
             raise
+        except RecursionError:  # input nested too deeply for a handler: the client's fault, not a crash
+            err = errors.InvalidRequestContent("The request nests values too deeply to be processed.")
+            return Response(err.status, err.body())
         except Exception as exc:  # a bug in the emulator: answer like ARM, keep the trace on stderr
             traceback.print_exc(file=sys.stderr)
             err = errors.InternalServerError(f"The emulator failed: {type(exc).__name__}.")

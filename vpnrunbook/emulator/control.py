@@ -49,10 +49,9 @@ DEFAULT_LRO_ERROR = {"code": "InternalServerError",
 def _json(body: bytes) -> dict[str, Any]:
     if not body:
         return {}
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise errors.InvalidRequestFormat(f"Cannot parse the control request body as JSON ({exc}).") from exc
+    from vpnrunbook.emulator.limits import loads
+
+    data = loads(body, what="control request body")
     if not isinstance(data, dict):
         raise errors.InvalidRequestFormat("The control request body must be a JSON object.")
     return data

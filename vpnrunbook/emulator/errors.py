@@ -162,3 +162,17 @@ FAULT_ERRORS: dict[int, type[ArmError]] = {
     500: InternalServerError,
     503: ServiceUnavailable,
 }
+
+
+class InvalidResourceGroup(ArmError):
+    """Azure's answer to a resource group name that breaks its naming rule (1-90 characters, no trailing '.')."""
+
+    status, code = 400, "InvalidResourceGroup"
+
+
+def check_resource_group_name(name: str) -> None:
+    from vpnrunbook.azure.names import resource_group_problem
+
+    problem = resource_group_problem(name)
+    if problem:
+        raise InvalidResourceGroup(f"The provided {problem}.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 import uuid
 from collections.abc import Callable
@@ -141,10 +140,9 @@ class Ctx:
     def json(self) -> dict[str, Any]:
         if not self.raw_body:
             raise errors.InvalidRequestFormat("The request body is empty; a JSON object is required.")
-        try:
-            data = json.loads(self.raw_body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise errors.InvalidRequestFormat(f"Cannot parse the request body as JSON ({exc}).") from exc
+        from vpnrunbook.emulator.limits import loads
+
+        data = loads(self.raw_body)
         if not isinstance(data, dict):
             raise errors.InvalidRequestFormat(
                 f"The request body is a JSON {type(data).__name__}; a JSON object is required.")

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vpnrunbook.emulator.private_files import private_dir, private_file, private_umask, tighten_database
+
 DEFAULT_TIME_FACTOR = 0.002
 FAILED_SUFFIX = ":failed"  # op_kind "create:failed": the operation runs, then the resource is Failed
 SCHEMA = """
@@ -123,6 +125,13 @@ def _enable_wal(conn: sqlite3.Connection, *, deadline_seconds: float = 30.0) -> 
             delay = min(delay * 2, 0.2)
 
 
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
 def _record(row: sqlite3.Row) -> Record:
     data = dict(zip(_COLUMNS, row, strict=True))
     data["body"] = json.loads(data["body"])
@@ -154,7 +163,12 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The database holds shared keys in clear: owner-only from creation. The state folder is made 0700
+        # (created so, or tightened); a folder the caller chose with VPNRUNBOOK_DB is only created, not changed.
+        parent = self.path.parent
+        private_dir(parent, tighten_existing=not parent.exists() or _same_dir(parent, state_dir()))
+        private_file(self.path)
+        tighten_database(self.path)
         self._local = threading.local()
         # Threads of this process queue here for the write lock instead of in SQLite's busy handler, whose
         # growing sleeps (1, 2, 5 ... 100 ms) made concurrent in-process clients slower than one.
@@ -184,9 +198,10 @@ class Store:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 30000")
-            _enable_wal(conn)
+            with private_umask():  # -wal / -shm are created here (SQLite also gives them the database's mode)
+                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout = 30000")
+                _enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._local.conn = conn
         return conn
@@ -278,11 +293,11 @@ class Store:
                                          (now,)).fetchall()]
         for key in keys:
             db.execute("DELETE FROM resources WHERE key = ?", (key,))
-            db.execute("DELETE FROM secrets WHERE resource_key = ?", (key,))
+            _delete_secrets(db, key)
 
     def remove(self, db: sqlite3.Connection, key: str) -> None:
         db.execute("DELETE FROM resources WHERE key = ?", (key.lower(),))
-        db.execute("DELETE FROM secrets WHERE resource_key = ?", (key.lower(),))
+        _delete_secrets(db, key.lower())
 
     # ---- operations -------------------------------------------------------------------------
     def add_operation(self, db: sqlite3.Connection, *, op_id: str, resource_key: str, kind: str,
@@ -342,6 +357,12 @@ class Store:
     def reset(self, db: sqlite3.Connection) -> None:
         for table in ("resources", "operations", "secrets", "settings", "faults", "stats"):
             db.execute(f"DELETE FROM {table}")
+
+
+def _delete_secrets(db: sqlite3.Connection, key: str) -> None:
+    """A resource's secrets: its own row and those keyed ``<key>#...`` (a gateway's RADIUS secrets)."""
+    db.execute("DELETE FROM secrets WHERE resource_key = ? OR substr(resource_key, 1, ?) = ?",
+               (key, len(key) + 1, key + "#"))
 
 
 def env_time_factor() -> float:

@@ -24,9 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from vpnrunbook.azure.names import InvalidNameError, check_resource_group
+from vpnrunbook.azure.names import segment as segment_of
 from vpnrunbook.policy import rules
 from vpnrunbook.policy.model import IpsecIkePolicy
 from vpnrunbook.policy.strength import (
@@ -297,8 +300,10 @@ def _list_pages(session: Any, rg: str, segment: str) -> list[dict[str, Any]]:
 
     from vpnrunbook import NETWORK_API_VERSION
 
-    url: str | None = (f"/subscriptions/{session.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Network/"
-                       f"{segment}?api-version={NETWORK_API_VERSION}")
+    check_resource_group(rg)  # Azure's rule: no '/', '?', '#', '%', '.'/'..' that would reshape the URL
+    first = (f"/subscriptions/{segment_of(str(session.subscription_id))}/resourceGroups/{segment_of(rg)}"
+             f"/providers/Microsoft.Network/{segment}")
+    url: str | None = f"{first}?api-version={NETWORK_API_VERSION}"
     items: list[dict[str, Any]] = []
     while url:
         response = session.network.send_request(HttpRequest("GET", url), **retry_options())
@@ -308,11 +313,26 @@ def _list_pages(session: Any, rg: str, segment: str) -> list[dict[str, Any]]:
             raise HttpResponseError(response=response)
         page = response.json() or {}
         items += page.get("value") or []
-        url = page.get("nextLink")
+        url = _next_link(session, page.get("nextLink"), first)
     return items
 
 
+def _next_link(session: Any, link: Any, first: str) -> str | None:
+    """Follow a ``nextLink`` only to the next page of the same list on the same endpoint (the client's pipeline
+    would send its bearer token wherever the link points)."""
+    if not link:
+        return None
+    parsed = urlsplit(str(link))
+    base = urlsplit(str(getattr(session, "base_url", "") or ""))
+    same_host = not parsed.netloc or (parsed.scheme, parsed.netloc.lower()) == (base.scheme, base.netloc.lower())
+    if not same_host or unquote(parsed.path).rstrip("/").lower() != unquote(first).lower():
+        raise HttpResponseError(message=f"the list of {first} answered a nextLink to another place "
+                                        f"({parsed.scheme}://{parsed.netloc}{parsed.path[:80]}); not followed")
+    return str(link)
+
+
 def _list_rg(session: Any, rg: str, raw: bool = True) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    check_resource_group(rg)
     if raw:
         conns = _list_pages(session, rg, "connections")
         gws = _list_pages(session, rg, "virtualNetworkGateways") if conns else []
@@ -344,6 +364,8 @@ def audit_fleet(session: Any, *, resource_groups: Sequence[str] | None = None,
         raise ValueError(f"max_workers={max_workers!r} is not allowed; allowed: an integer from 1 to 64")
     if isinstance(resource_groups, str):
         resource_groups = [resource_groups]
+    for rg in resource_groups or []:
+        check_resource_group(rg)  # refused before any request (InvalidNameError is a ValueError)
     if isinstance(subscriptions, str):
         subscriptions = [subscriptions]
     started = time.perf_counter()
@@ -365,6 +387,8 @@ def audit_fleet(session: Any, *, resource_groups: Sequence[str] | None = None,
         sub, rg = scope
         try:
             return scope, _list_rg(sessions[sub], rg, raw=not sdk_models)
+        except InvalidNameError as exc:  # a name listed by the server that would reshape the URL: not requested
+            return scope, str(exc)
         except ResourceNotFoundError:
             return scope, f"resource group {rg} was not found"
         except HttpResponseError as exc:

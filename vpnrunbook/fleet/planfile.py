@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vpnrunbook.azure.names import RESOURCE_GROUP_ALLOWED, resource_group_problem
 from vpnrunbook.policy import presets, rules
 from vpnrunbook.policy.model import ALIASES, IpsecIkePolicy, load_policy_file
 
@@ -126,6 +127,9 @@ def _item(raw: Mapping[str, Any], *, where: str, base: Path | None, common: Any,
     for field, value in (("resource_group", rg), ("connection", conn)):
         if not isinstance(value, str) or not value.strip():
             problems.append(_problem(where, field, value, "is missing", "a non-empty name", "Required"))
+    if isinstance(rg, str) and rg.strip() and resource_group_problem(rg.strip()):
+        problems.append(_problem(where, "resource_group", rg, "breaks Azure's resource group naming rule",
+                                 RESOURCE_GROUP_ALLOWED, "InvalidResourceGroup"))
     policy = parse_policy(data.get("policy"), where=where, base=base, problems=problems)
     fields = {canonical: data[key] for key, canonical in names.items()
               if data[key] is not None and str(data[key]).strip() != ""}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import ipaddress
+import json
 from typing import Any
 
 from vpnrunbook.emulator import errors
@@ -134,7 +134,7 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
         props.setdefault(flag, False)
     bgp = props.get("bgpSettings") if isinstance(props.get("bgpSettings"), dict) else {}
     props["bgpSettings"] = {"asn": bgp.get("asn", DEFAULT_ASN), "peerWeight": bgp.get("peerWeight", 0)}
-    return props
+    return without_secrets(props)  # stored without them: after_write keeps them in the secrets table
 
 
 def _bgp_address(ctx: Ctx, subnet_id: str) -> str:
@@ -147,8 +147,48 @@ def _bgp_address(ctx: Ctx, subnet_id: str) -> str:
     return "0.0.0.0"
 
 
+# ---- secrets: RADIUS server secrets are write-only, as in Azure ---------------------------------------
+# Fields marked x-ms-secret in the gateway's spec (networkGateway.json 2026-03-01: VpnClientConfiguration and
+# RadiusServer .radiusServerSecret). Azure accepts them on PUT and never returns them; the emulator keeps them
+# in the store's secrets table (as it keeps connection shared keys), never in the resource body.
+SECRET_FIELDS = frozenset({"radiusServerSecret"})
+RADIUS_SECRETS = "#radius"  # secrets-table key suffix: {"": vpnClientConfiguration's, address: a server's}
+
+
+def without_secrets(value: Any) -> Any:
+    """A copy of ``value`` with every :data:`SECRET_FIELDS` key removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_secrets(v) for k, v in value.items() if k not in SECRET_FIELDS}
+    if isinstance(value, list):
+        return [without_secrets(v) for v in value]
+    return value
+
+
+def _radius_secrets(props: dict[str, Any]) -> dict[str, str]:
+    cfg = props.get("vpnClientConfiguration")
+    found: dict[str, str] = {}
+    if not isinstance(cfg, dict):
+        return found
+    if isinstance(cfg.get("radiusServerSecret"), str):
+        found[""] = cfg["radiusServerSecret"]
+    for server in cfg.get("radiusServers") or []:
+        if isinstance(server, dict) and isinstance(server.get("radiusServerSecret"), str):
+            found[str(server.get("radiusServerAddress"))] = server["radiusServerSecret"]
+    return found
+
+
+def after_write(ctx: Ctx, rec: Record, body: dict[str, Any]) -> None:
+    """Keep the RADIUS secrets a PUT carried (one left out keeps its earlier value, as a PUT of a GET's body)."""
+    given = _radius_secrets(body.get("properties") or {})
+    if not given:
+        return
+    stored = ctx.store.get_secret(ctx.db, rec.key + RADIUS_SECRETS)
+    secrets = {**(json.loads(stored) if stored else {}), **given}
+    ctx.store.set_secret(ctx.db, rec.key + RADIUS_SECRETS, json.dumps(secrets, sort_keys=True))
+
+
 def render_properties(ctx: Ctx, rec: Record) -> dict[str, Any]:
-    props = copy.deepcopy(rec.body["properties"])
+    props = without_secrets(rec.body["properties"])  # a body stored by an older version may still hold them
     state = rec.provisioning_state(ctx.now)
     peering = []
     for cfg in props["ipConfigurations"]:
@@ -191,5 +231,6 @@ def check_delete(ctx: Ctx, rec: Record) -> None:
 
 KIND = common.Kind(segment="virtualNetworkGateways", arm_type=GATEWAY_TYPE, label="virtual network gateway",
                    validate=validate, render_properties=render_properties, check_delete=check_delete,
+                   after_write=after_write,
                    top_level=("identity", "extendedLocation"))
 

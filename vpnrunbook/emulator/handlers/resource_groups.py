@@ -26,6 +26,7 @@ def _key(ctx: Ctx) -> str:
 
 
 def put(ctx: Ctx) -> Response:
+    errors.check_resource_group_name(ctx.rg)  # also for callers that skip the app (seed, deployments)
     existing = ctx.get(_key(ctx))
     check_preconditions(ctx, existing)
     body = ctx.json()
