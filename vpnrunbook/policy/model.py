@@ -69,17 +69,25 @@ class IpsecIkePolicy:
         return cls.from_mapping(data)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "policy", validate: bool = True) -> IpsecIkePolicy:
-        """From a mapping with Python, REST or PowerShell keys. Unknown keys and bad values raise, all at once."""
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "policy", validate: bool = True,
+                     echo_unknown: bool = True) -> IpsecIkePolicy:
+        """From a mapping with Python, REST or PowerShell keys. Unknown keys and bad values raise, all at once.
+
+        The metadata keys (``name``, ``description``) must be strings. ``echo_unknown=False`` (a policy file a
+        parameter points at): an unknown key is named (cut short), its value is not repeated."""
+        from vpnrunbook.plaindata import safe_text, shown
+
         values: dict[str, Any] = {}
         names: dict[str, str] = {}
         problems: list[rules.Problem] = []
         for key, value in data.items():
-            canonical = ALIASES.get(str(key))
+            canonical = ALIASES.get(key) if isinstance(key, str) else None
             if canonical is None:
                 if key in METADATA_KEYS:
+                    problems += _check_metadata(str(key), value)
                     continue
-                problems.append(rules.Problem(str(key), value, "is not a policy field",
+                problems.append(rules.Problem(safe_text(str(key), 40), shown(value) if echo_unknown else None,
+                                              "is not a policy field",
                                               ", ".join(s.name for s in rules.FIELDS), "UnknownField"))
                 continue
             values[canonical] = value.value if isinstance(value, Enum) else value
@@ -122,19 +130,39 @@ class IpsecIkePolicy:
         return yaml.safe_dump(doc, sort_keys=False)
 
 
-def has_recursive_alias(value: Any, within: frozenset[int] = frozenset()) -> bool:
-    """Whether loaded YAML contains itself (a recursive alias such as ``&a [*a]``), which no setting can hold."""
-    if not isinstance(value, list | Mapping):
-        return False
-    if id(value) in within:
-        return True
-    inner = within | {id(value)}
-    return any(has_recursive_alias(v, inner) for v in (value.values() if isinstance(value, Mapping) else value))
+MAX_METADATA_CHARS = 1000
+MAX_FILE_PROBLEMS = 10  # problems of a policy file shown at once (the rest summed up)
+
+
+def _check_metadata(key: str, value: Any) -> list[rules.Problem]:
+    """``name`` and ``description``: a string (or null), at most :data:`MAX_METADATA_CHARS` characters."""
+    from vpnrunbook.plaindata import check, shown
+
+    if value is None:
+        return []
+    if type(value) is not str:
+        return [rules.Problem(key, shown(value), f"is {type(value).__name__}, not a string",
+                              "a string (free text)", "InvalidType")]
+    if len(value) > MAX_METADATA_CHARS:
+        return [rules.Problem(key, shown(value), f"is {len(value)} characters long",
+                              f"a string of at most {MAX_METADATA_CHARS} characters", "TooLong")]
+    return check(value, key)
+
+
+def _file_problem(path: Path, message: str, code: str = "InvalidYaml") -> rules.PolicyValidationError:
+    return rules.PolicyValidationError([rules.Problem("file", str(path), message,
+                                                      "a YAML mapping of the eight policy fields", code)],
+                                       subject=str(path))
 
 
 def load_policy_file(path: str | Path) -> IpsecIkePolicy:
-    """Load a policy YAML file; malformed YAML, unknown keys, wrong types and bad values raise with the file name."""
+    """Load a policy YAML file; malformed YAML, unknown keys, wrong types and bad values raise with the file name.
+
+    Only plain data is read (``vpnrunbook.plaindata``), and the errors repeat no more of the file than needed:
+    the first :data:`MAX_FILE_PROBLEMS` problems, unknown keys by name only, values cut short."""
     import yaml
+
+    from vpnrunbook import plaindata
 
     path = Path(path)
     try:
@@ -148,24 +176,32 @@ def load_policy_file(path: str | Path) -> IpsecIkePolicy:
                                                          "a UTF-8 YAML file", "FileNotReadable")],
                                           subject=str(path)) from None
     try:
-        data = yaml.safe_load(text)
+        data = plaindata.load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise rules.PolicyValidationError([rules.Problem("file", str(path), f"is not valid YAML{where}",
-                                                         "a YAML mapping of the eight policy fields", "InvalidYaml")],
-                                          subject=str(path)) from exc
-    if has_recursive_alias(data):
-        raise rules.PolicyValidationError([rules.Problem("file", str(path), "holds an alias that refers to itself "
-                                                         "(e.g. &a [*a])", "a YAML mapping of the eight policy fields",
-                                                         "InvalidYaml")], subject=str(path))
+        where, reason = plaindata.yaml_error_text(exc)
+        raise _file_problem(path, f"is not valid YAML{where}: {reason}") from None
+    plain = plaindata.check(data, "")
+    if any(p.code == "TooDeep" for p in plain):
+        raise _file_problem(path, "holds an alias that refers to itself (e.g. &a [*a]) or nests too deeply")
+    if plain:
+        raise rules.PolicyValidationError(_capped(plain), subject=str(path))
     if isinstance(data, Mapping) and "policy" in data and isinstance(data["policy"], Mapping):
         data = data["policy"]
     if not isinstance(data, Mapping):
-        raise rules.PolicyValidationError([rules.Problem("file", str(path), f"holds a {type(data).__name__}, not a mapping",
-                                                         "a YAML mapping of the eight policy fields", "InvalidYaml")],
-                                          subject=str(path))
-    return IpsecIkePolicy.from_mapping(data, source=str(path))
+        raise _file_problem(path, f"holds a {type(data).__name__}, not a mapping")
+    short = {k: plaindata.shown(v, 40) if isinstance(v, str) and k not in METADATA_KEYS else v for k, v in data.items()}
+    try:
+        return IpsecIkePolicy.from_mapping(short, source=str(path), echo_unknown=False)
+    except rules.PolicyValidationError as exc:
+        raise rules.PolicyValidationError(_capped(exc.problems), subject=str(path)) from None
+
+
+def _capped(problems: list[rules.Problem]) -> list[rules.Problem]:
+    if len(problems) <= MAX_FILE_PROBLEMS:
+        return problems
+    rest = len(problems) - MAX_FILE_PROBLEMS
+    return problems[:MAX_FILE_PROBLEMS] + [rules.Problem("file", None, f"has {rest} more problem(s), not shown",
+                                                         "a YAML mapping of the eight policy fields", "MoreProblems")]
 
 
 def save_policy_file(policy: IpsecIkePolicy, path: str | Path, *, name: str | None = None,

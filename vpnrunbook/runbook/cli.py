@@ -194,8 +194,13 @@ def _signing_ready(root: Path) -> str | None:
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:
-    """``-P NAME=VALUE`` options → parameters; each value is read as YAML (a ValueError names a bad one)."""
+    """``-P NAME=VALUE`` options → parameters; each value is read as YAML by the bounded plain-data loader.
+
+    A value that is not valid YAML becomes a marker the parameter check refuses by name (exit 2, a refused
+    evidence folder), like any other bad value; only an option without ``=`` is a usage error (ValueError)."""
     import yaml
+
+    from vpnrunbook import plaindata
 
     out: dict[str, Any] = {}
     for item in items:
@@ -205,11 +210,10 @@ def _overrides(items: list[str]) -> dict[str, Any]:
             shown = f" {item!r}" if re.fullmatch(r"[A-Za-z_]\w*", item) else ""
             raise ValueError(f"-P{shown}: allowed is NAME=VALUE, e.g. -P connection_name=VNet1toSite6")
         try:
-            out[name.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            out[name.strip()] = plaindata.load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
-            raise ValueError(f"-P {name.strip()}: the value is not valid YAML "
-                             f"({getattr(exc, 'problem', None) or 'syntax error'}); allowed: a YAML scalar or "
-                             "list, e.g. 45, true, null, [a, b]") from None
+            _, reason = plaindata.yaml_error_text(exc)
+            out[name.strip()] = plaindata.NotPlain(f"not valid YAML ({reason})")
     return out
 
 

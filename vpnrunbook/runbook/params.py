@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.policy.model import has_recursive_alias
+from vpnrunbook import plaindata
 from vpnrunbook.policy.rules import Problem
 
 SECRET_REF_RE = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|generate)$")
@@ -91,11 +91,13 @@ def _type_name(v: Any) -> str:
         return "null"
     if isinstance(v, bool):
         return "boolean"
+    if isinstance(v, plaindata.NotPlain):
+        return v.what
     return {int: "integer", float: "number", str: "string", list: "list", dict: "mapping"}.get(type(v), type(v).__name__)
 
 
 def _shown(p: Param, v: Any) -> Any:
-    return "<redacted>" if p.secret and not (isinstance(v, str) and SECRET_REF_RE.match(v)) else v
+    return "<redacted>" if p.secret and not (isinstance(v, str) and SECRET_REF_RE.match(v)) else plaindata.shown(v)
 
 
 def check_value(p: Param, value: Any) -> list[Problem]:
@@ -154,22 +156,35 @@ def _display(v: Any) -> str:
 
 def check_mapping(step: str, data: Mapping[str, Any], *, partial: bool = False,
                   runner_owned_ok: bool = True) -> list[Problem]:
-    """Unknown keys, wrong types, then the step's own semantic checks (which reuse the policy rules)."""
+    """Plain data first (``vpnrunbook.plaindata``: anything else is refused naming its dotted path), then unknown
+    keys, wrong types, then the step's own semantic checks (which reuse the policy rules)."""
     from vpnrunbook.runbook import steps
 
     spec = steps.get_step(step)
     known = {p.name: p for p in spec.params}
     problems: list[Problem] = []
+    not_plain: set[str] = set()
     for key in data:
+        if type(key) is not str:
+            problems.append(Problem(plaindata.safe_text(str(plaindata.shown(key)), 40), plaindata.shown(key),
+                                    "is not a parameter name (not a string)", ", ".join(known), "UnknownParameter"))
+            continue
         if key not in known:
-            problems.append(Problem(str(key), data[key] if not _looks_secret(key) else "<redacted>",
+            problems.append(Problem(plaindata.safe_text(key, 60),
+                                    plaindata.shown(data[key]) if not _looks_secret(key) else "<redacted>",
                                     f"is not a parameter of step {spec.name}",
                                     ", ".join(known), "UnknownParameter"))
+            continue
+        plain = plaindata.check(data[key], key)
+        if plain:
+            not_plain.add(key)
+            problems += [_redact(known[key], p) for p in plain]
         elif not runner_owned_ok and key in RUNNER_OWNED:
-            problems.append(Problem(str(key), data[key], "is set by the runner, not by a parameter file",
-                                    "`vpnrunbook run ... --apply` to apply; omit it to only plan", "RunnerOwned"))
+            problems.append(Problem(key, plaindata.shown(data[key]), "is set by the runner, not by a parameter file "
+                                    "or -P", "`vpnrunbook run ... --apply` to apply; omit it to only plan",
+                                    "RunnerOwned"))
     for key, p in known.items():
-        if key in data:
+        if key in data and key not in not_plain:
             problems += check_value(p, data[key])
     if problems or partial:
         return problems
@@ -177,6 +192,10 @@ def check_mapping(step: str, data: Mapping[str, Any], *, partial: bool = False,
     if spec.check is not None:
         problems += spec.check(values)
     return problems
+
+
+def _redact(p: Param, problem: Problem) -> Problem:
+    return Problem(problem.field, "<redacted>", problem.message, problem.allowed, problem.code) if p.secret else problem
 
 
 def _looks_secret(key: Any) -> bool:
@@ -207,28 +226,29 @@ def validate(step: str, namespace: Mapping[str, Any]) -> StepParams:
 
 
 def parse_yaml(text: str, *, source: str = "parameters") -> dict[str, Any]:
-    """YAML text → mapping, with a clear error naming line and column for malformed YAML."""
+    """YAML text → mapping, with a clear error naming line and column for malformed YAML.
+
+    Read with the bounded plain-data loader (``vpnrunbook.plaindata.load_yaml``): tags other than the core
+    scalars come back as markers that ``check_mapping`` refuses by field; nesting and merges are bounded."""
     import yaml
 
     try:
-        data = yaml.safe_load(text)
+        data = plaindata.load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        reason = getattr(exc, "problem", None) or "syntax error"
+        where, reason = plaindata.yaml_error_text(exc)
         raise ParameterError([Problem("file", source, f"is not valid YAML{where}: {reason}",
                                       "a YAML mapping of parameter names to values", "InvalidYaml")],
                              subject=source) from None
     if data is None:
         return {}
-    if not isinstance(data, Mapping):
+    if not isinstance(data, dict):
         raise ParameterError([Problem("file", source, f"holds a {_type_name(data)}, not a mapping",
                                       "a YAML mapping of parameter names to values", "InvalidYaml")],
                              subject=source)
-    if has_recursive_alias(data):
-        raise ParameterError([Problem("file", source, "holds an alias that refers to itself (e.g. &a [*a])",
-                                      "a YAML mapping of parameter names to values, without recursive aliases",
-                                      "InvalidYaml")], subject=source)
+    if any(p.code == "TooDeep" for p in plaindata.check(data, "")):
+        raise ParameterError([Problem("file", source, "holds an alias that refers to itself (e.g. &a [*a]) or "
+                                      "nests too deeply", "a YAML mapping of parameter names to values, without "
+                                      "recursive aliases", "InvalidYaml")], subject=source)
     return dict(data)
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vpnrunbook import plaindata
 from vpnrunbook.cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE
 from vpnrunbook.runbook import INTERACTIVE_ENV, RUN_DIR_ENV, RUN_ID_ENV, evidence, scrub, warm
 from vpnrunbook.runbook.changes import STAGING_DIR, for_run, lock_run, unlock_run
@@ -183,7 +184,16 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
     run_dir = evidence.new_run_dir(root, step, started)
     notebook = Path(notebook)
     params = dict(parameters)
-    if refusal is None and apply is not None:  # None: a read-only notebook without an `apply` parameter
+    if refusal is None:  # only plain data ever reaches a notebook (vpnrunbook.plaindata), whoever calls
+        problems = [p for k, v in params.items() for p in plaindata.check(v, str(k))]
+        problems += [plaindata.Problem(plaindata.safe_text(str(k), 40), None, "is not a parameter name",
+                                       "a Python identifier", "InvalidName")
+                     for k in params if type(k) is not str or not k.isidentifier()]
+        if problems:
+            refusal = ParameterError(problems, subject="parameters")
+    if refusal is not None:  # a refused run records what was given, bounded and described, never run
+        params = {plaindata.safe_text(str(k), 200): plaindata.recordable(v) for k, v in params.items()}
+    elif apply is not None:  # None: a read-only notebook without an `apply` parameter
         params["apply"] = bool(apply)
     secret_refs = {k: evidence.describe_ref(v) for k, v in params.items()
                    if k in set(secret_params) and isinstance(v, str) and SECRET_REF_RE.match(v)}
@@ -207,6 +217,7 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
     sockets = Path(tempfile.mkdtemp(prefix="vpnrunbook-kernel-"))
     records_dir = staging / "records"
     out_nb_path = staging / "notebook.ipynb"
+    in_nb_path = staging / "input.ipynb"
     # Until the run returns, assume the worst: an interruption (Ctrl-C, SIGTERM) still leaves evidence.
     outcome, error = "failed", {"type": "Interrupted", "message": "the run was interrupted before it finished",
                                 "cell": None}
@@ -222,11 +233,16 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
                    INTERACTIVE_ENV: "1", "VPNRUNBOOK_TARGET": target,
                    "VPNRUNBOOK_EVIDENCE_DIR": str(root.resolve()), "JUPYTER_PLATFORM_DIRS": "1",
                    "PYDEVD_DISABLE_FILE_VALIDATION": "1", **_warm_env(step)}
-            outcome, error = _papermill(notebook, out_nb_path, params, env, timeouts, timed_out,
+            from vpnrunbook.runbook.inject import write_parameterized
+
+            write_parameterized(notebook, params, in_nb_path)  # our cell, from plain data; papermill adds none
+            outcome, error = _papermill(in_nb_path, out_nb_path, env, timeouts, timed_out,
                                         cwd=Path(cwd) if cwd else Path.cwd(), progress=progress, sockets=sockets)
     finally:
         ended = evidence.utcnow()
         nb = _load_output(out_nb_path, notebook)
+        if isinstance(nb.metadata.get("papermill"), dict):
+            nb.metadata["papermill"]["input_path"] = str(notebook)
         if outcome == "failed" and error is not None and error.get("type") in REFUSAL_ERRORS:
             outcome = "refused"
         if outcome == "failed" and error is None:
@@ -279,9 +295,10 @@ def _sha_or_none(path: Path) -> str | None:
         return None
 
 
-def _papermill(notebook: Path, output: Path, params: dict[str, Any], env: dict[str, str], timeouts: Timeouts,
+def _papermill(notebook: Path, output: Path, env: dict[str, str], timeouts: Timeouts,
                timed_out: threading.Event, *, cwd: Path, progress: bool = False,
                sockets: Path | None = None) -> tuple[str, dict[str, Any] | None]:
+    """Execute the already parameterized ``notebook`` (``runbook.inject``): papermill gets no parameters."""
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -294,8 +311,6 @@ def _papermill(notebook: Path, output: Path, params: dict[str, Any], env: dict[s
     # thread: importing that circular package tree from two threads at once fails ("partially initialized").
     threading.Thread(target=htmlexport.prepare, name="vpnrunbook-html", daemon=True).start()
 
-    # papermill's parameter inference does not read annotated defaults such as `x: str | None = None` and warns
-    # "Passed unknown parameter" for them; the parameters were validated against the step's declaration already.
     logging.getLogger("papermill").setLevel(logging.ERROR)
     holder: list[Any] = []
 
@@ -307,7 +322,7 @@ def _papermill(notebook: Path, output: Path, params: dict[str, Any], env: dict[s
     timer.daemon = True
     timer.start()
     try:
-        pm.execute_notebook(str(notebook), str(output), parameters=params, progress_bar=progress,
+        pm.execute_notebook(str(notebook), str(output), parameters=None, progress_bar=progress,
                             start_timeout=timeouts.start, execution_timeout=timeouts.cell, cwd=str(cwd),
                             kernel_name="python3", engine_name=ENGINE_NAME,
                             kernel_manager_class=_kernel_manager_class(env, holder,
@@ -381,7 +396,7 @@ def run_step(step: str, *, params_file: str | Path | None = None, parameters: Ma
                 data.update(P.parse_yaml(Path(params_file).read_text(encoding="utf-8"), source=str(params_file)))
             data = {**P.load_file(spec.name, params_file)}
         overrides = dict(parameters or {})
-        problems = P.check_mapping(spec.name, {**data, **overrides})
+        problems = P.check_mapping(spec.name, {**data, **overrides}, runner_owned_ok=False)
         data.update(overrides)
         if problems:
             raise ParameterError(problems, subject=f"parameters of {spec.name}")
