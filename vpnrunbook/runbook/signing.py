@@ -38,7 +38,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,6 +330,8 @@ def _create(key_path: Path, pub_path: Path) -> None:
 def _write_new(path: Path, data: bytes, mode: int) -> bool:
     """Write ``path`` atomically, never replacing an existing file (another process may have won the race);
     returns whether this call created it."""
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".new-")
     try:
         os.fchmod(fd, mode)
