@@ -265,12 +265,12 @@ _lock = threading.Lock()
 def load_signer(*, create: bool = True) -> Signer:
     """The process's signer (``key_paths()``), created on first use; loaded once per process and path."""
     key_path, pub_path = key_paths()
-    resolved = key_path.resolve() if key_path.exists() else key_path.absolute()
+    where = key_path.absolute()
     with _lock:
-        signer = _signers.get(resolved)
+        signer = _signers.get(where)
         if signer is None:
             signer = _load_or_create(key_path, pub_path, create=create)
-            _signers[resolved] = signer
+            _signers[where] = signer
         return signer
 
 
