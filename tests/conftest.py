@@ -10,6 +10,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_signing_key(tmp_path_factory):
+    """The ledger's signing key of the whole session in a tmp folder, set before any module-scoped fixture runs
+    (they start before the per-test ``_isolated_state``): never the real ~/.config/vpnrunbook/signing. Likewise
+    the evidence root, so a module-scoped fixture's applies never write change records into ./evidence."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VPNRUNBOOK_SIGNING_DIR", str(tmp_path_factory.mktemp("signing-session")))
+        mp.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(tmp_path_factory.mktemp("evidence-session") / "evidence"))
+        mp.delenv("VPNRUNBOOK_SIGNING_KEY", raising=False)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path_factory, monkeypatch):
     state = tmp_path_factory.mktemp("state")

@@ -253,3 +253,14 @@ def test_change_records_name_their_resources_and_endpoint_in_the_statement(tmp_p
     digest = ledger.sha256_bytes(json.dumps(write, sort_keys=True, separators=(",", ":")).encode())
     assert {"name": write["resource_id"], "digest": {"sha256": digest}} in st["subject"]
     assert st["predicate"]["target"] == {"name": "emulator", "subscription": "s", "endpoint": "https://127.0.0.1:8443"}
+
+
+def test_the_key_is_loaded_once_per_process(tmp_path, monkeypatch):
+    calls = []
+    real = signing._load_or_create
+    monkeypatch.setattr(signing, "_load_or_create", lambda *a, **k: calls.append(a) or real(*a, **k))
+    root = tmp_path / "ev"
+    for i in range(5):
+        ledger.append(root, {"run_id": f"r{i}", "target": "emulator"})
+    assert signing.load_signer() is signing.load_signer()
+    assert len(calls) <= 1, "loaded at most once (none when an earlier test of this process loaded it)"

@@ -38,7 +38,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,12 +265,12 @@ _lock = threading.Lock()
 def load_signer(*, create: bool = True) -> Signer:
     """The process's signer (``key_paths()``), created on first use; loaded once per process and path."""
     key_path, pub_path = key_paths()
-    resolved = key_path.resolve() if key_path.exists() else key_path.absolute()
+    where = key_path.absolute()
     with _lock:
-        signer = _signers.get(resolved)
+        signer = _signers.get(where)
         if signer is None:
             signer = _load_or_create(key_path, pub_path, create=create)
-            _signers[resolved] = signer
+            _signers[where] = signer
         return signer
 
 
@@ -331,6 +330,8 @@ def _create(key_path: Path, pub_path: Path) -> None:
 def _write_new(path: Path, data: bytes, mode: int) -> bool:
     """Write ``path`` atomically, never replacing an existing file (another process may have won the race);
     returns whether this call created it."""
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".new-")
     try:
         os.fchmod(fd, mode)
