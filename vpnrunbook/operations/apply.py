@@ -160,9 +160,10 @@ def refuse_if_breaking(plan: Plan) -> None:
     """``refuse_breaking=True``: a plan that would break a tunnel is refused before any write."""
     if not plan.breaks_tunnel:
         return
-    problems = [Problem("policy", i.after, i.text, "a policy the device accepts (see vpnrunbook.device."
-                        "check_compatibility), or refuse_breaking=False to apply anyway and then reconfigure the "
-                        "other end", "UpdateBreaksTunnel") for i in plan.impacts if i.breaks]
+    problems = [Problem("policy", i.after, i.text, "a policy the other end accepts (check it with `vpnrunbook "
+                        "device check`), or, to apply it anyway and then reconfigure the other end: `vpnrunbook run "
+                        "... --apply --allow-breaking` (headless) or refuse_breaking: false", "UpdateBreaksTunnel")
+                for i in plan.impacts if i.breaks]
     raise PrecheckError(problems, step=plan.step)
 
 
