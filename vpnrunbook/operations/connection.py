@@ -98,7 +98,7 @@ def _gateway_ref(session: Any, checks: Prechecks, field: str, resource_group: st
     """A referenced VPN gateway and its id; a missing one is a precheck problem on ``field``."""
     gw = arm.read_kind(session, "virtual_network_gateway", resource_group, name)
     if gw is None:
-        checks.missing(field, name, f"VPN gateway {resource_group}/{name}", "create it with begin_create_vpn_gateway first")
+        checks.missing(field, name, f"VPN gateway {resource_group}/{name}", "create it first with step 01 (01_create_vnet_gateway, parameter gateway_name)")
         return None, arm.resource_id(session, resource_group, "virtual_network_gateway", name)
     return gw, gw.get("id") or arm.resource_id(session, resource_group, "virtual_network_gateway", name)
 
@@ -124,14 +124,15 @@ def _check_gateway_for(checks: Prechecks, gateway: dict[str, Any], fieldname: st
         what = (f"gateway {name} ended provisioningState {state}: its deployment failed, it cannot carry a "
                 "connection")
         if checks.apply:
-            checks.error(fieldname, name, what, "re-run begin_create_vpn_gateway with the same parameters (it retries "
-                         "the failed deployment), then re-run this step", "GatewayFailed")
+            checks.error(fieldname, name, what, "re-run step 01 (01_create_vnet_gateway) with the same parameters (it "
+                         "retries the failed deployment), then re-run this step", "GatewayFailed")
         else:
-            checks.notes.append(f"{what}; applying now would be refused — re-run begin_create_vpn_gateway first")
+            checks.notes.append(f"{what}; applying now would be refused — re-run step 01 (01_create_vnet_gateway) first")
     elif state != "Succeeded":
         if checks.apply:
             checks.error(fieldname, name, f"gateway {name} is not ready (provisioningState {state})",
-                         "wait for begin_create_vpn_gateway(...).result(), then re-run", "GatewayNotReady")
+                         "wait until step 01 (01_create_vnet_gateway) has finished the gateway (re-run it to attach and "
+                         "wait), then re-run this step", "GatewayNotReady")
         else:
             checks.notes.append(f"gateway {name} is still provisioning ({state}); applying now would be refused")
 
@@ -302,7 +303,7 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
         if lng is None:
             checks.missing("local_gateway_name", local_gateway_name,
                            f"local network gateway {resource_group}/{local_gateway_name}",
-                           "create it with ensure_local_network_gateway first")
+                           "create it first with step 02 (02_create_local_gateway, parameter local_gateway_name)")
         else:
             lng_id = lng.get("id") or lng_id
             onprem = list(dig(lng, "properties", "localNetworkAddressSpace", "addressPrefixes", default=[]))
@@ -517,7 +518,7 @@ def plan_connection_update(session: Any, *, resource_group: str, connection_name
     if conn is None:
         raise PrecheckError([rules.Problem("connection_name", connection_name,
                                            f"connection {resource_group}/{connection_name} does not exist",
-                                           "an existing connection (create it with ensure_connection)",
+                                           "an existing connection (create it with step 04, 04_connect)",
                                            "ResourceNotFound")], step=step)
     conns = [conn]
     pair_note = None

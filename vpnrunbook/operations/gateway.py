@@ -151,7 +151,7 @@ class GatewayPoller:
             raise TimeoutError(
                 f"{self.plan.step}: {label} is still provisioning after waiting {timeout} s (provisioningState "
                 f"{self._state or 'Updating'}); Azure keeps building it (a VPN gateway takes about 45 minutes) and "
-                "nothing is lost. What to do: re-run begin_create_vpn_gateway with the same parameters to attach to "
+                "nothing is lost. What to do: re-run step 01 (01_create_vnet_gateway) with the same parameters to attach to "
                 "it again (no second create is sent), or call .result() with a longer timeout.")
         code = message = None
         failed: HttpResponseError | None = None
@@ -169,7 +169,7 @@ class GatewayPoller:
         if (self.applied or self.attached) and state in TERMINAL_FAILED:
             raise ProvisioningFailedError(
                 label, state, code=code, error_message=message, step=self.plan.step,
-                retry="re-run begin_create_vpn_gateway with the same parameters") from failed
+                retry="re-run step 01 (01_create_vnet_gateway) with the same parameters") from failed
         result = OperationResult(self.plan.step, self.plan, self.applied, dict(self.plan.before),
                                  {rid: snapshot(after)} if (self.applied or self.attached) else dict(self.plan.before),
                                  list(self.plan.warnings), list(self.plan.resources),

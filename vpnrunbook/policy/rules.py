@@ -186,10 +186,15 @@ class Problem:
 class PolicyValidationError(ValueError):
     """Raised with every problem found at once, so the operator fixes all of them in one pass."""
 
-    def __init__(self, problems: Sequence[Problem], *, subject: str = "IPsec/IKE policy") -> None:
+    def __init__(self, problems: Sequence[Problem], *, subject: str = "IPsec/IKE policy",
+                 headline: str | None = None) -> None:
+        """``subject`` names what is invalid ("IPsec/IKE policy is invalid (1 problem):"); ``headline`` replaces
+        that sentence when it is not a subject (a refusal: "step: refused before any change (1 problem):")."""
         self.problems = list(problems)
         self.subject = subject
-        lines = [f"{subject} is invalid ({len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}):"]
+        self.headline = headline or f"{subject} is invalid"
+        n = len(self.problems)
+        lines = [f"{self.headline} ({n} problem{'s' if n != 1 else ''}):"]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
