@@ -146,6 +146,11 @@ def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any
         if exc.status_code == 412:
             raise ConcurrentChangeError(write.label, step=step, planned_etag=write.etag,
                                         detail="ARM answered 412 Precondition Failed") from None
+        if exc.status_code == 409:  # azure-core's ResourceExistsError: another change on it is still running
+            code, message = error_code_message(exc)
+            raise ConcurrentChangeError(write.label, step=step, planned_etag=write.etag or "",
+                                        detail=f"ARM answered 409 {code or 'Conflict'}: another change of it is "
+                                               f"still in progress — {message or 'no message'}") from None
         raise
 
 

@@ -116,7 +116,7 @@ def _check_gateway_for(checks: Prechecks, gateway: dict[str, Any], fieldname: st
                          "a RouteBased gateway of SKU VpnGw1 or higher, or policy=None", "PolicyNotSupportedOnGateway")
     if protocol is not None:
         checks.add([rules.Problem(p.field, p.value, f"{p.message} (gateway {name})", p.allowed, p.code)
-                    for p in rules.check_connection_protocol(protocol, sku=sku)])
+                    for p in rules.check_connection_protocol(protocol, sku=sku, vpn_type=vpn_type)])
     if pbts and sku == "Basic":
         checks.error("use_policy_based_traffic_selectors", True,
                      f"gateway {name} is Basic SKU, which has no policy-based traffic selectors", "False", "PbtsNotSupported")
@@ -230,7 +230,7 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
                       peer_connection_name: str | None = None, peer_location: str | None = None,
                       shared_key_ref: str, policy: IpsecIkePolicy | str | None,
                       connection_protocol: str = "IKEv2", dpd_timeout_seconds: int | None = None,
-                      use_policy_based_traffic_selectors: bool = False, apply: bool = False,
+                      use_policy_based_traffic_selectors: bool | None = False, apply: bool = False,
                       refuse_breaking: bool = False) -> OperationResult:
     """Create or align a connection (``IPsec``: gateway → local network gateway) or a VNet-to-VNet pair
     (``Vnet2Vnet``: ``name`` from ``gateway_name`` to ``peer_gateway_name`` and ``peer_connection_name``
@@ -238,6 +238,8 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
 
     ``shared_key_ref`` is ``env:NAME``, ``file:PATH`` or ``generate`` (a 0600 file named after the
     connection under the state dir, reused on re-runs). ``policy`` None means Azure's default proposals.
+    ``dpd_timeout_seconds`` / ``use_policy_based_traffic_selectors`` None: an existing connection's value is left
+    as it is; a new connection gets Azure's default (45 s, off).
 
     S2S with a tagged device on the local network gateway: a policy the device would not accept (a new
     connection that would not come up, or a change that breaks the tunnel) is a WARNING in the plan; with
@@ -267,9 +269,10 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
                          "a different name for the connection in the other direction", "InvalidArgument")
     if dpd_timeout_seconds is not None:
         checks.add(rules.check_dpd_timeout(dpd_timeout_seconds))
-    if not isinstance(use_policy_based_traffic_selectors, bool):
-        checks.error("use_policy_based_traffic_selectors", use_policy_based_traffic_selectors, "must be True or False",
-                     "True or False", "InvalidType")
+    if use_policy_based_traffic_selectors is not None and not isinstance(use_policy_based_traffic_selectors, bool):
+        checks.error("use_policy_based_traffic_selectors", use_policy_based_traffic_selectors,
+                     "must be True, False or None", "True, False or None (an existing connection: unchanged; a new "
+                     "one: off, Azure's default)", "InvalidType")
     try:
         check_reference(shared_key_ref)
     except SecretReferenceError as exc:
@@ -357,13 +360,13 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
             desired["sharedKey"] = f"(from {describe_ref(key_ref).split(' (')[0]})"
             if dpd_timeout_seconds is not None:
                 desired["dpdTimeoutSeconds"] = dpd_timeout_seconds
-            desired["usePolicyBasedTrafficSelectors"] = use_policy_based_traffic_selectors
+            desired["usePolicyBasedTrafficSelectors"] = bool(use_policy_based_traffic_selectors)
             changes = diff_fields(label, None, desired)
             changes += [Change(c.resource, c.field, None, c.desired, "create")
                         for c in _policy_changes(label, None, desired_policy)]
             props: dict[str, Any] = {"connectionType": connection_type, "connectionProtocol": connection_protocol,
                                      "virtualNetworkGateway1": {"id": side.gateway1},
-                                     "usePolicyBasedTrafficSelectors": use_policy_based_traffic_selectors,
+                                     "usePolicyBasedTrafficSelectors": bool(use_policy_based_traffic_selectors),
                                      "ipsecPolicies": [] if desired_policy is None else [desired_policy.as_wire_dict()]}
             if side.local_gateway2:
                 props["localNetworkGateway2"] = {"id": side.local_gateway2}
@@ -714,19 +717,24 @@ class PolicyView:
                 "snapshot": self.snapshot}
 
 
-def _read_connection(session: Any, resource_group: str, connection_name: str) -> dict[str, Any]:
+def _read_connection(session: Any, resource_group: str, connection_name: str, *,
+                     step: str | None = None) -> dict[str, Any]:
+    """The connection, or a refusal labelled with the caller's step (an update's refusal says "update ...")."""
     conn = arm.read_kind(session, "connection", resource_group, connection_name)
     if conn is None:
         raise PrecheckError([rules.Problem("connection_name", connection_name,
                                            f"connection {resource_group}/{connection_name} does not exist",
-                                           "an existing connection", "ResourceNotFound")],
-                            step=f"show connection {connection_name}")
+                                           f"the name of an existing connection in {resource_group} (step 04, "
+                                           "04_connect, creates one)", "ResourceNotFound")],
+                            step=step or f"show connection {connection_name}")
     return conn
 
 
-def show_policy(session: Any, *, resource_group: str, connection_name: str) -> PolicyView:
-    """Read a connection's IPsec/IKE policy, DPD timeout and traffic-selector setting (no write)."""
-    return policy_view(_read_connection(session, resource_group, connection_name), resource_group=resource_group)
+def show_policy(session: Any, *, resource_group: str, connection_name: str, step: str | None = None) -> PolicyView:
+    """Read a connection's IPsec/IKE policy, DPD timeout and traffic-selector setting (no write). ``step`` labels
+    a refusal (a missing connection) with the step the operator runs, e.g. ``update connection X``."""
+    return policy_view(_read_connection(session, resource_group, connection_name, step=step),
+                       resource_group=resource_group)
 
 
 def policy_view(conn: dict[str, Any], *, resource_group: str) -> PolicyView:

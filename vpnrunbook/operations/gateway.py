@@ -237,7 +237,7 @@ def begin_create_vpn_gateway(session: Any, *, resource_group: str, name: str, lo
     subnet_ref = arm.subnet_id(session, resource_group, vnet_name, rules.GATEWAY_SUBNET_NAME)
     if vnet is None:
         checks.missing("vnet_name", vnet_name, f"virtual network {resource_group}/{vnet_name}",
-                       "run the virtual-network step first")
+                       "step 01, 01_create_vnet_gateway, creates it: parameter vnet_name")
     else:
         gw_subnet = [s for s in dig(vnet, "properties", "subnets", default=[])
                      if s.get("name") == rules.GATEWAY_SUBNET_NAME]
@@ -250,7 +250,7 @@ def begin_create_vpn_gateway(session: Any, *, resource_group: str, name: str, lo
     pip_ref = arm.resource_id(session, resource_group, "public_ip", public_ip_name)
     if pip is None:
         checks.missing("public_ip_name", public_ip_name, f"public IP {resource_group}/{public_ip_name}",
-                       "run the public-IP step first")
+                       "step 01, 01_create_vnet_gateway, creates it: parameter public_ip_name")
     else:
         pip_ref = pip.get("id") or pip_ref
         if dig(pip, "sku", "name") == "Basic":

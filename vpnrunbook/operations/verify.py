@@ -274,7 +274,7 @@ def verify_connection(session: Any, *, resource_group: str, connection_name: str
                                 dig(conn, "properties", "connectionStatus", default="Unknown"), "")
     if state != "Succeeded":
         view.reason = (f"provisioningState {state}: the status stays Unknown until the connection is provisioned"
-                       + (" — re-run the connection step to retry the failed deployment" if state in ("Failed",
+                       + (" — re-run step 04 (04_connect) with the same parameters to retry the failed deployment" if state in ("Failed",
                                                                                                     "Canceled")
                           else ""))
     elif ctype == "Vnet2Vnet":

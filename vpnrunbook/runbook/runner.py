@@ -306,7 +306,11 @@ def _papermill(notebook: Path, output: Path, params: dict[str, Any], env: dict[s
     except DeadKernelError as exc:
         if timed_out.is_set():
             return "timed_out", {"type": "RunTimeout", "message": f"the run exceeded {timeouts.run:g} s", "cell": None}
-        return "failed", {"type": "DeadKernelError", "message": str(exc), "cell": None}
+        return "failed", {"type": "DeadKernelError", "cell": None,
+                          "message": f"the notebook's kernel died during the run ({exc}); what it had written stays "
+                                     "written and is in the evidence. The step can simply be run again with the same "
+                                     "parameters: it plans from the current state and writes only what still differs "
+                                     "(ETag-guarded; a gateway being created is attached to, not created twice)"}
     except RuntimeError as exc:
         if "didn't respond" in str(exc) or "timed out" in str(exc).lower():
             return "timed_out", {"type": "KernelStartTimeout",

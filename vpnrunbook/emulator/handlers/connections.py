@@ -184,7 +184,8 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
 
     gw1 = _referenced(ctx, "virtualNetworkGateway1", props["virtualNetworkGateway1"], gateways.KIND, conn_id)
     gw1p = gw1.body["properties"]
-    late = common.relabel(rules.check_connection_protocol(protocol, sku=gw1p["sku"]["name"]), NAMES)
+    late = common.relabel(rules.check_connection_protocol(protocol, sku=gw1p["sku"]["name"],
+                                                          vpn_type=gw1p.get("vpnType") or "RouteBased"), NAMES)
     late += common.relabel(rules.check_custom_policy_allowed(policies, sku=gw1p["sku"]["name"],
                                                              vpn_type=gw1p["vpnType"]), NAMES)
     vnet1_space = _vnet_space(ctx, gw1)
