@@ -167,7 +167,8 @@ def refuse_if_breaking(plan: Plan) -> None:
         return
     problems = [Problem("policy", i.after, i.text, "a policy the other end accepts (check it with `vpnrunbook "
                         "device check`), or, to apply it anyway and then reconfigure the other end: `vpnrunbook run "
-                        "... --apply --allow-breaking` (headless) or refuse_breaking: false", "UpdateBreaksTunnel")
+                        "... --apply --allow-breaking` (interactively: the Apply button, under the warning)",
+                        "UpdateBreaksTunnel")
                 for i in plan.impacts if i.breaks]
     raise PrecheckError(problems, step=plan.step)
 

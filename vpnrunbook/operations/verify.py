@@ -116,6 +116,7 @@ class ConnectionStatusView:
     peer_provisioning_state: str | None = None
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    peer_source: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -175,7 +176,7 @@ class ConnectionStatusView:
             "warning": self.warning, "ok": self.ok, "device": self.device, "predicted_status": self.predicted_status,
             "device_check": None if self.device_check is None else self.device_check.to_record(),
             "peer": self.peer, "peer_status": self.peer_status, "peer_provisioning_state": self.peer_provisioning_state,
-            "source": self.source, "notes": list(self.notes),
+            "source": self.source, "notes": list(self.notes), "peer_source": self.peer_source,
         })
 
 
@@ -235,7 +236,7 @@ def _v2v_reason(session: Any, view: ConnectionStatusView, conn: dict[str, Any], 
             view.reason = (f"the connection in the other direction (from {str(gw2).rsplit('/', 1)[-1]} back to this "
                            "gateway) does not exist; create it with the same shared key and policy")
         return
-    view.source = f"Vnet2Vnet pair (peer from {lookup.source})"
+    view.peer_source = lookup.source  # how the peer was identified: explicit, tag, only reverse connection
     prg = arm.parse_id(peer["id"])["resource_group"]
     view.peer = arm.label(prg, "connection", peer["name"])
     view.peer_status = dig(peer, "properties", "connectionStatus")
