@@ -40,6 +40,12 @@ class Step:
 
 
 APPLY = Param("apply", "bool", False, "False: only show the plan; True: make the change (set by `run --apply`)")
+PEER_PARAMS = (
+    Param("peer_connection_name", "str | None", None, "Vnet2Vnet: the connection in the other direction (null: the "
+          "one the pair records, or the only one going back between the two gateways)"),
+    Param("peer_resource_group", "str | None", None, "Vnet2Vnet: the peer connection's resource group (null: the "
+          "other gateway's)"),
+)
 REFUSE_BREAKING = Param("refuse_breaking", "bool", False, "True: refuse (exit 2, nothing written) a change that "
                         "would break the tunnel to the device/peer; False: flag it in the plan and apply (headless "
                         "`vpnrunbook run` sets True unless --allow-breaking)")
@@ -275,12 +281,14 @@ STEPS: dict[str, Step] = {s.name: s for s in (
              Param("policy", "policy | None", None, "new policy (preset, file, mapping) or null: unchanged"),
              Param("dpd_timeout_seconds", "int | None", None, "new DPD timeout (9-3600 s) or null: unchanged"),
              Param("use_policy_based_traffic_selectors", "bool | None", None, "new setting or null: unchanged"),
+             *PEER_PARAMS,
              REFUSE_BREAKING,
              APPLY), _check_update),
     Step("06_remove_policy", "06_remove_policy.ipynb", "Remove a connection's custom policy (back to Azure defaults)",
          "the connection's ipsecPolicies (emptied)", (
              Param("resource_group", "str", "TestRG1", "resource group of the connection"),
              Param("connection_name", "str", "VNet1toSite6", "connection name"),
+             *PEER_PARAMS,
              REFUSE_BREAKING,
              APPLY), _check_names_only("resource_group", "connection_name")),
     Step("07_overview", "07_overview.ipynb", "Overview: connections and their policies (read-only)", "", (
