@@ -186,9 +186,10 @@ def tunnel_warnings(planned: Any, *, refuse_breaking: bool = False, apply: bool 
                                            if apply else "an apply refuses this change (exit 2, nothing written)")
                   + "; to make it anyway and reconfigure the other end: `--allow-breaking` (refuse_breaking=True)")
         else:
-            print("refuse_breaking=False (--allow-breaking): " + (
-                "the change is applied anyway; reconfigure the other end in the same change window" if apply else
-                "an apply would make this change anyway"))
+            print("refuse_breaking=False: " + (
+                "the change is applied anyway (--allow-breaking); reconfigure the other end in the same change window"
+                if apply else "Apply would make this change anyway; reconfigure the other end in the same change "
+                              "window"))
     return warnings
 
 
