@@ -113,6 +113,8 @@ def test_update_notebook_apply(lab, artifacts, monkeypatch):
     nb.panel(".vpnrunbook-update-panel").first.wait_for(timeout=60_000)
     nb.wait_idle()
     assert not nb.errors(), nb.errors()
+    # 05's policy defaults to null (unchanged, issue 15.2): the panel starts from the current policy; choose the update
+    nb.panel(".vpnrunbook-update-panel .vpnrunbook-preset select").first.select_option(label="seed-update")
     diff_rows = nb.panel(".vpnrunbook-compare tr.vpnrunbook-diff")
     expect(diff_rows).to_have_count(len(target.differences(seed)), timeout=15_000)
     apply = nb.panel("button.vpnrunbook-apply").first

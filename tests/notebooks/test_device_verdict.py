@@ -113,8 +113,13 @@ def test_breaking_update_is_flagged_refused_on_request_then_verified_not_connect
     assert _connection().etag == etag, "refused before any write: the connection is unchanged"
     assert _connection().ipsec_policies[0].ike_encryption == "AES256"
 
-    applied = run_step("05", params_file=params, apply=True)  # refuse_breaking=False (default): flag, then apply
+    headless = run_step("05", params_file=params, apply=True)  # headless default: refused (issue 15.3)
+    assert (headless.outcome, headless.exit_code) == ("refused", EXIT_USAGE), headless.error
+    assert headless.manifest["allow_breaking"] is False and _connection().etag == etag
+
+    applied = run_step("05", params_file=params, apply=True, allow_breaking=True)  # flagged, then applied
     assert (applied.outcome, applied.exit_code) == ("succeeded", EXIT_OK), applied.error
+    assert applied.manifest["allow_breaking"] is True
     assert _connection().ipsec_policies[0].ike_encryption == "AES128"
     verify = _verify_record(applied)
     assert (verify["status"], verify["ok"]) == ("NotConnected", False)
@@ -136,7 +141,7 @@ def test_remove_policy_flags_a_device_that_only_speaks_the_custom_proposal(devic
     run = run_step("06", params_file=SEED / "06_remove_vnet1_to_site6.yaml")
     assert run.outcome == "succeeded", run.error
     text = _outputs(run, containing="show.tunnel_warnings")
-    assert "WARNING — TestRG1/connections/VNet1toSite6" in text and "refuse_breaking=False" in text
+    assert "WARNING — TestRG1/connections/VNet1toSite6" in text and "WOULD BE REFUSED" in text
     assert _verify_record(run)["status"] == "Connected"
     refused = run_step("06", params_file=SEED / "06_remove_vnet1_to_site6.yaml", parameters={"refuse_breaking": True},
                        apply=True)

@@ -200,6 +200,10 @@ def test_custom_policy_on_policy_based_gateway_is_refused(session):
     with pytest.raises(PrecheckError, match="PolicyBased"):
         s2s(session, policy="seed-s2s")
     assert _n(session) == n
+    with pytest.raises(PrecheckError) as info:  # issue 15.6: a PolicyBased gateway speaks IKEv1 only
+        s2s(session, policy=None)
+    assert [p.code for p in info.value.problems] == ["IkeV2NotSupportedOnPolicyBased"]
+    assert s2s(session, policy=None, connection_protocol="IKEv1").applied and _n(session) == n + 1
 
 
 def test_invalid_policy_values_are_errors_all_at_once(s2s_ready):

@@ -38,7 +38,7 @@ def test_failed_gateway_is_reported_then_a_rerun_retries_the_deployment(session,
     text = str(err)
     assert "TestRG1/virtualNetworkGateways/VNet1GW ended in provisioningState Failed" in text
     assert "Allocation failed in the region" in text and "What to do" in text
-    assert "re-run begin_create_vpn_gateway with the same parameters" in text
+    assert "re-run step 01 (01_create_vnet_gateway) with the same parameters" in text
     assert poller.status() == "Failed"
 
     # plan-only re-run: one row "retry failed deployment", a note, no write
@@ -71,7 +71,7 @@ def test_a_connection_on_a_failed_gateway_is_refused_with_what_to_do(session, ct
     with pytest.raises(ops.PrecheckError) as info:
         s2s(session)
     problem = next(p for p in info.value.problems if p.code == "GatewayFailed")
-    assert "Failed" in problem.message and "re-run begin_create_vpn_gateway" in problem.allowed
+    assert "Failed" in problem.message and "re-run step 01" in problem.allowed
     preview = s2s(session, apply=False)  # plan-only: a note, not an error
     assert any("applying now would be refused" in note for note in preview.plan.notes)
 

@@ -173,7 +173,7 @@ def test_resumed_gateway_creation_attaches_to_the_running_one(session, count_wri
 
 def test_gateway_result_timeout_is_clear(session):
     poller = build_vnet1(session)
-    with pytest.raises(TimeoutError, match="re-run begin_create_vpn_gateway"):
+    with pytest.raises(TimeoutError, match="re-run step 01"):
         poller.result(timeout=0.01)
     assert poller.result(timeout=60).details["provisioning_state"] == "Succeeded"
 

@@ -65,7 +65,7 @@ def test_refuse_breaking_refuses_before_any_write(session, s2s_with_device):
         ops.update_connection(session, resource_group=RG1, connection_name="VNet1toSite6", policy="strong-modern",
                               apply=True, refuse_breaking=True)
     [problem] = info.value.problems
-    assert problem.code == "UpdateBreaksTunnel" and "refuse_breaking=False" in problem.allowed
+    assert problem.code == "UpdateBreaksTunnel" and "--allow-breaking" in problem.allowed
     assert _n(session) == n
     with pytest.raises(ops.PrecheckError):
         ops.remove_policy(session, resource_group=RG1, connection_name="VNet1toSite6", apply=True,

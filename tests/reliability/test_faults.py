@@ -239,6 +239,7 @@ def test_kernel_killed_during_gateway_creation_then_rerun_attaches(tmp_path):
     (run,) = evidence.list_runs(tmp_path / "ev")
     m = evidence.load_manifest(tmp_path / "ev", run["run_id"])
     assert m["outcome"] == "failed" and m["error"]["type"] == "DeadKernelError", m["error"]
+    assert "can simply be run again" in m["error"]["message"] and "can simply be run again" in err  # issue 15.6
     second = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=180)
     assert second.returncode == EXIT_OK, second.stdout + second.stderr
     runs = evidence.list_runs(tmp_path / "ev")

@@ -39,3 +39,22 @@ def test_an_empty_plan_has_nothing_to_apply():
     control = apply_control(planned(empty=True), lambda: 1 / 0, interactive=True)
     assert control.button.disabled and "Nothing to apply" in control.outcome.value
     assert control.click() is None
+
+
+def test_a_breaking_or_weakening_plan_shows_its_warning_above_the_apply_button():
+    """Issue 15.3/15.4: interactively the warning stands above Apply — shown, not blocking."""
+    from vpnrunbook.policy.strength import Finding
+
+    plan = NS(empty=False, tunnel_warnings=lambda: ["WARNING — X: this update would break the tunnel to Site6"],
+              warnings=[Finding("warning", "ike_integrity", "SHA1", "WEAKER than now: SHA384 (strong) → SHA1 (weak)",
+                                "weak")])
+    calls = []
+    control = apply_control(NS(plan=plan, summary=lambda: "planned"), lambda: calls.append(1) or NS(summary=lambda: "ok"),
+                            interactive=True)
+    children = list(control.widget.children)
+    assert children.index(control.warning) < children.index(control.button)
+    assert "would break the tunnel" in control.warning.value and "WEAKER than now" in control.warning.value
+    assert not control.button.disabled
+    control.click()
+    assert calls == [1]
+    assert apply_control(planned(), lambda: None, interactive=True).warning.value == ""

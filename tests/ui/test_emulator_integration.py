@@ -62,3 +62,16 @@ def test_back_to_azure_default_proposals(session):
     assert "Applied" in panel.outcome.value, panel.outcome.value
     assert connection_policy(session) is None
     assert panel.current is None
+
+
+def test_the_update_panel_shows_weakening_above_apply(session):
+    """Issue 15.4: choosing a weaker policy (SHA384 → SHA1) shows each weakened field above Apply, not blocking."""
+    panel = update_panel(session, resource_group="TestRG1", connection_name="VNet1toSite6", initial="seed-update",
+                         interactive=True)
+    children = list(panel.widget.children)
+    assert children.index(panel.warning) < children.index(panel.apply_button)
+    assert "WEAKER than now" in panel.warning.value and "ike_integrity" in panel.warning.value
+    assert not panel.apply_button.disabled
+    panel.use_defaults.value = True  # back to Azure's default proposals: weaker still (3DES, DH group 2, ...)
+    assert "DES3" in panel.warning.value and "pfs_group" in panel.warning.value
+    assert "WEAKER" in panel.static_html()

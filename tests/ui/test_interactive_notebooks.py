@@ -67,7 +67,8 @@ def test_run_all_with_apply_true_changes_nothing_until_apply(interactive_env):
     session = connect()
     vnet1_prerequisites(session)
     outputs, (before, clicked, after) = run_interactively(
-        "02_create_local_gateway.ipynb", "apply = True",
+        "02_create_local_gateway.ipynb",
+        "apply = True\ngateway_ip_address = '131.107.72.22'\naddress_prefixes = ['10.61.0.0/16', '10.62.0.0/16']",
         "from vpnrunbook.operations.arm import read_kind\nprint('exists before Apply:', read_kind(session, 'local_network_gateway', P.resource_group, P.local_gateway_name) "
         "is not None)",
         "control.click()\nprint('applied:', control.applied, control.error)",

@@ -193,6 +193,18 @@ def test_ikev1_not_on_basic():
     assert rules.check_connection_protocol("IKEv1", sku="Basic")[0].code == "IkeV1NotSupported"
 
 
+def test_policy_based_gateway_speaks_ikev1_only():
+    """Choice (issue 15.6): the rules reference §4 "IKE version by SKU" (A7, A7b, A15) and §6 (A8): PolicyBased/Basic
+    is IKEv1 only. So 04 on a PolicyBased gateway refuses IKEv2 and accepts IKEv1, and no refusal offers as allowed
+    a value the same gateway refuses."""
+    [problem] = rules.check_connection_protocol("IKEv2", sku="Basic", vpn_type="PolicyBased")
+    assert problem.code == "IkeV2NotSupportedOnPolicyBased" and problem.allowed.startswith("IKEv1")
+    assert rules.check_connection_protocol("IKEv1", sku="Basic", vpn_type="PolicyBased") == []
+    [basic] = rules.check_connection_protocol("IKEv1", sku="Basic", vpn_type="RouteBased")
+    assert rules.check_connection_protocol(basic.allowed.split(" ")[0], sku="Basic", vpn_type="RouteBased") == []
+    assert rules.check_connection_protocol(problem.allowed.split(" ")[0], sku="Basic", vpn_type="PolicyBased") == []
+
+
 def test_vnet_layout_rules():
     space = ["10.1.0.0/16"]
     seed = [("FrontEnd", "10.1.0.0/24"), ("Backend", "10.1.1.0/24"), ("GatewaySubnet", "10.1.255.0/27")]

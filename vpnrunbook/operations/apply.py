@@ -152,6 +152,11 @@ def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any
         if exc.status_code == 412:
             raise ConcurrentChangeError(write.label, step=step, planned_etag=write.etag,
                                         detail="ARM answered 412 Precondition Failed") from None
+        if exc.status_code == 409:  # azure-core's ResourceExistsError: another change on it is still running
+            code, message = error_code_message(exc)
+            raise ConcurrentChangeError(write.label, step=step, planned_etag=write.etag or "",
+                                        detail=f"ARM answered 409 {code or 'Conflict'}: another change of it is "
+                                               f"still in progress — {message or 'no message'}") from None
         raise
 
 
@@ -166,9 +171,11 @@ def refuse_if_breaking(plan: Plan) -> None:
     """``refuse_breaking=True``: a plan that would break a tunnel is refused before any write."""
     if not plan.breaks_tunnel:
         return
-    problems = [Problem("policy", i.after, i.text, "a policy the device accepts (see vpnrunbook.device."
-                        "check_compatibility), or refuse_breaking=False to apply anyway and then reconfigure the "
-                        "other end", "UpdateBreaksTunnel") for i in plan.impacts if i.breaks]
+    problems = [Problem("policy", i.after, i.text, "a policy the other end accepts (check it with `vpnrunbook "
+                        "device check`), or, to apply it anyway and then reconfigure the other end: `vpnrunbook run "
+                        "... --apply --allow-breaking` (interactively: the Apply button, under the warning)",
+                        "UpdateBreaksTunnel")
+                for i in plan.impacts if i.breaks]
     raise PrecheckError(problems, step=plan.step)
 
 

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
-
 from vpnrunbook.azure.secrets import (
     SecretReferenceError,
     check_reference,
@@ -25,6 +23,7 @@ from vpnrunbook.operations import arm
 from vpnrunbook.operations.apply import apply_plan, current_shared_key, finish
 from vpnrunbook.operations.errors import PrecheckError
 from vpnrunbook.operations.network import _location_guard, _rg_exists
+from vpnrunbook.operations.peers import PEER_TAG, PeerLookup, find_peer, label_of, peer_tag
 from vpnrunbook.operations.plan import (
     FAILED_STATES,
     REDACTED,
@@ -48,7 +47,7 @@ from vpnrunbook.operations.verify import (
 )
 from vpnrunbook.policy import presets, rules
 from vpnrunbook.policy.model import IpsecIkePolicy
-from vpnrunbook.policy.strength import Finding, lint
+from vpnrunbook.policy.strength import Finding, lint, weakening
 
 DEFAULT_TEXT = "(default proposals)"
 
@@ -99,7 +98,7 @@ def _gateway_ref(session: Any, checks: Prechecks, field: str, resource_group: st
     """A referenced VPN gateway and its id; a missing one is a precheck problem on ``field``."""
     gw = arm.read_kind(session, "virtual_network_gateway", resource_group, name)
     if gw is None:
-        checks.missing(field, name, f"VPN gateway {resource_group}/{name}", "create it with begin_create_vpn_gateway first")
+        checks.missing(field, name, f"VPN gateway {resource_group}/{name}", "create it first with step 01 (01_create_vnet_gateway, parameter gateway_name)")
         return None, arm.resource_id(session, resource_group, "virtual_network_gateway", name)
     return gw, gw.get("id") or arm.resource_id(session, resource_group, "virtual_network_gateway", name)
 
@@ -117,7 +116,7 @@ def _check_gateway_for(checks: Prechecks, gateway: dict[str, Any], fieldname: st
                          "a RouteBased gateway of SKU VpnGw1AZ or higher, or policy=None", "PolicyNotSupportedOnGateway")
     if protocol is not None:
         checks.add([rules.Problem(p.field, p.value, f"{p.message} (gateway {name})", p.allowed, p.code)
-                    for p in rules.check_connection_protocol(protocol, sku=sku)])
+                    for p in rules.check_connection_protocol(protocol, sku=sku, vpn_type=vpn_type)])
     if pbts and sku == "Basic":
         checks.error("use_policy_based_traffic_selectors", True,
                      f"gateway {name} is Basic SKU, which has no policy-based traffic selectors", "False", "PbtsNotSupported")
@@ -125,14 +124,15 @@ def _check_gateway_for(checks: Prechecks, gateway: dict[str, Any], fieldname: st
         what = (f"gateway {name} ended provisioningState {state}: its deployment failed, it cannot carry a "
                 "connection")
         if checks.apply:
-            checks.error(fieldname, name, what, "re-run begin_create_vpn_gateway with the same parameters (it retries "
-                         "the failed deployment), then re-run this step", "GatewayFailed")
+            checks.error(fieldname, name, what, "re-run step 01 (01_create_vnet_gateway) with the same parameters (it "
+                         "retries the failed deployment), then re-run this step", "GatewayFailed")
         else:
-            checks.notes.append(f"{what}; applying now would be refused — re-run begin_create_vpn_gateway first")
+            checks.notes.append(f"{what}; applying now would be refused — re-run step 01 (01_create_vnet_gateway) first")
     elif state != "Succeeded":
         if checks.apply:
             checks.error(fieldname, name, f"gateway {name} is not ready (provisioningState {state})",
-                         "wait for begin_create_vpn_gateway(...).result(), then re-run", "GatewayNotReady")
+                         "wait until step 01 (01_create_vnet_gateway) has finished the gateway (re-run it to attach and "
+                         "wait), then re-run this step", "GatewayNotReady")
         else:
             checks.notes.append(f"gateway {name} is still provisioning ({state}); applying now would be refused")
 
@@ -201,6 +201,18 @@ def _updated_body(conn: dict[str, Any], policy: IpsecIkePolicy | None | _Unchang
     return body
 
 
+def _add_weakening(plan: Plan, conn: Mapping[str, Any] | None, desired: IpsecIkePolicy | None) -> None:
+    """A warning in the plan per field whose strength the change lowers (removal: Azure's default proposals,
+    judged by the weakest offer Azure then accepts)."""
+    if conn is None:
+        return
+    seen = {(w.field, str(w.value), w.message) for w in plan.warnings}
+    for finding in weakening(current_policy(conn), desired):
+        if (finding.field, str(finding.value), finding.message) not in seen:
+            plan.warnings.append(finding)
+            seen.add((finding.field, str(finding.value), finding.message))
+
+
 # ---- ensure (create or align) --------------------------------------------------------------------
 @dataclass
 class _Side:
@@ -218,7 +230,7 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
                       peer_connection_name: str | None = None, peer_location: str | None = None,
                       shared_key_ref: str, policy: IpsecIkePolicy | str | None,
                       connection_protocol: str = "IKEv2", dpd_timeout_seconds: int | None = None,
-                      use_policy_based_traffic_selectors: bool = False, apply: bool = False,
+                      use_policy_based_traffic_selectors: bool | None = False, apply: bool = False,
                       refuse_breaking: bool = False) -> OperationResult:
     """Create or align a connection (``IPsec``: gateway → local network gateway) or a VNet-to-VNet pair
     (``Vnet2Vnet``: ``name`` from ``gateway_name`` to ``peer_gateway_name`` and ``peer_connection_name``
@@ -226,6 +238,8 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
 
     ``shared_key_ref`` is ``env:NAME``, ``file:PATH`` or ``generate`` (a 0600 file named after the
     connection under the state dir, reused on re-runs). ``policy`` None means Azure's default proposals.
+    ``dpd_timeout_seconds`` / ``use_policy_based_traffic_selectors`` None: an existing connection's value is left
+    as it is; a new connection gets Azure's default (45 s, off).
 
     S2S with a tagged device on the local network gateway: a policy the device would not accept (a new
     connection that would not come up, or a change that breaks the tunnel) is a WARNING in the plan; with
@@ -255,9 +269,10 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
                          "a different name for the connection in the other direction", "InvalidArgument")
     if dpd_timeout_seconds is not None:
         checks.add(rules.check_dpd_timeout(dpd_timeout_seconds))
-    if not isinstance(use_policy_based_traffic_selectors, bool):
-        checks.error("use_policy_based_traffic_selectors", use_policy_based_traffic_selectors, "must be True or False",
-                     "True or False", "InvalidType")
+    if use_policy_based_traffic_selectors is not None and not isinstance(use_policy_based_traffic_selectors, bool):
+        checks.error("use_policy_based_traffic_selectors", use_policy_based_traffic_selectors,
+                     "must be True, False or None", "True, False or None (an existing connection: unchanged; a new "
+                     "one: off, Azure's default)", "InvalidType")
     try:
         check_reference(shared_key_ref)
     except SecretReferenceError as exc:
@@ -291,7 +306,7 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
         if lng is None:
             checks.missing("local_gateway_name", local_gateway_name,
                            f"local network gateway {resource_group}/{local_gateway_name}",
-                           "create it with ensure_local_network_gateway first")
+                           "create it first with step 02 (02_create_local_gateway, parameter local_gateway_name)")
         else:
             lng_id = lng.get("id") or lng_id
             onprem = list(dig(lng, "properties", "localNetworkAddressSpace", "addressPrefixes", default=[]))
@@ -318,10 +333,18 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
         sides.append(_Side(peer_rg, peer_connection_name, loc2, gw2_id, gw1_id, None))
 
     plan = Plan(step, warnings=warnings, target=getattr(session, "target", ""))
-    for side in sides:
-        rid = arm.resource_id(session, side.resource_group, "connection", side.name)
+    side_ids = [arm.resource_id(session, side.resource_group, "connection", side.name) for side in sides]
+    reads = [arm.read_kind(session, "connection", side.resource_group, side.name) for side in sides]
+    if len(sides) == 2 and reads[0] is not None and reads[1] is not None:
+        note = half_applied_note(reads[0], reads[1])
+        if note:
+            plan.notes.append(note)
+    for index, side in enumerate(sides):
+        rid = side_ids[index]
         label = arm.label(side.resource_group, "connection", side.name)
-        conn = arm.read_kind(session, "connection", side.resource_group, side.name)
+        conn = reads[index]
+        # a Vnet2Vnet pair records its other direction on each side (tag), so its peer is found exactly later
+        pair_tag = {PEER_TAG: side_ids[1 - index]} if len(sides) == 2 else None
         plan.resources.append(rid)
         plan.etags[rid] = (conn or {}).get("etag")
         plan.before[rid] = snapshot(conn)
@@ -337,13 +360,13 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
             desired["sharedKey"] = f"(from {describe_ref(key_ref).split(' (')[0]})"
             if dpd_timeout_seconds is not None:
                 desired["dpdTimeoutSeconds"] = dpd_timeout_seconds
-            desired["usePolicyBasedTrafficSelectors"] = use_policy_based_traffic_selectors
+            desired["usePolicyBasedTrafficSelectors"] = bool(use_policy_based_traffic_selectors)
             changes = diff_fields(label, None, desired)
             changes += [Change(c.resource, c.field, None, c.desired, "create")
                         for c in _policy_changes(label, None, desired_policy)]
             props: dict[str, Any] = {"connectionType": connection_type, "connectionProtocol": connection_protocol,
                                      "virtualNetworkGateway1": {"id": side.gateway1},
-                                     "usePolicyBasedTrafficSelectors": use_policy_based_traffic_selectors,
+                                     "usePolicyBasedTrafficSelectors": bool(use_policy_based_traffic_selectors),
                                      "ipsecPolicies": [] if desired_policy is None else [desired_policy.as_wire_dict()]}
             if side.local_gateway2:
                 props["localNetworkGateway2"] = {"id": side.local_gateway2}
@@ -352,6 +375,9 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
             if dpd_timeout_seconds is not None:
                 props["dpdTimeoutSeconds"] = dpd_timeout_seconds
             body = {"location": side.location, "properties": props}
+            if pair_tag:
+                body["tags"] = pair_tag
+                changes.append(Change(label, f"tags.{PEER_TAG}", None, pair_tag[PEER_TAG], "create"))
             plan.changes += changes
             plan.writes.append(Write("connection", side.resource_group, side.name, rid, label, body, None, False,
                                      shared_key_ref=key_ref))
@@ -377,6 +403,8 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
                 checks.error(prop, want.rsplit("/", 1)[-1], f"{label} is attached to {have}",
                              f"{have} (or delete and recreate the connection)", "ConnectionEndpointImmutable")
         changes = _policy_changes(label, conn, desired_policy)
+        if changes:
+            _add_weakening(plan, conn, desired_policy)
         if changes and connection_type == "IPsec":
             device = device_of(session, conn)
             if device is not None:
@@ -392,11 +420,14 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
         elif now_key is None:
             plan.notes.append(f"{label}: the current shared key is not readable here, so it was not compared")
         del now_key
+        body = _updated_body(conn, desired_policy, dpd_timeout_seconds, use_policy_based_traffic_selectors)
+        if pair_tag:
+            if not arm.same_id(peer_tag(conn), pair_tag[PEER_TAG]):
+                changes.append(Change(label, f"tags.{PEER_TAG}", peer_tag(conn), pair_tag[PEER_TAG]))
+            body["tags"] = {**(body.get("tags") or {}), **pair_tag}
         if changes:
             plan.changes += changes
-            plan.writes.append(Write("connection", side.resource_group, side.name, rid, label,
-                                     _updated_body(conn, desired_policy, dpd_timeout_seconds,
-                                                   use_policy_based_traffic_selectors),
+            plan.writes.append(Write("connection", side.resource_group, side.name, rid, label, body,
                                      conn.get("etag"), True, shared_key_ref=key_ref))
     del key
     plan.notes += checks.notes
@@ -406,31 +437,66 @@ def ensure_connection(session: Any, *, resource_group: str, name: str, location:
 
 
 # ---- updates of an existing connection (and its VNet-to-VNet peer) -----------------------------------
-def find_peer_connection(session: Any, conn: dict[str, Any]) -> dict[str, Any] | None:
-    """The Vnet2Vnet connection in the other direction: gateway1 and gateway2 swapped."""
-    gw1 = dig(conn, "properties", "virtualNetworkGateway1", "id")
-    gw2 = dig(conn, "properties", "virtualNetworkGateway2", "id")
-    if not gw1 or not gw2:
+def find_peer_connection(session: Any, conn: dict[str, Any], *, peer_resource_group: str | None = None,
+                         peer_connection_name: str | None = None) -> dict[str, Any] | None:
+    """The Vnet2Vnet connection in the other direction, identified exactly (:func:`peers.find_peer`): the one
+    given, the one the pair's tag records, or the only connection back between the two gateways. None when it
+    is absent or ambiguous (several connections back and none recorded)."""
+    return find_peer(session, conn, peer_resource_group=peer_resource_group,
+                     peer_connection_name=peer_connection_name).peer
+
+
+def _pair_differences(conn: dict[str, Any], peer: dict[str, Any]) -> list[str]:
+    """What differs between the two directions of a pair (policy, DPD, selectors): a half-applied change."""
+    out = []
+    mine, theirs = current_policy(conn), current_policy(peer)
+    if mine != theirs:
+        out.append(f"policy {mine.summary() if mine else DEFAULT_TEXT} vs {theirs.summary() if theirs else DEFAULT_TEXT}")
+    for prop, what in (("dpdTimeoutSeconds", "DPD timeout"), ("usePolicyBasedTrafficSelectors",
+                                                              "policy-based traffic selectors")):
+        a, b = dig(conn, "properties", prop), dig(peer, "properties", prop)
+        if prop == "usePolicyBasedTrafficSelectors":
+            a, b = bool(a), bool(b)
+        if a != b:
+            out.append(f"{what} {a} vs {b}")
+    return out
+
+
+def half_applied_note(conn: dict[str, Any], peer: dict[str, Any]) -> str | None:
+    """A plan note when the two directions of a pair differ now (a change reached one of them only)."""
+    diffs = _pair_differences(conn, peer)
+    if not diffs:
         return None
-    peer_rg = arm.parse_id(gw2)["resource_group"]
-    try:
-        for other in session.network.virtual_network_gateway_connections.list(peer_rg):
-            o = other.as_dict()
-            if (arm.same_id(dig(o, "properties", "virtualNetworkGateway1", "id"), gw2)
-                    and arm.same_id(dig(o, "properties", "virtualNetworkGateway2", "id"), gw1)):
-                return o
-    except ResourceNotFoundError:  # the peer's resource group is gone
-        return None
-    return None
+    return (f"HALF-APPLIED PAIR — {label_of(conn)} and {label_of(peer)} differ now ({'; '.join(diffs)}): an earlier "
+            "change reached one direction only, so the tunnel is down; this plan writes both directions to the same "
+            "settings")
+
+
+def _peer_problem(checks: Prechecks, conn: dict[str, Any], lookup: PeerLookup) -> None:
+    name = conn.get("name")
+    if lookup.ambiguous:
+        checks.error("peer_connection_name", None,
+                     f"{name} is Vnet2Vnet and its peer (the other direction) cannot be determined: {lookup.problem}",
+                     "peer_connection_name set to one of " + ", ".join(c.rsplit("/", 1)[-1] for c in lookup.candidates)
+                     + " (with peer_resource_group if it is in another resource group)", "PeerConnectionAmbiguous")
+    else:
+        checks.error("connection_name", name, f"is Vnet2Vnet but its peer connection (the other direction) was not "
+                     f"found: {lookup.problem}",
+                     "create the peer with step 04 (connect) first, or give it as peer_connection_name "
+                     "(include_peer=False only for a deliberate one-sided change: the tunnel breaks until both "
+                     "sides match)", "PeerConnectionNotFound")
 
 
 def plan_connection_update(session: Any, *, resource_group: str, connection_name: str, policy: Any = UNCHANGED,
                            remove_policy: bool = False, dpd_timeout_seconds: int | None = None,
                            use_policy_based_traffic_selectors: bool | None = None,
-                           include_peer: bool = True) -> Plan:
+                           include_peer: bool = True, peer_resource_group: str | None = None,
+                           peer_connection_name: str | None = None) -> Plan:
     """Plan a change of policy (``policy``: IpsecIkePolicy, preset name, or None = Azure's defaults),
     DPD timeout and/or policy-based traffic selectors. A Vnet2Vnet connection's peer is planned with it
-    (``include_peer=False`` only for a deliberate one-sided change, which breaks the tunnel)."""
+    (``include_peer=False`` only for a deliberate one-sided change, which breaks the tunnel). The peer is the one
+    given (``peer_connection_name``), else the one the pair's tag records, else the only connection back between
+    the two gateways; several candidates and none recorded: refused naming them (``PeerConnectionAmbiguous``)."""
     step = f"update connection {connection_name}"
     checks = Prechecks(step, True)
     require_text(checks, "resource_group", resource_group)
@@ -455,18 +521,18 @@ def plan_connection_update(session: Any, *, resource_group: str, connection_name
     if conn is None:
         raise PrecheckError([rules.Problem("connection_name", connection_name,
                                            f"connection {resource_group}/{connection_name} does not exist",
-                                           "an existing connection (create it with ensure_connection)",
+                                           "an existing connection (create it with step 04, 04_connect)",
                                            "ResourceNotFound")], step=step)
     conns = [conn]
+    pair_note = None
     if dig(conn, "properties", "connectionType") == "Vnet2Vnet" and include_peer:
-        peer = find_peer_connection(session, conn)
-        if peer is None:
-            checks.error("connection_name", connection_name,
-                         "is Vnet2Vnet but its peer connection (the other direction) was not found",
-                         "create the peer first, or include_peer=False for a deliberate one-sided change "
-                         "(the tunnel breaks until both sides match)", "PeerConnectionNotFound")
+        lookup = find_peer(session, conn, peer_resource_group=peer_resource_group,
+                           peer_connection_name=peer_connection_name)
+        if lookup.peer is None:
+            _peer_problem(checks, conn, lookup)
         else:
-            conns.append(peer)
+            conns.append(lookup.peer)
+            pair_note = half_applied_note(conn, lookup.peer)
     for c in conns:
         gw_id = dig(c, "properties", "virtualNetworkGateway1", "id")
         parts = arm.parse_id(gw_id) if gw_id else None
@@ -481,6 +547,8 @@ def plan_connection_update(session: Any, *, resource_group: str, connection_name
     checks.raise_if_any()
 
     plan = Plan(step, warnings=warnings, target=getattr(session, "target", ""))
+    if pair_note:
+        plan.notes.append(pair_note)
     for c in conns:
         parts = arm.parse_id(c["id"])
         rg, name = parts["resource_group"], parts["name"]
@@ -490,26 +558,35 @@ def plan_connection_update(session: Any, *, resource_group: str, connection_name
         plan.etags[rid] = c.get("etag")
         plan.before[rid] = snapshot(c)
         changes = [] if isinstance(desired, _Unchanged) else _policy_changes(label, c, desired)
+        if changes and not isinstance(desired, _Unchanged):
+            _add_weakening(plan, c, desired)
         changes += _settings_changes(label, c, dpd_timeout_seconds, use_policy_based_traffic_selectors)
         retry = failed_retry(label, c, "connection")
         if retry is not None:
             changes.insert(0, retry[0])
             plan.notes.append(retry[1])
+        body = _updated_body(c, desired, dpd_timeout_seconds, use_policy_based_traffic_selectors)
+        if changes and len(conns) == 2:  # record the pair on both sides (the peer is found exactly next time)
+            other = conns[1] if c is conns[0] else conns[0]
+            if not arm.same_id(peer_tag(c), other["id"]):
+                changes.append(Change(label, f"tags.{PEER_TAG}", peer_tag(c), other["id"]))
+            body["tags"] = {**(body.get("tags") or {}), PEER_TAG: other["id"]}
         if changes:
             plan.changes += changes
-            plan.writes.append(Write("connection", rg, name, rid, label,
-                                     _updated_body(c, desired, dpd_timeout_seconds, use_policy_based_traffic_selectors),
-                                     c.get("etag"), True))
+            plan.writes.append(Write("connection", rg, name, rid, label, body, c.get("etag"), True))
     if len(conns) == 2 and len(plan.writes) == 1:
         # one side already matched: write the other too only if they differ afterwards (never one-sided)
-        plan.notes.append("only one direction differed from the desired settings; the other already matches")
+        plan.notes.append(f"only {plan.writes[0].label} differs from the desired settings; the other direction "
+                          "already matches")
     if not isinstance(desired, _Unchanged):
-        _plan_impacts(session, plan, conns, desired, include_peer=include_peer)
+        _plan_impacts(session, plan, conns, desired, include_peer=include_peer, peer_resource_group=peer_resource_group,
+                      peer_connection_name=peer_connection_name)
     return plan
 
 
 def _plan_impacts(session: Any, plan: Plan, conns: list[dict[str, Any]], desired: IpsecIkePolicy | None, *,
-                  include_peer: bool) -> None:
+                  include_peer: bool, peer_resource_group: str | None = None,
+                  peer_connection_name: str | None = None) -> None:
     """Flag (never block) a policy change that breaks a tunnel: to the device a local network gateway's tags
     describe, or to the other direction of a Vnet2Vnet pair left unchanged (``include_peer=False``)."""
     written = {w.resource_id.lower() for w in plan.writes}
@@ -522,7 +599,8 @@ def _plan_impacts(session: Any, plan: Plan, conns: list[dict[str, Any]], desired
         if dig(c, "properties", "connectionType") == "Vnet2Vnet":
             if include_peer:
                 continue
-            peer = find_peer_connection(session, c)
+            peer = find_peer_connection(session, c, peer_resource_group=peer_resource_group,
+                                        peer_connection_name=peer_connection_name)
             if peer is not None and current_policy(peer) != desired:
                 prg = arm.parse_id(peer["id"])["resource_group"]
                 plan.impacts.append(one_sided_impact(label, arm.label(prg, "connection", peer["name"])))
@@ -535,7 +613,8 @@ def _plan_impacts(session: Any, plan: Plan, conns: list[dict[str, Any]], desired
 def update_connection(session: Any, *, resource_group: str, connection_name: str, policy: Any = UNCHANGED,
                       remove_policy: bool = False, dpd_timeout_seconds: int | None = None,
                       use_policy_based_traffic_selectors: bool | None = None, include_peer: bool = True,
-                      apply: bool = False, refuse_breaking: bool = False) -> OperationResult:
+                      apply: bool = False, refuse_breaking: bool = False, peer_resource_group: str | None = None,
+                      peer_connection_name: str | None = None) -> OperationResult:
     """Plan the update and, with ``apply=True``, apply it (If-Match on the ETags read for the plan).
 
     A policy that would break the tunnel to the device on the local network gateway (its ``vpnrunbook-device-*``
@@ -546,16 +625,19 @@ def update_connection(session: Any, *, resource_group: str, connection_name: str
     plan = plan_connection_update(session, resource_group=resource_group, connection_name=connection_name,
                                   policy=policy, remove_policy=remove_policy, dpd_timeout_seconds=dpd_timeout_seconds,
                                   use_policy_based_traffic_selectors=use_policy_based_traffic_selectors,
-                                  include_peer=include_peer)
+                                  include_peer=include_peer, peer_resource_group=peer_resource_group,
+                                  peer_connection_name=peer_connection_name)
     return finish(session, plan, apply, refuse_breaking=refuse_breaking)
 
 
 def remove_policy(session: Any, *, resource_group: str, connection_name: str, include_peer: bool = True,
-                  apply: bool = False, refuse_breaking: bool = False) -> OperationResult:
+                  apply: bool = False, refuse_breaking: bool = False, peer_resource_group: str | None = None,
+                  peer_connection_name: str | None = None) -> OperationResult:
     """Remove the custom policy: the connection (and its VNet-to-VNet peer) goes back to Azure's default proposals."""
     result = update_connection(session, resource_group=resource_group, connection_name=connection_name,
                                remove_policy=True, include_peer=include_peer, apply=apply,
-                               refuse_breaking=refuse_breaking)
+                               refuse_breaking=refuse_breaking, peer_resource_group=peer_resource_group,
+                               peer_connection_name=peer_connection_name)
     result.details["note"] = "without a custom policy the connection uses Azure's default proposals"
     return result
 
@@ -635,19 +717,24 @@ class PolicyView:
                 "snapshot": self.snapshot}
 
 
-def _read_connection(session: Any, resource_group: str, connection_name: str) -> dict[str, Any]:
+def _read_connection(session: Any, resource_group: str, connection_name: str, *,
+                     step: str | None = None) -> dict[str, Any]:
+    """The connection, or a refusal labelled with the caller's step (an update's refusal says "update ...")."""
     conn = arm.read_kind(session, "connection", resource_group, connection_name)
     if conn is None:
         raise PrecheckError([rules.Problem("connection_name", connection_name,
                                            f"connection {resource_group}/{connection_name} does not exist",
-                                           "an existing connection", "ResourceNotFound")],
-                            step=f"show connection {connection_name}")
+                                           f"the name of an existing connection in {resource_group} (step 04, "
+                                           "04_connect, creates one)", "ResourceNotFound")],
+                            step=step or f"show connection {connection_name}")
     return conn
 
 
-def show_policy(session: Any, *, resource_group: str, connection_name: str) -> PolicyView:
-    """Read a connection's IPsec/IKE policy, DPD timeout and traffic-selector setting (no write)."""
-    return policy_view(_read_connection(session, resource_group, connection_name), resource_group=resource_group)
+def show_policy(session: Any, *, resource_group: str, connection_name: str, step: str | None = None) -> PolicyView:
+    """Read a connection's IPsec/IKE policy, DPD timeout and traffic-selector setting (no write). ``step`` labels
+    a refusal (a missing connection) with the step the operator runs, e.g. ``update connection X``."""
+    return policy_view(_read_connection(session, resource_group, connection_name, step=step),
+                       resource_group=resource_group)
 
 
 def policy_view(conn: dict[str, Any], *, resource_group: str) -> PolicyView:

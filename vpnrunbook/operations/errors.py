@@ -12,7 +12,7 @@ class PrecheckError(PolicyValidationError):
 
     def __init__(self, problems: Sequence[Problem], *, step: str) -> None:
         self.step = step
-        super().__init__(problems, subject=f"{step}: refused before any change, nothing was written")
+        super().__init__(problems, subject=step, headline=f"{step}: refused before any change — nothing was written")
 
 
 class ConcurrentChangeError(RuntimeError):

@@ -151,7 +151,7 @@ class GatewayPoller:
             raise TimeoutError(
                 f"{self.plan.step}: {label} is still provisioning after waiting {timeout} s (provisioningState "
                 f"{self._state or 'Updating'}); Azure keeps building it (a VPN gateway takes about 45 minutes) and "
-                "nothing is lost. What to do: re-run begin_create_vpn_gateway with the same parameters to attach to "
+                "nothing is lost. What to do: re-run step 01 (01_create_vnet_gateway) with the same parameters to attach to "
                 "it again (no second create is sent), or call .result() with a longer timeout.")
         code = message = None
         failed: HttpResponseError | None = None
@@ -169,7 +169,7 @@ class GatewayPoller:
         if (self.applied or self.attached) and state in TERMINAL_FAILED:
             error = ProvisioningFailedError(
                 label, state, code=code, error_message=message, step=self.plan.step,
-                retry="re-run begin_create_vpn_gateway with the same parameters")
+                retry="re-run step 01 (01_create_vnet_gateway) with the same parameters")
             self._journal(snapshot(after), error)
             raise error from failed
         result = OperationResult(self.plan.step, self.plan, self.applied, dict(self.plan.before),
@@ -249,7 +249,7 @@ def begin_create_vpn_gateway(session: Any, *, resource_group: str, name: str, lo
     subnet_ref = arm.subnet_id(session, resource_group, vnet_name, rules.GATEWAY_SUBNET_NAME)
     if vnet is None:
         checks.missing("vnet_name", vnet_name, f"virtual network {resource_group}/{vnet_name}",
-                       "run the virtual-network step first")
+                       "step 01, 01_create_vnet_gateway, creates it: parameter vnet_name")
     else:
         gw_subnet = [s for s in dig(vnet, "properties", "subnets", default=[])
                      if s.get("name") == rules.GATEWAY_SUBNET_NAME]
@@ -262,7 +262,7 @@ def begin_create_vpn_gateway(session: Any, *, resource_group: str, name: str, lo
     pip_ref = arm.resource_id(session, resource_group, "public_ip", public_ip_name)
     if pip is None:
         checks.missing("public_ip_name", public_ip_name, f"public IP {resource_group}/{public_ip_name}",
-                       "run the public-IP step first")
+                       "step 01, 01_create_vnet_gateway, creates it: parameter public_ip_name")
     else:
         pip_ref = pip.get("id") or pip_ref
         if dig(pip, "sku", "name") == "Basic":

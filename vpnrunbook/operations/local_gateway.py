@@ -31,25 +31,39 @@ def _proposals(checks: Prechecks, fieldname: str, value: str | list[str] | None)
 
 
 def ensure_local_network_gateway(session: Any, *, resource_group: str, name: str, location: str,
-                                 gateway_ip_address: str, address_prefixes: list[str],
+                                 gateway_ip_address: str | None, address_prefixes: list[str] | None,
                                  device_ike: str | list[str] | None = None, device_esp: str | list[str] | None = None,
                                  apply: bool = False) -> OperationResult:
     """Create or align a local network gateway: public IP of the device and its on-premises prefixes.
 
     ``device_ike``/``device_esp`` (strongSwan proposals) tag the gateway for the emulator's device model.
+    ``None`` leaves an existing gateway's IP address (or prefixes, or device tags) as it is; creating needs both.
     """
     step = f"local network gateway {name}"
     checks = Prechecks(step, apply)
     require_text(checks, "resource_group", resource_group)
     require_text(checks, "name", name)
     require_text(checks, "location", location)
-    checks.add(rules.check_public_ip("gateway_ip_address", gateway_ip_address))
-    checks.add(rules.check_prefixes("address_prefixes", address_prefixes))
+    if gateway_ip_address is not None:
+        checks.add(rules.check_public_ip("gateway_ip_address", gateway_ip_address))
+    if address_prefixes is not None:
+        checks.add(rules.check_prefixes("address_prefixes", address_prefixes))
     ike = _proposals(checks, "device_ike", device_ike)
     esp = _proposals(checks, "device_esp", device_esp)
     checks.raise_if_any()
     rid, label, current = _read_existing(session, checks, "local_network_gateway", resource_group, name, location)
+    if current is None:  # "leave as it is" has nothing to leave: creating needs the values
+        for fieldname, value, example in (("gateway_ip_address", gateway_ip_address, "131.107.72.22"),
+                                          ("address_prefixes", address_prefixes, "[10.61.0.0/16]")):
+            if value is None:
+                checks.error(fieldname, None, f"is required to create the local network gateway {name} (it does not "
+                             "exist yet); null only leaves an existing gateway's value as it is", f"e.g. {example}",
+                             "MissingField")
     checks.raise_if_any()
+    if gateway_ip_address is None:
+        gateway_ip_address = dig(current, "properties", "gatewayIpAddress")
+    if address_prefixes is None:
+        address_prefixes = list(dig(current, "properties", "localNetworkAddressSpace", "addressPrefixes", default=[]))
 
     desired: dict[str, Any] = {"gatewayIpAddress": gateway_ip_address,
                                "localNetworkAddressSpace.addressPrefixes": list(address_prefixes)}

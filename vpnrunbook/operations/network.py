@@ -32,7 +32,7 @@ def _location_guard(checks: Prechecks, label: str, current: dict[str, Any] | Non
 def _rg_exists(session: Any, checks: Prechecks, resource_group: str) -> bool:
     if arm.read_kind(session, "resource_group", resource_group, resource_group) is None:
         checks.missing("resource_group", resource_group, f"resource group {resource_group}",
-                       "run the resource-group step first")
+                       "step 01, 01_create_vnet_gateway, creates it: parameter resource_group")
         return False
     return True
 
@@ -93,9 +93,11 @@ def _subnet_prefix(subnet: dict[str, Any]) -> str | None:
 
 
 def ensure_virtual_network(session: Any, *, resource_group: str, name: str, location: str,
-                           address_space: list[str], subnets: dict[str, str], gateway_subnet: str | None = None,
-                           apply: bool = False) -> OperationResult:
+                           address_space: list[str] | None, subnets: dict[str, str] | None,
+                           gateway_subnet: str | None = None, apply: bool = False) -> OperationResult:
     """Create or align a VNet: ``address_space`` exactly, each of ``subnets`` (name → prefix) present with its prefix.
+
+    ``None`` leaves an existing VNet's address space (or subnets) as it is; creating a VNet needs both.
 
     Existing subnets not named in ``subnets`` are kept (and noted). Refused before any write: a gateway
     subnet not named ``GatewaySubnet`` (``gateway_subnet`` names the one you meant, else it is guessed
@@ -106,14 +108,29 @@ def ensure_virtual_network(session: Any, *, resource_group: str, name: str, loca
     require_text(checks, "resource_group", resource_group)
     require_text(checks, "name", name)
     require_text(checks, "location", location)
-    if not isinstance(subnets, dict):
+    keep_subnets = subnets is None
+    if subnets is None:
+        subnets = {}
+    elif not isinstance(subnets, dict):
         checks.error("subnets", subnets, "must map subnet names to prefixes", "{'FrontEnd': '10.1.0.0/24'}",
                      "InvalidSubnets")
         subnets = {}
-    role = gateway_subnet if gateway_subnet is not None else _gateway_subnet_role(subnets)
-    checks.add(rules.check_vnet_layout(list(address_space or []), list(subnets.items()), gateway_subnet_role=role))
+    if address_space is not None:
+        role = gateway_subnet if gateway_subnet is not None else _gateway_subnet_role(subnets)
+        checks.add(rules.check_vnet_layout(list(address_space or []), list(subnets.items()),
+                                           gateway_subnet_role=role))
     checks.raise_if_any()
     rid, label, current = _read_existing(session, checks, "virtual_network", resource_group, name, location)
+    if current is None:  # "leave as it is" has nothing to leave: creating needs the values
+        for fieldname, value in (("address_space", address_space), ("subnets", None if keep_subnets else subnets)):
+            if value is None:
+                checks.error(fieldname, None, f"is required to create the virtual network {name} (it does not exist "
+                             "yet); null only leaves an existing VNet's value as it is",
+                             "e.g. [10.1.0.0/16]" if fieldname == "address_space" else
+                             "e.g. {FrontEnd: 10.1.0.0/24, GatewaySubnet: 10.1.255.0/27}", "MissingField")
+        checks.raise_if_any()
+    if address_space is None:
+        address_space = list(dig(current, "properties", "addressSpace", "addressPrefixes", default=[]))
     existing = {s["name"]: _subnet_prefix(s) for s in dig(current, "properties", "subnets", default=[])}
     kept = {n: p for n, p in existing.items() if n not in subnets and p}
     if kept:

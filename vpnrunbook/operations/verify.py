@@ -116,6 +116,7 @@ class ConnectionStatusView:
     peer_provisioning_state: str | None = None
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    peer_source: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -175,7 +176,7 @@ class ConnectionStatusView:
             "warning": self.warning, "ok": self.ok, "device": self.device, "predicted_status": self.predicted_status,
             "device_check": None if self.device_check is None else self.device_check.to_record(),
             "peer": self.peer, "peer_status": self.peer_status, "peer_provisioning_state": self.peer_provisioning_state,
-            "source": self.source, "notes": list(self.notes),
+            "source": self.source, "notes": list(self.notes), "peer_source": self.peer_source,
         })
 
 
@@ -215,17 +216,27 @@ def _s2s_reason(session: Any, view: ConnectionStatusView, conn: dict[str, Any]) 
         view.notes.append(f"Azure reports {view.status}, the device prediction says {predicted}")
 
 
-def _v2v_reason(session: Any, view: ConnectionStatusView, conn: dict[str, Any], rg: str, name: str) -> None:
+def _v2v_reason(session: Any, view: ConnectionStatusView, conn: dict[str, Any], rg: str, name: str, *,
+                peer_resource_group: str | None = None, peer_connection_name: str | None = None) -> None:
     from vpnrunbook.operations.apply import current_shared_key
-    from vpnrunbook.operations.connection import find_peer_connection
+    from vpnrunbook.operations.peers import find_peer
 
     view.source = "Vnet2Vnet pair"
-    peer = find_peer_connection(session, conn)
-    if peer is None:
+    lookup = find_peer(session, conn, peer_resource_group=peer_resource_group, peer_connection_name=peer_connection_name)
+    peer = lookup.peer
+    if peer is None:  # never a guess: an ambiguous peer is named as such, with the candidates
         gw2 = dig(conn, "properties", "virtualNetworkGateway2", "id", default="")
-        view.reason = (f"the connection in the other direction (from {str(gw2).rsplit('/', 1)[-1]} back to this "
-                       "gateway) does not exist; create it with the same shared key and policy")
+        if lookup.ambiguous:
+            view.reason = (f"the peer (the other direction) cannot be determined: {lookup.problem}; give it as "
+                           "peer_connection_name")
+            view.notes.append("candidates: " + ", ".join(lookup.candidates))
+        elif lookup.source:
+            view.reason = f"{lookup.problem}; create it with the same shared key and policy, or re-run step 04"
+        else:
+            view.reason = (f"the connection in the other direction (from {str(gw2).rsplit('/', 1)[-1]} back to this "
+                           "gateway) does not exist; create it with the same shared key and policy")
         return
+    view.peer_source = lookup.source  # how the peer was identified: explicit, tag, only reverse connection
     prg = arm.parse_id(peer["id"])["resource_group"]
     view.peer = arm.label(prg, "connection", peer["name"])
     view.peer_status = dig(peer, "properties", "connectionStatus")
@@ -235,9 +246,10 @@ def _v2v_reason(session: Any, view: ConnectionStatusView, conn: dict[str, Any], 
         problems.append(f"the other direction is provisioningState {view.peer_provisioning_state}")
     if _norm_policies(conn) != _norm_policies(peer):
         mine, theirs = _policy_of(conn), _policy_of(peer)
-        problems.append("the two directions have different IPsec/IKE policies ("
+        problems.append("HALF-APPLIED PAIR: the two directions have different IPsec/IKE policies ("
                         f"{mine.summary() if mine else 'default proposals'} vs "
-                        f"{theirs.summary() if theirs else 'default proposals'})")
+                        f"{theirs.summary() if theirs else 'default proposals'}) — a change reached one direction "
+                        "only; re-run the step (its plan writes both)")
     key, peer_key = current_shared_key(session, rg, name, conn), current_shared_key(session, prg, peer["name"], peer)
     if key is not None and peer_key is not None and key != peer_key:
         problems.append("the two directions have different shared keys")
@@ -250,7 +262,9 @@ def _v2v_reason(session: Any, view: ConnectionStatusView, conn: dict[str, Any], 
         view.reason = "both directions match (key and policy); the tunnel is still coming up"
 
 
-def verify_connection(session: Any, *, resource_group: str, connection_name: str) -> ConnectionStatusView:
+def verify_connection(session: Any, *, resource_group: str, connection_name: str,
+                      peer_resource_group: str | None = None,
+                      peer_connection_name: str | None = None) -> ConnectionStatusView:
     """The verify step: ``connectionStatus`` with the reason (device prediction / Vnet2Vnet peer). GETs only."""
     from vpnrunbook.operations.connection import _read_connection
 
@@ -261,11 +275,12 @@ def verify_connection(session: Any, *, resource_group: str, connection_name: str
                                 dig(conn, "properties", "connectionStatus", default="Unknown"), "")
     if state != "Succeeded":
         view.reason = (f"provisioningState {state}: the status stays Unknown until the connection is provisioned"
-                       + (" — re-run the connection step to retry the failed deployment" if state in ("Failed",
+                       + (" — re-run step 04 (04_connect) with the same parameters to retry the failed deployment" if state in ("Failed",
                                                                                                     "Canceled")
                           else ""))
     elif ctype == "Vnet2Vnet":
-        _v2v_reason(session, view, conn, resource_group, connection_name)
+        _v2v_reason(session, view, conn, resource_group, connection_name, peer_resource_group=peer_resource_group,
+                    peer_connection_name=peer_connection_name)
     else:
         _s2s_reason(session, view, conn)
     return view

@@ -186,10 +186,15 @@ class Problem:
 class PolicyValidationError(ValueError):
     """Raised with every problem found at once, so the operator fixes all of them in one pass."""
 
-    def __init__(self, problems: Sequence[Problem], *, subject: str = "IPsec/IKE policy") -> None:
+    def __init__(self, problems: Sequence[Problem], *, subject: str = "IPsec/IKE policy",
+                 headline: str | None = None) -> None:
+        """``subject`` names what is invalid ("IPsec/IKE policy is invalid (1 problem):"); ``headline`` replaces
+        that sentence when it is not a subject (a refusal: "step: refused before any change (1 problem):")."""
         self.problems = list(problems)
         self.subject = subject
-        lines = [f"{subject} is invalid ({len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}):"]
+        self.headline = headline or f"{subject} is invalid"
+        n = len(self.problems)
+        lines = [f"{self.headline} ({n} problem{'s' if n != 1 else ''}):"]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
@@ -394,10 +399,20 @@ def check_gateway(*, sku: Any, vpn_type: Any = "RouteBased", generation: Any = N
     return problems
 
 
-def check_connection_protocol(protocol: Any, *, sku: str) -> list[Problem]:
+def check_connection_protocol(protocol: Any, *, sku: str, vpn_type: str = "RouteBased") -> list[Problem]:
+    """The IKE version a gateway speaks (rules reference §4 "IKE version by SKU", A7/A7b, and §6's default proposals,
+    A8): a PolicyBased gateway (Basic SKU only) speaks IKEv1 only; a RouteBased Basic/Standard/HighPerformance
+    gateway IKEv2 only; RouteBased VpnGw1-5 / VpnGw1AZ-5AZ both. ``allowed`` only ever names a value this gateway
+    accepts."""
     problems = check_choice("connection_protocol", protocol, CONNECTION_PROTOCOLS)
-    if not problems and protocol == "IKEv1" and sku not in IKEV1_SKUS:
-        problems.append(Problem("connection_protocol", protocol, f"IKEv1 is not supported on the {sku} SKU",
+    if problems:
+        return problems
+    if vpn_type == "PolicyBased":
+        if protocol != "IKEv1":
+            problems.append(Problem("connection_protocol", protocol, f"a PolicyBased gateway ({sku}) speaks IKEv1 only",
+                                    "IKEv1 (or a RouteBased gateway for IKEv2)", "IkeV2NotSupportedOnPolicyBased"))
+    elif protocol == "IKEv1" and sku not in IKEV1_SKUS:
+        problems.append(Problem("connection_protocol", protocol, f"IKEv1 is not supported on a RouteBased {sku} gateway",
                                 "IKEv2 (or a VpnGw1..5 / VpnGw1AZ..5AZ gateway for IKEv1)", "IkeV1NotSupported"))
     return problems
 

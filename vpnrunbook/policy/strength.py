@@ -174,3 +174,55 @@ def default_proposal_findings() -> list[Finding]:
         found.append(Finding("warning", name, value, f"offered by Azure's default proposals: {rating.reason}",
                              rating.strength.label, rating.source))
     return found
+
+
+# ---- weakening: a change that lowers the strength of a field ------------------------------------------------
+DEFAULTS_TEXT = "Azure's default proposals"
+
+
+def default_accepted_weakest() -> dict[str, str]:
+    """Per policy field, the weakest value Azure accepts without a custom policy (its default proposals: the IKE
+    offers with DH group 2, and the 26 Quick Mode offers it accepts as responder — rules reference §6, A8)."""
+    from vpnrunbook.policy import presets as _presets
+
+    values: dict[str, list[str]] = {
+        "ike_encryption": [e for e, _ in _presets.DEFAULT_IKE_OFFERS],
+        "ike_integrity": [i for _, i in _presets.DEFAULT_IKE_OFFERS],
+        "dh_group": [_presets.DEFAULT_IKE_DH_GROUP],
+        "ipsec_encryption": [e for e, _, _ in _presets.DEFAULT_IPSEC_RESPONDER_OFFERS],
+        "ipsec_integrity": [i for _, i, _ in _presets.DEFAULT_IPSEC_RESPONDER_OFFERS],
+        "pfs_group": [p for _, _, p in _presets.DEFAULT_IPSEC_RESPONDER_OFFERS],
+    }
+    out: dict[str, str] = {}
+    for name, options in values.items():
+        rated = [(rate(name, v), v) for v in options]
+        known = [(r.strength, v) for r, v in rated if r is not None]
+        if known:
+            out[name] = min(known, key=lambda item: item[0])[1]
+    return out
+
+
+def weakening(current: IpsecIkePolicy | dict[str, Any] | None,
+              desired: IpsecIkePolicy | dict[str, Any] | None) -> list[Finding]:
+    """A warning per field whose strength drops from ``current`` to ``desired`` (None: Azure's default proposals,
+    judged by the weakest offer Azure would then accept). Empty when nothing gets weaker."""
+    def values(policy: IpsecIkePolicy | dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+        if policy is None:
+            return default_accepted_weakest(), True
+        return (policy if isinstance(policy, dict) else policy.as_python_dict()), False
+
+    now, now_default = values(current)
+    then, then_default = values(desired)
+    found: list[Finding] = []
+    for spec in rules.FIELDS:
+        a, b = now.get(spec.name), then.get(spec.name)
+        ra = rate(spec.name, a) if isinstance(a, str) else None
+        rb = rate(spec.name, b) if isinstance(b, str) else None
+        if ra is None or rb is None or rb.strength >= ra.strength:
+            continue
+        was = f"{a} ({ra.strength.label})" + (f", the weakest of {DEFAULTS_TEXT}" if now_default else "")
+        becomes = (f"{DEFAULTS_TEXT}, which accept {b} ({rb.strength.label})" if then_default
+                   else f"{b} ({rb.strength.label})")
+        found.append(Finding("warning", spec.name, b, f"WEAKER than now: {was} → {becomes} — {rb.reason}",
+                             rb.strength.label, rb.source))
+    return found

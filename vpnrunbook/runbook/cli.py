@@ -11,19 +11,40 @@ from typing import Any
 
 from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
+RUN_EPILOG = """exit codes:
+  0    succeeded (a plan-only run too — even one whose apply would be refused: it changed nothing, and
+       prints those reasons under "WOULD BE REFUSED")
+  1    failed: a cell raised or Azure refused during the run
+  2    refused before any change, nothing written: bad parameters, a pre-check, or a change that would break
+       the tunnel to the device / VNet-to-VNet peer without --allow-breaking
+  3    timed out: the kernel did not start, or a cell or the whole run exceeded its bound
+  4    (vpnrunbook evidence verify) the evidence was tampered with
+  130  interrupted (Ctrl-C or SIGTERM); the run's evidence is still written, marked failed
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from vpnrunbook.runbook.steps import STEPS
 
     run = sub.add_parser("run", help="execute a runbook notebook headless (papermill) and record evidence",
-                         description="Steps: " + ", ".join(STEPS) + ". Exit codes: 0 succeeded, 1 failed, "
-                                     "2 refused (bad parameters, nothing changed), 3 timed out.")
+                         description="Execute one step's notebook headless and record its evidence. Steps: "
+                                     + ", ".join(STEPS) + ". It prints the plan (field: current → desired), every "
+                                     "warning, the outcome and the verify status (--quiet: only the outcome, "
+                                     "evidence folder and ledger head).",
+                         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("step", metavar="STEP", help="step name, number or short name (04_connect, 04, connect)")
     run.add_argument("-p", "--parameters", metavar="FILE.yaml", help="YAML parameter file")
     run.add_argument("-P", "--set", metavar="NAME=VALUE", action="append", default=[], dest="overrides",
                      help="one parameter (the value read as YAML: 45, true, null, [a, b]); overrides the file; "
                           "repeatable")
     run.add_argument("--apply", action="store_true", help="make the change (default: only show the plan)")
+    run.add_argument("--allow-breaking", action="store_true",
+                     help="with --apply: make a change the on-premises device or the VNet-to-VNet peer would reject "
+                          "(the tunnel goes down until the other end is changed too); without it such a change is "
+                          "refused (exit 2, nothing written). Recorded in the evidence (manifest allow_breaking)")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="for schedulers: print only the outcome, the evidence folder and the ledger head (errors "
+                          "still go to stderr)")
     run.add_argument("--target", choices=("emulator", "azure"), help="default: $VPNRUNBOOK_TARGET or emulator")
     run.add_argument("--describe", action="store_true", help="print the step's parameters (type, default, help) and exit")
     _evidence_arg(run)
@@ -122,7 +143,6 @@ def _interrupt_on_sigterm() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vpnrunbook.runbook.runner import run_step
     from vpnrunbook.runbook.steps import get_step
 
     try:
@@ -158,10 +178,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problem:
         print(f"vpnrunbook run: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"running {step.name} ({'apply' if args.apply else 'plan only'}) ...", file=sys.stderr)
+    if not args.quiet:
+        print(f"running {step.name} ({'read-only' if step.read_only else 'apply' if args.apply else 'plan only'}"
+              f"{', breaking changes allowed' if args.allow_breaking else ''}) ...", file=sys.stderr)
     _interrupt_on_sigterm()
-    result = run_step(step.name, params_file=args.parameters, parameters=overrides, apply=args.apply, target=args.target,
-                      evidence_dir=args.evidence_dir, timeouts=_timeouts(args), progress=sys.stderr.isatty())
+    result = _run_with_progress(step.name, args, overrides)
+    if not args.quiet:
+        from vpnrunbook.runbook.terminal import report_lines
+
+        for line in report_lines(result.manifest, allow_breaking=args.allow_breaking):
+            print(line)
     print(f"{result.step}: {result.outcome} (exit {result.exit_code})")
     if result.error:
         print(result.error, file=sys.stderr)
@@ -191,6 +217,35 @@ def _signing_ready(root: Path) -> str | None:
     except SigningError as exc:
         return str(exc)
     return None
+
+
+def _run_with_progress(step: str, args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
+    """The run, with the progress lines of long operations (gateway creation: percentage, about … left) relayed
+    to stderr while it goes on (not with --quiet)."""
+    import tempfile
+
+    from vpnrunbook.runbook.runner import run_step
+    from vpnrunbook.runbook.terminal import PROGRESS_FILE_ENV, ProgressRelay
+
+    def run() -> Any:
+        return run_step(step, params_file=args.parameters, parameters=overrides, apply=args.apply,
+                        target=args.target, evidence_dir=args.evidence_dir, timeouts=_timeouts(args),
+                        progress=sys.stderr.isatty(), allow_breaking=args.allow_breaking)
+
+    if args.quiet:
+        return run()
+    with tempfile.TemporaryDirectory(prefix="vpnrunbook-progress-") as tmp:
+        path = Path(tmp) / "progress.txt"
+        previous = os.environ.get(PROGRESS_FILE_ENV)
+        os.environ[PROGRESS_FILE_ENV] = str(path)  # the kernel inherits it (runner: env = os.environ + ...)
+        try:
+            with ProgressRelay(path, lambda line: print(f"  {line}", file=sys.stderr, flush=True)):
+                return run()
+        finally:
+            if previous is None:
+                os.environ.pop(PROGRESS_FILE_ENV, None)
+            else:
+                os.environ[PROGRESS_FILE_ENV] = previous
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:

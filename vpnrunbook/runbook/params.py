@@ -31,7 +31,9 @@ class ParameterError(ValueError):
         self.problems = list(problems)
         self.subject = subject
         n = len(self.problems)
-        lines = [f"{subject} are invalid ({n} problem{'s' if n != 1 else ''}):"]
+        # "parameters of 04_connect are invalid", "the parameters in my.yaml are invalid" (a file is not plural)
+        what = subject if subject.startswith("parameters") else f"the parameters in {subject}"
+        lines = [f"{what} are invalid ({n} problem{'s' if n != 1 else ''}):"]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 

@@ -173,7 +173,8 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
             timeouts: Timeouts | None = None, refusal: ParameterError | None = None,
             parameters_file: str | Path | None = None, secret_params: Iterable[str] = (),
             extra_secrets: Iterable[str] = (), cwd: str | Path | None = None,
-            title: str = "", changes: str = "", progress: bool = False) -> RunResult:
+            title: str = "", changes: str = "", progress: bool = False,
+            allow_breaking: bool | None = None) -> RunResult:
     """Run ``notebook`` with ``parameters`` (+ ``apply``) and write its evidence. Never raises for a failed run."""
     import nbformat
 
@@ -204,6 +205,8 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
         "parameters_file": ({"path": str(parameters_file), "sha256": _sha_or_none(Path(parameters_file))}
                             if parameters_file else None),
         "parameters": params, "secret_references": secret_refs, "apply": bool(apply),
+        # --allow-breaking: the operator accepted a change the device/peer rejects (None: the step cannot break one)
+        "allow_breaking": allow_breaking,
         "operator": evidence.operator(), "target": target, "subscription_id": default_subscription(target),
         "versions": evidence.versions(),
         "timeouts_seconds": {"start": timeouts.start, "cell": timeouts.cell, "run": timeouts.run},
@@ -340,7 +343,11 @@ def _papermill(notebook: Path, output: Path, env: dict[str, str], timeouts: Time
     except DeadKernelError as exc:
         if timed_out.is_set():
             return "timed_out", {"type": "RunTimeout", "message": f"the run exceeded {timeouts.run:g} s", "cell": None}
-        return "failed", {"type": "DeadKernelError", "message": str(exc), "cell": None}
+        return "failed", {"type": "DeadKernelError", "cell": None,
+                          "message": f"the notebook's kernel died during the run ({exc}); what it had written stays "
+                                     "written and is in the evidence. The step can simply be run again with the same "
+                                     "parameters: it plans from the current state and writes only what still differs "
+                                     "(ETag-guarded; a gateway being created is attached to, not created twice)"}
     except RuntimeError as exc:
         if "didn't respond" in str(exc) or "timed out" in str(exc).lower():
             return "timed_out", {"type": "KernelStartTimeout",
@@ -382,8 +389,11 @@ def _load_records(folder: Path) -> list[dict[str, Any]]:
 def run_step(step: str, *, params_file: str | Path | None = None, parameters: Mapping[str, Any] | None = None,
              apply: bool = False, target: str | None = None, evidence_dir: str | Path | None = None,
              timeouts: Timeouts | None = None, cwd: str | Path | None = None,
-             extra_secrets: Iterable[str] = (), progress: bool = False) -> RunResult:
-    """Validate the parameters for ``step`` (file, then overrides), then execute its notebook."""
+             extra_secrets: Iterable[str] = (), progress: bool = False, allow_breaking: bool = False) -> RunResult:
+    """Validate the parameters for ``step`` (file, then overrides), then execute its notebook.
+
+    Headless, a change the device or the peer would reject (``plan.breaks_tunnel``) is refused before any write
+    (``refuse_breaking`` is set for the steps that have it) unless ``allow_breaking`` — recorded in the manifest."""
     from vpnrunbook.runbook import params as P
     from vpnrunbook.runbook.steps import get_step
 
@@ -401,6 +411,8 @@ def run_step(step: str, *, params_file: str | Path | None = None, parameters: Ma
         if problems:
             raise ParameterError(problems, subject=f"parameters of {spec.name}")
         values = {p.name: copy.deepcopy(data.get(p.name, p.default)) for p in spec.params if p.name != "apply"}
+        if "refuse_breaking" in values:  # headless: the safe default; only --allow-breaking lets a break through
+            values["refuse_breaking"] = bool(values["refuse_breaking"]) or not allow_breaking
     except ParameterError as exc:
         refusal = exc
         data.update(parameters or {})
@@ -409,7 +421,8 @@ def run_step(step: str, *, params_file: str | Path | None = None, parameters: Ma
     return execute(spec.path, step=spec.name, parameters=values, apply=apply if has_apply else None, target=target,
                    evidence_dir=evidence_dir, timeouts=timeouts, refusal=refusal, parameters_file=params_file,
                    secret_params=[p.name for p in spec.params if p.secret], extra_secrets=extra_secrets, cwd=cwd,
-                   title=spec.title, changes=spec.changes, progress=progress)
+                   title=spec.title, changes=spec.changes, progress=progress,
+                   allow_breaking=allow_breaking if any(p.name == "refuse_breaking" for p in spec.params) else None)
 
 
 def _redacted_if_secret(spec: Any, name: str, value: Any) -> Any:

@@ -182,12 +182,14 @@ def tunnel_warnings(planned: Any, *, refuse_breaking: bool = False, apply: bool 
         print(w)
     if warnings:
         if refuse_breaking:
-            print("refuse_breaking=True: " + ("the apply refuses this change (UpdateBreaksTunnel) and writes nothing"
-                                              if apply else "an apply would refuse this change and write nothing"))
+            print("WOULD BE REFUSED — " + ("this change is refused (UpdateBreaksTunnel): nothing is written"
+                                           if apply else "an apply refuses this change (exit 2, nothing written)")
+                  + "; to make it anyway and reconfigure the other end: `--allow-breaking` (refuse_breaking=True)")
         else:
-            print("refuse_breaking=False: " + ("the change is applied anyway; reconfigure the other end in the same "
-                                               "change window" if apply else "an apply would make this change anyway "
-                                               "(set refuse_breaking=True to refuse it)"))
+            print("refuse_breaking=False: " + (
+                "the change is applied anyway (--allow-breaking); reconfigure the other end in the same change window"
+                if apply else "Apply would make this change anyway; reconfigure the other end in the same change "
+                              "window"))
     return warnings
 
 

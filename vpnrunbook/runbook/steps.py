@@ -40,8 +40,15 @@ class Step:
 
 
 APPLY = Param("apply", "bool", False, "False: only show the plan; True: make the change (set by `run --apply`)")
+PEER_PARAMS = (
+    Param("peer_connection_name", "str | None", None, "Vnet2Vnet: the connection in the other direction (null: the "
+          "one the pair records, or the only one going back between the two gateways)"),
+    Param("peer_resource_group", "str | None", None, "Vnet2Vnet: the peer connection's resource group (null: the "
+          "other gateway's)"),
+)
 REFUSE_BREAKING = Param("refuse_breaking", "bool", False, "True: refuse (exit 2, nothing written) a change that "
-                        "would break the tunnel to the device/peer; False: flag it in the plan and apply")
+                        "would break the tunnel to the device/peer; False: flag it in the plan and apply (headless "
+                        "`vpnrunbook run` sets True unless --allow-breaking)")
 
 
 # ---- policy references ---------------------------------------------------------------------------
@@ -128,18 +135,23 @@ def _check_gateway(v: dict[str, Any]) -> list[Problem]:
     # the rules name the SKU "sku"; the operator wrote `gateway_sku`
     p += [replace(x, field="gateway_sku") if x.field == "sku" else x
           for x in rules.check_gateway(sku=v["gateway_sku"], vpn_type=v["vpn_type"], generation=v["generation"])]
-    p += rules.check_vnet_layout(v["address_space"], list(v["subnets"].items()),
-                                 gateway_subnet_role=v["gateway_subnet"])
-    if v["gateway_subnet"] not in v["subnets"]:
+    if v["address_space"] is not None and v["subnets"] is not None:  # null: the existing VNet's, checked there
+        p += rules.check_vnet_layout(v["address_space"], list(v["subnets"].items()),
+                                     gateway_subnet_role=v["gateway_subnet"])
+    if v["subnets"] is not None and v["gateway_subnet"] not in v["subnets"]:
+        # allowed: only the one name Azure accepts for it (the other subnets' names would be refused as well)
         p.append(Problem("gateway_subnet", v["gateway_subnet"], "names no subnet in `subnets`",
-                         ", ".join(v["subnets"]) or "a subnet named GatewaySubnet", "MissingGatewaySubnet"))
+                         f"{rules.GATEWAY_SUBNET_NAME}, with a {rules.GATEWAY_SUBNET_NAME} entry in `subnets` "
+                         "(e.g. GatewaySubnet: 10.1.255.0/27)", "MissingGatewaySubnet"))
     return p
 
 
 def _check_local_gateway(v: dict[str, Any]) -> list[Problem]:
     p = _names(v, "resource_group", "local_gateway_name") + _location(v)
-    p += rules.check_public_ip("gateway_ip_address", v["gateway_ip_address"])
-    p += rules.check_prefixes("address_prefixes", v["address_prefixes"])
+    if v["gateway_ip_address"] is not None:
+        p += rules.check_public_ip("gateway_ip_address", v["gateway_ip_address"])
+    if v["address_prefixes"] is not None:
+        p += rules.check_prefixes("address_prefixes", v["address_prefixes"])
     p += _device_problems(v)
     return p
 
@@ -200,15 +212,16 @@ STEPS: dict[str, Step] = {s.name: s for s in (
              Param("resource_group", "str", "TestRG1", "resource group (created if missing)"),
              Param("location", "str", "EastUS", "Azure region"),
              Param("vnet_name", "str", "TestVNet1", "virtual network name"),
-             Param("address_space", "list[str]", ["10.1.0.0/16"], "VNet address space prefixes"),
-             Param("subnets", "dict[str, str]", {"FrontEnd": "10.1.0.0/24", "Backend": "10.1.1.0/24",
-                                                 "GatewaySubnet": "10.1.255.0/27"}, "subnet name -> prefix"),
+             Param("address_space", "list[str] | None", None, "VNet address space prefixes, e.g. [10.1.0.0/16] "
+                   "(required to create the VNet; null: an existing VNet's are left as they are)"),
+             Param("subnets", "dict[str, str] | None", None, "subnet name -> prefix, with a GatewaySubnet (required "
+                   "to create the VNet; null: an existing VNet's subnets are left as they are)"),
              Param("gateway_subnet", "str", "GatewaySubnet", "which subnet is the gateway subnet (must be GatewaySubnet)"),
              Param("gateway_name", "str", "VNet1GW", "VPN gateway name"),
              Param("public_ip_name", "str", "VNet1GWIP", "gateway public IP name"),
              Param("gateway_sku", "str", "VpnGw1AZ", "gateway SKU (VpnGw1AZ..VpnGw5AZ; non-AZ VpnGw1-5 can no longer be created)"),
              Param("generation", "str | None", None, "Generation1, Generation2 or null for the SKU's default"),
-             Param("vpn_type", "str", "RouteBased", "RouteBased (custom policies need RouteBased)"),
+             Param("vpn_type", "str", "RouteBased", "RouteBased (Azure's default; custom policies need it)"),
              Param("wait", "bool", True, "wait for the gateway to finish provisioning (takes 45 min on Azure)"),
              APPLY), _check_gateway),
     Step("02_create_local_gateway", "02_create_local_gateway.ipynb", "Create a local network gateway (on-premises site)",
@@ -216,8 +229,10 @@ STEPS: dict[str, Step] = {s.name: s for s in (
              Param("resource_group", "str", "TestRG1", "resource group"),
              Param("location", "str", "EastUS", "Azure region"),
              Param("local_gateway_name", "str", "Site6", "local network gateway name"),
-             Param("gateway_ip_address", "str", "131.107.72.22", "public IP of the on-premises VPN device"),
-             Param("address_prefixes", "list[str]", ["10.61.0.0/16", "10.62.0.0/16"], "on-premises prefixes"),
+             Param("gateway_ip_address", "str | None", None, "public IP of the on-premises VPN device (required "
+                   "to create the local network gateway; null: an existing one's is left as it is)"),
+             Param("address_prefixes", "list[str] | None", None, "on-premises prefixes (required to create it; "
+                   "null: an existing one's are left as they are)"),
              Param("device_ike", "proposals | None", None, "the device's strongSwan IKE proposals (emulator: decide "
                    "the S2S connectionStatus; Azure: only a tag for the audit)"),
              Param("device_esp", "proposals | None", None, "the device's strongSwan ESP proposals (emulator: decide "
@@ -249,25 +264,30 @@ STEPS: dict[str, Step] = {s.name: s for s in (
              Param("peer_connection_name", "str | None", None, "Vnet2Vnet: also create the reverse connection"),
              Param("peer_location", "str | None", None, "Vnet2Vnet: the other gateway's region"),
              Param("shared_key_ref", "secret_ref", "env:VPNRUNBOOK_SEED_KEY", "shared key reference", secret=True),
-             Param("policy", "policy | None", "seed-s2s", "preset, policy file, mapping, or null for Azure defaults"),
+             Param("policy", "policy | None", None, "preset, policy file, mapping, or null for Azure's default "
+                   "proposals (no custom policy)"),
              Param("connection_protocol", "str", "IKEv2", "IKEv2 or IKEv1", choices=rules.CONNECTION_PROTOCOLS),
-             Param("dpd_timeout_seconds", "int | None", None, "DPD timeout (9-3600 s) or null for 45"),
-             Param("use_policy_based_traffic_selectors", "bool", False, "policy-based traffic selectors"),
+             Param("dpd_timeout_seconds", "int | None", None, "DPD timeout (9-3600 s); null: unchanged (a new "
+                   "connection: Azure's 45 s)"),
+             Param("use_policy_based_traffic_selectors", "bool | None", None, "policy-based traffic selectors; null: "
+                   "unchanged (a new connection: off, Azure's default)"),
              REFUSE_BREAKING,
              APPLY), _check_connect),
     Step("05_update_policy", "05_update_policy.ipynb", "Update a connection's policy, DPD timeout and traffic selectors",
          "the connection's ipsecPolicies, dpdTimeoutSeconds, usePolicyBasedTrafficSelectors", (
              Param("resource_group", "str", "TestRG1", "resource group of the connection"),
              Param("connection_name", "str", "VNet1toSite6", "connection name"),
-             Param("policy", "policy | None", "seed-update", "new policy (preset, file, mapping) or null: unchanged"),
-             Param("dpd_timeout_seconds", "int | None", 30, "new DPD timeout or null: unchanged"),
-             Param("use_policy_based_traffic_selectors", "bool | None", True, "new setting or null: unchanged"),
+             Param("policy", "policy | None", None, "new policy (preset, file, mapping) or null: unchanged"),
+             Param("dpd_timeout_seconds", "int | None", None, "new DPD timeout (9-3600 s) or null: unchanged"),
+             Param("use_policy_based_traffic_selectors", "bool | None", None, "new setting or null: unchanged"),
+             *PEER_PARAMS,
              REFUSE_BREAKING,
              APPLY), _check_update),
     Step("06_remove_policy", "06_remove_policy.ipynb", "Remove a connection's custom policy (back to Azure defaults)",
          "the connection's ipsecPolicies (emptied)", (
              Param("resource_group", "str", "TestRG1", "resource group of the connection"),
              Param("connection_name", "str", "VNet1toSite6", "connection name"),
+             *PEER_PARAMS,
              REFUSE_BREAKING,
              APPLY), _check_names_only("resource_group", "connection_name")),
     Step("07_overview", "07_overview.ipynb", "Overview: connections and their policies (read-only)", "", (

@@ -18,6 +18,26 @@ def _is_empty(planned: Any) -> bool:
     return all(bool(getattr(getattr(p, "plan", p), "empty", False)) for p in plans)
 
 
+def plan_warning_lines(planned: Any) -> list[str]:
+    """What an operator must read before Apply: every tunnel the plan would break, every field it weakens and the
+    weak algorithms it writes (shown above the Apply control; it does not block)."""
+    plans = planned if isinstance(planned, (list, tuple)) else [planned]
+    lines: list[str] = []
+    for p in plans:
+        plan = getattr(p, "plan", p)
+        tunnel = getattr(plan, "tunnel_warnings", None)
+        lines += list(tunnel()) if callable(tunnel) else []
+        lines += [str(w) for w in getattr(plan, "warnings", []) or [] if getattr(w, "severity", "warning") != "info"]
+    return lines
+
+
+def warnings_html(planned: Any) -> str:
+    lines = plan_warning_lines(planned)
+    if not lines:
+        return ""
+    return html.message_html("warning", "Before you apply — read this:\n" + "\n".join(lines))
+
+
 def _summary(result: Any) -> str:
     results = result if isinstance(result, (list, tuple)) else [result]
     return "\n".join(r.summary() if hasattr(r, "summary") else str(r) for r in results if r is not None)
@@ -65,7 +85,9 @@ class ApplyControl:
                                                         "planned (refused if anything changed since the plan)."))
         self.outcome.add_class("vpnrunbook-apply-outcome")
         self.output = w.Output()  # what the apply displays (e.g. the gateway progress bar) shows here
-        self.widget = w.VBox([self.button, self.output, self.outcome])
+        self.warning = w.HTML(warnings_html(planned))  # above the button: a breaking/weakening change is visible
+        self.warning.add_class("vpnrunbook-apply-warning")
+        self.widget = w.VBox([self.warning, self.button, self.output, self.outcome])
         self.widget.add_class("vpnrunbook-apply-control")
 
     @property

@@ -55,7 +55,7 @@ def error_text(exc: BaseException) -> str:
 
 def error_html(exc: BaseException) -> str:
     rows = problems_of(exc)
-    head = getattr(exc, "subject", None) or str(exc)
+    head = getattr(exc, "headline", None) or getattr(exc, "subject", None) or str(exc)
     table = ""
     if rows:
         cells = "".join(f"<tr><td><b>{escape(f)}</b></td><td><code>{escape(v)}</code></td><td>{escape(m)}</td>"

@@ -22,12 +22,27 @@ def progress(total: float | None, desc: str, *, unit: str = "it", interactive: b
     if interactive:
         from tqdm.auto import tqdm
         return tqdm(total=total, desc=desc, unit=unit, **kwargs)
-    from tqdm.std import tqdm as text_tqdm
     kwargs.setdefault("file", sys.stdout)
     kwargs.setdefault("mininterval", 2.0)
     kwargs.setdefault("ascii", True)
     kwargs.setdefault("ncols", 90)
-    return text_tqdm(total=total, desc=desc, unit=unit, **kwargs)
+    return _relayed_tqdm()(total=total, desc=desc, unit=unit, **kwargs)
+
+
+def _relayed_tqdm() -> type:
+    """The text bar, also handing each line it draws to ``vpnrunbook run`` on the terminal (when the CLI asked
+    for it with ``VPNRUNBOOK_PROGRESS_FILE``: percentage, elapsed and expected remaining time, live)."""
+    from tqdm.std import tqdm as text_tqdm
+
+    from vpnrunbook.runbook.terminal import write_progress
+
+    class RelayedTqdm(text_tqdm):  # type: ignore[misc, valid-type]
+        def display(self, msg: str | None = None, pos: int | None = None) -> Any:
+            shown = super().display(msg, pos)
+            write_progress(str(self))
+            return shown
+
+    return RelayedTqdm
 
 
 def track(iterable: Iterable[T], desc: str, *, total: int | None = None, **kwargs: Any) -> Iterator[T]:

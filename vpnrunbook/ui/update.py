@@ -59,6 +59,8 @@ class UpdatePanel:
         self.compare.add_class("vpnrunbook-compare-box")
         self.plan_box = w.HTML()
         self.plan_box.add_class("vpnrunbook-plan-box")
+        self.warning = w.HTML()  # above Apply: tunnels the plan breaks, fields it weakens (shown, never blocking)
+        self.warning.add_class("vpnrunbook-apply-warning")
         self.apply_button = w.Button(description="Apply planned change", button_style="danger", icon="check",
                                      layout=w.Layout(width="260px"))
         self.apply_button.add_class("vpnrunbook-apply")
@@ -69,7 +71,7 @@ class UpdatePanel:
                        f"{html.escape(resource_group)}: choose the policy; the table compares it with the current one "
                        "(differences highlighted), then Apply performs exactly the plan shown")
         self.widget = w.VBox([title, self.use_defaults, self.picker.widget, self.compare, self.plan_box,
-                              self.apply_button, self.outcome])
+                              self.warning, self.apply_button, self.outcome])
         self.widget.add_class("vpnrunbook-update-panel")
         self.picker.on_change(lambda _p: self._on_choice())
         self.replan()
@@ -91,6 +93,7 @@ class UpdatePanel:
         """Plan the change from the current connection to the chosen policy (reads only, never writes)."""
         self.plan = None
         self.plan_error = None
+        self.warning.value = ""
         defaults = self.use_defaults.value
         self.picker.widget.layout.display = "none" if defaults else None
         chosen = None if defaults else self.picker.values
@@ -114,6 +117,9 @@ class UpdatePanel:
             self.plan_box.value = html.message_html("error", f"No plan: {self.plan_error}")
         else:
             self.plan_box.value = html.plan_html(self.plan.changes)
+            from vpnrunbook.ui.apply import warnings_html
+
+            self.warning.value = warnings_html(self.plan)
 
     # ---- applying ----------------------------------------------------------------------------
     def apply(self) -> Any:
@@ -171,7 +177,7 @@ class UpdatePanel:
     # ---- display -----------------------------------------------------------------------------
     def static_html(self) -> str:
         plan = html.plan_html(self.plan.changes) if self.plan is not None else ""
-        return f'<div class="vpnrunbook-update-static">{self.compare.value}{plan}</div>'
+        return f'<div class="vpnrunbook-update-static">{self.compare.value}{plan}{self.warning.value}</div>'
 
     def __repr__(self) -> str:
         n = len(self.plan.changes) if self.plan is not None else "no"

@@ -184,7 +184,8 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
 
     gw1 = _referenced(ctx, "virtualNetworkGateway1", props["virtualNetworkGateway1"], gateways.KIND, conn_id)
     gw1p = gw1.body["properties"]
-    late = common.relabel(rules.check_connection_protocol(protocol, sku=gw1p["sku"]["name"]), NAMES)
+    late = common.relabel(rules.check_connection_protocol(protocol, sku=gw1p["sku"]["name"],
+                                                          vpn_type=gw1p.get("vpnType") or "RouteBased"), NAMES)
     late += common.relabel(rules.check_custom_policy_allowed(policies, sku=gw1p["sku"]["name"],
                                                              vpn_type=gw1p["vpnType"]), NAMES)
     vnet1_space = _vnet_space(ctx, gw1)
@@ -228,6 +229,9 @@ def after_write(ctx: Ctx, rec: Record, body: dict[str, Any]) -> None:
         ctx.store.set_secret(ctx.db, rec.key, generate_key())  # Azure generates one when none is given
 
 
+PEER_TAG = "vpnrunbook-peer-connection"  # vpnrunbook.operations.peers.PEER_TAG
+
+
 # ---- connectionStatus ---------------------------------------------------------------------------------
 def _policy_model(policies: list[dict[str, Any]]) -> Any:
     if not policies:
@@ -265,8 +269,13 @@ def _norm_policies(props: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def reverse_connection(ctx: Ctx, rec: Record) -> Record | None:
-    """The other direction of a Vnet2Vnet pair, if it exists with the same shared key and the same policy."""
+    """The other direction of a Vnet2Vnet pair, if it exists with the same shared key and the same policy.
+
+    A pair recorded by its ``vpnrunbook-peer-connection`` tags (on either side) is only that pair: two pairs
+    between the same gateways do not connect across each other."""
     props = rec.body["properties"]
+    mine_tag = ((rec.body.get("tags") or {}).get(PEER_TAG) or "").lower()
+    my_id = (rec.id or "").lower()
     gw1 = (common.ref(props.get("virtualNetworkGateway1")) or "").lower()
     gw2 = (common.ref(props.get("virtualNetworkGateway2")) or "").lower()
     mine = ctx.store.get_secret(ctx.db, rec.key)
@@ -284,6 +293,10 @@ def reverse_connection(ctx: Ctx, rec: Record) -> Record | None:
                     (common.ref(op.get("virtualNetworkGateway2")) or "").lower() != gw1:
                 continue
             if other.provisioning_state(ctx.now) != "Succeeded":
+                continue
+            their_tag = ((other.body.get("tags") or {}).get(PEER_TAG) or "").lower()
+            if (mine_tag and mine_tag != (other.id or "").lower()) or (
+                    their_tag and my_id and their_tag != my_id):
                 continue
             if ctx.store.get_secret(ctx.db, other.key) == mine and _norm_policies(op) == _norm_policies(props):
                 return other
