@@ -87,6 +87,17 @@ def check_graph(runs: tuple[DemoRun, ...]) -> None:
         seen.add(r.params)
 
 
+def graph_json(runs: tuple[DemoRun, ...] = RUNS) -> str:
+    """The graph as JSON (``vpnrunbook demo --graph``): one object per run, in start priority order, with the
+    seed folder — for schedulers that build their own task graph from it instead of copying it."""
+    import json
+
+    check_graph(runs)
+    return json.dumps({"seed_dir": str(SEED_DIR), "repo": str(REPO),
+                       "runs": [{"step": r.step, "params": r.params, "needs": list(r.needs),
+                                 "resource_groups": list(r.resource_groups)} for r in runs]}, indent=1)
+
+
 def ensure_seed_key() -> str:
     """The seed's shared key lives in a 0600 file in the state dir and reaches kernels as $VPNRUNBOOK_SEED_KEY.
 

@@ -58,26 +58,33 @@ def normalize_query(text: str) -> str:
 
 
 # ---- the shapes ----------------------------------------------------------------------------------------
-def _connections_with_gateways(ctx: Ctx, subs: list[str]) -> list[dict[str, Any]]:
-    gws: dict[str, Any] = {}
+def _connections_with_gateways(ctx: Ctx, subs: list[str], start: int, top: int) -> tuple[int, list[dict[str, Any]]]:
+    """(total rows, the rows of one page): ids are ordered in SQL, only the page's resources are rendered."""
+    marks = ",".join("?" * len(subs))
+    visible = ctx.store._VISIBLE
+    ids = ctx.db.execute(f"SELECT key FROM resources WHERE sub IN ({marks}) AND type = ? AND {visible} ORDER BY id",
+                         (*subs, connections.KIND.arm_type.lower(), ctx.now)).fetchall()
     rows: list[dict[str, Any]] = []
-    for sub in subs:
-        for rec in ctx.store.list(ctx.db, ctx.now, sub=sub, type=gateways.KIND.arm_type):
-            gws[rec.id.lower()] = rec
-    for sub in subs:
-        for rec in ctx.store.list(ctx.db, ctx.now, sub=sub, type=connections.KIND.arm_type):
-            props = connections.render_properties(ctx, rec)
-            gw_id = str((props.get("virtualNetworkGateway1") or {}).get("id") or "").lower()
-            gw = gws.get(gw_id)
-            rows.append({"id": rec.id, "name": rec.name, "subscriptionId": rec.sub, "resourceGroup": rec.rg.lower(),
-                         "location": rec.location, "properties": props,
-                         "gatewayName": gw.name if gw else None,
-                         "gatewayProperties": gateways.render_properties(ctx, gw) if gw else None})
-    rows.sort(key=lambda r: r["id"])
-    return rows
+    gws: dict[str, Any] = {}
+    in_scope = set(subs)
+    for (key,) in ids[start:start + top]:
+        rec = ctx.get(key)
+        if rec is None:
+            continue
+        props = connections.render_properties(ctx, rec)
+        gw_id = str((props.get("virtualNetworkGateway1") or {}).get("id") or "").lower()
+        if gw_id not in gws:
+            gw = ctx.get(gw_id)
+            gws[gw_id] = gw if gw is not None and gw.sub in in_scope else None   # a join within the scope only
+        gw = gws[gw_id]
+        rows.append({"id": rec.id, "name": rec.name, "subscriptionId": rec.sub, "resourceGroup": rec.rg.lower(),
+                     "location": rec.location, "properties": props,
+                     "gatewayName": gw.name if gw else None,
+                     "gatewayProperties": gateways.render_properties(ctx, gw) if gw else None})
+    return len(ids), rows
 
 
-SERVED_QUERIES: dict[str, Callable[[Ctx, list[str]], list[dict[str, Any]]]] = {
+SERVED_QUERIES: dict[str, Callable[[Ctx, list[str], int, int], tuple[int, list[dict[str, Any]]]]] = {
     normalize_query(CONNECTIONS_WITH_GATEWAYS): _connections_with_gateways,
 }
 
@@ -159,11 +166,10 @@ def query_resources(ctx: Ctx) -> Response:
             f"'/subscriptions/{blocked[0]}' or the scope is invalid.", code="AuthorizationFailed", status=403)
     skip = options.get("$skipToken")
     start = _offset(skip, query, subs) if skip else int(options.get("$skip") or 0)
-    rows = run(ctx, subs)
-    page = rows[start:start + top]
-    out: dict[str, Any] = {"totalRecords": len(rows), "count": len(page), "resultTruncated": "false",
+    total, page = run(ctx, subs, start, top)
+    out: dict[str, Any] = {"totalRecords": total, "count": len(page), "resultTruncated": "false",
                            "data": page, "facets": []}
-    if start + top < len(rows):
+    if start + top < total:
         out["$skipToken"] = _token(query, subs, start + top)
     return Response(200, out)
 
