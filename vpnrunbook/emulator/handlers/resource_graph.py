@@ -73,14 +73,14 @@ def _connections_with_gateways(ctx: Ctx, subs: list[str], start: int, top: int) 
             continue
         props = connections.render_properties(ctx, rec)
         gw_id = str((props.get("virtualNetworkGateway1") or {}).get("id") or "").lower()
-        if gw_id not in gws:
+        if gw_id not in gws:   # a join within the query's subscriptions only; each gateway rendered once a page
             gw = ctx.get(gw_id)
-            gws[gw_id] = gw if gw is not None and gw.sub in in_scope else None   # a join within the scope only
-        gw = gws[gw_id]
+            gws[gw_id] = (gw.name, gateways.render_properties(ctx, gw)) if gw is not None and gw.sub in in_scope \
+                else (None, None)
+        gw_name, gw_props = gws[gw_id]
         rows.append({"id": rec.id, "name": rec.name, "subscriptionId": rec.sub, "resourceGroup": rec.rg.lower(),
-                     "location": rec.location, "properties": props,
-                     "gatewayName": gw.name if gw else None,
-                     "gatewayProperties": gateways.render_properties(ctx, gw) if gw else None})
+                     "location": rec.location, "properties": props, "gatewayName": gw_name,
+                     "gatewayProperties": gw_props})
     return len(ids), rows
 
 
