@@ -93,7 +93,7 @@ def test_a_query_shape_the_package_does_not_send_is_refused_with_azures_error(se
     # the reader's query is exactly a served shape; one more column and it is refused too
     assert served.normalize_query(CONNECTIONS_QUERY) in served.SERVED_QUERIES
     with pytest.raises(HttpResponseError, match="InvalidQuery|Query is invalid"):
-        query_pages(client, subs, CONNECTIONS_QUERY.replace("gatewayProperties\n", "gatewayProperties, etag\n"))
+        query_pages(client, subs, CONNECTIONS_QUERY.replace("gatewaySku\n", "gatewaySku, etag\n"))
     rows, _ = query_pages(client, subs, re.sub(r"\s+", "  ", CONNECTIONS_QUERY))   # whitespace does not matter
     assert len(rows) == estate.connections
 

@@ -49,9 +49,9 @@ resources
 | join kind=leftouter (
     resources
     | where type =~ 'microsoft.network/virtualnetworkgateways'
-    | project gatewayId = tolower(id), gatewayName = name, gatewayProperties = properties
+    | project gatewayId = tolower(id), gatewayName = name, gatewaySku = tostring(properties.sku.name)
   ) on gatewayId
-| project id, name, subscriptionId, resourceGroup, location, properties, gatewayName, gatewayProperties
+| project id, name, subscriptionId, resourceGroup, location, properties, gatewayName, gatewaySku
 | order by id asc
 """
 
@@ -198,11 +198,12 @@ def _query_permitted(client: Any, subs: list[str], errors: list[tuple[str, str]]
 
 
 def _as_connection(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A query row as the connection's REST dict and its gateway's (name and SKU: what the audit reads of it)."""
     conn = {"id": row.get("id"), "name": row.get("name"), "location": row.get("location"),
             "properties": row.get("properties") or {}}
     gateway = None
-    if row.get("gatewayProperties") is not None:
-        gateway = {"name": row.get("gatewayName"), "properties": row.get("gatewayProperties")}
+    if row.get("gatewayName") is not None:
+        gateway = {"name": row.get("gatewayName"), "properties": {"sku": {"name": row.get("gatewaySku")}}}
     return conn, gateway
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vpnrunbook.emulator import errors
-from vpnrunbook.emulator.handlers import connections, gateways
+from vpnrunbook.emulator.handlers import connections
 from vpnrunbook.emulator.models import Ctx, Response
 
 API_VERSIONS = ("2019-04-01", "2021-03-01", "2022-10-01", "2024-04-01")  # azure-mgmt-resourcegraph 8.0.1: 2021-03-01
@@ -45,9 +45,9 @@ resources
 | join kind=leftouter (
     resources
     | where type =~ 'microsoft.network/virtualnetworkgateways'
-    | project gatewayId = tolower(id), gatewayName = name, gatewayProperties = properties
+    | project gatewayId = tolower(id), gatewayName = name, gatewaySku = tostring(properties.sku.name)
   ) on gatewayId
-| project id, name, subscriptionId, resourceGroup, location, properties, gatewayName, gatewayProperties
+| project id, name, subscriptionId, resourceGroup, location, properties, gatewayName, gatewaySku
 | order by id asc
 """
 
@@ -73,14 +73,13 @@ def _connections_with_gateways(ctx: Ctx, subs: list[str], start: int, top: int) 
             continue
         props = connections.render_properties(ctx, rec)
         gw_id = str((props.get("virtualNetworkGateway1") or {}).get("id") or "").lower()
-        if gw_id not in gws:   # a join within the query's subscriptions only; each gateway rendered once a page
+        if gw_id not in gws:   # a join within the query's subscriptions only
             gw = ctx.get(gw_id)
-            gws[gw_id] = (gw.name, gateways.render_properties(ctx, gw)) if gw is not None and gw.sub in in_scope \
-                else (None, None)
-        gw_name, gw_props = gws[gw_id]
+            gws[gw_id] = (gw.name, ((gw.body.get("properties") or {}).get("sku") or {}).get("name")) \
+                if gw is not None and gw.sub in in_scope else (None, None)
+        gw_name, gw_sku = gws[gw_id]
         rows.append({"id": rec.id, "name": rec.name, "subscriptionId": rec.sub, "resourceGroup": rec.rg.lower(),
-                     "location": rec.location, "properties": props, "gatewayName": gw_name,
-                     "gatewayProperties": gw_props})
+                     "location": rec.location, "properties": props, "gatewayName": gw_name, "gatewaySku": gw_sku})
     return len(ids), rows
 
 
