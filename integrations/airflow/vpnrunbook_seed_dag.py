@@ -1,8 +1,9 @@
 """Airflow DAG ``vpnrunbook_seed``: the seed workflow's runs as tasks, each one ``vpnrunbook run`` (one evidence run).
 
 The task graph is the one ``vpnrunbook demo`` runs: read from ``vpnrunbook demo --graph`` when the DAG file is
-parsed (never copied here). A task starts when the runs it ``needs`` succeeded; a run that also waits for resource
-groups (made in the first cells of another run) polls for them before it starts, as the demo does.
+parsed (never copied here). A task starts when the runs it ``needs`` succeeded. Where the demo starts a run as soon
+as a resource group made in the first cells of another run exists, the task depends on that run (an Airflow task
+holding a worker slot to poll would deadlock a serial executor such as ``airflow dags test``).
 
 Per DAG run (``dag_run.conf``, all optional)::
 
@@ -31,7 +32,6 @@ import json
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +43,8 @@ VPNRUNBOOK = os.environ.get("VPNRUNBOOK_BIN") or str(REPO / ".venv" / "bin" / "v
 DAG_ID = "vpnrunbook_seed"
 RETRIES = int(os.environ.get("VPNRUNBOOK_AIRFLOW_RETRIES", "2"))
 RETRY_DELAY = dt.timedelta(seconds=float(os.environ.get("VPNRUNBOOK_AIRFLOW_RETRY_DELAY", "60")))
-RG_WAIT_SECONDS = 600.0
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_TIMEOUT, EXIT_EVIDENCE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 CONF_KEYS = ("apply", "change_window", "parameters", "evidence_dir", "seed_dir", "timeout_seconds")
-# Run with the project's Python: exit 0 when every resource group named on the command line exists.
-RG_CHECK = ("import sys\nfrom azure.core.exceptions import ResourceNotFoundError\n"
-            "from vpnrunbook.azure.connect import connect\ns = connect()\n"
-            "try:\n    [s.resources.resource_groups.get(g) for g in sys.argv[1:]]\n"
-            "except ResourceNotFoundError:\n    sys.exit(1)\n")
 
 
 def task_id(params_file: str) -> str:
@@ -104,15 +98,6 @@ def check_window(window: Any, now: dt.datetime | None = None) -> None:
                                    f"(now {now.isoformat(timespec='seconds')}): nothing was run")
 
 
-def wait_for_groups(groups: list[str], env: dict[str, str]) -> None:
-    python = str(Path(VPNRUNBOOK).parent / "python")
-    deadline = time.monotonic() + RG_WAIT_SECONDS
-    while subprocess.run([python, "-c", RG_CHECK, *groups], env=env, capture_output=True).returncode != 0:
-        if time.monotonic() > deadline:
-            raise AirflowException(f"resource groups {', '.join(groups)} did not appear within {RG_WAIT_SECONDS} s")
-        time.sleep(0.5)
-
-
 def run_one(run: dict[str, Any], graph: dict[str, Any], conf: dict[str, Any], ti: Any = None) -> dict[str, Any]:
     """One ``vpnrunbook run`` for ``run`` with the DAG run's conf; pushes and returns the ledger head."""
     tid = task_id(run["params"])
@@ -121,8 +106,6 @@ def run_one(run: dict[str, Any], graph: dict[str, Any], conf: dict[str, Any], ti
     env = dict(os.environ)
     if conf.get("evidence_dir"):
         env["VPNRUNBOOK_EVIDENCE_DIR"] = str(conf["evidence_dir"])
-    if run.get("resource_groups"):
-        wait_for_groups(list(run["resource_groups"]), env)
     seed_dir = Path(conf.get("seed_dir") or graph["seed_dir"])
     cmd = [VPNRUNBOOK, "run", run["step"], "-p", str(seed_dir / run["params"])]
     if conf.get("apply", True):
@@ -160,7 +143,7 @@ def build_dag(graph: dict[str, Any]) -> DAG:
                 return run_one(run, graph, dict(ctx["dag_run"].conf or {}), ctx["ti"])
 
             tasks[run["params"]] = one()
-            for need in run["needs"]:
+            for need in dict.fromkeys([*run["needs"], *run.get("groups_created_by", [])]):
                 tasks[need] >> tasks[run["params"]]
     return dag
 
