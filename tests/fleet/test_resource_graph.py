@@ -179,3 +179,14 @@ def test_rollout_is_planned_per_subscription_and_keeps_to_each_subscriptions_wri
     import json
 
     assert sorted(json.loads(m.read_text())["subscription"] for m in manifests) == sorted(estate.by_subscription)
+
+
+def test_resource_graph_over_https_against_the_served_emulator(served, tmp_path, monkeypatch):
+    from vpnrunbook.azure.connect import connect
+
+    monkeypatch.setenv("VPNRUNBOOK_STATE_DIR", str(tmp_path))   # the served emulator's token and CA
+    estate = seed_subscriptions(None, subscriptions=2, connections=4, resource_groups=1, vnet_to_vnet_pairs=0)
+    remote = connect(emulator_url=served.url)
+    audit = audit_resource_graph(remote)
+    assert sorted(audit.subscriptions) == sorted(estate.by_subscription) and audit.graph_requests == 1
+    assert len(audit.frame) == 8 and not audit.errors and audit.frame["gateway_sku"].notna().all()
