@@ -6,8 +6,12 @@
   step_overhead  2. a headless read-only step over a bare papermill run of an empty notebook, same kernel
   fleet_audit    3. audit of 1,000 connections in 50 resource groups over the naive per-connection GET loop
   fleet_rollout  4. rollout to 200 connections, 8 workers, injected 429 throttling, over the sequential run
+  fleet_resource_graph  5. audit of 10,000 connections in 10 subscriptions through Resource Graph (goal < 10 s),
+                    over the per-resource-group list audit of the same subscriptions in the same run
+  airflow_seed   6. the seed workflow through the Airflow DAG (`airflow dags test`) over `vpnrunbook demo`
+                    (needs .venv/airflow-3.3.2; skipped without it)
 ``python -m benchmarks fleet_audit fleet_rollout`` runs only those. The other scripts in this folder
 (emulator.py, operations_seed.py, runbook_demo.py, ui_widgets.py, device_lab.py) are run directly.
 """
 
-BENCHMARKS = ("seed_workflow", "step_overhead", "fleet_audit", "fleet_rollout")
+BENCHMARKS = ("seed_workflow", "step_overhead", "fleet_audit", "fleet_rollout", "fleet_resource_graph", "airflow_seed")

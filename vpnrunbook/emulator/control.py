@@ -20,6 +20,8 @@ Endpoints (same app, same transport, so they also work against ``emulator serve`
   ``delay`` seconds, then is answered normally (to interrupt a client at a known moment, e.g. during a PUT).
 * ``GET stats`` — request counts by method and ``writes`` (PUT/PATCH/POST/DELETE on ARM resources).
 * ``GET|POST page-size`` ``{"size": n}`` — items per list page before ``nextLink``.
+* ``GET|POST resource-graph`` ``{"denied_subscriptions": [...]}`` — subscriptions Resource Graph answers 403
+  for (see ``handlers/resource_graph.py``).
 * ``GET status`` — resources by type, pending operations, the factor and the database path.
 """
 
@@ -103,6 +105,10 @@ def handle(app: EmulatorApp, method: str, path: str, query: dict[str, str], body
                                   "by_kind": [{"method": m, "kind": k, "count": n} for m, k, n in rows]})
         if name == "status" and method == "GET":
             return Response(200, status(app, db))
+        if name == "resource-graph" and method in ("GET", "POST"):
+            from vpnrunbook.emulator.handlers import resource_graph
+
+            return resource_graph.control(store, db, method, _json(body))
     raise errors.RouteNotFound(f"The emulator control API has no {method} {path}; see vpnrunbook.emulator.control.")
 
 
@@ -360,6 +366,10 @@ class EmulatorControl:
 
     def stats(self) -> dict[str, Any]:
         return dict(self._call("GET", "stats"))
+
+    def deny_resource_graph(self, subscriptions: list[str]) -> dict[str, Any]:
+        """Resource Graph answers 403 for queries over these subscriptions ([] allows all again)."""
+        return dict(self._call("POST", "resource-graph", {"denied_subscriptions": list(subscriptions)}))
 
     def status(self) -> dict[str, Any]:
         return dict(self._call("GET", "status"))

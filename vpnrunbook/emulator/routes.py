@@ -17,6 +17,7 @@ from vpnrunbook.emulator.handlers import (
     local_gateways,
     nat_rules,
     public_ips,
+    resource_graph,
     resource_groups,
     subnets,
     subscriptions,
@@ -47,6 +48,8 @@ def _route(path: str, provider: str | None, kind: str = "arm", *, public: bool =
 
 TENANT = r"/(?P<tenant>[A-Za-z0-9._-]+)"
 LOGIN_ROUTES: list[Route] = [
+    # a read (a query), though a POST; its api-version is checked by the handler (Microsoft.ResourceGraph)
+    _route(r"/providers/microsoft\.resourcegraph/resources", None, "read", post=resource_graph.query_resources),
     _route(r"/subscriptions", None, "read", get=subscriptions.list_subscriptions),
     _route(SUB, None, "read", get=subscriptions.get_subscription),
     _route(r"/tenants", None, "read", get=subscriptions.list_tenants),
@@ -76,6 +79,8 @@ def _tracked(segment: str, kind: common.Kind) -> list[Route]:
 
 
 ROUTES: list[Route] = [
+    # a read (a query), though a POST; its api-version is checked by the handler (Microsoft.ResourceGraph)
+    _route(r"/providers/microsoft\.resourcegraph/resources", None, "read", post=resource_graph.query_resources),
     _route(r"/subscriptions", None, "read", get=subscriptions.list_subscriptions),
     _route(SUB, None, "read", get=subscriptions.get_subscription),
     _route(r"/tenants", None, "read", get=subscriptions.list_tenants),

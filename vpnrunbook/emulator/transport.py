@@ -83,6 +83,11 @@ class InProcessResponse(HttpResponse):
     def text(self, encoding: str | None = None) -> str:
         return self._body.decode(encoding or "utf-8")
 
+    def body(self) -> bytes:
+        """The legacy transport-response accessor: generated clients that deserialize the HTTP response itself
+        (azure-mgmt-resourcegraph) look for ``body()`` to decide it is a response and decode ``text()``."""
+        return self._body
+
     def json(self) -> Any:
         return json.loads(self._body) if self._body else None
 

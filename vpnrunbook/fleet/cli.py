@@ -24,6 +24,9 @@ def register(sub: Any) -> None:
     audit.add_argument("--csv", metavar="FILE", help="write the full table as CSV")
     audit.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with the strength chart")
     audit.add_argument("--rows", type=int, default=30, metavar="N", help="rows to print (default 30; 0: none)")
+    audit.add_argument("--resource-graph", action="store_true",
+                       help="read through Azure Resource Graph: one paged query over every subscription the "
+                            "credential sees (or the --subscription ones); list calls only where it answers 403")
     audit.set_defaults(handler=cmd_audit)
 
     roll = sub.add_parser("rollout", help="apply a policy to many connections (plan only unless --apply)",
@@ -73,6 +76,9 @@ def add_seed_parser(sub: Any) -> None:
     seed.add_argument("--prefix", default="fleet", help="name prefix of the resource groups (default fleet)")
     seed.add_argument("--location", default="eastus", help="region (default eastus)")
     seed.add_argument("--seed", type=int, default=0, help="random seed of the policy mix (default 0)")
+    seed.add_argument("--subscriptions", type=int, default=1, metavar="N",
+                      help="emulated subscriptions, each with the same layout (connections and resource groups "
+                           "per subscription; default 1)")
     seed.set_defaults(handler=cmd_seed)
 
 
@@ -93,8 +99,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     try:
         session = _session(args)
-        result = audit_fleet(session, resource_groups=args.resource_group or None,
-                             subscriptions=args.subscription or None, max_workers=args.workers)
+        if args.resource_graph:
+            if args.resource_group:
+                raise ValueError("--resource-graph reads whole subscriptions; -g/--resource-group is not allowed "
+                                 "with it (allowed: --subscription)")
+            from vpnrunbook.fleet.resource_graph import audit_resource_graph
+
+            result = audit_resource_graph(session, subscriptions=args.subscription or None,
+                                          max_workers=args.workers)
+        else:
+            result = audit_fleet(session, resource_groups=args.resource_group or None,
+                                 subscriptions=args.subscription or None, max_workers=args.workers)
     except (ValueError, TargetConfigurationError) as exc:
         return _print_problems(exc)
     if args.rows:
@@ -196,9 +211,18 @@ def _targets(session: Any, args: argparse.Namespace) -> Any:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from vpnrunbook.fleet.seed import SeedError, seed_fleet
+    from vpnrunbook.fleet.seed import SeedError, seed_fleet, seed_subscriptions
 
     try:
+        if args.subscriptions != 1:
+            many = seed_subscriptions(None, subscriptions=args.subscriptions, connections=args.connections,
+                                      resource_groups=args.resource_groups, vnet_to_vnet_pairs=args.v2v_pairs,
+                                      prefix=args.prefix, location=args.location, seed=args.seed)
+            print(many.summary())
+            for sub, one in many.by_subscription.items():
+                print(f"  {sub}: {one.connections} connections")
+            print(f"database: {next(iter(many.by_subscription.values())).database}")
+            return EXIT_OK
         result = seed_fleet(None, connections=args.connections, resource_groups=args.resource_groups,
                             vnet_to_vnet_pairs=args.v2v_pairs, prefix=args.prefix, location=args.location,
                             seed=args.seed)

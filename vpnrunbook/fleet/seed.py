@@ -155,7 +155,8 @@ def _key() -> str:
 
 def seed_fleet(session: Any = None, *, connections: int = 100, resource_groups: int = 10,
                vnet_to_vnet_pairs: int | None = None, policies: Any = None, prefix: str = "fleet",
-               location: str = "eastus", seed: int = 0, db_path: str | Path | None = None) -> SeedResult:
+               location: str = "eastus", seed: int = 0, db_path: str | Path | None = None,
+               subscription: str | None = None) -> SeedResult:
     """Create ``connections`` connections spread over ``resource_groups`` groups (one VPN gateway each).
 
     ``vnet_to_vnet_pairs`` (default: connections // 20) pairs count twice towards ``connections``;
@@ -163,6 +164,7 @@ def seed_fleet(session: Any = None, *, connections: int = 100, resource_groups: 
     preset names (None = Azure's default proposals) or a mapping name → weight. ``seed`` makes it reproducible.
     ``session``: an emulator session (its in-process app is used), or None for the store at ``db_path``
     (default: ``$VPNRUNBOOK_DB`` / the state dir's). Existing resources of the same names are updated.
+    ``subscription``: where to create them (default: the session's, or the emulator's default subscription).
     """
     started = time.perf_counter()
     m = _int_arg("resource_groups", resource_groups, 1, MAX_RESOURCE_GROUPS)
@@ -178,7 +180,7 @@ def seed_fleet(session: Any = None, *, connections: int = 100, resource_groups: 
     weights = [w for _, _, w in mix]
     s2s = n - 2 * pairs
     app = _app_for(session, db_path)
-    sub = getattr(session, "subscription_id", None) or _default_sub()
+    sub = subscription or getattr(session, "subscription_id", None) or _default_sub()
     api = _Direct(app, sub)
     store = app.store
     groups = [f"{prefix}-rg-{i:03d}" for i in range(m)]
@@ -265,10 +267,49 @@ def seed_fleet(session: Any = None, *, connections: int = 100, resource_groups: 
                       str(store.path))
 
 
+MAX_SUBSCRIPTIONS = 100
+
+
+def subscription_ids(count: int, first: str | None = None) -> list[str]:
+    """``count`` emulated subscription ids: ``first`` (default: the emulator's default subscription), then
+    ``5eed0001-0000-4000-8000-000000000000`` ... (stable, so a reseed updates the same fleet)."""
+    n = _int_arg("subscriptions", count, 1, MAX_SUBSCRIPTIONS)
+    return [first or _default_sub()] + [f"5eed{i:04x}-0000-4000-8000-000000000000" for i in range(1, n)]
+
+
+@dataclass
+class MultiSeedResult:
+    """What :func:`seed_subscriptions` created: one :class:`SeedResult` per subscription."""
+
+    by_subscription: dict[str, SeedResult]
+    seconds: float
+
+    @property
+    def connections(self) -> int:
+        return sum(r.connections for r in self.by_subscription.values())
+
+    def summary(self) -> str:
+        groups = sum(len(r.resource_groups) for r in self.by_subscription.values())
+        return (f"seeded {self.connections} connections in {groups} resource groups over "
+                f"{len(self.by_subscription)} subscription(s) in {self.seconds:.2f} s")
+
+
+def seed_subscriptions(session: Any = None, *, subscriptions: int = 2, connections: int = 100,
+                       resource_groups: int = 10, seed: int = 0, **kwargs: Any) -> MultiSeedResult:
+    """The same fleet layout in each of ``subscriptions`` emulated subscriptions (``connections`` and
+    ``resource_groups`` per subscription; see :func:`subscription_ids`). Other arguments as :func:`seed_fleet`."""
+    started = time.perf_counter()
+    out: dict[str, SeedResult] = {}
+    for i, sub in enumerate(subscription_ids(subscriptions, getattr(session, "subscription_id", None))):
+        out[sub] = seed_fleet(session, connections=connections, resource_groups=resource_groups, seed=seed + i,
+                              subscription=sub, **kwargs)
+    return MultiSeedResult(out, time.perf_counter() - started)
+
+
 def _default_sub() -> str:
     from vpnrunbook.azure.connect import EMULATOR_SUBSCRIPTION
 
     return EMULATOR_SUBSCRIPTION
 
 
-__all__ = ["SeedError", "SeedResult", "seed_fleet"]
+__all__ = ["MultiSeedResult", "SeedError", "SeedResult", "seed_fleet", "seed_subscriptions", "subscription_ids"]

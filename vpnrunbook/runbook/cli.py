@@ -102,6 +102,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                        "in parallel), then print a summary and the evidence path")
     _evidence_arg(demo)
     demo.add_argument("--seed-dir", default=None, help="folder of the seed parameter files (default: parameters/seed)")
+    demo.add_argument("--graph", action="store_true",
+                      help="print the seed workflow's dependency graph as JSON (step, params, needs, resource_groups) "
+                           "and exit; schedulers build their task graph from it (integrations/airflow)")
     _timeout_args(demo)
     demo.set_defaults(handler=cmd_demo)
 
@@ -434,7 +437,10 @@ def cmd_notebooks_check(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from vpnrunbook.runbook.demo import run_demo
+    from vpnrunbook.runbook.demo import graph_json, run_demo
 
+    if args.graph:
+        print(graph_json())
+        return EXIT_OK
     _interrupt_on_sigterm()
     return run_demo(evidence_dir=args.evidence_dir, seed_dir=args.seed_dir, timeouts=_timeouts(args))

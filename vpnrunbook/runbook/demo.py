@@ -41,6 +41,8 @@ class DemoRun:
 
 
 GATEWAY_GROUPS = ("TestRG1", "TestRG2")  # created in the first cells of 01_vnet1_gateway / 01_vnet2_gateway
+# which run creates each resource group a run waits for (for schedulers that cannot poll: `--graph`)
+GROUP_CREATED_BY = {"TestRG1": "01_vnet1_gateway.yaml", "TestRG2": "01_vnet2_gateway.yaml"}
 
 # Listed in start priority order (the gateways first: they take longest).
 RUNS: tuple[DemoRun, ...] = (
@@ -85,6 +87,21 @@ def check_graph(runs: tuple[DemoRun, ...]) -> None:
         if unknown:
             raise ValueError(f"demo run {r.params!r} needs {unknown[0]!r}, which is not a run listed before it")
         seen.add(r.params)
+
+
+def graph_json(runs: tuple[DemoRun, ...] = RUNS) -> str:
+    """The graph as JSON (``vpnrunbook demo --graph``): one object per run, in start priority order, with the
+    seed folder — for schedulers that build their own task graph from it instead of copying it. A run's
+    ``groups_created_by`` names the runs that create the resource groups it waits for: a scheduler that cannot
+    poll for them makes the run depend on those."""
+    import json
+
+    check_graph(runs)
+    return json.dumps({"seed_dir": str(SEED_DIR), "repo": str(REPO),
+                       "runs": [{"step": r.step, "params": r.params, "needs": list(r.needs),
+                                 "resource_groups": list(r.resource_groups),
+                                 "groups_created_by": [GROUP_CREATED_BY[g] for g in r.resource_groups]}
+                                for r in runs]}, indent=1)
 
 
 def ensure_seed_key() -> str:
