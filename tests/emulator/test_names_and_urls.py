@@ -195,3 +195,30 @@ def test_sdk_gateway_model_has_no_secret_after_a_get(session):
     assert gw.vpn_client_configuration.radius_servers[0].radius_server_secret is None
     got = session.network.virtual_network_gateways.get("RG", "gw")
     assert got.vpn_client_configuration.radius_server_secret is None
+
+
+# ---- network resource names: Azure's InvalidResourceName -------------------------------------------------
+BAD_NAMES = ["..", ".", "vnet.", "-vnet", "a b", "a" * 81, "x'y"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_emulator_refuses_invalid_network_resource_names(session, name):
+    session.resources.resource_groups.create_or_update("RG", {"location": "eastus"})
+    with pytest.raises(HttpResponseError) as info:
+        session.network.virtual_networks.begin_create_or_update(
+            "RG", name, seed.vnet_body("eastus", ["10.0.0.0/16"], {})).result()
+    assert info.value.status_code == 400 and info.value.error.code == "InvalidResourceName"
+    with pytest.raises(HttpResponseError) as info:
+        session.network.virtual_networks.begin_create_or_update(
+            "RG", "v", seed.vnet_body("eastus", ["10.0.0.0/16"], {name: "10.0.0.0/24"})).result()
+    assert info.value.error.code == "InvalidResourceName"  # a subnet's name becomes part of its id too
+    assert list(session.network.virtual_networks.list("RG")) == []
+
+
+def test_operations_refuse_ids_built_from_invalid_names(session):
+    from vpnrunbook.operations import arm
+
+    assert arm.resource_id(session, "rg-1_(x)", "connection", "c.1_x").endswith("/connections/c.1_x")
+    for rg, name in (("..", "c"), ("RG/x", "c"), ("RG", ".."), ("RG", "c/sharedkey"), ("RG", "c?x=")):
+        with pytest.raises(InvalidNameError):
+            arm.resource_id(session, rg, "connection", name)
