@@ -112,6 +112,7 @@ class _Deadlines:
         self._count = 0
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def add(self, seconds: float, cut: _Cut) -> _Cut:
         with self._cond:
@@ -124,12 +125,19 @@ class _Deadlines:
             self._cond.notify()
         return cut
 
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._heap or self._heap[0][0] > time.monotonic():
+                while not self._closed and (not self._heap or self._heap[0][0] > time.monotonic()):
                     wait = self._heap[0][0] - time.monotonic() if self._heap else None
                     self._cond.wait(wait)
+                if self._closed:
+                    return
                 _, _, cut = heapq.heappop(self._heap)
             cut.fire()
 
@@ -342,6 +350,7 @@ class ThreadingWSGIServer(WSGIServer):
     def server_close(self) -> None:
         self._closing = True
         super().server_close()
+        self.deadlines.close()
         for _ in self._workers:
             with contextlib.suppress(queue.Full):
                 self._waiting.put_nowait(None)
