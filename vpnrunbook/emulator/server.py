@@ -176,6 +176,8 @@ class _BodyInput:
         cut = server.deadlines.add(server.limits.body_timeout, _Cut(self.handler.connection))
         try:
             data = self.handler.rfile.read(size)
+        except (OSError, ValueError):  # idle past idle_timeout (TimeoutError), reset, or cut: no answer
+            data = b""
         finally:
             cut.cancel()
         if cut.fired or len(data) < size:
