@@ -110,11 +110,12 @@ def test_next_link_is_followed_only_to_the_same_list():
 
 def test_a_rollout_plan_refuses_invalid_resource_group_names(tmp_path):
     plan = tmp_path / "plan.csv"
-    plan.write_text("resource_group,connection,policy\n..,c1,strong-modern\nrg.,c2,strong-modern\n")
+    plan.write_text("resource_group,connection,policy\n..,c1,strong-modern\nrg.,c2,strong-modern\n"
+                    "RG,c/sharedkey,strong-modern\n")
     with pytest.raises(planfile.RolloutPlanError) as info:
         planfile.load_plan(plan)
     codes = [p.code for p in info.value.problems]
-    assert codes.count("InvalidResourceGroup") == 2, info.value.problems
+    assert codes.count("InvalidResourceGroup") == 2 and codes.count("InvalidResourceName") == 1, codes
 
 
 # ---- no Host header reflected -----------------------------------------------------------------------------
