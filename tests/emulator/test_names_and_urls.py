@@ -11,6 +11,8 @@ from types import SimpleNamespace
 import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.emulator import seed
 from vpnrunbook.azure.names import InvalidNameError, check_resource_group, resource_group_problem, segment
@@ -86,6 +88,43 @@ def test_a_crafted_name_listed_by_the_server_is_an_error_row_not_a_request(sessi
     assert set(result.frame["resource_group"]) == {"TestRG1"}
     assert any("resource group name" in text for _scope, text in result.errors), result.errors
     assert not any("sharedkey" in p for p in _paths(session))
+
+
+NAMES = st.one_of(st.text(max_size=100), st.text(alphabet="./?#%&=;: ()-_aZ9", max_size=40),
+                  st.sampled_from(CRAFTED + BAD_RG + GOOD_RG))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=NAMES)
+def test_any_name_is_refused_or_sent_as_exactly_one_path_segment(session, name):
+    """The class: whatever the name, the audit either refuses it before any request or asks for exactly the
+    list of that one resource group (the path the server decodes has the name whole, nothing else)."""
+    before = len(session.transport.requests)
+    try:
+        audit.list_resource_group(session, name, "connections")
+    except InvalidNameError:
+        assert resource_group_problem(name) and len(session.transport.requests) == before
+        return
+    assert resource_group_problem(name) is None
+    sent = [path for _m, path, _s in session.transport.requests[before:]]
+    expected = f"/subscriptions/{session.subscription_id}/resourceGroups/{name}/providers/Microsoft.Network/connections"
+    assert sent == [expected]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=NAMES)
+def test_the_emulator_creates_a_group_only_when_azure_would(session, name):
+    rgs = session.resources.resource_groups
+    if "/" in name or "?" in name or "#" in name or not name:  # not one path segment: never a group route
+        return
+    try:
+        created = rgs.create_or_update(name, {"location": "eastus"})
+    except HttpResponseError as exc:
+        assert resource_group_problem(name), (name, exc.message)
+        assert exc.status_code == 400 and exc.error.code == "InvalidResourceGroup"
+        return
+    assert resource_group_problem(name) is None, name
+    assert created.name == name and rgs.get(name).name == name
 
 
 def test_names_are_sent_encoded(session):
