@@ -11,6 +11,8 @@ from types import SimpleNamespace
 import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.emulator import seed
 from vpnrunbook.azure.names import InvalidNameError, check_resource_group, resource_group_problem, segment
@@ -88,6 +90,43 @@ def test_a_crafted_name_listed_by_the_server_is_an_error_row_not_a_request(sessi
     assert not any("sharedkey" in p for p in _paths(session))
 
 
+NAMES = st.one_of(st.text(max_size=100), st.text(alphabet="./?#%&=;: ()-_aZ9", max_size=40),
+                  st.sampled_from(CRAFTED + BAD_RG + GOOD_RG))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=NAMES)
+def test_any_name_is_refused_or_sent_as_exactly_one_path_segment(session, name):
+    """The class: whatever the name, the audit either refuses it before any request or asks for exactly the
+    list of that one resource group (the path the server decodes has the name whole, nothing else)."""
+    before = len(session.transport.requests)
+    try:
+        audit.list_resource_group(session, name, "connections")
+    except InvalidNameError:
+        assert resource_group_problem(name) and len(session.transport.requests) == before
+        return
+    assert resource_group_problem(name) is None
+    sent = [path for _m, path, _s in session.transport.requests[before:]]
+    expected = f"/subscriptions/{session.subscription_id}/resourceGroups/{name}/providers/Microsoft.Network/connections"
+    assert sent == [expected]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=NAMES)
+def test_the_emulator_creates_a_group_only_when_azure_would(session, name):
+    rgs = session.resources.resource_groups
+    if "/" in name or "?" in name or "#" in name or not name:  # not one path segment: never a group route
+        return
+    try:
+        created = rgs.create_or_update(name, {"location": "eastus"})
+    except HttpResponseError as exc:
+        assert resource_group_problem(name), (name, exc.message)
+        assert exc.status_code == 400 and exc.error.code == "InvalidResourceGroup"
+        return
+    assert resource_group_problem(name) is None, name
+    assert created.name == name and rgs.get(name).name == name
+
+
 def test_names_are_sent_encoded(session):
     session.resources.resource_groups.create_or_update("rg(1)", {"location": "eastus"})
     assert audit.list_resource_group(session, "rg(1)", "connections") == []
@@ -110,11 +149,12 @@ def test_next_link_is_followed_only_to_the_same_list():
 
 def test_a_rollout_plan_refuses_invalid_resource_group_names(tmp_path):
     plan = tmp_path / "plan.csv"
-    plan.write_text("resource_group,connection,policy\n..,c1,strong-modern\nrg.,c2,strong-modern\n")
+    plan.write_text("resource_group,connection,policy\n..,c1,strong-modern\nrg.,c2,strong-modern\n"
+                    "RG,c/sharedkey,strong-modern\n")
     with pytest.raises(planfile.RolloutPlanError) as info:
         planfile.load_plan(plan)
     codes = [p.code for p in info.value.problems]
-    assert codes.count("InvalidResourceGroup") == 2, info.value.problems
+    assert codes.count("InvalidResourceGroup") == 2 and codes.count("InvalidResourceName") == 1, codes
 
 
 # ---- no Host header reflected -----------------------------------------------------------------------------
@@ -195,3 +235,30 @@ def test_sdk_gateway_model_has_no_secret_after_a_get(session):
     assert gw.vpn_client_configuration.radius_servers[0].radius_server_secret is None
     got = session.network.virtual_network_gateways.get("RG", "gw")
     assert got.vpn_client_configuration.radius_server_secret is None
+
+
+# ---- network resource names: Azure's InvalidResourceName -------------------------------------------------
+BAD_NAMES = ["..", ".", "vnet.", "-vnet", "a b", "a" * 81, "x'y"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_emulator_refuses_invalid_network_resource_names(session, name):
+    session.resources.resource_groups.create_or_update("RG", {"location": "eastus"})
+    with pytest.raises(HttpResponseError) as info:
+        session.network.virtual_networks.begin_create_or_update(
+            "RG", name, seed.vnet_body("eastus", ["10.0.0.0/16"], {})).result()
+    assert info.value.status_code == 400 and info.value.error.code == "InvalidResourceName"
+    with pytest.raises(HttpResponseError) as info:
+        session.network.virtual_networks.begin_create_or_update(
+            "RG", "v", seed.vnet_body("eastus", ["10.0.0.0/16"], {name: "10.0.0.0/24"})).result()
+    assert info.value.error.code == "InvalidResourceName"  # a subnet's name becomes part of its id too
+    assert list(session.network.virtual_networks.list("RG")) == []
+
+
+def test_operations_refuse_ids_built_from_invalid_names(session):
+    from vpnrunbook.operations import arm
+
+    assert arm.resource_id(session, "rg-1_(x)", "connection", "c.1_x").endswith("/connections/c.1_x")
+    for rg, name in (("..", "c"), ("RG/x", "c"), ("RG", ".."), ("RG", "c/sharedkey"), ("RG", "c?x=")):
+        with pytest.raises(InvalidNameError):
+            arm.resource_id(session, rg, "connection", name)

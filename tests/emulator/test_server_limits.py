@@ -203,7 +203,9 @@ def test_connections_are_bounded_and_excess_ones_wait(strict):
     address = httpd.server_address[:2]
     assert _send(strict, "GET", RG_PATH.format("RG"), [_auth(strict)])[0] == 404  # workers started
     threads_before = threading.active_count()
-    idle = [socket.create_connection(address, timeout=30) for _ in range(40)]  # never start TLS
+    idle = [socket.create_connection(address, timeout=30) for _ in range(40)]
+    for sock in idle:
+        sock.sendall(b"\x16")  # the first byte of a TLS handshake, never the rest: each holds a worker
     try:
         assert _wait_for(lambda: httpd.active == 3), httpd.active
         assert httpd.peak_active == 3
@@ -220,3 +222,14 @@ def test_connections_are_bounded_and_excess_ones_wait(strict):
     waiting.join(30)
     assert answer and answer[0][0] == 404 and answer[0][1]["error"]["code"] == "ResourceGroupNotFound"
     assert httpd.peak_active == 3
+
+
+def test_clients_that_connect_and_send_nothing_hold_no_worker(strict):
+    httpd = strict.httpd
+    silent = [socket.create_connection(httpd.server_address[:2], timeout=30) for _ in range(300)]
+    try:
+        assert _send(strict, "GET", RG_PATH.format("RG"), [_auth(strict)])[0] == 404  # served among 300 silent ones
+        assert httpd.peak_active <= 1 and httpd.active == 0
+    finally:
+        for sock in silent:
+            sock.close()

@@ -4,7 +4,8 @@ A resource group name is 1–90 characters: letters and digits (Unicode, as Azur
 underscore, parentheses, hyphen and period, and it does not end with a period (so ``.`` and ``..`` are
 refused). Azure answers ``400 InvalidResourceGroup`` otherwise (ResourceGroups_CreateOrUpdate path parameter
 ``resourceGroupName``: pattern ``^[-\\w\\._\\(\\)]+$``, 1–90 characters; the trailing-period rule is the
-service's). Any name placed in a URL path is percent-encoded as one segment (``/``, ``?``, ``#`` and ``%``
+service's). A network resource name is 1–80 word characters, ``.`` or ``-``, beginning with a word character
+and ending with one (Azure's ``InvalidResourceName``). Any name placed in a URL path is percent-encoded as one segment (``/``, ``?``, ``#`` and ``%``
 cannot reshape the URL).
 """
 
@@ -37,6 +38,22 @@ def resource_group_problem(name: object) -> str | None:
                 f"allowed: {RESOURCE_GROUP_ALLOWED}")
     if name.endswith("."):
         return f"resource group name {shown} ends with a period; allowed: {RESOURCE_GROUP_ALLOWED}"
+    return None
+
+
+RESOURCE_NAME_MAX = 80
+RESOURCE_NAME_ALLOWED = ("1-80 letters, digits, '_', '.' or '-', beginning with a letter, digit or '_' and ending "
+                         "with a letter, digit or '_'")
+_RESOURCE_NAME = re.compile(r"\w(?:[\w.-]{0,78}\w)?")
+
+
+def resource_name_problem(name: object) -> str | None:
+    """Why ``name`` is not a valid Microsoft.Network resource name (virtual network, gateway, connection,
+    subnet ...): Azure's ``InvalidResourceName`` rule. None when it is valid."""
+    if not isinstance(name, str):
+        return f"resource name {name!r} is a {type(name).__name__}, not a string; allowed: {RESOURCE_NAME_ALLOWED}"
+    if not _RESOURCE_NAME.fullmatch(name):
+        return f"resource name {_shown(name)} is invalid; allowed: {RESOURCE_NAME_ALLOWED}"
     return None
 
 

@@ -67,10 +67,10 @@ class EmulatorApp:
     def _base_url(self, environ: dict[str, Any]) -> str:
         scheme = environ.get("wsgi.url_scheme", "https")
         host = str(environ.get("HTTP_HOST") or "").strip().lower()
-        if self.base_url is None:  # a WSGI app without a configured address (not `emulator serve`)
-            return f"{scheme}://{host or environ.get('SERVER_NAME', 'localhost') + ':' + str(environ.get('SERVER_PORT'))}"
         if host and host in self.own_hosts:
             return f"{scheme}://{host}"
+        if self.base_url is None:  # a WSGI app without a configured address: the address it was reached on
+            return f"{scheme}://{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '443')}"
         return self.base_url
 
     def _read_body(self, environ: dict[str, Any], path: str, headers: dict[str, str]) -> bytes:

@@ -176,3 +176,13 @@ def check_resource_group_name(name: str) -> None:
     problem = resource_group_problem(name)
     if problem:
         raise InvalidResourceGroup(f"The provided {problem}.")
+
+
+def check_resource_name(name: str) -> None:
+    """Azure's rule for Microsoft.Network resource names, checked when a resource is created."""
+    from vpnrunbook.azure.names import resource_name_problem
+
+    if resource_name_problem(name):
+        raise ArmError(f"Resource name {name} is invalid. The name can be up to 80 characters long. It must begin "
+                       "with a word character, and it must end with a word character or with '_'. The name may "
+                       "contain word characters or '.', '-', '_'.", code="InvalidResourceName")

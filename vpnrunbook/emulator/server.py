@@ -14,6 +14,7 @@ import ipaddress
 import os
 import queue
 import secrets
+import selectors
 import socket
 import ssl
 import sys
@@ -112,6 +113,7 @@ class _Deadlines:
         self._count = 0
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def add(self, seconds: float, cut: _Cut) -> _Cut:
         with self._cond:
@@ -124,12 +126,19 @@ class _Deadlines:
             self._cond.notify()
         return cut
 
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._heap or self._heap[0][0] > time.monotonic():
+                while not self._closed and (not self._heap or self._heap[0][0] > time.monotonic()):
                     wait = self._heap[0][0] - time.monotonic() if self._heap else None
                     self._cond.wait(wait)
+                if self._closed:
+                    return
                 _, _, cut = heapq.heappop(self._heap)
             cut.fire()
 
@@ -168,6 +177,8 @@ class _BodyInput:
         cut = server.deadlines.add(server.limits.body_timeout, _Cut(self.handler.connection))
         try:
             data = self.handler.rfile.read(size)
+        except (OSError, ValueError):  # idle past idle_timeout (TimeoutError), reset, or cut: no answer
+            data = b""
         finally:
             cut.cancel()
         if cut.fired or len(data) < size:
@@ -249,6 +260,80 @@ class _QuietHandler(WSGIRequestHandler):
                 left -= len(chunk)
 
 
+class _Arrivals:
+    """Accepted connections wait here, in one selector thread, until their first bytes arrive (or the handshake
+    deadline passes: closed), so idle TCP clients cost a file descriptor each, not a worker."""
+
+    def __init__(self, server: ThreadingWSGIServer) -> None:
+        self.server = server
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._lock = threading.Lock()
+        self._pending: list[tuple[Any, Any]] = []
+        self._count = 0
+        self._closed = False
+        threading.Thread(target=self._run, name="vpnrunbook-emulator-arrivals", daemon=True).start()
+
+    def add(self, request: Any, client_address: Any) -> bool:
+        """False when :attr:`Limits.max_idle` connections already wait (the caller retries)."""
+        with self._lock:
+            if self._count >= self.server.limits.max_idle:
+                return False
+            self._count += 1
+            self._pending.append((request, client_address))
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+        return True
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _run(self) -> None:
+        waiting: dict[int, tuple[Any, Any, float]] = {}
+        while not self._closed:
+            with self._lock:
+                new, self._pending = self._pending, []
+            for request, client_address in new:
+                try:
+                    self._selector.register(request, selectors.EVENT_READ, None)
+                except (OSError, ValueError):
+                    self._done(request, close=True)
+                    continue
+                waiting[request.fileno()] = (request, client_address,
+                                            time.monotonic() + self.server.limits.handshake_timeout)
+            timeout = min((d for _r, _a, d in waiting.values()), default=time.monotonic() + 1) - time.monotonic()
+            for key, _ in self._selector.select(max(0.0, min(timeout, 1.0))):
+                if key.fileobj is self._wake_r:
+                    with contextlib.suppress(OSError):
+                        self._wake_r.recv(4096)
+                    continue
+                request, client_address, _deadline = waiting.pop(key.fd)
+                self._selector.unregister(request)
+                self._done(request)
+                self.server.dispatch(request, client_address)
+            now = time.monotonic()
+            for fd, (request, _a, deadline) in list(waiting.items()):
+                if deadline <= now:  # connected and silent for the whole handshake allowance
+                    del waiting[fd]
+                    self._selector.unregister(request)
+                    self._done(request, close=True)
+        for request, _a, _d in waiting.values():
+            self.server.shutdown_request(request)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _done(self, request: Any, *, close: bool = False) -> None:
+        with self._lock:
+            self._count -= 1
+        if close:
+            self.server.shutdown_request(request)
+
+
 @dataclass(frozen=True)
 class Limits:
     """How long and how many: every bound of a connection to ``emulator serve``, in seconds or counts."""
@@ -258,7 +343,8 @@ class Limits:
     body_timeout: float = 60.0  # headers → the whole body received (16 MiB at 280 KiB/s)
     idle_timeout: float = 10.0  # no byte received or sent for this long, at any stage
     max_connections: int = 32  # connections served at once (worker threads)
-    max_waiting: int = 1024  # accepted connections queued for a worker; beyond it, the listen backlog waits
+    max_waiting: int = 1024  # connections with bytes to read, queued for a worker
+    max_idle: int = 4096  # accepted connections waiting for their first bytes; beyond it, the backlog waits
     linger: float = 1.0  # after refusing an unread body: how long to drain it
     linger_bytes: int = 4 * 1024 * 1024
 
@@ -273,6 +359,7 @@ class ThreadingWSGIServer(WSGIServer):
         self.deadlines = _Deadlines()
         self._waiting: queue.Queue[tuple[Any, Any] | None] = queue.Queue(self.limits.max_waiting)
         self._workers: list[threading.Thread] = []
+        self._arrivals: _Arrivals | None = None
         self._closing = False
         self.active = 0
         self.peak_active = 0
@@ -280,12 +367,23 @@ class ThreadingWSGIServer(WSGIServer):
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        """Accepted: wait for the client's first bytes off the pool (a client that connects and sends nothing
+        holds no worker), then for a free worker."""
         if not self._workers:
             for i in range(self.limits.max_connections):
                 worker = threading.Thread(target=self._work, name=f"vpnrunbook-emulator-{i}", daemon=True)
                 worker.start()
                 self._workers.append(worker)
-        while True:  # a full queue blocks accepting: further clients wait in the kernel's backlog
+            self._arrivals = _Arrivals(self)
+        while not self._arrivals.add(request, client_address):  # full: further clients wait in the backlog
+            if self._closing:
+                self.shutdown_request(request)
+                return
+            time.sleep(0.05)
+
+    def dispatch(self, request: Any, client_address: Any) -> None:
+        """To the workers' queue (a full queue makes arrivals wait, then accepting)."""
+        while True:
             try:
                 self._waiting.put((request, client_address), timeout=0.2)
                 return
@@ -342,6 +440,9 @@ class ThreadingWSGIServer(WSGIServer):
     def server_close(self) -> None:
         self._closing = True
         super().server_close()
+        self.deadlines.close()
+        if self._arrivals is not None:
+            self._arrivals.close()
         for _ in self._workers:
             with contextlib.suppress(queue.Full):
                 self._waiting.put_nowait(None)

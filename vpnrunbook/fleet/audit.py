@@ -28,7 +28,12 @@ from urllib.parse import unquote, urlsplit
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from vpnrunbook.azure.names import InvalidNameError, check_resource_group
+from vpnrunbook.azure.names import (
+    InvalidNameError,
+    check_resource_group,
+    resource_group_problem,
+    resource_name_problem,
+)
 from vpnrunbook.azure.names import segment as segment_of
 from vpnrunbook.policy import rules
 from vpnrunbook.policy.model import IpsecIkePolicy
@@ -345,6 +350,8 @@ def _list_rg(session: Any, rg: str, raw: bool = True) -> tuple[list[dict[str, An
 
 def _get_gateway(session: Any, gw_id: str) -> dict[str, Any] | None:
     _sub, rg, name = _id_parts(gw_id)
+    if resource_group_problem(rg) or resource_name_problem(name):  # an id that would point elsewhere: unread
+        return None
     try:
         return _as_dict(session.network.virtual_network_gateways.get(rg, name, **retry_options()))
     except ResourceNotFoundError:

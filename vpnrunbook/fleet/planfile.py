@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.azure.names import RESOURCE_GROUP_ALLOWED, resource_group_problem
+from vpnrunbook.azure.names import (
+    RESOURCE_GROUP_ALLOWED,
+    RESOURCE_NAME_ALLOWED,
+    resource_group_problem,
+    resource_name_problem,
+)
 from vpnrunbook.policy import presets, rules
 from vpnrunbook.policy.model import ALIASES, IpsecIkePolicy, load_policy_file
 
@@ -130,6 +135,9 @@ def _item(raw: Mapping[str, Any], *, where: str, base: Path | None, common: Any,
     if isinstance(rg, str) and rg.strip() and resource_group_problem(rg.strip()):
         problems.append(_problem(where, "resource_group", rg, "breaks Azure's resource group naming rule",
                                  RESOURCE_GROUP_ALLOWED, "InvalidResourceGroup"))
+    if isinstance(conn, str) and conn.strip() and resource_name_problem(conn.strip()):
+        problems.append(_problem(where, "connection", conn, "breaks Azure's resource naming rule",
+                                 RESOURCE_NAME_ALLOWED, "InvalidResourceName"))
     policy = parse_policy(data.get("policy"), where=where, base=base, problems=problems)
     fields = {canonical: data[key] for key, canonical in names.items()
               if data[key] is not None and str(data[key]).strip() != ""}

@@ -9,6 +9,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
+from vpnrunbook.azure.names import InvalidNameError, check_resource_group, resource_name_problem
 from vpnrunbook.operations.plan import SECRET_KEYS, scrub
 
 log = logging.getLogger("vpnrunbook.operations")
@@ -32,6 +33,11 @@ _ID_RE = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+
 
 
 def resource_id(session: Any, resource_group: str, kind: str, name: str) -> str:
+    """The ARM id of a resource; the names must follow Azure's rules (an id is also a URL path: a name such as
+    ``..`` or one holding ``/`` would point somewhere else). Raises :class:`InvalidNameError` (a ValueError)."""
+    check_resource_group(resource_group)
+    if kind != "resource_group" and resource_name_problem(name):
+        raise InvalidNameError(f"{kind.replace('_', ' ')} {resource_name_problem(name)}")
     if kind == "resource_group":
         return f"/subscriptions/{session.subscription_id}/resourceGroups/{resource_group}"
     return (f"/subscriptions/{session.subscription_id}/resourceGroups/{resource_group}/providers/"

@@ -135,6 +135,8 @@ def put(kind: Kind, ctx: Ctx, name: str | None = None) -> Response:
     key = kind.key(ctx.sub, ctx.rg, name)
     existing = ctx.get(key)
     check_preconditions(ctx, existing)
+    if existing is None:
+        errors.check_resource_name(name)
     if existing is not None:
         require_idle(ctx, existing, kind.label)
     body = ctx.json()

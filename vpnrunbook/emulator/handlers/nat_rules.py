@@ -72,6 +72,8 @@ def put(ctx: Ctx) -> Response:
     gw = _gateway(ctx)
     common.require_idle(ctx, gw, "virtual network gateway")
     name = ctx.params["child"]
+    if not any(r["name"].lower() == name.lower() for r in _rules(gw)):
+        errors.check_resource_name(name)
     props, problems = _validate(ctx.json().get("properties") or {})
     if problems:
         raise errors.ValidationFailed(problems, subject=f"The NAT rule {name!r} is invalid")

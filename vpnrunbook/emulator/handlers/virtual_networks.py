@@ -81,6 +81,7 @@ def normalize_subnets(ctx: Ctx, vnet_id: str, subnets: Any) -> list[dict[str, An
                                                    "unique subnet names", "DuplicateResourceName")],
                                           subject="The virtual network is invalid")
         seen.add(s["name"].lower())
+        errors.check_resource_name(s["name"])  # it becomes part of the subnet's id (a URL)
         props = {k: v for k, v in (s.get("properties") or {}).items() if k not in SUBNET_READ_ONLY}
         out.append({"name": s["name"], "id": f"{vnet_id}/subnets/{s['name']}", "properties": props})
     return out
