@@ -139,13 +139,22 @@ def _basic_gateway(session, vpn_type: str) -> Any:
 @pytest.mark.parametrize("vpn_type", ["RouteBased", "PolicyBased"])
 def test_custom_policy_refused_on_basic_and_policy_based(session, topology, vpn_type):
     gw = _basic_gateway(session, vpn_type)
-    body = seed.s2s_body("eastus", gw.id, topology.site6.id, policy=seed.SEED_POLICY)
+    # a PolicyBased gateway speaks IKEv1 only (rules reference §4/§6): its connection says so
+    protocol = {"connectionProtocol": "IKEv1"} if vpn_type == "PolicyBased" else {}
+    body = seed.s2s_body("eastus", gw.id, topology.site6.id, policy=seed.SEED_POLICY, **protocol)
     err = refused(session, "CustomIpsecPolicyNotSupported", lambda: _conn(session).begin_create_or_update(
         "TestRG4", "BasicToSite6", body).result(), field="properties.ipsecPolicies")
     assert ("Basic" if vpn_type == "RouteBased" else "Basic gateway SKU") in err.error.message
     # Without the policy the same connection is accepted.
     body["properties"]["ipsecPolicies"] = []
     assert _conn(session).begin_create_or_update("TestRG4", "BasicToSite6", body).result().provisioning_state == "Succeeded"
+
+
+def test_ikev2_refused_on_policy_based(session, topology):
+    gw = _basic_gateway(session, "PolicyBased")
+    body = seed.s2s_body("eastus", gw.id, topology.site6.id, connectionProtocol="IKEv2")
+    refused(session, "IkeV2NotSupportedOnPolicyBased", lambda: _conn(session).begin_create_or_update(
+        "TestRG4", "PbToSite6", body).result(), field="properties.connectionProtocol")
 
 
 def test_ikev1_refused_on_basic(session, topology):

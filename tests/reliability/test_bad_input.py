@@ -57,9 +57,12 @@ CASES += [
                                        "gateway_subnet": "GwSubnet"}, "gateway_subnet", "GwSubnet", "GatewaySubnet"),
     ("gateway-subnet-too-small", "01", {"subnets": {"GatewaySubnet": "10.1.255.0/30"}},
      "subnets[GatewaySubnet].address_prefix", "10.1.255.0/30", "/29 or larger"),
-    ("subnet-outside-space", "01", {"subnets": {"GatewaySubnet": "10.1.255.0/27", "Far": "10.9.0.0/24"}},
+    # 01's address_space defaults to null (the existing VNet's, issue 15.2): given here, the check runs before a kernel
+    ("subnet-outside-space", "01", {"address_space": ["10.1.0.0/16"],
+                                    "subnets": {"GatewaySubnet": "10.1.255.0/27", "Far": "10.9.0.0/24"}},
      "subnets[Far].address_prefix", "10.9.0.0/24", "within 10.1.0.0/16"),
-    ("subnets-overlap", "01", {"subnets": {"GatewaySubnet": "10.1.255.0/27", "A": "10.1.0.0/24",
+    ("subnets-overlap", "01", {"address_space": ["10.1.0.0/16"],
+                               "subnets": {"GatewaySubnet": "10.1.255.0/27", "A": "10.1.0.0/24",
                                            "B": "10.1.0.128/25"}},
      "subnets[B].address_prefix", "10.1.0.128/25", "overlaps no other subnet"),
     ("prefix-host-bits", "02", {"address_prefixes": ["10.61.0.1/16"]}, "address_prefixes[0]", "10.61.0.1/16",
@@ -214,7 +217,7 @@ def test_custom_policy_on_basic_or_policy_based_gateway(seeded, tmp_path, rg, ga
     assert (r.outcome, r.exit_code) == ("refused", EXIT_USAGE), r.error
     assert r.manifest["error"]["type"] == "PrecheckError"
     assert expect in r.error and gateway in r.error and "gateway_name" in r.error
-    assert "allowed: a RouteBased gateway of SKU VpnGw1AZ or higher, or policy=None" in r.error
+    assert "allowed: a RouteBased gateway of SKU VpnGw1AZ or higher, or policy: null" in r.error
     assert store_dump(seeded["db"]) == before
     assert [e["outcome"] for e in evidence.list_runs(seeded["evidence"])] == ["refused"]
     assert evidence.verify(seeded["evidence"]) == []

@@ -98,7 +98,8 @@ def _gateway_ref(session: Any, checks: Prechecks, field: str, resource_group: st
     """A referenced VPN gateway and its id; a missing one is a precheck problem on ``field``."""
     gw = arm.read_kind(session, "virtual_network_gateway", resource_group, name)
     if gw is None:
-        checks.missing(field, name, f"VPN gateway {resource_group}/{name}", "create it first with step 01 (01_create_vnet_gateway, parameter gateway_name)")
+        checks.missing(field, name, f"VPN gateway {resource_group}/{name}",
+                       "create it first with step 01 (01_create_vnet_gateway, parameter gateway_name)")
         return None, arm.resource_id(session, resource_group, "virtual_network_gateway", name)
     return gw, gw.get("id") or arm.resource_id(session, resource_group, "virtual_network_gateway", name)
 
@@ -113,7 +114,8 @@ def _check_gateway_for(checks: Prechecks, gateway: dict[str, Any], fieldname: st
         refusal = rules.custom_policy_refusal(sku, vpn_type)
         if refusal:
             checks.error(fieldname, name, f"gateway {name} ({sku}, {vpn_type}): {refusal}",
-                         "a RouteBased gateway of SKU VpnGw1AZ or higher, or policy=None", "PolicyNotSupportedOnGateway")
+                         "a RouteBased gateway of SKU VpnGw1AZ or higher, or policy: null (Azure's default "
+                         "proposals)", "PolicyNotSupportedOnGateway")
     if protocol is not None:
         checks.add([rules.Problem(p.field, p.value, f"{p.message} (gateway {name})", p.allowed, p.code)
                     for p in rules.check_connection_protocol(protocol, sku=sku, vpn_type=vpn_type)])

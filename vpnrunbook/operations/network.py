@@ -129,8 +129,11 @@ def ensure_virtual_network(session: Any, *, resource_group: str, name: str, loca
                              "e.g. [10.1.0.0/16]" if fieldname == "address_space" else
                              "e.g. {FrontEnd: 10.1.0.0/24, GatewaySubnet: 10.1.255.0/27}", "MissingField")
         checks.raise_if_any()
-    if address_space is None:
+    if address_space is None:  # the existing VNet's space: the subnets given must fit it
         address_space = list(dig(current, "properties", "addressSpace", "addressPrefixes", default=[]))
+        role = gateway_subnet if gateway_subnet is not None else _gateway_subnet_role(subnets)
+        checks.add(rules.check_vnet_layout(address_space, list(subnets.items()), gateway_subnet_role=role))
+        checks.raise_if_any()
     existing = {s["name"]: _subnet_prefix(s) for s in dig(current, "properties", "subnets", default=[])}
     kept = {n: p for n, p in existing.items() if n not in subnets and p}
     if kept:

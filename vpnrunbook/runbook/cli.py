@@ -14,7 +14,8 @@ from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 RUN_EPILOG = """exit codes:
   0    succeeded (a plan-only run too — even one whose apply would be refused: it changed nothing, and
        prints those reasons under "WOULD BE REFUSED")
-  1    failed: a cell raised or Azure refused during the run
+  1    failed: a cell raised or Azure refused during the run — also a resource changed by someone else after
+       the plan (ConcurrentChangeError: nothing overwritten; run the step again to plan from the current state)
   2    refused before any change, nothing written: bad parameters, a pre-check, or a change that would break
        the tunnel to the device / VNet-to-VNet peer without --allow-breaking
   3    timed out: the kernel did not start, or a cell or the whole run exceeded its bound

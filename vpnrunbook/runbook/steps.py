@@ -135,9 +135,14 @@ def _check_gateway(v: dict[str, Any]) -> list[Problem]:
     # the rules name the SKU "sku"; the operator wrote `gateway_sku`
     p += [replace(x, field="gateway_sku") if x.field == "sku" else x
           for x in rules.check_gateway(sku=v["gateway_sku"], vpn_type=v["vpn_type"], generation=v["generation"])]
-    if v["address_space"] is not None and v["subnets"] is not None:  # null: the existing VNet's, checked there
-        p += rules.check_vnet_layout(v["address_space"], list(v["subnets"].items()),
+    if v["address_space"] is not None:
+        p += rules.check_vnet_layout(v["address_space"], list((v["subnets"] or {}).items()),
                                      gateway_subnet_role=v["gateway_subnet"])
+    elif v["subnets"] is not None:  # null space: the existing VNet's; the subnets alone now, their fit in the step
+        whole = "0.0.0.0/0"
+        p += [x for x in rules.check_vnet_layout([whole], list(v["subnets"].items()),
+                                                 gateway_subnet_role=v["gateway_subnet"])
+              if whole not in f"{x.message} {x.allowed}"]
     if v["subnets"] is not None and v["gateway_subnet"] not in v["subnets"]:
         # allowed: only the one name Azure accepts for it (the other subnets' names would be refused as well)
         p.append(Problem("gateway_subnet", v["gateway_subnet"], "names no subnet in `subnets`",
