@@ -207,3 +207,16 @@ def test_cli_rollout_over_all_subscriptions(session, tmp_path, capsys):
     after = audit_resource_graph(session)
     assert set(after.frame["strength"]) == {"strong"}
     assert main(["rollout", "--all-subscriptions", "--plan", "x.csv"]) == 2
+
+
+def test_subscriptions_are_queried_in_batches_and_a_denied_batch_is_split(session, estate, monkeypatch):
+    monkeypatch.setattr(resource_graph, "SUBSCRIPTIONS_PER_QUERY", 2)
+    subs = sorted(estate.by_subscription)
+    EmulatorControl(session).deny_resource_graph([subs[0]])
+    before = len(session.transport.requests)
+    audit = audit_resource_graph(session, subscriptions=subs)
+    graph_answers = [s for _m, p, s in _made_since(session, before) if p.startswith(GRAPH_PATH)]
+    # batch [s0, s1] refused → s0 alone refused, s1 alone read; batch [s2] read
+    assert graph_answers == [403, 403, 200, 200] and audit.graph_requests == 4
+    assert audit.fallback_subscriptions == [subs[0]] and sorted(audit.graph_subscriptions) == subs[1:]
+    assert len(audit.frame) == estate.connections
