@@ -190,3 +190,33 @@ def test_resource_graph_over_https_against_the_served_emulator(served, tmp_path,
     audit = audit_resource_graph(remote)
     assert sorted(audit.subscriptions) == sorted(estate.by_subscription) and audit.graph_requests == 1
     assert len(audit.frame) == 8 and not audit.errors and audit.frame["gateway_sku"].notna().all()
+
+
+def test_cli_rollout_over_all_subscriptions(session, tmp_path, capsys):
+    from vpnrunbook.cli import main
+
+    estate = seed_subscriptions(session, subscriptions=2, connections=3, resource_groups=1, vnet_to_vnet_pairs=0,
+                                policies=["default"])
+    state = tmp_path / "state" / "rollout-state.json"
+    assert main(["rollout", "--all-subscriptions", "--policy", "strong-modern", "--strength", "default", "--apply",
+                 "--state", str(state), "--evidence-dir", str(tmp_path / "evidence")]) == 0
+    out = capsys.readouterr().out
+    assert "rollout over 2 subscription(s) within ARM's per-subscription limits" in out
+    for sub in estate.by_subscription:
+        assert f"{sub}: rollout of 3 connection(s)" in out and (state.parent / f"rollout-{sub}.json").exists()
+    after = audit_resource_graph(session)
+    assert set(after.frame["strength"]) == {"strong"}
+    assert main(["rollout", "--all-subscriptions", "--plan", "x.csv"]) == 2
+
+
+def test_subscriptions_are_queried_in_batches_and_a_denied_batch_is_split(session, estate, monkeypatch):
+    monkeypatch.setattr(resource_graph, "SUBSCRIPTIONS_PER_QUERY", 2)
+    subs = sorted(estate.by_subscription)
+    EmulatorControl(session).deny_resource_graph([subs[0]])
+    before = len(session.transport.requests)
+    audit = audit_resource_graph(session, subscriptions=subs)
+    graph_answers = [s for _m, p, s in _made_since(session, before) if p.startswith(GRAPH_PATH)]
+    # batch [s0, s1] refused → s0 alone refused, s1 alone read; batch [s2] read
+    assert graph_answers == [403, 403, 200, 200] and audit.graph_requests == 4
+    assert audit.fallback_subscriptions == [subs[0]] and sorted(audit.graph_subscriptions) == subs[1:]
+    assert len(audit.frame) == estate.connections

@@ -100,3 +100,25 @@ def test_a_refused_run_fails_the_job_and_is_recorded_like_the_cli_refusal(schedu
     assert scheduled["outcome"] == by_cli["outcome"] == "refused"
     assert {k: scheduled.get(k) for k in ("step", "exit_code", "parameters")} == \
         {k: by_cli.get(k) for k in ("step", "exit_code", "parameters")}
+
+
+def test_the_seed_workflow_as_notebook_jobs_in_graph_order(scheduler, tmp_path, monkeypatch):
+    """jupyter-scheduler has no dependency graph: one job per run of the demo's graph, each created when the
+    runs it needs have completed (what an operator, or a job definition per step, does)."""
+    from vpnrunbook.runbook.demo import RUNS
+
+    monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0.0005")
+    monkeypatch.setenv("VPNRUNBOOK_SEED_KEY", "SchedulerSeedKey0123456789abcdef")   # test-only key
+    for run in RUNS:   # listed in an order where every need comes first
+        params = {"step": repr(run.step), "params_file": repr(f"parameters/seed/{run.params}"), "apply": "True"}
+        job = _job(scheduler, run.params, params)
+        assert job.status.value == "COMPLETED", f"{run.params}: {job.status_message}"
+    root = tmp_path / "evidence"
+    ledger = [json.loads(line) for line in (root / "ledger.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in ledger] == [r.step for r in RUNS] and {e["outcome"] for e in ledger} == {"succeeded"}
+    verify = subprocess.run([str(VPNRUNBOOK), "evidence", "verify", "--evidence-dir", str(root)],
+                            capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert b"SchedulerSeedKey0123456789abcdef" not in path.read_bytes(), path

@@ -52,6 +52,10 @@ def register(sub: Any) -> None:
     roll.add_argument("--evidence-dir", metavar="DIR", help="evidence root (default: $VPNRUNBOOK_EVIDENCE_DIR "
                                                             "or ./evidence)")
     roll.add_argument("--no-evidence", action="store_true", help="do not write an evidence record")
+    roll.add_argument("--all-subscriptions", action="store_true",
+                      help="every subscription the credential sees, read through Resource Graph; planned and run "
+                           "per subscription within ARM's per-subscription write limits (a state file per "
+                           "subscription beside --state, one evidence record each)")
     roll.set_defaults(handler=cmd_rollout)
 
 
@@ -142,6 +146,10 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     if not args.plan and not args.policy and args.dpd is None:
         print("error: give --policy (preset, 'default' or a YAML file), --dpd, or --plan FILE", file=sys.stderr)
         return EXIT_USAGE
+    if args.all_subscriptions and args.plan:
+        print("error: --all-subscriptions takes --policy/--dpd with --strength/--connection/-g, not --plan",
+              file=sys.stderr)
+        return EXIT_USAGE
     if args.plan and (args.connection or args.strength):
         print("error: --plan lists its connections; --connection/--strength are not allowed with it",
               file=sys.stderr)
@@ -158,6 +166,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
                 return EXIT_OK
         stop_file = args.stop_file
         state = Path(args.state) if args.state else _state_default()
+        if args.all_subscriptions:
+            return _rollout_subscriptions(session, targets, args, state)
         if args.apply:
             print(f"state file: {state} (create {stop_file or str(state) + '.stop'} to stop)", flush=True)
         result = rollout(session, targets, policy=args.policy if args.policy else UNSET, plan_file=args.plan,
@@ -176,6 +186,28 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     return EXIT_OK if result.complete and not result.stopped else EXIT_FAILED
 
 
+def _rollout_subscriptions(session: Any, targets: Any, args: argparse.Namespace, state: Path) -> int:
+    from vpnrunbook.fleet.planfile import UNSET
+    from vpnrunbook.fleet.subscription_rollout import rollout_by_subscription
+
+    result = rollout_by_subscription(session, targets, policy=args.policy if args.policy else UNSET,
+                                     dpd_timeout_seconds=args.dpd, apply=args.apply,
+                                     state_dir=state.parent if args.apply else None, max_workers=args.workers,
+                                     evidence=not args.no_evidence, evidence_root=args.evidence_dir)
+    print(result.summary())
+    for sub, one in result.by_subscription.items():
+        if one.evidence_dir:
+            print(f"evidence ({sub}): {one.evidence_dir}")
+    if args.csv:
+        import pandas as pd
+
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        pd.concat([r.frame.assign(subscription=s) for s, r in result.by_subscription.items()],
+                  ignore_index=True).to_csv(args.csv, index=False)
+        print(f"CSV: {args.csv}")
+    return EXIT_OK if result.complete else EXIT_FAILED
+
+
 def _printer(outcome: Any) -> None:
     peer = f" (+ {outcome.peer})" if outcome.peer else ""
     print(f"{outcome.outcome:>11}  {outcome.resource_group}/{outcome.connection}{peer}  {outcome.detail}",
@@ -189,13 +221,19 @@ def _targets(session: Any, args: argparse.Namespace) -> Any:
         if bad:
             print(f"error: --connection {bad[0]!r} is not allowed; allowed: RESOURCE_GROUP/NAME", file=sys.stderr)
             return None
-        if not args.strength:
+        if not args.strength and not getattr(args, "all_subscriptions", False):
             return list(args.connection)
     from vpnrunbook.fleet.audit import audit_fleet
     from vpnrunbook.fleet.report import STRENGTHS
 
-    audit = audit_fleet(session, resource_groups=args.resource_group or None, max_workers=args.workers)
-    frame = audit.frame
+    if getattr(args, "all_subscriptions", False):
+        from vpnrunbook.fleet.resource_graph import audit_resource_graph
+
+        frame = audit_resource_graph(session, max_workers=args.workers).frame
+        if args.resource_group:
+            frame = frame[frame["resource_group"].str.lower().isin({g.lower() for g in args.resource_group})]
+    else:
+        frame = audit_fleet(session, resource_groups=args.resource_group or None, max_workers=args.workers).frame
     if args.connection:
         wanted = {c.lower() for c in args.connection}
         frame = frame[[f"{r}/{c}".lower() in wanted for r, c in zip(frame["resource_group"], frame["connection"],

@@ -10,6 +10,7 @@ ends ``FAILED`` with the outcome and the exit code ``vpnrunbook run`` would have
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -62,8 +63,10 @@ def run_scheduled(*, step: str, params_file: str = "", apply: bool = False, over
     if path is not None and not path.is_absolute():
         path = REPO / path
     timeouts = Timeouts(run=float(timeout_seconds)) if timeout_seconds else None
-    res = run_step(step, params_file=path, parameters=dict(overrides or {}), apply=apply,
-                   evidence_dir=evidence_dir or None, timeouts=timeouts, cwd=REPO)
+    # from the repository, as `vpnrunbook run` is: parameter files name other files relative to it
+    with contextlib.chdir(REPO):
+        res = run_step(step, params_file=path, parameters=dict(overrides or {}), apply=apply,
+                       evidence_dir=evidence_dir or None, timeouts=timeouts, cwd=REPO)
     result = {"step": res.step, "outcome": res.outcome, "exit_code": res.exit_code, "run_id": res.run_id,
               "evidence": str(res.run_dir), "ledger_head": head(evidence_root(evidence_dir or None)),
               "error": res.error}
