@@ -144,6 +144,11 @@ def safe_text(text: str, limit: int = SHOWN_CHARS) -> str:
     return out
 
 
+def unicode_safe(text: str) -> str:
+    """``text`` with every lone surrogate written as its ``\\udcxx`` escape: always encodable as UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def int_digits(value: int) -> int:
     """Decimal digits of ``abs(value)`` (estimated from its bit length when large: never ``str()`` of a huge int)."""
     if value.bit_length() <= 64:

@@ -8,6 +8,7 @@ import base64
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -153,3 +154,14 @@ def test_arbitrary_yaml_trees_are_refused_or_run_as_data(name, description):
         assert "Traceback" not in err
         assert code in (EXIT_OK, EXIT_USAGE), err
         assert _only_run(root)["outcome"] == ("succeeded" if code == EXIT_OK else "refused")
+
+
+@pytest.mark.parametrize("name", [b"/nonexistent-\xff.yaml", b"exists-\xff<b onmouseover=x>.yaml"])
+def test_a_parameter_file_name_that_is_not_utf8_is_refused_not_crashed_on(tmp_path, name):
+    (tmp_path / os.fsdecode(b"exists-\xff<b onmouseover=x>.yaml")).write_text("resource_group: ..\n")
+    root = tmp_path / "ev"
+    proc = subprocess.run([sys.executable, "-m", "vpnrunbook", "run", "06", "-p", name, "--evidence-dir", str(root)],
+                          capture_output=True, timeout=120, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == EXIT_USAGE, proc.stderr.decode(errors="replace")
+    assert b"Traceback" not in proc.stderr
+    assert _only_run(root)["outcome"] == "refused"
