@@ -148,3 +148,28 @@ def test_verify_refuses_a_cell_that_is_not_plain_assignments():
         plaindata.verify_assignments("x = True\n", {"x": 1})
     with pytest.raises(ValueError):
         plaindata.verify_assignments("x = __import__('os')\n", {"x": 1})
+
+
+POLICY_YAML = ("ike_encryption: AES256\nike_integrity: SHA384\ndh_group: DHGroup24\nipsec_encryption: AES256\n"
+               "ipsec_integrity: SHA256\npfs_group: None\nsa_life_time_seconds: 14400\n"
+               "sa_data_size_kilobytes: 102400000\n")
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("name: !!binary aGk=\n" + POLICY_YAML, "name"),
+    ("description: [1, 2]\n" + POLICY_YAML, "description"),
+    ("name: 2024-01-01\n" + POLICY_YAML, "name"),
+    ("name: ok\ndescription: !!set {a}\npolicy:\n" + "".join("  " + line + "\n" for line in POLICY_YAML.splitlines()),
+     "description"),
+    ("name: [x]\npolicy:\n" + "".join("  " + line + "\n" for line in POLICY_YAML.splitlines()), "name"),
+])
+def test_policy_file_metadata_is_type_checked(tmp_path, text, field):
+    from vpnrunbook.policy.model import load_policy_file
+
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(PolicyValidationError) as exc:
+        load_policy_file(path)
+    assert [p.field for p in exc.value.problems] == [field]
+    path.write_text("name: fine\ndescription: free text\n" + POLICY_YAML)
+    assert load_policy_file(path).ike_encryption == "AES256"
