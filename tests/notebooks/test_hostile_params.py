@@ -116,7 +116,7 @@ def test_billion_laughs_parameter_file_is_refused_not_hung(tmp_path):
 # ---- Hypothesis: arbitrary YAML trees with tags -----------------------------------------------------------
 CANARY = "@CANARY@"
 TAGS = ["!!set", "!!omap", "!!pairs", "!!python/tuple", "!!python/object:os.system", "!foo", "!!map", "!!seq",
-        "!!str", "!!binary", "!!timestamp"]
+        "!!str", "!!binary", "!!timestamp", "!!bool", "!!int", "!!float", "!!null", "!!merge", "!!value"]
 SCALARS = st.one_of(
     st.text(max_size=12).map(json.dumps),
     st.integers(-10**6, 10**6).map(str),

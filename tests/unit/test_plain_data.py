@@ -69,6 +69,13 @@ def test_deep_nesting_is_a_yaml_error_not_a_crash(text):
         load_yaml(text)
 
 
+@pytest.mark.parametrize("text", ["!!bool foo", "!!int foo", '!!int ""', "!!int _", '!!float ""', "!!float .",
+                                  "!!int [1]", "!!seq foo", "!!str [a]", "*undefined", "<<: 1"])
+def test_a_core_tag_on_the_wrong_value_is_a_yaml_error_not_a_crash(text):
+    with pytest.raises(yaml.YAMLError):
+        load_yaml(text)
+
+
 def test_merge_key_expansion_is_bounded():
     text = "a: &a {x: 1}\n" + "".join(f"b{i}: &b{i} {{<<: [*{'a' if i == 0 else f'b{i - 1}'}], y{i}: 1}}\n"
                                       for i in range(plaindata.MAX_NODES // 50 + 300))
