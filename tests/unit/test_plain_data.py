@@ -180,3 +180,23 @@ def test_policy_file_metadata_is_type_checked(tmp_path, text, field):
     assert [p.field for p in exc.value.problems] == [field]
     path.write_text("name: fine\ndescription: free text\n" + POLICY_YAML)
     assert load_policy_file(path).ike_encryption == "AES256"
+
+
+YAML_BITS = st.sampled_from(["!!bool ", "!!int ", "!!float ", "!!null ", "!!str ", "!!binary ", "!!set ", "!!omap ",
+                             "!!timestamp ", "!x ", "&a ", "*a ", "<<: ", "[", "]", "{", "}", ", ", ": ", "- ", "\n",
+                             "\n  ", "? ", '"', "'", "\\", "#", "|", ">", "0x", "1_0", ":", ".inf", "2024-01-01",
+                             "yes", "~", "9" * 30, "\\ud800", "\\0", "%YAML 1.1\n", "---\n", "..."])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(YAML_BITS | st.text(max_size=3), max_size=30).map("".join))
+def test_any_text_loads_to_checkable_data_or_a_yaml_error(text):
+    try:
+        data = load_yaml(text)
+    except yaml.YAMLError:
+        return
+    problems = check(data, "x")
+    if not problems:
+        render_assignments({"x": data})  # whatever passes the check renders (and verifies)
+    plaindata.recordable(data)
+    plaindata.shown(data)
