@@ -98,6 +98,8 @@ class BoundedLoader(yaml.SafeLoader):
         return NotPlain(_tag_text(node.tag))
 
     def construct_bounded_int(self, node: Any) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            return self.construct_yaml_int(node)  # ConstructorError: expected a scalar node
         text = str(node.value).replace("_", "").lstrip("+-")
         if len(text) > MAX_INT_DIGITS + 2:  # + a 0x/0o/0b prefix
             return NotPlain(f"an integer of {len(text)} digits")
@@ -118,10 +120,12 @@ def load_yaml(text: str) -> Any:
     loader = BoundedLoader(text)
     try:
         return loader.get_single_data()
+    except yaml.YAMLError:
+        raise
     except RecursionError:
         raise YamlLimitError("nests too deeply") from None
-    except (ValueError, TypeError, OverflowError) as exc:  # a constructor refusing a scalar
-        raise YamlLimitError(f"holds a value that cannot be read ({type(exc).__name__})") from None
+    except Exception as exc:  # noqa: BLE001 - a constructor failing on a scalar (`!!bool foo`, `!!int ""`)
+        raise YamlLimitError(f"holds a value its tag cannot read ({type(exc).__name__})") from None
     finally:
         loader.dispose()
 
@@ -142,6 +146,11 @@ def safe_text(text: str, limit: int = SHOWN_CHARS) -> str:
     if len(text) > limit:
         out += f"… ({len(text)} characters)"
     return out
+
+
+def unicode_safe(text: str) -> str:
+    """``text`` with every lone surrogate written as its ``\\udcxx`` escape: always encodable as UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def int_digits(value: int) -> int:

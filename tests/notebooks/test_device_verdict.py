@@ -182,6 +182,7 @@ def test_create_policy_refuses_a_bad_proposal_before_the_kernel(tmp_path, monkey
 def test_create_policy_without_an_ikev2_dh_group_still_saves(tmp_path, monkeypatch):
     """DH group None is a valid Azure policy that no IKEv2 device can express: said, not a failed run."""
     monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(tmp_path / "ev"))
+    monkeypatch.setenv("VPNRUNBOOK_POLICY_DIR", str(tmp_path / "policies"))  # step 03 saves only inside it
     run = run_step("03", parameters={"policy_name": "no-dh", "fields": {"dh_group": "None"},
                                      "save_dir": str(tmp_path / "policies"), "device_ike": "aes256-sha384-ecp384",
                                      "device_esp": "aes256-sha256"}, apply=True)

@@ -165,14 +165,19 @@ def test_cli_set_parameters(fleet):
 
 
 def test_cli_set_syntax_errors_are_refused_without_echoing_the_text(tmp_path):
-    for arg, shown in (("connection_name", "'connection_name'"), ("shared_key:Secret0123", None),
-                       ("x=[unclosed", "-P x: the value is not valid YAML")):
+    for arg, shown in (("connection_name", "'connection_name'"), ("shared_key:Secret0123", None)):
         proc = _cli("run", "08", "-P", arg, env_extra={"VPNRUNBOOK_EVIDENCE_DIR": str(tmp_path / "ev")})
         assert proc.returncode == EXIT_USAGE, proc.stderr
         assert "Secret0123" not in proc.stdout + proc.stderr
         if shown:
             assert shown in proc.stderr
     assert not (tmp_path / "ev").exists() or evidence.list_runs(tmp_path / "ev") == []
+    # a value that is not valid YAML is a bad value like any other (issue 13): refused naming it, recorded
+    proc = _cli("run", "08", "-P", "connection_name=[unclosed Secret0123",
+                env_extra={"VPNRUNBOOK_EVIDENCE_DIR": str(tmp_path / "ev")})
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert "connection_name: is not valid YAML" in proc.stderr and "Secret0123" not in proc.stdout + proc.stderr
+    assert [r["outcome"] for r in evidence.list_runs(tmp_path / "ev")] == ["refused"]
 
 
 def test_cli_start_skips_slow_optional_imports_and_notebooks_still_validate():

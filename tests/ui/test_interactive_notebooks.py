@@ -90,8 +90,9 @@ def test_connect_with_azure_defaults_plans_azure_defaults(interactive_env):
     assert "seed-s2s" not in texts(state)
 
 
-def test_policy_picker_saves_under_its_own_name_without_file_exists_error(interactive_env, tmp_path):
+def test_policy_picker_saves_under_its_own_name_without_file_exists_error(interactive_env, tmp_path, monkeypatch):
     save_dir = tmp_path / "policies"
+    monkeypatch.setenv("VPNRUNBOOK_POLICY_DIR", str(save_dir))  # step 03 saves only inside the policy folder
     outputs, runs = run_interactively(
         "03_create_policy.ipynb", f"save_dir = {str(save_dir)!r}\npolicy_name = 'seed-s2s'\napply = False",
         "picker.set(preset='seed-update')\npicker.name.value = 'mine'\npicker.save_button.click()\n"

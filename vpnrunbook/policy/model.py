@@ -186,6 +186,12 @@ def load_policy_file(path: str | Path) -> IpsecIkePolicy:
     if plain:
         raise rules.PolicyValidationError(_capped(plain), subject=str(path))
     if isinstance(data, Mapping) and "policy" in data and isinstance(data["policy"], Mapping):
+        outer = [x for k, v in data.items() if k != "policy"
+                 for x in (_check_metadata(k, v) if k in METADATA_KEYS else
+                           [rules.Problem(plaindata.safe_text(str(k), 40), None, "is not a policy file key",
+                                          "policy, name, description", "UnknownField")])]
+        if outer:
+            raise rules.PolicyValidationError(_capped(outer), subject=str(path))
         data = data["policy"]
     if not isinstance(data, Mapping):
         raise _file_problem(path, f"holds a {type(data).__name__}, not a mapping")

@@ -21,6 +21,7 @@ Choices where sources disagree (each pinned by a test in ``tests/unit/test_polic
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -567,3 +568,30 @@ def check_immutable(label: str, current: Any, desired: Any) -> list[Problem]:
         return []
     return [Problem(label, desired, f"cannot change after creation (it is {current!r})",
                     f"{current!r} (delete and re-create the resource to change it)", "PropertyChangeNotAllowed")]
+
+
+# --------------------------------------------------------------------------------------------
+# Resource group names (Azure Resource Manager naming rules, Microsoft.Resources/resourcegroups)
+# --------------------------------------------------------------------------------------------
+RESOURCE_GROUP_NAME_MAX = 90
+RESOURCE_GROUP_NAME_ALLOWED = ("1-90 characters: letters, digits, underscores, parentheses, hyphens and periods, "
+                               "not ending in a period")
+
+
+def resource_group_name_ok(name: Any) -> bool:
+    """Azure's rule for a resource group name: 1-90 characters, each a letter or digit (Unicode, as .NET's
+    ``Char.IsLetterOrDigit``), ``_``, ``(``, ``)``, ``-`` or ``.``; the last one not a period (so ``.`` and
+    ``..`` are refused). The emulator and the runbook's parameter check both use it."""
+    if not isinstance(name, str) or not 1 <= len(name) <= RESOURCE_GROUP_NAME_MAX or name.endswith("."):
+        return False
+    return all(c in "_()-." or unicodedata.category(c) in ("Lu", "Ll", "Lt", "Lm", "Lo", "Nd") for c in name)
+
+
+def check_resource_group_name(label: str, value: Any) -> list[Problem]:
+    """A problem naming ``label`` when ``value`` is not a valid resource group name."""
+    if resource_group_name_ok(value):
+        return []
+    shown = value if isinstance(value, str) and len(value) <= 100 else (f"{value[:100]}…" if isinstance(value, str)
+                                                                        else value)
+    return [Problem(label, shown, f"{shown!r} is not a valid resource group name", RESOURCE_GROUP_NAME_ALLOWED,
+                    "InvalidResourceGroupName")]

@@ -5,6 +5,10 @@ code included, is the run's notebook.ipynb. ``evidence.RunEvidence.write`` opens
 nbconvert's ``lab`` template inlines its CSS and images (``embed_images``) but links require.js, MathJax and
 the widget renderer from CDNs. None of them is needed to read a runbook's evidence (tables are HTML, text is
 text), so every script or stylesheet that points at the network is removed, and the page says so in a note.
+
+The page is then sanitized (``htmlsanitize``): a notebook's outputs and markdown carry text from parameter files,
+so no inline event handler, ``javascript:`` URL, frame or script stays, except the scripts the export template
+itself writes (learnt from exporting a tiny notebook with the same template).
 """
 
 from __future__ import annotations
@@ -22,15 +26,41 @@ NOTE = ("<!-- vpnrunbook: exported for offline reading; scripts and stylesheets 
 
 
 def make_offline(html: str) -> str:
-    """Remove every network-loaded script/stylesheet (and inline scripts that import from the network)."""
+    """Remove every network-loaded script/stylesheet (and inline scripts that import from the network), then
+    everything a browser could run that the export template did not write (``htmlsanitize.sanitize``)."""
+    from vpnrunbook.runbook.htmlsanitize import sanitize
+
+    html = _strip_remote(html)
+    html = sanitize(html, allowed_scripts=template_scripts())
+    return html.replace("<head>", "<head>\n" + NOTE, 1)
+
+
+def _strip_remote(html: str) -> str:
     html = _REMOTE_SCRIPT_RE.sub("", html)
     html = _REMOTE_LINK_RE.sub("", html)
 
     def _inline(m: re.Match[str]) -> str:
         return "" if _REMOTE_IMPORT_RE.search(m.group(2)) else m.group(0)
 
-    html = _INLINE_SCRIPT_RE.sub(_inline, html)
-    return html.replace("<head>", "<head>\n" + NOTE, 1)
+    return _INLINE_SCRIPT_RE.sub(_inline, html)
+
+
+_template_scripts: frozenset | None = None
+
+
+def template_scripts() -> frozenset:
+    """The scripts the lab template writes into every export (offline ones), as ``htmlsanitize.script_key``s."""
+    global _template_scripts
+    if _template_scripts is None:
+        from vpnrunbook.runbook.htmlsanitize import scripts_of
+
+        exporter = _take()
+        try:
+            body, _ = exporter.from_notebook_node(_tiny_notebook())
+        finally:
+            _give(exporter)
+        _template_scripts = scripts_of(_strip_remote(body))
+    return _template_scripts
 
 
 def remote_references(html: str) -> list[str]:
@@ -89,6 +119,7 @@ def prepare() -> None:
         if _pool:
             return
     _give(_take())
+    template_scripts()
 
 
 def notebook_to_html(nb: Any) -> str:

@@ -176,6 +176,8 @@ def check_mapping(step: str, data: Mapping[str, Any], *, partial: bool = False,
                                     plaindata.shown(data[key]) if not _looks_secret(key) else "<redacted>",
                                     f"is not a parameter of step {spec.name}",
                                     ", ".join(known), "UnknownParameter"))
+            if isinstance(data[key], plaindata.NotPlain):  # e.g. -P x=[unclosed: say that too
+                problems += plaindata.check(data[key], plaindata.safe_text(key, 60))
             continue
         plain = plaindata.check(data[key], key)
         if plain:

@@ -141,6 +141,19 @@ def _outcome_cell(nb: Any, text: str) -> None:
     nb.cells.insert(0, cell)
 
 
+def _headline(run_id: str, step: str, outcome: str, apply: bool, target: str, user: str,
+              error: dict[str, Any] | None) -> str:
+    """The outcome cell's markdown; every value in it is escaped (``mdtext``): none is markup or HTML."""
+    from vpnrunbook.runbook import mdtext
+
+    t = mdtext.text
+    text = (f"**vpnrunbook run {t(run_id)}** — step {t(step)} — outcome **{t(outcome)}** — "
+            f"apply={apply} — target {t(target)} — operator {t(user)}")
+    if error:
+        text += "\n\n" + mdtext.code_block(f"{error.get('type')}: {error.get('message')}")
+    return text
+
+
 def _error_from_notebook(nb: Any) -> dict[str, Any] | None:
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
@@ -253,20 +266,19 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
         rec.manifest["outcome"] = outcome
         rec.manifest["exit_code"] = EXIT_CODES[outcome]
         rec.manifest["error"] = error
-        headline = (f"**vpnrunbook run `{run_dir.name}`** — step `{step}` — outcome **{outcome}** — "
-                    f"apply={bool(apply)} — target {target} — operator {rec.manifest['operator']['user']}")
-        if error:
-            headline += f"\n\n```\n{error.get('type')}: {error.get('message')}\n```"
+        headline = _headline(run_dir.name, step, outcome, bool(apply), target, rec.manifest["operator"]["user"],
+                             error)
         _outcome_cell(nb, headline)
         nb.metadata["vpnrunbook"] = {"run_id": run_dir.name, "step": step, "outcome": outcome}
         records = _load_records(records_dir)
         scrubber = scrub.Scrubber(scrub.secrets_from_refs(collect_secret_refs(params))
                                   | scrub.secrets_in_state_dir() | set(extra_secrets))
-        nb_text = scrubber.text(nbformat.writes(nb))
+        # a lone surrogate (a non-UTF-8 file name from argv, say) is written as its escape, never a crash
+        nb_text = plaindata.unicode_safe(scrubber.text(nbformat.writes(nb)))
         try:
             from vpnrunbook.runbook.htmlexport import notebook_to_html
 
-            html: str | None = notebook_to_html(nbformat.reads(nb_text, as_version=4))
+            html: str | None = plaindata.unicode_safe(notebook_to_html(nbformat.reads(nb_text, as_version=4)))
         except Exception as exc:  # noqa: BLE001 - the run's evidence matters more than its HTML
             html = None
             rec.manifest["html_error"] = f"{type(exc).__name__}: {exc}"

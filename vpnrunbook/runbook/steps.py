@@ -5,6 +5,7 @@ The notebooks' ``parameters`` cells repeat these defaults for interactive use; a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -64,6 +65,10 @@ def resolve_policy(value: Any, *, label: str = "policy") -> IpsecIkePolicy | Non
         if value.endswith((".yaml", ".yml")) or "/" in value:
             from vpnrunbook.runbook.show import project_path
 
+            if not value.endswith((".yaml", ".yml")):  # never read (and echo) an arbitrary local file
+                raise PolicyValidationError([Problem(label, value, "is a path that does not end in .yaml or .yml",
+                                                     "a policy file (*.yaml, *.yml), a preset or a mapping",
+                                                     "UnknownPolicy")])
             return load_policy_file(project_path(value))
         raise PolicyValidationError([Problem(label, value, f"{value!r} is neither a preset nor a policy file",
                                              "a preset (" + ", ".join(PRESETS) + "), a path ending in .yaml, "
@@ -89,10 +94,17 @@ def _location(v: dict[str, Any], key: str = "location") -> list[Problem]:
     return []
 
 
+RESOURCE_GROUP_KEYS = ("resource_group", "peer_resource_group")
+
+
 def _names(v: dict[str, Any], *keys: str) -> list[Problem]:
     out = []
     for k in keys:
         val = v.get(k)
+        if k in RESOURCE_GROUP_KEYS:
+            if val is not None:
+                out += rules.check_resource_group_name(k, val)
+            continue
         if isinstance(val, str) and not rules_name_ok(val):
             out.append(Problem(k, val, f"{val!r} is not a valid resource name",
                                "1-80 characters: letters, digits, '_', '.', '-' (start with a letter or digit)",
@@ -163,6 +175,7 @@ def _check_local_gateway(v: dict[str, Any]) -> list[Problem]:
 
 def _check_create_policy(v: dict[str, Any]) -> list[Problem]:
     p = _names(v, "policy_name")
+    p += save_dir_problems(v["save_dir"], v["policy_name"] if not p else None)
     base = v["base"]
     try:
         start = resolve_policy(base, label="base")
@@ -174,7 +187,7 @@ def _check_create_policy(v: dict[str, Any]) -> list[Problem]:
 
 
 def _check_connect(v: dict[str, Any]) -> list[Problem]:
-    p = _names(v, "resource_group", "connection_name", "gateway_name") + _location(v)
+    p = _names(v, "resource_group", "peer_resource_group", "connection_name", "gateway_name") + _location(v)
     p += rules.check_choice("connection_type", v["connection_type"], rules.CONNECTION_TYPES)
     p += rules.check_choice("connection_protocol", v["connection_protocol"], rules.CONNECTION_PROTOCOLS)
     if v["connection_type"] == "IPsec" and not v["local_gateway_name"]:
@@ -209,6 +222,57 @@ def _check_update(v: dict[str, Any]) -> list[Problem]:
 
 def _check_names_only(*keys: str) -> Callable[[dict[str, Any]], list[Problem]]:
     return lambda v: _names(v, *keys)
+
+
+def _check_overview(v: dict[str, Any]) -> list[Problem]:
+    return [p for i, rg in enumerate(v["resource_groups"])
+            for p in rules.check_resource_group_name(f"resource_groups[{i}]", rg)]
+
+
+# ---- where step 03 may write ------------------------------------------------------------------------
+POLICY_DIR_ENV = "VPNRUNBOOK_POLICY_DIR"
+
+
+def policy_dir() -> Path:
+    """The folder policy files are saved in: ``$VPNRUNBOOK_POLICY_DIR``, else the project's ``parameters/policies``.
+    The operator's environment chooses it; a parameter file cannot."""
+    from vpnrunbook.runbook.show import project_path
+
+    env = os.environ.get(POLICY_DIR_ENV)
+    return Path(env) if env else project_path("parameters/policies")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def save_dir_problems(save_dir: Any, policy_name: Any = None) -> list[Problem]:
+    """``save_dir`` (and the file in it) must resolve — symlinks followed — inside :func:`policy_dir`, never into
+    an evidence or emulator state folder, and may not contain ``..``."""
+    from vpnrunbook.runbook.evidence import evidence_root
+    from vpnrunbook.runbook.show import project_path
+
+    if not isinstance(save_dir, str) or not save_dir:
+        return []
+    root = policy_dir().resolve()
+    allowed = f"a folder inside {root} (set {POLICY_DIR_ENV} to choose another policy folder)"
+    if ".." in Path(save_dir).parts:
+        return [Problem("save_dir", save_dir, "contains '..'", allowed, "InvalidPath")]
+    folder = project_path(save_dir).resolve()
+    targets = [folder]
+    if isinstance(policy_name, str) and policy_name:
+        targets.append((folder / f"{policy_name}.yaml").resolve())
+    forbidden = [evidence_root().resolve()]
+    if os.environ.get("VPNRUNBOOK_STATE_DIR"):
+        forbidden.append(Path(os.environ["VPNRUNBOOK_STATE_DIR"]).resolve())
+    for t in targets:
+        if any(_inside(t, f) for f in forbidden):
+            return [Problem("save_dir", save_dir, f"resolves to {t}, inside the evidence or emulator state folder",
+                            allowed, "InvalidPath")]
+        if not _inside(t, root):
+            return [Problem("save_dir", save_dir, f"resolves to {t}, outside the policy folder", allowed,
+                            "InvalidPath")]
+    return []
 
 
 STEPS: dict[str, Step] = {s.name: s for s in (
@@ -297,7 +361,7 @@ STEPS: dict[str, Step] = {s.name: s for s in (
              APPLY), _check_names_only("resource_group", "connection_name")),
     Step("07_overview", "07_overview.ipynb", "Overview: connections and their policies (read-only)", "", (
              Param("resource_groups", "list[str]", ["TestRG1", "TestRG2"], "resource groups to show"),
-         ), None),
+         ), _check_overview),
     Step("08_show_policy", "08_show_policy.ipynb", "Show a connection's policy (read-only)", "", (
              Param("resource_group", "str", "TestRG1", "resource group of the connection"),
              Param("connection_name", "str", "VNet1toSite6", "connection name"),
