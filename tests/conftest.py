@@ -10,6 +10,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_evidence(tmp_path_factory):
+    """Session-wide fixtures (seeded templates) apply changes too: their change records never go to ./evidence."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(tmp_path_factory.mktemp("session-evidence")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path_factory, monkeypatch):
     state = tmp_path_factory.mktemp("state")
