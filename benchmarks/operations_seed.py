@@ -17,6 +17,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as state:
         os.environ.update({"VPNRUNBOOK_STATE_DIR": state, "VPNRUNBOOK_DB": f"{state}/emulator.sqlite3",
                            "VPNRUNBOOK_SIGNING_DIR": f"{state}/signing",
+                           "VPNRUNBOOK_EVIDENCE_DIR": f"{state}/evidence",
                            "VPNRUNBOOK_EMULATOR_TIME_FACTOR": factor, "VPN_PLANTED_KEY": "Bench0Key0Not0Secret"})
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         from tests.operations.conftest import WRITE_METHODS

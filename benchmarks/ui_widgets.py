@@ -27,6 +27,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as state:
         os.environ.update({"VPNRUNBOOK_STATE_DIR": state, "VPNRUNBOOK_DB": f"{state}/emulator.sqlite3",
                            "VPNRUNBOOK_SIGNING_DIR": f"{state}/signing",
+                           "VPNRUNBOOK_EVIDENCE_DIR": f"{state}/evidence",
                            "VPNRUNBOOK_EMULATOR_TIME_FACTOR": "0.0005", "VPNRUNBOOK_SEED_KEY": "Bench0Key0Not0Secret"})
         from tests.browser.seed_state import create_seed_connection
         from vpnrunbook.policy.presets import PRESETS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -147,3 +148,23 @@ def test_concurrent_appends_keep_the_chain(tmp_path):
     entries, findings = ledger.verify(root)
     assert len(entries) == 40
     assert [f for f in findings if "ledger line" in str(f)] == []  # the runs' folders are absent here
+
+
+def test_a_run_in_progress_is_reported_and_left_alone_then_closed_once_cut_off(tmp_path):
+    """A run folder without manifest is never accepted: while its lock is held it is 'in progress' and reconcile
+    leaves it; once its process is gone reconcile closes it (manifest, outcome interrupted, run line)."""
+    from vpnrunbook.runbook import changes
+    from vpnrunbook.runbook.reconcile import reconcile
+
+    root = tmp_path / "ev"
+    scope = changes.RunScope(root=root, step="s", owner="api")
+    run_id = scope.ensure_run()
+    assert any("still in progress" in str(f) for f in evidence.verify(root))
+    assert reconcile(root).closed == [] and not (root / run_id / "manifest.json").exists()
+    scope.lock_fd = os.close(scope.lock_fd)  # the process holding it died (a SIGKILL releases the lock)
+    found = [str(f) for f in evidence.verify(root)]
+    assert any(f"run {run_id}: has no manifest" in f for f in found) and any("left work files" in f for f in found)
+    report = reconcile(root)
+    assert report.closed == [run_id] and report.removed_staging == [run_id]
+    assert evidence.load_manifest(root, run_id)["outcome"] == "interrupted"
+    assert evidence.verify(root) == []

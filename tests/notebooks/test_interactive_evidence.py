@@ -84,7 +84,7 @@ def test_apply_in_a_kernel_without_runner_leaves_an_evidence_run(lab_project, ca
     saved = nbformat.read(str(folder / "notebook.ipynb"), as_version=4)
     sources = "\n".join(c.source for c in saved.cells)
     assert "ensure_resource_group" in sources and "control.click()" in sources, "the cells as they ran"
-    assert "PLANNED-MARKER" in _texts(saved), "with their outputs"
+    assert "PLANNED-MARKER" in _texts(saved) and "LEDGER-BEFORE-APPLY False" in _texts(saved), "with their outputs"
     assert "PLANNED-MARKER" in (folder / "notebook.html").read_text()
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["mode"] == "interactive" and [e["kind"] for e in manifest["journal"]] == ["intent", "outcome"]

@@ -94,3 +94,23 @@ def test_another_writers_change_after_the_write_is_flagged(seeded, monkeypatch):
     assert outcome["unplanned_changes"] == flagged
     assert "WARNING — another writer changed the resource" in result.summary()
     assert "usePolicyBasedTrafficSelectors" in result.summary(), "what the notebook prints names the field"
+
+
+def test_apply_control_shows_a_refusal_when_the_intent_cannot_be_written(seeded, monkeypatch):
+    import errno
+
+    from vpnrunbook.ui import apply_control
+
+    session = _session()
+    planned = ops.update_connection(session, resource_group="TestRG1", connection_name="VNet1toSite6",
+                                    dpd_timeout_seconds=46, apply=False)
+    etag = session.network.virtual_network_gateway_connections.get("TestRG1", "VNet1toSite6").etag
+
+    def full(root, entry):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ledger, "append", full)
+    control = apply_control(planned, lambda: ops.apply_plan(session, planned.plan), interactive=False)
+    assert control.click() is None and isinstance(control.error, changes.EvidenceUnavailableError)
+    assert "No space left on device" in control.outcome.value and "nothing was changed" in control.outcome.value
+    assert session.network.virtual_network_gateway_connections.get("TestRG1", "VNet1toSite6").etag == etag

@@ -45,6 +45,9 @@ def install() -> bool:
     with _LOCK:
         if _STATE.get("installed"):
             return True
+        if isinstance(getattr(shell.history_manager, "outputs", None), dict):  # IPython 9+ keeps every output
+            _STATE.update(installed=True, history=True)
+            return True
         history = [str(src) for src in shell.user_ns.get("In", [])[1:]]  # the cells run before (no outputs kept)
         _STATE.update(installed=True, cells=[{"source": src, "outputs": [], "execution_count": n}
                                              for n, src in enumerate(history[:-1], start=1)],
@@ -66,13 +69,14 @@ def install() -> bool:
 
 
 def _tee(name: str) -> None:
+    """Keep what stdout/stderr receive (IPython < 9, which does not keep outputs itself)."""
     stream = getattr(sys, name)
     write = stream.write
 
-    def _write(text: str) -> Any:
+    def _write(text: str, *args: Any, **kw: Any) -> Any:
         if isinstance(text, str) and text:
             _add({"output_type": "stream", "name": name, "text": text})
-        return write(text)
+        return write(text, *args, **kw)
 
     with contextlib.suppress(AttributeError, TypeError):  # a stream that does not take it: streams are not kept
         stream.write = _write
@@ -117,6 +121,38 @@ def _post_run(result: Any) -> None:
         _STATE["current"] = None
 
 
+_STREAMS = {"out_stream": "stdout", "err_stream": "stderr"}
+
+
+def _from_history() -> list[dict[str, Any]]:
+    """Cells and outputs as IPython 9 keeps them (``In`` and ``history_manager.outputs``), newest MAX_CELLS."""
+    shell = _shell()
+    if shell is None:
+        return []
+    sources = list(shell.user_ns.get("In", [""]))
+    outputs = shell.history_manager.outputs
+    cells = []
+    for n, source in list(enumerate(sources))[1:][-MAX_CELLS:]:
+        outs: list[dict[str, Any]] = []
+        for o in list(outputs.get(n, [])):
+            bundle = dict(getattr(o, "bundle", {}) or {})
+            kind = getattr(o, "output_type", "")
+            if kind in _STREAMS:
+                text = "".join(str(t) for t in bundle.get("stream", []))
+                if outs and outs[-1]["output_type"] == "stream" and outs[-1]["name"] == _STREAMS[kind]:
+                    outs[-1]["text"] += text
+                else:
+                    outs.append({"output_type": "stream", "name": _STREAMS[kind], "text": text})
+            elif kind in ("display_data", "execute_result"):
+                data = {k: v if (k.endswith("json") or isinstance(v, str)) else str(v) for k, v in bundle.items()}
+                out: dict[str, Any] = {"output_type": kind, "data": data, "metadata": {}}
+                if kind == "execute_result":
+                    out["execution_count"] = n
+                outs.append(out)
+        cells.append({"source": str(source), "outputs": outs, "execution_count": n})
+    return cells
+
+
 def notebook_path() -> str | None:
     """The notebook this kernel belongs to, as JupyterLab names it (``JPY_SESSION_NAME`` / ``__session__``)."""
     path = os.environ.get("JPY_SESSION_NAME")
@@ -132,12 +168,15 @@ def notebook(extra_markdown: str = "") -> Any:
 
     import nbformat
 
-    with _LOCK:
-        cells = copy.deepcopy(_STATE.get("cells", []))
-        current = copy.deepcopy(_STATE.get("current"))
-        loose = copy.deepcopy(_STATE.get("loose", []))
-    if current is not None:  # the cell running now (an Apply called from code)
-        cells.append(current)
+    if _STATE.get("history"):
+        cells, loose = _from_history(), []
+    else:
+        with _LOCK:
+            cells = copy.deepcopy(_STATE.get("cells", []))
+            current = copy.deepcopy(_STATE.get("current"))
+            loose = copy.deepcopy(_STATE.get("loose", []))
+        if current is not None:  # the cell running now (an Apply called from code)
+            cells.append(current)
     nb = nbformat.v4.new_notebook()
     if extra_markdown:
         nb.cells.append(nbformat.v4.new_markdown_cell(extra_markdown))

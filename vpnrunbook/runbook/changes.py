@@ -192,9 +192,11 @@ def run_scope(step: str) -> Iterator[RunScope]:
     if outer is not None:
         yield outer
         return
-    from vpnrunbook.runbook.capture import installed
+    from vpnrunbook.runbook.capture import installed, step_name
 
-    scope = RunScope(root=journal_root(), step=step, owner="interactive" if installed() else "api")
+    interactive = installed()  # a JupyterLab kernel: the run is named after its notebook
+    scope = RunScope(root=journal_root(), step=step_name(step) if interactive else step,
+                     owner="interactive" if interactive else "api")
     with _LOCK:
         _ACTIVE.append(scope)
     try:

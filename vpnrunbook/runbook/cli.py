@@ -322,8 +322,8 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     from vpnrunbook.runbook.ledger import read
 
     n_changes = sum(1 for _, _, e in read(root) if e is not None and kind_of(e) == INTENT)
-    print(f"evidence under {root}: {len(entries)} run(s) and {n_changes} change(s), each with its outcome; ledger "
-          f"chain and all file hashes verified{kept}")
+    print(f"evidence under {root}: {len(entries)} run(s) and {n_changes} change(s), none incomplete (each has its "
+          f"outcome or reconcile record); ledger chain and all file hashes verified{kept}")
     return EXIT_OK
 
 

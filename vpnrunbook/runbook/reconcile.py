@@ -4,7 +4,8 @@ For every intent without an outcome (the process was killed, the disk filled, th
 and its outcome) it reads each resource the intent names, in the target the intent names, and appends a
 ``reconcile`` record saying what actually happened: per resource ``as_planned`` (the write landed),
 ``unchanged`` (same ETag as at plan time: not written), ``not_created``, ``absent`` (deleted since) or
-``changed_otherwise``; and a conclusion — applied, not_applied, partly_applied, changed_otherwise. Nothing in the
+``changed_otherwise``; and a conclusion — applied (or applied_still_provisioning, applied_then_failed), not_applied,
+partly_applied, changed_otherwise. Nothing in the
 ledger is rewritten. Then each run folder left without a manifest is closed: a manifest (outcome ``interrupted``,
 its records, the files it holds) and a run line; the unscrubbed work files of killed runs are removed. A run in
 progress (its lock held) is left alone.
@@ -49,8 +50,16 @@ def classify(now: dict[str, Any] | None, write: dict[str, Any]) -> str:
     return "as_planned" if _covers(now, write.get("body") or {}) else "changed_otherwise"
 
 
-def conclusion(states: list[str]) -> str:
+def conclusion(states: list[str], provisioning: list[str | None] = ()) -> str:
+    """What happened to the intent's writes, from each resource's state (and provisioning state)."""
+    from vpnrunbook.operations.apply import SETTLING
+    from vpnrunbook.operations.plan import FAILED_STATES
+
     if states and all(s == "as_planned" for s in states):
+        if any(p in FAILED_STATES for p in provisioning):
+            return "applied_then_failed"   # ARM took the write; its deployment ended Failed/Canceled
+        if any(p in SETTLING for p in provisioning):
+            return "applied_still_provisioning"
         return "applied"
     if all(s in ("unchanged", "not_created") for s in states):
         return "not_applied"
@@ -90,7 +99,8 @@ def reconcile(root: Path, *, connect: Callable[[str, str | None], Any] = _connec
             "intent_id": intent.get("intent_id"), "run_id": run_id, "step": intent.get("step"),
             "operator": evidence.operator(), "target": intent.get("target"),
             "subscription_id": intent.get("subscription_id"), "intent_seq": intent.get("seq"),
-            "resources": resources, "conclusion": conclusion([r["state"] for r in resources])})
+            "resources": resources, "conclusion": conclusion([r["state"] for r in resources],
+                                                             [r["provisioning_state"] for r in resources])})
         report.reconciled.append(entry)
     _close_cut_off_runs(root, report)
     return report

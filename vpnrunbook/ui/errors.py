@@ -20,10 +20,11 @@ def domain_errors() -> tuple[type[BaseException], ...]:
     from vpnrunbook.azure.secrets import SecretReferenceError
     from vpnrunbook.operations.errors import ConcurrentChangeError, ProvisioningFailedError
     from vpnrunbook.policy.rules import PolicyValidationError
+    from vpnrunbook.runbook.changes import EvidenceUnavailableError, OutcomeNotRecordedError
     from vpnrunbook.runbook.params import ParameterError
 
     return (ParameterError, PolicyValidationError, ConcurrentChangeError, ProvisioningFailedError,
-            SecretReferenceError)
+            SecretReferenceError, EvidenceUnavailableError, OutcomeNotRecordedError)
 
 
 def what_to_do(exc: BaseException) -> str:
@@ -35,6 +36,10 @@ def what_to_do(exc: BaseException) -> str:
                 "JupyterLab with `vpnrunbook lab` (it exports VPNRUNBOOK_SEED_KEY from the demo's key file).")
     if name == "ProvisioningFailedError":
         return str(getattr(exc, "retry", "") or "See the message; fix the cause and run the step again.")
+    if name == "EvidenceUnavailableError":
+        return "Free space or fix the evidence folder (VPNRUNBOOK_EVIDENCE_DIR), then Apply again. Nothing was changed."
+    if name == "OutcomeNotRecordedError":
+        return "The change WAS made. Fix the evidence folder, then run `vpnrunbook evidence reconcile`."
     if name == "ParameterError":
         return "Correct the parameters cell (or the parameter file) and run the step again. Nothing was changed."
     return "Correct the value(s) named above and run the step again. Nothing was changed."
