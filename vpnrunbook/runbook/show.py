@@ -218,12 +218,14 @@ def verify_section(status: Any, *, applied: bool) -> None:
     """Show the verify step: status + reason (+ the Vnet2Vnet peer) and the device check per exchange."""
     from IPython.display import Markdown, display
 
+    from vpnrunbook.runbook.mdtext import text as md  # values read from Azure (status, device tags) stay text
+
     when = "after the change" if applied else "now (plan-only run: nothing was changed)"
-    display(Markdown(f"**Connection status {when}:** `{status.status}`" + (" ✔" if status.ok else " ✘")))
+    display(Markdown(f"**Connection status {when}:** {md(status.status)}" + (" ✔" if status.ok else " ✘")))
     print(status.text)
     display(status.to_frame())
     if status.device_check is not None:
-        display(Markdown(f"**Device check** ({status.device}): {status.device_check.verdict}"))
+        display(Markdown(f"**Device check** ({md(status.device)}): {md(status.device_check.verdict)}"))
         display(status.device_check.to_frame())
 
 
