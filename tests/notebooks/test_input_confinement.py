@@ -119,3 +119,11 @@ def test_the_rule_is_the_one_in_policy_rules():
     problems = rules.check_resource_group_name("resource_group", "..")
     assert [p.code for p in problems] == ["InvalidResourceGroupName"]
     assert rules.RESOURCE_GROUP_NAME_MAX == 90 and "not ending in a period" in problems[0].allowed
+
+
+def test_save_dir_into_an_evidence_folder_given_by_argument_is_refused(folders):
+    ev = folders["policies"] / "evidence-here"  # an evidence root inside the policy folder, given as an argument
+    r = run_step("03", parameters={"policy_name": "mine", "save_dir": str(ev)}, apply=True, evidence_dir=ev)
+    assert (r.outcome, r.exit_code) == ("refused", EXIT_USAGE), r.error
+    assert "save_dir: " in r.error and "evidence" in r.error
+    assert not (ev / "mine.yaml").exists()
