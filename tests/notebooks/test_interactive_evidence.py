@@ -12,10 +12,12 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.notebooks.conftest import files_containing
 from vpnrunbook.cli import EXIT_OK, main
 from vpnrunbook.runbook import ledger
 
 pytestmark = pytest.mark.slow
+PLANTED = "LabPlantedKey0123456789xyzQ"
 
 CELLS = [
     "from pathlib import Path\n"
@@ -25,6 +27,8 @@ CELLS = [
     "session = connect(target='emulator')\n"
     "planned = ops.ensure_resource_group(session, name='LabRG', location='EastUS')\n"
     "print('PLANNED-MARKER', planned.summary())",
+    "import os\nkey_ref = 'env:LAB_PLANTED_KEY'  # a parameter cell naming a key by reference\n"
+    "print('KEY', os.environ[key_ref[4:]])  # an operator printing it by mistake\n"
     "from vpnrunbook.runbook.changes import journal_root\n"
     "print('ROOT', journal_root())\n"
     "print('LEDGER-BEFORE-APPLY', (journal_root() / 'ledger.jsonl').exists())",
@@ -52,6 +56,7 @@ def lab_project(tmp_path, monkeypatch):
     for var in ("VPNRUNBOOK_RUN_DIR", "VPNRUNBOOK_HEADLESS", "VPNRUNBOOK_RUN_ID", "VPNRUNBOOK_EVIDENCE_DIR"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0")
+    monkeypatch.setenv("LAB_PLANTED_KEY", PLANTED)
     path = project / "notebooks" / "lab_change.ipynb"
     monkeypatch.setenv("JPY_SESSION_NAME", str(path))  # as JupyterLab sets it for the notebook's kernel
     return project, path
@@ -88,6 +93,8 @@ def test_apply_in_a_kernel_without_runner_leaves_an_evidence_run(lab_project, ca
     assert "PLANNED-MARKER" in (folder / "notebook.html").read_text()
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["mode"] == "interactive" and [e["kind"] for e in manifest["journal"]] == ["intent", "outcome"]
+    assert f"KEY {PLANTED}" in shown, "the kernel printed it"
+    assert files_containing(root, PLANTED) == [], "the evidence masks it"
     capsys.readouterr()
     assert main(["evidence", "verify", "--evidence-dir", str(root)]) == EXIT_OK
     assert "1 run(s) and 1 change(s)" in capsys.readouterr().out

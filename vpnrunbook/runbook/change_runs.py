@@ -11,12 +11,14 @@ displays where the evidence went.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from vpnrunbook.runbook import evidence, scrub
 from vpnrunbook.runbook.changes import INTENT, OUTCOME, RunScope, now_iso
 
 CHANGES_FILE = "changes.json"
+_REF_IN_TEXT = re.compile(r"\b(?:env:[A-Za-z_][A-Za-z0-9_]*|file:[^\s'\"\\,)]+)")
 
 
 def _outcome(entries: list[dict[str, Any]]) -> str:
@@ -73,7 +75,11 @@ def _write(scope: RunScope) -> dict[str, Any]:
                               "order it ran them, with their outputs, up to the change.")
         nb.metadata["vpnrunbook"] = {"run_id": scope.run_id, "step": scope.step, "outcome": outcome,
                                      "source_notebook": source}
-        nb_text = scrubber.text(nbformat.writes(nb))
+        raw = nbformat.writes(nb)
+        # the keys behind every env:/file: reference the cells name (a parameter cell, a print) are masked too
+        scrubber.secrets = scrub.Scrubber(set(scrubber.secrets) | scrub.secrets_from_refs(
+            m.group(0) for m in _REF_IN_TEXT.finditer(raw))).secrets
+        nb_text = scrubber.text(raw)
         try:
             from vpnrunbook.runbook.htmlexport import notebook_to_html
 
