@@ -103,7 +103,8 @@ def test_show_prints_the_policy_and_quiet_prints_only_the_outcome(env, capsys):
     assert "ikeEncryption" in out and "verify  TestRG1/connections/VNet1toSite6:" in out
     assert main(["run", "08", "-P", "resource_group=TestRG1", "-P", "connection_name=VNet1toSite6", "--quiet"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["08_show_policy", "evidence", "ledger head"]
+    # the signer is printed with every run (issue 14), --quiet too
+    assert [line.split(":")[0] for line in lines] == ["08_show_policy", "evidence", "ledger head", "signed by"]
 
 
 def test_run_help_lists_every_exit_code(capsys):

@@ -19,6 +19,7 @@ and both are written in the same unit of work; when both directions are listed t
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import os
@@ -360,7 +361,8 @@ class Rollout:
                     while queue or futures:
                         while queue and len(futures) < max_workers and not self._stop.is_set():
                             unit = queue.pop(0)
-                            future = pool.submit(work, unit)
+                            # the worker writes its records into this rollout's run (its scope)
+                            future = pool.submit(contextvars.copy_context().run, work, unit)
                             running[future] = unit
                             futures.add(future)
                         done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)

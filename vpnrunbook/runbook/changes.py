@@ -23,6 +23,7 @@ JupyterLab kernel the notebook as it stood with its HTML; :mod:`vpnrunbook.runbo
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import os
 import threading
@@ -162,7 +163,9 @@ def run_in_progress(root: Path, run_id: str) -> bool:
 
 
 _LOCK = threading.RLock()
-_ACTIVE: list[RunScope] = []
+# The scope of the code running now: a context variable, so two rollouts in two threads (one per subscription) each
+# keep their own run; a rollout hands its scope to its worker threads explicitly (contextvars.copy_context()).
+_CURRENT: contextvars.ContextVar[RunScope | None] = contextvars.ContextVar("vpnrunbook_change_scope", default=None)
 
 
 def _safe(text: str) -> str:
@@ -180,8 +183,7 @@ def runner_scope() -> RunScope | None:
 
 
 def active() -> RunScope | None:
-    with _LOCK:
-        return _ACTIVE[-1] if _ACTIVE else None
+    return _CURRENT.get()
 
 
 @contextlib.contextmanager
@@ -197,13 +199,11 @@ def run_scope(step: str) -> Iterator[RunScope]:
     interactive = installed()  # a JupyterLab kernel: the run is named after its notebook
     scope = RunScope(root=journal_root(), step=step_name(step) if interactive else step,
                      owner="interactive" if interactive else "api")
-    with _LOCK:
-        _ACTIVE.append(scope)
+    token = _CURRENT.set(scope)
     try:
         yield scope
     finally:
-        with _LOCK:
-            _ACTIVE.remove(scope)
+        _CURRENT.reset(token)
         if scope.run_id is not None and not scope.closed:  # (a fleet rollout writes its own and sets closed)
             from vpnrunbook.runbook.change_runs import close_run
 

@@ -193,7 +193,7 @@ def write_once(folder: Path, name: str, text: str) -> Path:
     final = folder / name
     tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        with open(tmp, "x", encoding="utf-8") as f:
+        with open(tmp, "x", encoding="utf-8", errors="backslashreplace") as f:  # a non-UTF-8 path name
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
