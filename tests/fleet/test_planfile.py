@@ -75,3 +75,20 @@ def test_unknown_file_type_and_unreadable_file(tmp_path):
 def test_targets_without_any_change_are_refused():
     with pytest.raises(RolloutPlanError, match="nothing to change"):
         items_for(["rg/a"], UNSET)
+
+
+@pytest.mark.parametrize("text", [
+    "- !!binary aGVsbG8=\n",                                   # a non-core tag
+    "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+    "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",           # alias expansion ("billion laughs")
+    "- !!bool foo\n",                                          # a core tag on the wrong value
+])
+def test_hostile_yaml_plan_is_refused_naming_the_plan(tmp_path, text):
+    from vpnrunbook.fleet.planfile import RolloutPlanError, load_plan
+
+    f = tmp_path / "plan.yaml"
+    f.write_text(text, encoding="utf-8")
+    with pytest.raises(RolloutPlanError) as info:
+        load_plan(f)
+    assert info.value.problems and all(p.field.startswith("plan") for p in info.value.problems)

@@ -226,14 +226,20 @@ def load_plan(path: str | Path, *, policy: Any = UNSET) -> list[RolloutItem]:
     elif suffix in (".yaml", ".yml"):
         import yaml
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise RolloutPlanError([rules.Problem("plan", str(path), f"is not valid YAML{where}",
+        from vpnrunbook import plaindata
+
+        try:  # the project's one bounded loader: core tags only, aliases and sizes bounded (issue 13)
+            data = plaindata.load_yaml(text)
+        except (yaml.YAMLError, plaindata.YamlLimitError) as exc:
+            where, reason = plaindata.yaml_error_text(exc)
+            if isinstance(exc, plaindata.YamlLimitError):
+                reason = str(exc)
+            raise RolloutPlanError([rules.Problem("plan", str(path), f"is not valid YAML{where}: {reason}",
                                                   "a list of connections or {policy:, connections: [...]}",
                                                   "InvalidYaml")], subject=f"rollout plan {path}") from None
+        not_plain = plaindata.check(data, "plan")
+        if not_plain:
+            raise RolloutPlanError(not_plain, subject=f"rollout plan {path}")
         entries: Any = data
         if isinstance(data, Mapping):
             unknown = sorted(set(map(str, data)) - {"policy", "connections", "dpd_timeout_seconds",
