@@ -151,3 +151,38 @@ def test_sigterm_still_leaves_evidence_marked_failed(tiny_notebook, evidence_roo
     assert m["outcome"] == "failed" and m["error"]["type"] == "Interrupted"
     assert evidence.verify(evidence_root) == []
     assert files_containing(evidence_root, planted_key) == []
+
+
+def test_a_run_never_changes_the_process_working_folder(tmp_path, evidence_root):
+    """Parallel runs (the demo's, a scheduler's threads) share one process: a run's `cwd` is its kernel's folder,
+    never an os.chdir of the process that the other threads' relative paths would follow."""
+    import os
+    import threading
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os, time\nprint(os.getcwd())\ntime.sleep(1.5)")]
+    path = tmp_path / "cwd.ipynb"
+    nbformat.write(nb, path)
+    folder = tmp_path / "kernel-folder"
+    folder.mkdir()
+    here = os.getcwd()
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            seen.add(os.getcwd())
+            stop.wait(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        r = execute(path, step="cwd", parameters={}, apply=None, evidence_dir=evidence_root, cwd=folder)
+    finally:
+        stop.set()
+        sampler.join()
+    assert r.outcome == "succeeded", r.error
+    assert seen == {here}
+    out = nbformat.read(r.run_dir / evidence.NOTEBOOK_FILE, as_version=4)
+    printed = "".join(o.get("text", "") for c in out.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert str(folder) in printed  # the kernel itself ran in the folder asked for

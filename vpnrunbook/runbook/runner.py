@@ -81,7 +81,8 @@ def default_subscription(target: str) -> str:
 WARM_ENV = "VPNRUNBOOK_KERNEL_WARM"  # "0": start kernels without vpnrunbook.runbook.warm
 
 
-def _kernel_manager_class(env: dict[str, str], holder: list[Any], ipc_prefix: Path) -> type:
+def _kernel_manager_class(env: dict[str, str], holder: list[Any], ipc_prefix: Path,
+                          cwd: Path | None = None) -> type:
     from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import AsyncKernelManager
 
@@ -107,6 +108,8 @@ def _kernel_manager_class(env: dict[str, str], holder: list[Any], ipc_prefix: Pa
 
         async def _async_pre_start_kernel(self, **kw: Any) -> Any:
             kw["env"] = env
+            if cwd is not None:  # the kernel's own working folder (never the process's: see _papermill)
+                kw["cwd"] = str(cwd)
             return await super()._async_pre_start_kernel(**kw)
 
     return RunKernelManager
@@ -338,10 +341,12 @@ def _papermill(notebook: Path, output: Path, env: dict[str, str], timeouts: Time
     timer.start()
     try:
         pm.execute_notebook(str(notebook), str(output), parameters=None, progress_bar=progress,
-                            start_timeout=timeouts.start, execution_timeout=timeouts.cell, cwd=str(cwd),
+                            # no `cwd=`: papermill would os.chdir the whole process, and parallel runs (the demo,
+                            # a scheduler) would see each other's folder; the kernel alone starts in `cwd`
+                            start_timeout=timeouts.start, execution_timeout=timeouts.cell, cwd=None,
                             kernel_name="python3", engine_name=ENGINE_NAME,
                             kernel_manager_class=_kernel_manager_class(env, holder,
-                                                                       (sockets or output.parent) / "kernel"),
+                                                                       (sockets or output.parent) / "kernel", cwd),
                             shutdown_kernel="immediate")
         return "succeeded", None
     except PapermillExecutionError as exc:
