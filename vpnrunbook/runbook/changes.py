@@ -265,6 +265,9 @@ def outcome(scope: RunScope, intent_entry: dict[str, Any], *, status: str, after
     entry: dict[str, Any] = {
         "kind": OUTCOME, "intent_id": intent_entry["intent_id"], "run_id": intent_entry["run_id"],
         "step": intent_entry["step"], "time": now_iso(), "status": status,
+        # the intent's target: the signed statement of the outcome names it too (an emulator outcome never passes
+        # `evidence verify --target azure`, and an Azure one passes it)
+        **{k: intent_entry.get(k) for k in ("target", "subscription_id", "endpoint") if k in intent_entry},
         "written": [{"resource_id": w.resource_id, "label": w.label,
                      "etag": (after.get(w.resource_id) or {}).get("etag"),
                      "provisioning_state": ((after.get(w.resource_id) or {}).get("properties") or {}).get(
