@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	@# as a wheel install does: the package's bytecode, which an editable install under PYTHONDONTWRITEBYTECODE
+	@# never gets (every kernel would compile the package's sources again)
+	$(PY) -m compileall -q vpnrunbook >/dev/null
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (vpnrunbook)" >/dev/null
 	@touch $(STAMP)
 

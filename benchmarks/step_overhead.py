@@ -10,7 +10,9 @@ runner's import warm-up (``vpnrunbook.runbook.warm``), so the baseline pays noth
 (what a scheduler or ``make demo`` does); median of ``repeats`` runs each (default 5) after one warm-up of each,
 the variants interleaved so machine load hits them alike.
 
-Also shown: the step without the warm-up (``VPNRUNBOOK_KERNEL_WARM=0``), the heavier read-only ``07_overview``
+Also shown: the bare run with the runner's kernel shutdown (``reap_later``: the kernel is SIGKILLed and reaped by
+the caller — the runner meanwhile writes the notebook's evidence — instead of jupyter_client polling for its end
+every 0.1 s), the step without the warm-up (``VPNRUNBOOK_KERNEL_WARM=0``), the heavier read-only ``07_overview``
 (pandas tables, topology, fleet audit) through the runner, and what an operator feels from a shell: ``vpnrunbook run 08 -P ...`` against ``papermill`` on the
 empty notebook, each a fresh process (``cold_repeats``, default 3). Last line: step / bare (in-process).
 Run: ``python -m benchmarks.step_overhead [repeats] [cold_repeats]``.
@@ -40,7 +42,7 @@ def main(argv: list[str]) -> float:
     from vpnrunbook.azure.connect import connect
     from vpnrunbook.fleet.seed import seed_fleet
     from vpnrunbook.runbook.demo import REPO
-    from vpnrunbook.runbook.runner import WARM_ENV, _kernel_manager_class, _kill_kernels, run_step
+    from vpnrunbook.runbook.runner import WARM_ENV, _kernel_manager_class, _reap_kernels, run_step
 
     seed_fleet(connect(target="emulator"), connections=4, resource_groups=1, vnet_to_vnet_pairs=0)
     session = connect(target="emulator")
@@ -53,16 +55,16 @@ def main(argv: list[str]) -> float:
     nbformat.write(nb, empty)
     logging.getLogger("papermill").setLevel(logging.ERROR)
 
-    def bare() -> None:  # the runner's kernel command, without the warm-up
+    def bare(reap_later: bool = False) -> None:  # the runner's kernel command, without the warm-up
         holder: list = []
         kernel_dir = base / "kernel"
         kernel_dir.mkdir(exist_ok=True)
-        manager = _kernel_manager_class({**os.environ, WARM_ENV: "0"}, holder, kernel_dir)
+        manager = _kernel_manager_class({**os.environ, WARM_ENV: "0"}, holder, kernel_dir, reap_later=reap_later)
         try:
             pm.execute_notebook(str(empty), str(base / "empty-out.ipynb"), kernel_name="python3", progress_bar=False,
                                 cwd=str(REPO), kernel_manager_class=manager, shutdown_kernel="immediate")
         finally:
-            _kill_kernels(holder)
+            _reap_kernels(holder)
 
     def step(name: str, params: dict, warm: bool = True) -> None:
         os.environ[WARM_ENV] = "1" if warm else "0"
@@ -73,7 +75,7 @@ def main(argv: list[str]) -> float:
         if not result.ok:
             raise SystemExit(f"{name} failed: {result.message}")
 
-    variants = {"bare": bare, "show": lambda: step(SHOW, show_params),
+    variants = {"bare": bare, "bare_reap": lambda: bare(reap_later=True), "show": lambda: step(SHOW, show_params),
                 "show_cold": lambda: step(SHOW, show_params, warm=False),
                 "overview": lambda: step("07_overview", {"resource_groups": ["fleet-rg-000"]})}
     times: dict[str, list[float]] = {k: [] for k in variants}
@@ -106,6 +108,8 @@ def main(argv: list[str]) -> float:
 
     print(f"bare papermill, empty notebook, runner's kernel command (no warm-up): median {med['bare']:.2f} s "
           f"of {runs(times['bare'])}")
+    print(f"bare papermill with the runner's kernel shutdown (SIGKILL, reaped without jupyter_client's 0.1 s "
+          f"polling): median {med['bare_reap']:.2f} s; the step over it: {med['show'] / med['bare_reap']:.3f}")
     print(f"read-only 07_overview through the runner (pandas tables, topology, fleet audit): median "
           f"{med['overview']:.2f} s = {med['overview'] / med['bare']:.3f}")
     print(f"{SHOW} without the warm-up ({WARM_ENV}=0): median {med['show_cold']:.2f} s "

@@ -168,3 +168,20 @@ def test_a_run_in_progress_is_reported_and_left_alone_then_closed_once_cut_off(t
     assert report.closed == [run_id] and report.removed_staging == [run_id]
     assert evidence.load_manifest(root, run_id)["outcome"] == "interrupted"
     assert evidence.verify(root) == []
+
+
+def test_a_runs_lines_are_found_however_json_spells_its_id(tmp_path):
+    """The change record's view of one run (changes.for_run, changerecord._run_entries) reads only the lines
+    that can name it — yet a line spelling the id with JSON escapes is still one of them; other runs' are not."""
+    from vpnrunbook.runbook import changerecord, changes
+
+    root = tmp_path / "ev"
+    ledger.append(root, {"kind": "intent", "run_id": "run-a", "intent_id": "1", "writes": [{"etag": 'W/"1"'}]})
+    ledger.append(root, {"kind": "intent", "run_id": "run-b", "intent_id": "2", "note": "→ 5"})
+    ledger.append(root, {"kind": "outcome", "run_id": "run-a", "intent_id": "1", "status": "applied"})
+    with open(root / ledger.LEDGER_NAME, "a", encoding="ascii") as f:  # the id spelled \u0072un-a, by hand
+        f.write('{"kind": "outcome", "run_id": "\\u0072un-a", "intent_id": "9", "status": "applied"}\n')
+    assert [e["intent_id"] for e in changes.for_run(root, "run-a")] == ["1", "1", "9"]
+    assert [e["intent_id"] for _, e in changerecord._run_entries(root, "run-a")] == ["1", "1", "9"]
+    assert [e["intent_id"] for e in changes.for_run(root, "run-b")] == ["2"]
+    assert ledger.head(root).startswith("4:")

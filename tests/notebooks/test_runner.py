@@ -186,3 +186,35 @@ def test_a_run_never_changes_the_process_working_folder(tmp_path, evidence_root)
     out = nbformat.read(r.run_dir / evidence.NOTEBOOK_FILE, as_version=4)
     printed = "".join(o.get("text", "") for c in out.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert str(folder) in printed  # the kernel itself ran in the folder asked for
+
+
+def test_kernel_is_gone_when_the_run_returns(tmp_path, evidence_root):
+    """The kernel is killed when the notebook ends and reaped before its records are read: no process (not even a
+    zombie) of the run is left when ``execute`` returns."""
+    import os
+
+    from tests.notebooks.conftest import make_notebook
+
+    nb = make_notebook(tmp_path / "pid.ipynb", ["x: int = 1  # unused", "import os\nprint('PID=%d' % os.getpid())"])
+    r = execute(nb, step="pid", parameters={}, apply=None)
+    assert r.outcome == "succeeded"
+    out = nbformat.read(str(r.run_dir / "notebook.ipynb"), as_version=4)
+    text = "".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
+    pid = int(re.search(r"PID=(\d+)", text).group(1))
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_reap_kills_and_waits_for_every_kernel():
+    """What the runner does before it reads the kernel's records: a kernel still running is killed, and every
+    kernel is waited for (its exit status collected), so nothing of the run writes afterwards."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from vpnrunbook.runbook.runner import _reap_kernels
+
+    procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(2)]
+    procs[1].kill()  # killed already (as the kernel manager does), not yet waited for
+    _reap_kernels([SimpleNamespace(provisioner=SimpleNamespace(process=p)) for p in procs])
+    assert all(p.returncode is not None for p in procs)

@@ -21,6 +21,24 @@ def test_scrub_removes_secret_keys_at_any_depth():
     assert data["properties"]["sharedKey"] == KEY  # input untouched
 
 
+def test_scrub_gives_plain_json_data_for_every_kind_of_value():
+    import datetime as dt
+    import enum
+    from collections import OrderedDict
+
+    class Kind(str, enum.Enum):  # noqa: UP042 - as the SDK's enums
+        IPSEC = "IPsec"
+
+    data = OrderedDict(kind=Kind.IPSEC, when=dt.date(2026, 1, 2), pair=("a", 1), flags={True}, none=None,
+                       nested=[{"shared_key": KEY, "rate": 1.5, "on": False}], obj=object)
+    out = scrub(data)
+    assert type(out) is dict and out["kind"] == "IPsec" and type(out["kind"]) is str
+    assert out["when"] == "2026-01-02" and out["pair"] == ["a", 1] and out["flags"] == [True]
+    assert out["nested"] == [{"rate": 1.5, "on": False}] and out["none"] is None
+    assert out["obj"] == str(object)
+    json.dumps(out)
+
+
 def test_snapshot_of_sdk_model_uses_wire_names_without_key():
     from azure.mgmt.network.models import VirtualNetworkGatewayConnection
 

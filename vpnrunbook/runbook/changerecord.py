@@ -116,7 +116,7 @@ def find_run(root: Path, run: str) -> str:
 def _run_entries(root: Path, run_id: str) -> list[tuple[bytes, dict[str, Any]]]:
     from vpnrunbook.runbook import ledger
 
-    return [(raw, e) for _, raw, e in ledger.read(root) if e is not None and e.get("run_id") == run_id]
+    return [(raw, e) for _, raw, e in ledger.read_naming(root, run_id) if e is not None and e.get("run_id") == run_id]
 
 
 def journal(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

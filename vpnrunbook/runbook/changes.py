@@ -334,7 +334,7 @@ def kind_of(entry: dict[str, Any]) -> str:
 
 def for_run(root: Path, run_id: str) -> list[dict[str, Any]]:
     """The journal records (intent, outcome, reconcile) of one run, in ledger order."""
-    return [e for _, _, e in ledger.read(root) if e is not None and kind_of(e) in JOURNAL_KINDS
+    return [e for _, _, e in ledger.read_naming(root, run_id) if e is not None and kind_of(e) in JOURNAL_KINDS
             and e.get("run_id") == run_id]
 
 

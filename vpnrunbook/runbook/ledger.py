@@ -131,7 +131,30 @@ def read(root: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
 
 
 def _lines(root: Path) -> list[bytes]:
-    return [raw for _, raw, _ in read(root)]
+    """The ledger's lines as bytes (not parsed: the head and a kept head's check only hash them)."""
+    path = root / LEDGER_NAME
+    if not path.exists():
+        return []
+    return [raw for raw in path.read_bytes().split(b"\n") if raw.strip()]
+
+
+def read_naming(root: Path, value: str) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
+    """:func:`read`, but only the lines that can hold the string ``value`` (a run id): a line is parsed only if
+    its bytes hold ``value`` as written, or a ``\\u00XX`` escape (the only JSON escape that spells an ASCII
+    letter or digit otherwise); a value that is not ASCII parses every line. The caller still compares the
+    parsed field; this only spares parsing every other run's lines (~2 KiB each, signed) on each run."""
+    needle = value.encode("ascii") if value.isascii() else None
+    path = root / LEDGER_NAME
+    if not path.exists():
+        return
+    for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if not raw.strip() or (needle is not None and needle not in raw and b"\\u00" not in raw):
+            continue
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            entry = None
+        yield n, raw, entry if isinstance(entry, dict) else None
 
 
 def head(root: Path) -> str | None:
