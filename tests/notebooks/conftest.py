@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import nbformat
 import pytest
 
@@ -66,3 +71,29 @@ def files_containing(root, needle: str) -> list[str]:
             if any(v in data for v in variants):
                 hits.append(str(f.relative_to(root)))
     return hits
+
+
+@contextlib.contextmanager
+def seed_site_state(base: Path) -> Iterator[dict[str, str]]:
+    """The environment of a private emulator state and evidence folder under ``base`` (time factor 0.0002, the
+    planted seed key), set while the block runs, with TestRG1/VNet1GW already built (in-process, fast gateway).
+    Yields the environment, so a module-scoped fixture can run its steps inside and tests can set it again."""
+    from tests.browser.seed_state import create_vnet1_gateway
+    from vpnrunbook.azure.connect import connect
+
+    env = {"VPNRUNBOOK_STATE_DIR": str(base / "state"), "VPNRUNBOOK_DB": str(base / "state" / "emulator.sqlite3"),
+           "VPNRUNBOOK_EVIDENCE_DIR": str(base / "evidence"), "VPNRUNBOOK_SEED_KEY": PLANTED_KEY,
+           "VPNRUNBOOK_EMULATOR_TIME_FACTOR": "0.0002"}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        mp.delenv("VPNRUNBOOK_TARGET", raising=False)
+        create_vnet1_gateway(connect("emulator"))
+        yield env
+
+
+def seed_connection() -> Any:
+    """The seed S2S connection TestRG1/VNet1toSite6 as the SDK reads it now."""
+    from vpnrunbook.azure.connect import connect
+
+    return connect("emulator").network.virtual_network_gateway_connections.get("TestRG1", "VNet1toSite6")

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from tests.conftest import REPO
-from tests.notebooks.conftest import PLANTED_KEY, files_containing
+from tests.notebooks.conftest import PLANTED_KEY, files_containing, seed_connection, seed_site_state
 from vpnrunbook.cli import EXIT_OK, EXIT_USAGE
 from vpnrunbook.device import device_proposals
 from vpnrunbook.policy.presets import PRESETS
@@ -46,18 +46,7 @@ def _verify_record(run) -> dict:
 def site_env(tmp_path_factory):
     """TestRG1 with VNet1GW (in-process, fast gateway), Site6 via notebook 02 with the device's proposals."""
     base = tmp_path_factory.mktemp("device")
-    env = {"VPNRUNBOOK_STATE_DIR": str(base / "state"), "VPNRUNBOOK_DB": str(base / "state" / "emulator.sqlite3"),
-           "VPNRUNBOOK_EVIDENCE_DIR": str(base / "evidence"), "VPNRUNBOOK_SEED_KEY": PLANTED_KEY,
-           "VPNRUNBOOK_EMULATOR_TIME_FACTOR": "0.0002"}
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
-        mp.delenv("VPNRUNBOOK_TARGET", raising=False)
-        from tests.browser.seed_state import create_vnet1_gateway
-        from vpnrunbook.azure.connect import connect
-
-        session = connect("emulator")
-        create_vnet1_gateway(session)
+    with seed_site_state(base) as env:
         site = run_step("02", params_file=SEED / "02_site6.yaml", apply=True,
                         parameters={"device_ike": list(SEED_DEVICE.ike), "device_esp": list(SEED_DEVICE.esp)})
         connect_run = run_step("04", params_file=SEED / "04_vnet1_to_site6.yaml", apply=True)
@@ -71,10 +60,7 @@ def device_env(site_env, monkeypatch):
     return site_env
 
 
-def _connection():
-    from vpnrunbook.azure.connect import connect
-
-    return connect("emulator").network.virtual_network_gateway_connections.get("TestRG1", "VNet1toSite6")
+_connection = seed_connection
 
 
 def test_local_gateway_carries_the_device_and_connect_verifies_connected(device_env):

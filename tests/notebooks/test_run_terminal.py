@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.conftest import REPO
-from tests.notebooks.conftest import PLANTED_KEY
+from tests.notebooks.conftest import seed_connection, seed_site_state
 from vpnrunbook.cli import main
 from vpnrunbook.device import device_proposals
 from vpnrunbook.policy.presets import PRESETS
@@ -25,17 +25,7 @@ UPDATE = str(SEED / "05_update_vnet1_to_site6.yaml")        # AES128/SHA1/DHGrou
 @pytest.fixture(scope="module")
 def site_env(tmp_path_factory):
     base = tmp_path_factory.mktemp("terminal")
-    env = {"VPNRUNBOOK_STATE_DIR": str(base / "state"), "VPNRUNBOOK_DB": str(base / "state" / "emulator.sqlite3"),
-           "VPNRUNBOOK_EVIDENCE_DIR": str(base / "evidence"), "VPNRUNBOOK_SEED_KEY": PLANTED_KEY,
-           "VPNRUNBOOK_EMULATOR_TIME_FACTOR": "0.0002"}
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
-        mp.delenv("VPNRUNBOOK_TARGET", raising=False)
-        from tests.browser.seed_state import create_vnet1_gateway
-        from vpnrunbook.azure.connect import connect
-
-        create_vnet1_gateway(connect("emulator"))
+    with seed_site_state(base) as env:
         assert run_step("02", params_file=SEED / "02_site6.yaml", apply=True,
                         parameters={"device_ike": list(SEED_DEVICE.ike), "device_esp": list(SEED_DEVICE.esp)}).ok
         assert run_step("04", params_file=SEED / "04_vnet1_to_site6.yaml", apply=True).ok
@@ -49,10 +39,7 @@ def env(site_env, monkeypatch):
     return site_env
 
 
-def _connection():
-    from vpnrunbook.azure.connect import connect
-
-    return connect("emulator").network.virtual_network_gateway_connections.get("TestRG1", "VNet1toSite6")
+_connection = seed_connection
 
 
 def _manifest(out: str) -> dict:

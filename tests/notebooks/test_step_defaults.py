@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.notebooks.conftest import PLANTED_KEY
+from tests.notebooks.conftest import seed_site_state
 from vpnrunbook.cli import main
 from vpnrunbook.runbook.runner import run_step
 from vpnrunbook.runbook.steps import STEPS
@@ -48,17 +48,7 @@ def test_describe_says_null_leaves_it_unchanged(capsys):
 @pytest.fixture(scope="module")
 def s2s_env(tmp_path_factory):
     base = tmp_path_factory.mktemp("defaults")
-    env = {"VPNRUNBOOK_STATE_DIR": str(base / "state"), "VPNRUNBOOK_DB": str(base / "state" / "emulator.sqlite3"),
-           "VPNRUNBOOK_EVIDENCE_DIR": str(base / "evidence"), "VPNRUNBOOK_SEED_KEY": PLANTED_KEY,
-           "VPNRUNBOOK_EMULATOR_TIME_FACTOR": "0.0002"}
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
-        mp.delenv("VPNRUNBOOK_TARGET", raising=False)
-        from tests.browser.seed_state import create_vnet1_gateway
-        from vpnrunbook.azure.connect import connect
-
-        create_vnet1_gateway(connect("emulator"))
+    with seed_site_state(base) as env:
         assert run_step("02", params_file=SEED / "02_site6.yaml", apply=True).ok
         assert run_step("04", params_file=SEED / "04_vnet1_to_site6.yaml", apply=True).ok
     return env
