@@ -59,14 +59,18 @@ def snapshot(resource: Any) -> dict[str, Any] | None:
     return None if resource is None else scrub(resource)
 
 
-def _display(value: Any) -> str:
+def display_value(value: Any, *, none: str = "") -> str:
+    """A planned value as one line of text: lists joined, mappings as JSON, ``None`` as ``none``."""
     if value is None:
-        return ""
+        return none
     if isinstance(value, list | tuple):
-        return ", ".join(_display(v) for v in value) if value else "[]"
+        return ", ".join(display_value(v, none=none) for v in value) if value else "[]"
     if isinstance(value, Mapping):
         return json.dumps(value, sort_keys=True)
     return str(value)
+
+
+_display = display_value
 
 
 @dataclass(frozen=True)

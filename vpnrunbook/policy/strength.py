@@ -114,6 +114,12 @@ class Finding:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Finding:
+        """A finding read back from evidence (``as_dict``'s output; a missing severity counts as a warning)."""
+        return cls(str(record.get("severity", "warning")), record.get("field"), record.get("value"),
+                   record.get("message"), record.get("strength") or "", record.get("source") or "")
+
     def __str__(self) -> str:
         tag = f" [{self.strength}]" if self.strength else ""
         return f"{self.severity.upper()} {self.field}={self.value}{tag}: {self.message}"

@@ -9,7 +9,6 @@ current line there, and :class:`ProgressRelay` prints each new line while the ru
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -21,18 +20,15 @@ ARROW = "→"
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list | tuple):
-        return ", ".join(_fmt(v) for v in value) if value else "[]"
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
+    from vpnrunbook.operations.plan import display_value
+
+    return display_value(value, none="-")
 
 
 def _finding(w: dict[str, Any]) -> str:
-    tag = f" [{w['strength']}]" if w.get("strength") else ""
-    return f"{str(w.get('severity', 'warning')).upper()} {w.get('field')}={w.get('value')}{tag}: {w.get('message')}"
+    from vpnrunbook.policy.strength import Finding
+
+    return str(Finding.from_dict(w))
 
 
 def _plans_of(record: dict[str, Any]) -> list[dict[str, Any]]:
