@@ -1,12 +1,15 @@
-"""Shared by the benchmarks: a fresh temporary state/evidence folder, and timing helpers."""
+"""Shared by the benchmarks: a fresh temporary state/evidence folder, the served emulator, and timing helpers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,3 +38,21 @@ def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, list[float],
         t, value = timed(fn)
         times.append(t)
     return statistics.median(times), times, value
+
+
+@contextlib.contextmanager
+def served_emulator() -> Iterator[str | None]:
+    """``vpnrunbook emulator serve`` in its own process on the current state; yields its URL (None, with a line
+    saying so, when it did not start) and stops it afterwards."""
+    server = subprocess.Popen([sys.executable, "-m", "vpnrunbook", "emulator", "serve", "--port", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        if "serving on" not in line:
+            print(f"HTTPS: the server did not start ({line.strip()!r}); skipped")
+            yield None
+        else:
+            yield line.split("serving on", 1)[1].strip()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

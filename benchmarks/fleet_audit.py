@@ -10,22 +10,16 @@ Run: ``python -m benchmarks.fleet_audit [connections] [resource_groups]``.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
-from benchmarks._common import fresh_state, median_time, timed
+from benchmarks._common import fresh_state, median_time, served_emulator, timed
 
 
 def over_https(n: int, m: int, pairs: list[tuple[str, str]]) -> float | None:
     """The same audit and naive loop through ``vpnrunbook emulator serve`` (a separate process)."""
-    server = subprocess.Popen([sys.executable, "-m", "vpnrunbook", "emulator", "serve", "--port", "0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        line = server.stdout.readline() if server.stdout else ""
-        if "serving on" not in line:
-            print(f"HTTPS: the server did not start ({line.strip()!r}); skipped")
+    with served_emulator() as url:
+        if url is None:
             return None
-        url = line.split("serving on", 1)[1].strip()
         from vpnrunbook.azure.connect import connect
         from vpnrunbook.emulator.control import EmulatorControl
         from vpnrunbook.fleet.audit import audit_fleet, audit_one_by_one
@@ -46,9 +40,6 @@ def over_https(n: int, m: int, pairs: list[tuple[str, str]]) -> float | None:
         print(f"HTTPS ratio audit / naive loop: {ratio:.3f}")
         session.close()
         return ratio
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main(argv: list[str]) -> float:

@@ -9,27 +9,22 @@ Run: ``python -m benchmarks.fleet_resource_graph [subscriptions] [connections pe
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
-from benchmarks._common import fresh_state, median_time
+from benchmarks._common import fresh_state, median_time, served_emulator
 
 
 def over_https(subs: list[str]) -> float | None:
     """Both audits through ``vpnrunbook emulator serve`` (own process, same SQLite file): a network between
     client and "ARM", where the 11 requests against 480 weigh as they do on Azure."""
-    server = subprocess.Popen([sys.executable, "-m", "vpnrunbook", "emulator", "serve", "--port", "0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        line = server.stdout.readline() if server.stdout else ""
-        if "serving on" not in line:
-            print(f"HTTPS: the server did not start ({line.strip()!r}); skipped")
+    with served_emulator() as url:
+        if url is None:
             return None
         from vpnrunbook.azure.connect import connect
         from vpnrunbook.fleet.audit import audit_fleet
         from vpnrunbook.fleet.resource_graph import audit_resource_graph
 
-        session = connect(target="emulator", emulator_url=line.split("serving on", 1)[1].strip())
+        session = connect(target="emulator", emulator_url=url)
         audit_resource_graph(session)
         t_graph, runs, graph = median_time(lambda: audit_resource_graph(session), 3)
         print(f"HTTPS audit_resource_graph: median {t_graph:.3f} s of {', '.join(f'{t:.3f}' for t in runs)}; "
@@ -41,9 +36,6 @@ def over_https(subs: list[str]) -> float | None:
         print(f"HTTPS ratio Resource Graph / lists: {ratio:.3f}")
         session.close()
         return ratio
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main(argv: list[str]) -> float:
