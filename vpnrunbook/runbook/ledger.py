@@ -115,27 +115,33 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def read(root: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
-    """(line number, raw bytes, parsed entry or None when the line is not JSON)."""
+def _numbered(root: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw bytes) of every non-empty ledger line."""
     path = root / LEDGER_NAME
     if not path.exists():
         return
     for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            entry = None
-        yield n, raw, entry if isinstance(entry, dict) else None
+        if raw.strip():
+            yield n, raw
+
+
+def _parsed(raw: bytes) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+def read(root: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
+    """(line number, raw bytes, parsed entry or None when the line is not JSON)."""
+    for n, raw in _numbered(root):
+        yield n, raw, _parsed(raw)
 
 
 def _lines(root: Path) -> list[bytes]:
     """The ledger's lines as bytes (not parsed: the head and a kept head's check only hash them)."""
-    path = root / LEDGER_NAME
-    if not path.exists():
-        return []
-    return [raw for raw in path.read_bytes().split(b"\n") if raw.strip()]
+    return [raw for _, raw in _numbered(root)]
 
 
 def read_naming(root: Path, value: str) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
@@ -144,17 +150,9 @@ def read_naming(root: Path, value: str) -> Iterator[tuple[int, bytes, dict[str, 
     letter or digit otherwise); a value that is not ASCII parses every line. The caller still compares the
     parsed field; this only spares parsing every other run's lines (~2 KiB each, signed) on each run."""
     needle = value.encode("ascii") if value.isascii() else None
-    path = root / LEDGER_NAME
-    if not path.exists():
-        return
-    for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
-        if not raw.strip() or (needle is not None and needle not in raw and b"\\u00" not in raw):
-            continue
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            entry = None
-        yield n, raw, entry if isinstance(entry, dict) else None
+    for n, raw in _numbered(root):
+        if needle is None or needle in raw or b"\\u00" in raw:
+            yield n, raw, _parsed(raw)
 
 
 def head(root: Path) -> str | None:
