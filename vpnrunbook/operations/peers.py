@@ -90,26 +90,24 @@ def find_peer(session: Any, conn: dict[str, Any], *, peer_resource_group: str | 
     me = arm.parse_id(conn["id"])
     gw2_name = str(gw2).rsplit("/", 1)[-1]
     gw1_name = str(gw1).rsplit("/", 1)[-1]
+
+    def checked(peer: dict[str, Any] | None, source: str, what: str) -> PeerLookup:
+        """A peer named explicitly or by the pair tag: it must exist and go back between the two gateways."""
+        if peer is None:
+            return PeerLookup(None, source, problem=f"{what} does not exist")
+        if not _reverse(conn, peer):
+            return PeerLookup(None, source, problem=f"{what} does not go back from {gw2_name} to {gw1_name}")
+        return PeerLookup(peer, source)
+
     if peer_connection_name:
         rg = peer_resource_group or arm.parse_id(gw2)["resource_group"]
-        peer = arm.read_kind(session, "connection", rg, peer_connection_name)
         label = arm.label(rg, "connection", peer_connection_name)
-        if peer is None:
-            return PeerLookup(None, "explicit", problem=f"the peer given, {label}, does not exist")
-        if not _reverse(conn, peer):
-            return PeerLookup(None, "explicit", problem=f"the peer given, {label}, does not go back from "
-                              f"{gw2_name} to {gw1_name}")
-        return PeerLookup(peer, "explicit")
+        return checked(arm.read_kind(session, "connection", rg, peer_connection_name), "explicit",
+                       f"the peer given, {label},")
     tagged = peer_tag(conn)
     if tagged:
-        peer = _read_id(session, tagged)
-        name = tagged.rsplit("/", 1)[-1]
-        if peer is None:
-            return PeerLookup(None, "tag", problem=f"the recorded peer {name} (tag {PEER_TAG}) does not exist")
-        if not _reverse(conn, peer):
-            return PeerLookup(None, "tag", problem=f"the recorded peer {name} (tag {PEER_TAG}) does not go back "
-                              f"from {gw2_name} to {gw1_name}")
-        return PeerLookup(peer, "tag")
+        return checked(_read_id(session, tagged), "tag",
+                       f"the recorded peer {tagged.rsplit('/', 1)[-1]} (tag {PEER_TAG})")
     groups = [arm.parse_id(gw2)["resource_group"]]
     if me["resource_group"].lower() not in (g.lower() for g in groups):
         groups.append(me["resource_group"])
