@@ -193,7 +193,8 @@ def write_once(folder: Path, name: str, text: str) -> Path:
     final = folder / name
     tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        with open(tmp, "x", encoding="utf-8", errors="backslashreplace") as f:  # a non-UTF-8 path name
+        # a lone surrogate (a non-UTF-8 file name from argv, in any file of the run) is written as its escape
+        with open(tmp, "x", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -326,12 +326,12 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
         nb.metadata["vpnrunbook"] = {"run_id": run_dir.name, "step": step, "outcome": outcome}
         scrubber = scrub.Scrubber(scrub.secrets_from_refs(collect_secret_refs(params))
                                   | scrub.secrets_in_state_dir() | set(extra_secrets))
-        # a lone surrogate (a non-UTF-8 file name from argv, say) is written as its escape, never a crash
-        nb_text = plaindata.unicode_safe(scrubber.text(nbformat.writes(nb)))
+        # (a lone surrogate — a non-UTF-8 file name from argv, say — is written as its escape by evidence.write_once)
+        nb_text = scrubber.text(nbformat.writes(nb))
         try:
             from vpnrunbook.runbook.htmlexport import notebook_to_html
 
-            html: str | None = plaindata.unicode_safe(notebook_to_html(nbformat.reads(nb_text, as_version=4)))
+            html: str | None = notebook_to_html(nbformat.reads(nb_text, as_version=4))
         except Exception as exc:  # noqa: BLE001 - the run's evidence matters more than its HTML
             html = None
             rec.manifest["html_error"] = f"{type(exc).__name__}: {exc}"
