@@ -13,7 +13,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from vpnrunbook.ui.lab import lab_command, lab_environment, project_root
+from vpnrunbook.project import project_root
+from vpnrunbook.ui.lab import lab_command, lab_environment
 
 
 def make_project(tmp_path: Path) -> Path:

@@ -67,22 +67,12 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def project_root(start: Path | None = None) -> Path | None:
-    """The nearest folder holding notebooks/ and parameters/ (the rule of ``vpnrunbook.ui.lab.project_root``)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "notebooks").is_dir() and (folder / "parameters").is_dir():
-            return folder
-    return None
-
-
 def journal_root() -> Path:
     """The evidence root now: ``$VPNRUNBOOK_EVIDENCE_DIR`` or ``evidence``; a relative one is taken from the project
     root (a JupyterLab kernel runs in notebooks/), else from the working folder."""
-    path = Path(os.environ.get("VPNRUNBOOK_EVIDENCE_DIR") or DEFAULT_DIR).expanduser()
-    if path.is_absolute():
-        return path
-    return ((project_root() or Path.cwd()) / path).absolute()
+    from vpnrunbook.project import project_path
+
+    return project_path(os.environ.get("VPNRUNBOOK_EVIDENCE_DIR") or DEFAULT_DIR).absolute()
 
 
 def target_of(session: Any) -> dict[str, Any]:

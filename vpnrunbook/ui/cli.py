@@ -26,13 +26,13 @@ def register(subparsers: Any) -> None:
 
 
 def _lab(args: argparse.Namespace) -> int:
+    from vpnrunbook.project import project_root
     from vpnrunbook.ui.lab import (
         PATH_VARIABLES,
         SEED_KEY_ENV,
         SEED_KEY_FILE,
         lab_command,
         lab_environment,
-        project_root,
         write_lab_settings,
     )
 

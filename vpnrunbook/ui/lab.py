@@ -15,8 +15,6 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from vpnrunbook.project import project_root  # noqa: F401 - re-exported for callers of vpnrunbook.ui.lab
-
 PATH_VARIABLES = {  # variable -> default, relative to the project root
     "VPNRUNBOOK_STATE_DIR": ".vpnrunbook",
     "VPNRUNBOOK_EVIDENCE_DIR": "evidence",
