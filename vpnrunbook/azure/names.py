@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-RESOURCE_GROUP_MAX = 90
+from vpnrunbook.policy import rules
+
+RESOURCE_GROUP_MAX = rules.RESOURCE_GROUP_NAME_MAX  # the rule itself lives in vpnrunbook.policy.rules
 RESOURCE_GROUP_ALLOWED = "1-90 letters, digits, '_', '(', ')', '-' or '.', not ending with '.'"
-_RG_CHAR = re.compile(r"[-\w.()]")
 
 
 class InvalidNameError(ValueError):
@@ -32,7 +33,7 @@ def resource_group_problem(name: object) -> str | None:
         return f"resource group name is empty; allowed: {RESOURCE_GROUP_ALLOWED}"
     if len(name) > RESOURCE_GROUP_MAX:
         return f"resource group name {shown} is {len(name)} characters long; allowed: {RESOURCE_GROUP_ALLOWED}"
-    bad = sorted({c for c in name if not _RG_CHAR.fullmatch(c)})
+    bad = sorted({c for c in name if not rules.resource_group_char_ok(c)})
     if bad:
         return (f"resource group name {shown} has these invalid characters: {''.join(bad)!r}; "
                 f"allowed: {RESOURCE_GROUP_ALLOWED}")

@@ -584,7 +584,12 @@ def resource_group_name_ok(name: Any) -> bool:
     ``..`` are refused). The emulator and the runbook's parameter check both use it."""
     if not isinstance(name, str) or not 1 <= len(name) <= RESOURCE_GROUP_NAME_MAX or name.endswith("."):
         return False
-    return all(c in "_()-." or unicodedata.category(c) in ("Lu", "Ll", "Lt", "Lm", "Lo", "Nd") for c in name)
+    return all(map(resource_group_char_ok, name))
+
+
+def resource_group_char_ok(c: str) -> bool:
+    """One character of a resource group name: a letter or digit (Unicode), ``_``, ``(``, ``)``, ``-`` or ``.``."""
+    return c in "_()-." or unicodedata.category(c) in ("Lu", "Ll", "Lt", "Lm", "Lo", "Nd")
 
 
 def check_resource_group_name(label: str, value: Any) -> list[Problem]:
