@@ -8,20 +8,23 @@ from pathlib import Path
 
 from vpnrunbook.cli import EXIT_USAGE, main
 from vpnrunbook.runbook import evidence
-from vpnrunbook.runbook.demo import SEED_KEY_ENV, ensure_seed_key
+from vpnrunbook.runbook.demo import DOCUMENT_SHARED_KEY, SEED_KEY_ENV, ensure_seed_key
 
 
-def test_demo_key_is_generated_once_with_mode_0600(tmp_path, monkeypatch):
+def test_demo_key_is_the_documents_by_reference_with_mode_0600(tmp_path, monkeypatch):
     monkeypatch.delenv(SEED_KEY_ENV, raising=False)
     source = ensure_seed_key()
     key = os.environ[SEED_KEY_ENV]
     path = Path(os.environ["VPNRUNBOOK_STATE_DIR"]) / "secrets" / "seed-demo.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert key not in source and source.startswith("file:")
+    assert key == DOCUMENT_SHARED_KEY == "AzureA1b2C3", "nothing exported: the seed reference gets the document's key"
+    assert key not in source and source.startswith("file:") and "the document's example key" in source
+    path.write_text("EarlierDemoKey0123456789abcdefXY")  # a state an earlier demo left keeps its key
     monkeypatch.delenv(SEED_KEY_ENV)
-    ensure_seed_key()
-    assert os.environ[SEED_KEY_ENV] == key, "re-runs reuse the same key"
-    assert len(key) >= 32 and key.isalnum()
+    assert "an earlier demo" in ensure_seed_key()
+    assert os.environ[SEED_KEY_ENV] == "EarlierDemoKey0123456789abcdefXY", "re-runs reuse the same key"
+    monkeypatch.setenv(SEED_KEY_ENV, "MyOwnKey0123")
+    assert ensure_seed_key().endswith("(already set)") and os.environ[SEED_KEY_ENV] == "MyOwnKey0123"
 
 
 def test_unknown_step_and_bad_timeouts(capsys, tmp_path):

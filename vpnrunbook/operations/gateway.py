@@ -197,11 +197,11 @@ class GatewayPoller:
 
 
 def _gateway_body(location: str, sku: str, vpn_type: str, generation: str | None, subnet: str,
-                  public_ip: str) -> dict[str, Any]:
+                  public_ip: str, ip_configuration_name: str) -> dict[str, Any]:
     props: dict[str, Any] = {
         "gatewayType": "Vpn", "vpnType": vpn_type, "sku": {"name": sku, "tier": sku},
         "enableBgp": False, "activeActive": False,
-        "ipConfigurations": [{"name": "default", "properties": {
+        "ipConfigurations": [{"name": ip_configuration_name, "properties": {
             "privateIPAllocationMethod": "Dynamic", "subnet": {"id": subnet}, "publicIPAddress": {"id": public_ip}}}],
     }
     if generation is not None:
@@ -211,8 +211,10 @@ def _gateway_body(location: str, sku: str, vpn_type: str, generation: str | None
 
 def begin_create_vpn_gateway(session: Any, *, resource_group: str, name: str, location: str, vnet_name: str,
                              public_ip_name: str, sku: str, generation: str | None = None,
-                             vpn_type: str = "RouteBased", apply: bool = False, progress: bool = True) -> GatewayPoller:
-    """Plan (and with ``apply=True`` start) a VPN gateway in ``vnet_name``'s GatewaySubnet with ``public_ip_name``.
+                             vpn_type: str = "RouteBased", ip_configuration_name: str = "default",
+                             apply: bool = False, progress: bool = True) -> GatewayPoller:
+    """Plan (and with ``apply=True`` start) a VPN gateway in ``vnet_name``'s GatewaySubnet with ``public_ip_name``,
+    its IP configuration named ``ip_configuration_name`` (the document's ``gw1ipconf1``).
 
     Returns at once with a :class:`GatewayPoller`; ``.result()`` waits. An existing gateway being
     created is attached to; one that exists with a different SKU is resized (planned as a change);
@@ -221,7 +223,8 @@ def begin_create_vpn_gateway(session: Any, *, resource_group: str, name: str, lo
     step = f"VPN gateway {name}"
     checks = Prechecks(step, apply)
     for f, v in (("resource_group", resource_group), ("name", name), ("location", location),
-                 ("vnet_name", vnet_name), ("public_ip_name", public_ip_name)):
+                 ("vnet_name", vnet_name), ("public_ip_name", public_ip_name),
+                 ("ip_configuration_name", ip_configuration_name)):
         require_text(checks, f, v)
     checks.add(rules.check_gateway(sku=sku, vpn_type=vpn_type, generation=generation))
     checks.raise_if_any()
@@ -281,13 +284,18 @@ def begin_create_vpn_gateway(session: Any, *, resource_group: str, name: str, lo
                          f"{now_type} (or delete and recreate the gateway, about an hour)", "VpnTypeImmutable")
         if generation is not None and now_gen and now_gen not in (generation, "None"):
             checks.error("generation", generation, f"{label} exists as {now_gen}", f"{now_gen}", "GenerationImmutable")
+        now_names = [c.get("name") for c in dig(current, "properties", "ipConfigurations", default=[]) or []]
+        if now_names and ip_configuration_name not in now_names:
+            checks.notes.append(f"{label} has IP configuration {', '.join(map(str, now_names))}, not "
+                                f"{ip_configuration_name}: kept (this step never rewrites a gateway's IP configurations)")
     checks.raise_if_any()
     plan.notes += checks.notes
 
-    body = _gateway_body(location, sku, vpn_type, generation, subnet_ref, pip_ref)
+    body = _gateway_body(location, sku, vpn_type, generation, subnet_ref, pip_ref, ip_configuration_name)
     if current is None:
         desired = {"location": location, "gatewayType": "Vpn", "vpnType": vpn_type, "sku.name": sku,
-                   "vpnGatewayGeneration": generation, "ipConfigurations[0].subnet": subnet_ref,
+                   "vpnGatewayGeneration": generation, "ipConfigurations[0].name": ip_configuration_name,
+                   "ipConfigurations[0].subnet": subnet_ref,
                    "ipConfigurations[0].publicIPAddress": pip_ref}
         plan.changes += diff_fields(label, None, {k: v for k, v in desired.items() if v is not None})
         plan.writes.append(Write("virtual_network_gateway", resource_group, name, rid, label, body, None, False))

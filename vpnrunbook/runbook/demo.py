@@ -10,8 +10,6 @@ and is listed.
 from __future__ import annotations
 
 import os
-import secrets
-import string
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +24,10 @@ from vpnrunbook.runbook.runner import RunResult, Timeouts, run_step
 REPO = Path(__file__).resolve().parents[2]
 SEED_DIR = REPO / "parameters" / "seed"
 SEED_KEY_ENV = "VPNRUNBOOK_SEED_KEY"
+# The seed document's shared key (its `New-AzVirtualNetworkGatewayConnection ... -SharedKey 'AzureA1b2C3'`): a
+# published example, never a secret. Parameters only refer to keys (a literal is refused); the demo puts this one
+# in its 0600 key file when $VPNRUNBOOK_SEED_KEY is not set, so the seed's reference resolves to it.
+DOCUMENT_SHARED_KEY = "AzureA1b2C3"
 
 
 @dataclass(frozen=True)
@@ -107,20 +109,25 @@ def graph_json(runs: tuple[DemoRun, ...] = RUNS) -> str:
 def ensure_seed_key() -> str:
     """The seed's shared key lives in a 0600 file in the state dir and reaches kernels as $VPNRUNBOOK_SEED_KEY.
 
-    Returns where it came from (never the key)."""
+    Unless $VPNRUNBOOK_SEED_KEY is set, the file is created holding the document's example key
+    (:data:`DOCUMENT_SHARED_KEY`), so the seed parameters' ``env:VPNRUNBOOK_SEED_KEY`` resolves to it without
+    anything exported. A file an earlier demo left (with another key) is kept: its connections use that key.
+    Returns where the key came from (never the key)."""
     if os.environ.get(SEED_KEY_ENV):
         return f"env:{SEED_KEY_ENV} (already set)"
     folder = Path(os.environ.get("VPNRUNBOOK_STATE_DIR", ".vpnrunbook")) / "secrets"
     folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
     path = folder / "seed-demo.key"
     if not path.exists():
-        alphabet = string.ascii_letters + string.digits
-        key = "".join(secrets.choice(alphabet) for _ in range(32))
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(key)
-    os.environ[SEED_KEY_ENV] = path.read_text(encoding="utf-8").strip()
-    return f"file:{path}; for later `vpnrunbook run` with the seed files: export {SEED_KEY_ENV}=\"$(cat {path})\""
+            f.write(DOCUMENT_SHARED_KEY)
+    key = path.read_text(encoding="utf-8").strip()
+    os.environ[SEED_KEY_ENV] = key
+    which = "the document's example key" if key == DOCUMENT_SHARED_KEY else "the key an earlier demo left"
+    return (f"file:{path} ({which}; set {SEED_KEY_ENV} to use your own), passed to the runs as env:{SEED_KEY_ENV}; "
+            f"for later `vpnrunbook run` with the seed files: export {SEED_KEY_ENV}=\"$(cat {path})\"")
 
 
 def demo_signer():

@@ -143,7 +143,8 @@ def _device_problems(v: dict[str, Any], *, both: bool = False) -> list[Problem]:
 
 # ---- per-step checks --------------------------------------------------------------------------------
 def _check_gateway(v: dict[str, Any]) -> list[Problem]:
-    p = _names(v, "resource_group", "vnet_name", "gateway_name", "public_ip_name") + _location(v)
+    p = _names(v, "resource_group", "vnet_name", "gateway_name", "public_ip_name", "ip_configuration_name")
+    p += _location(v)
     # the rules name the SKU "sku"; the operator wrote `gateway_sku`
     p += [replace(x, field="gateway_sku") if x.field == "sku" else x
           for x in rules.check_gateway(sku=v["gateway_sku"], vpn_type=v["vpn_type"], generation=v["generation"])]
@@ -287,7 +288,9 @@ STEPS: dict[str, Step] = {s.name: s for s in (
                    "to create the VNet; null: an existing VNet's subnets are left as they are)"),
              Param("gateway_subnet", "str", "GatewaySubnet", "which subnet is the gateway subnet (must be GatewaySubnet)"),
              Param("gateway_name", "str", "VNet1GW", "VPN gateway name"),
-             Param("public_ip_name", "str", "VNet1GWIP", "gateway public IP name"),
+             Param("public_ip_name", "str", "VNet1GWIP1", "gateway public IP name"),
+             Param("ip_configuration_name", "str", "gw1ipconf1", "the gateway's IP configuration name (an existing "
+                   "gateway's is kept: the step never rewrites its IP configurations)"),
              Param("gateway_sku", "str", "VpnGw1AZ", "gateway SKU (VpnGw1AZ..VpnGw5AZ; non-AZ VpnGw1-5 can no longer be created)"),
              Param("generation", "str | None", None, "Generation1, Generation2 or null for the SKU's default"),
              Param("vpn_type", "str", "RouteBased", "RouteBased (Azure's default; custom policies need it)"),
