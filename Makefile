@@ -6,14 +6,18 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint bench clean-state
 
+# pip's own output goes to $(VENV)/install.log (its last lines are shown if it fails); the terminal gets two lines.
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
-	@# as a wheel install does: the package's bytecode, which an editable install under PYTHONDONTWRITEBYTECODE
-	@# never gets (every kernel would compile the package's sources again)
-	$(PY) -m compileall -q vpnrunbook >/dev/null
-	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (vpnrunbook)" >/dev/null
+	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON) -m venv"; $(PYTHON) -m venv $(VENV); }
+	@echo "installing vpnrunbook and its pinned dependencies into $(VENV) (about 2 min the first time; pip's output: $(VENV)/install.log)"
+	@start=$$(date +%s); \
+	{ $(PY) -m pip install --upgrade pip && $(PY) -m pip install --progress-bar off -e '.[test]'; } >$(VENV)/install.log 2>&1 \
+	  || { tail -n 25 $(VENV)/install.log; echo "install failed: the whole output is in $(VENV)/install.log"; exit 1; }; \
+	$(PY) -m compileall -q vpnrunbook >/dev/null; \
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (vpnrunbook)" >/dev/null 2>&1; \
+	echo "installed in $$(( $$(date +%s) - start )) s: $(VENV)/bin/vpnrunbook"
+	@# compileall: as a wheel install does, the package's bytecode, which an editable install under
+	@# PYTHONDONTWRITEBYTECODE never gets (every kernel would compile the package's sources again)
 	@touch $(STAMP)
 
 demo: $(STAMP)

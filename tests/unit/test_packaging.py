@@ -64,3 +64,22 @@ def test_readme_names_the_two_commands():
     text = (REPO / "README.md").read_text()
     assert re.search(r"make demo", text) and re.search(r"make test", text)
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_license_is_an_spdx_expression_and_the_backend_understands_it():
+    """`license = {text = ...}` makes setuptools >= 77 print a deprecation warning on every install; the SPDX string
+    form needs setuptools 77 or later, so the build system asks for it."""
+    import tomllib
+
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert data["project"]["license"] == "MIT"
+    (setuptools,) = [r for r in data["build-system"]["requires"] if r.startswith("setuptools")]
+    assert setuptools == "setuptools>=77"
+
+
+def test_install_keeps_pips_output_in_a_log():
+    """`make demo` on a fresh clone prints the project's lines; pip's output goes to .venv/install.log."""
+    make = (REPO / "Makefile").read_text()
+    recipe = make[make.index("$(STAMP): pyproject.toml"):make.index("demo: $(STAMP)")]
+    assert ">$(VENV)/install.log 2>&1" in recipe and "tail -n 25 $(VENV)/install.log" in recipe
+    assert "--quiet" not in recipe  # all of pip's output is in the log, none on the terminal
