@@ -82,7 +82,8 @@ def test_breaking_update_is_flagged_refused_on_request_then_verified_not_connect
     etag = _connection().etag
 
     plan_only = run_step("05", params_file=params)
-    assert plan_only.outcome == "succeeded", plan_only.error
+    # plan only, headless: exits as its --apply would (refused), the plan and its warning shown, nothing written
+    assert (plan_only.outcome, plan_only.exit_code) == ("refused", EXIT_USAGE), plan_only.error
     plan_text = _outputs(plan_only, containing="show.tunnel_warnings")
     assert "WARNING — TestRG1/connections/VNet1toSite6: this update would break the tunnel to" in plan_text
     assert "NO_PROPOSAL_CHOSEN" in plan_text and "Site6" in plan_text
@@ -125,7 +126,9 @@ def test_remove_policy_flags_a_device_that_only_speaks_the_custom_proposal(devic
     ops.update_connection(connect("emulator"), resource_group="TestRG1", connection_name="VNet1toSite6",
                           policy="seed-s2s", apply=True)  # back to what the device speaks
     run = run_step("06", params_file=SEED / "06_remove_vnet1_to_site6.yaml")
-    assert run.outcome == "succeeded", run.error
+    # plan only, headless: exits as its --apply would (refused, nothing written), with the plan and the warning
+    assert (run.outcome, run.exit_code) == ("refused", EXIT_USAGE), run.error
+    assert "WouldBeRefused" in (run.error or "")
     text = _outputs(run, containing="show.tunnel_warnings")
     assert "WARNING — TestRG1/connections/VNet1toSite6" in text and "WOULD BE REFUSED" in text
     assert _verify_record(run)["status"] == "Connected"

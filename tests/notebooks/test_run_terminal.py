@@ -1,7 +1,7 @@
 """Issue 15.3 and 15.5 through `vpnrunbook run`: the terminal shows the plan (field: current → desired), every
 warning, the outcome and the verify status; a change the device would reject is refused headless (exit 2, nothing
-written) unless --allow-breaking (recorded in the manifest); a plan-only run whose apply would be refused exits 0
-and says so; `run --help` lists every exit code."""
+written) unless --allow-breaking (recorded in the manifest); a plan-only run whose apply would be refused exits 2
+and says why, whether a pre-check or a tunnel break refuses it (issue 25.6); `run --help` lists every exit code."""
 
 from __future__ import annotations
 
@@ -47,16 +47,35 @@ def _manifest(out: str) -> dict:
     return json.loads((__import__("pathlib").Path(folder) / "manifest.json").read_text())
 
 
-def test_plan_only_prints_the_plan_warnings_verify_and_would_be_refused_but_exits_0(env, capsys):
+def test_plan_only_prints_the_plan_warnings_verify_and_would_be_refused_and_exits_2(env, capsys):
+    etag = _connection().etag
     code = main(["run", "05", "-p", UPDATE])
-    out = capsys.readouterr().out
-    assert code == 0
+    captured = capsys.readouterr()
+    out = captured.out
+    assert code == 2, "a plan-only run exits as its --apply would: refused"
     assert "ipsecPolicies[0].ikeIntegrity: SHA384 → SHA1" in out          # field: current → desired
     assert "WARNING — TestRG1/connections/VNet1toSite6: this update would break the tunnel" in out
     assert "WARNING ike_integrity=SHA1 [weak]: WEAKER than now: SHA384 (strong) → SHA1 (weak)" in out
     assert "verify  TestRG1/connections/VNet1toSite6: Connected" in out
     assert "WOULD BE REFUSED" in out and "--allow-breaking" in out
-    assert "05_update_policy: succeeded (exit 0)" in out
+    assert "05_update_policy: refused (exit 2)" in out
+    assert "WouldBeRefused: plan only, nothing written" in captured.err
+    manifest = _manifest(out)
+    assert (manifest["outcome"], manifest["exit_code"], manifest["apply"]) == ("refused", 2, False)
+    assert _connection().etag == etag, "nothing written"
+    # with --allow-breaking the apply would go through, so the plan-only run succeeds
+    assert main(["run", "05", "-p", UPDATE, "--allow-breaking"]) == 0
+    assert "05_update_policy: succeeded (exit 0)" in capsys.readouterr().out
+
+
+def test_plan_only_exits_the_same_whether_a_precheck_or_a_tunnel_break_refuses(env, capsys):
+    # a pre-check refusal of the same plan-only run (no such connection to update): exit 2 as well
+    precheck = main(["run", "05", "-p", UPDATE, "-P", "connection_name=NoSuchConnection"])
+    captured = capsys.readouterr()
+    assert "05_update_policy: refused (exit 2)" in captured.out and "PrecheckError" in captured.err
+    tunnel = main(["run", "05", "-p", UPDATE])
+    assert "WouldBeRefused" in capsys.readouterr().err
+    assert precheck == tunnel == 2
 
 
 def test_breaking_update_is_refused_headless_unless_allow_breaking(env, capsys):

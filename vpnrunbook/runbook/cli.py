@@ -12,12 +12,12 @@ from typing import Any
 from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 RUN_EPILOG = """exit codes:
-  0    succeeded (a plan-only run too — even one whose apply would be refused: it changed nothing, and
-       prints those reasons under "WOULD BE REFUSED")
+  0    succeeded (a plan-only run: the plan is one `--apply` would make)
   1    failed: a cell raised or Azure refused during the run — also a resource changed by someone else after
        the plan (ConcurrentChangeError: nothing overwritten; run the step again to plan from the current state)
   2    refused before any change, nothing written: bad parameters, a pre-check, or a change that would break
-       the tunnel to the device / VNet-to-VNet peer without --allow-breaking
+       the tunnel to the device / VNet-to-VNet peer without --allow-breaking. A plan-only run exits 2 too when
+       `--apply` would be refused, whichever the reason (it prints them under "WOULD BE REFUSED")
   3    timed out: the kernel did not start, or a cell or the whole run exceeded its bound
   4    (vpnrunbook evidence verify) the evidence was tampered with
   130  interrupted (Ctrl-C or SIGTERM); the run's evidence is still written, marked failed

@@ -5,7 +5,8 @@ run: a watchdog kills the kernel). The kernel is always this environment's Pytho
 ipykernel_launcher``), whatever kernelspecs the user has installed elsewhere.
 
 Outcome → exit code (``vpnrunbook.cli``): succeeded → EXIT_OK, refused (bad parameters or a pre-check refused the
-change before any write) → EXIT_USAGE, failed → EXIT_FAILED, timed_out → EXIT_TIMEOUT.
+change before any write; a plan-only run whose ``--apply`` would be refused) → EXIT_USAGE, failed → EXIT_FAILED,
+timed_out → EXIT_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -314,6 +315,8 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
             outcome = "refused"
         if outcome == "failed" and error is None:
             error = _error_from_notebook(nb)
+        if outcome == "succeeded" and not apply:
+            outcome, error = _plan_only_refusal(records_dir, params, error)
         if versions_thread.is_alive():
             versions_thread.join()
         rec.manifest["versions"] = versions or evidence.versions()  # the thread did not run (no kernel started)
@@ -356,6 +359,23 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
     message = None if error is None else f"{error.get('type')}: {error.get('message')}"
     return RunResult(run_dir.name, run_dir, step, outcome, EXIT_CODES[outcome], scrubber.text(message or "") or None,
                      manifest)
+
+
+def _plan_only_refusal(records_dir: Path, params: Mapping[str, Any],
+                       error: dict[str, Any] | None) -> tuple[str, dict[str, Any] | None]:
+    """A plan-only run exits as its ``--apply`` would be refused: "refused" (exit 2) when the plan says `--apply`
+    would refuse it — a pre-check note, or a tunnel break with ``refuse_breaking`` (headless unless
+    --allow-breaking) — as a pre-check refusal of a plan-only run already does. Nothing was written either way.
+    The notebook ran every cell, so its records are complete before its kernel is reaped."""
+    from vpnrunbook.runbook.terminal import would_be_refused
+
+    reasons = would_be_refused(_load_records(records_dir), apply=False,
+                               allow_breaking=not params.get("refuse_breaking", False))
+    if not reasons:
+        return "succeeded", error
+    return "refused", {"type": "WouldBeRefused", "cell": None,
+                       "message": "plan only, nothing written: `--apply` would refuse this change — "
+                                  + "; ".join(reasons)}
 
 
 def _sha_or_none(path: Path) -> str | None:

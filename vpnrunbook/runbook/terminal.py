@@ -91,7 +91,8 @@ def policy_lines(record: dict[str, Any]) -> list[str]:
 
 
 def would_be_refused(records: Iterable[dict[str, Any]], *, apply: bool, allow_breaking: bool) -> list[str]:
-    """A plan-only run's reasons why `--apply` would be refused (it still exits 0: nothing was asked to change)."""
+    """A plan-only run's reasons why `--apply` would be refused (the run then exits 2, refused, as a pre-check
+    refusal does: nothing written either way)."""
     if apply:
         return []
     out: list[str] = []
