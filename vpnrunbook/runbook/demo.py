@@ -130,6 +130,29 @@ def ensure_seed_key() -> str:
             f"for later `vpnrunbook run` with the seed files: export {SEED_KEY_ENV}=\"$(cat {path})\"")
 
 
+def _project() -> Path:
+    """The project the demo runs in: the one around the current folder (`vpnrunbook demo` from a copy of the
+    project), else the package's checkout."""
+    from vpnrunbook.project import project_root
+
+    try:
+        return project_root()
+    except FileNotFoundError:
+        return REPO
+
+
+def _pin_state_paths(project: Path) -> None:
+    """State, database and evidence paths made absolute under ``project``, as `vpnrunbook lab` does: the runs'
+    kernels (started in ``project``) and this process (wherever it stands) then share one emulator state."""
+    from vpnrunbook.ui.lab import PATH_VARIABLES
+
+    for var, default in PATH_VARIABLES.items():
+        value = os.environ.get(var) or default
+        if value:
+            path = Path(value).expanduser()
+            os.environ[var] = str(path if path.is_absolute() else (project / path).resolve())
+
+
 def demo_signer():
     """The demo signs with a key in the state folder (``.vpnrunbook/signing/``, removed with the demo state by
     ``make clean-state``), never the operator's key in the home folder — unless $VPNRUNBOOK_SIGNING_DIR or
@@ -144,7 +167,8 @@ def demo_signer():
 def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | None = None,
              timeouts: Timeouts | None = None, runs: tuple[DemoRun, ...] = RUNS, max_parallel: int | None = None,
              out=sys.stdout) -> int:
-    seed = Path(seed_dir) if seed_dir else SEED_DIR
+    project = _project()
+    seed = Path(seed_dir) if seed_dir else project / "parameters" / "seed"
     check_graph(runs)
     missing = [r.params for r in runs if not (seed / r.params).exists()]
     if missing:
@@ -159,6 +183,7 @@ def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | N
     except ValueError as exc:
         print(f"vpnrunbook demo: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    _pin_state_paths(project)
     key_source = ensure_seed_key()
     signer = demo_signer()
     factor = os.environ.get("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0.002")
@@ -166,7 +191,7 @@ def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | N
           f"shared key from {key_source}; up to {cap} runs at once)", file=out)
     t0 = time.monotonic()
     results = _run_graph(runs, cap, t0, out, lambda r: run_step(
-        r.step, params_file=seed / r.params, apply=True, evidence_dir=evidence_dir, timeouts=timeouts, cwd=REPO),
+        r.step, params_file=seed / r.params, apply=True, evidence_dir=evidence_dir, timeouts=timeouts, cwd=project),
         _ResourceGroups().exists)
     total = time.monotonic() - t0
     _summary([results[r.params] for r in runs if r.params in results], total, out)
