@@ -41,6 +41,11 @@ def _lab(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    own = sorted({a.split("=", 1)[0] for a in args.jupyter_args} & {"--port", "--ip", "--open-browser"})
+    if own:  # they would be given twice (jupyter keeps the last): the documented form is lab's own option
+        print(f"vpnrunbook lab: {', '.join(own)} after `--` is refused; allowed: `vpnrunbook lab {own[0]} ...` "
+              "before `--` (after it: other jupyter lab options, e.g. -- --ServerApp.port_retries=0)", file=sys.stderr)
+        return 2
     env = lab_environment(project)
     settings_dir = Path(env["VPNRUNBOOK_STATE_DIR"]) / "lab-settings"
     cmd = lab_command(project, ip=args.ip, port=args.port, open_browser=args.open_browser,

@@ -45,8 +45,17 @@ def lab_environment(project: Path, base: Mapping[str, str] | None = None) -> dic
     return env
 
 
-# No "Would you like to receive official Jupyter news?" pop-up and no update check (lab setting overrides).
-LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+# No "Would you like to receive official Jupyter news?" pop-up and no update check (lab setting overrides); markdown
+# files (START.md, the guides) open rendered, not as source (right-click → Open With → Editor edits them).
+LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+                 "@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Markdown Preview"}}}
+# The start page JupyterLab opens on: the notebooks in the seed document's order, with the seed parameters.
+START_PAGE = "START.md"
+# Listed by the file browser after notebooks/, parameters/ and evidence/ ... or not at all: the package's own code,
+# tests and build files are a developer's, not an operator's (hidden from listings only: a link still opens them).
+HIDDEN_FROM_LISTING = ("__pycache__", "*.pyc", "*.pyo", ".DS_Store", "*~",  # jupyter_server's defaults
+                       "vpnrunbook", "tests", "benchmarks", "integrations", "docs", "*.egg-info", "test-artifacts",
+                       "Makefile", "pyproject.toml", "environment.yml")
 
 
 def write_lab_settings(folder: Path) -> Path:
@@ -61,7 +70,10 @@ def lab_command(project: Path, *, ip: str = "127.0.0.1", port: int = 8888, open_
                 extra: list[str] | None = None, settings_dir: Path | None = None) -> list[str]:
     jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
     cmd = [jupyter, "lab", f"--ip={ip}", f"--port={port}", f"--ServerApp.root_dir={project}",
-           "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+           "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           f"--ContentsManager.hide_globs={json.dumps(list(HIDDEN_FROM_LISTING))}"]
+    if (project / START_PAGE).is_file():  # the URL it prints (and opens) shows the start page
+        cmd.append(f"--LabApp.default_url=/lab/tree/{START_PAGE}")
     if settings_dir is not None:
         cmd.append(f"--LabApp.app_settings_dir={settings_dir}")
     if not open_browser:
