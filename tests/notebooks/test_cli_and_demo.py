@@ -27,6 +27,18 @@ def test_demo_key_is_the_documents_by_reference_with_mode_0600(tmp_path, monkeyp
     assert ensure_seed_key().endswith("(already set)") and os.environ[SEED_KEY_ENV] == "MyOwnKey0123"
 
 
+def test_run_reads_the_demos_key_when_nothing_is_exported(tmp_path, monkeypatch):
+    from vpnrunbook.runbook.demo import seed_key_from_demo
+
+    monkeypatch.delenv(SEED_KEY_ENV, raising=False)
+    assert not seed_key_from_demo(), "no demo yet: nothing to read"
+    ensure_seed_key()
+    monkeypatch.delenv(SEED_KEY_ENV)
+    assert seed_key_from_demo() and os.environ[SEED_KEY_ENV] == DOCUMENT_SHARED_KEY
+    monkeypatch.setenv(SEED_KEY_ENV, "MyOwnKey0123")
+    assert not seed_key_from_demo() and os.environ[SEED_KEY_ENV] == "MyOwnKey0123", "an exported key wins"
+
+
 def test_unknown_step_and_bad_timeouts(capsys, tmp_path):
     assert main(["run", "99_nothing"]) == EXIT_USAGE
     assert "unknown step '99_nothing'; steps: 01_create_vnet_gateway" in capsys.readouterr().err

@@ -185,6 +185,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"running {step.name} ({'read-only' if step.read_only else 'apply' if args.apply else 'plan only'}"
               f"{', breaking changes allowed' if args.allow_breaking else ''}) ...", file=sys.stderr)
+    from vpnrunbook.runbook.demo import seed_key_from_demo
+
+    seed_key_from_demo()  # the seed files' env:VPNRUNBOOK_SEED_KEY after `vpnrunbook demo`, nothing exported
     _interrupt_on_sigterm()
     result = _run_with_progress(step.name, args, overrides)
     if not args.quiet:

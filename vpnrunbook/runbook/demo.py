@@ -127,7 +127,22 @@ def ensure_seed_key() -> str:
     os.environ[SEED_KEY_ENV] = key
     which = "the document's example key" if key == DOCUMENT_SHARED_KEY else "the key an earlier demo left"
     return (f"file:{path} ({which}; set {SEED_KEY_ENV} to use your own), passed to the runs as env:{SEED_KEY_ENV}; "
-            f"for later `vpnrunbook run` with the seed files: export {SEED_KEY_ENV}=\"$(cat {path})\"")
+            "`vpnrunbook run` and `vpnrunbook lab` read it from there too")
+
+
+def seed_key_from_demo() -> bool:
+    """For `vpnrunbook run` after `vpnrunbook demo`: $VPNRUNBOOK_SEED_KEY from the demo's key file when it is not
+    set (as `vpnrunbook lab` does), so the seed files' ``env:VPNRUNBOOK_SEED_KEY`` resolves — to the document's key
+    — with nothing exported. Returns whether it set it."""
+    from vpnrunbook.project import project_path
+
+    if os.environ.get(SEED_KEY_ENV):
+        return False
+    path = project_path(os.environ.get("VPNRUNBOOK_STATE_DIR") or ".vpnrunbook") / "secrets" / "seed-demo.key"
+    if not path.is_file():
+        return False
+    os.environ[SEED_KEY_ENV] = path.read_text(encoding="utf-8").strip()
+    return True
 
 
 def _project() -> Path:
