@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean-state
+.PHONY: demo test test-system lint bench clean-state
 
 # pip's own output goes to $(VENV)/install.log (its last lines are shown if it fails); the terminal gets two lines.
 $(STAMP): pyproject.toml
@@ -26,8 +26,16 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# The suite without the system tests, in parallel workers: each test file stays on one worker (--dist loadfile),
+# so a module's fixtures (an emulator state, a demo run) are built once. TEST_WORKERS=1 runs it serially.
+TEST_WORKERS ?= 4
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not system" -n $(TEST_WORKERS) --dist loadfile
+
+# The system tests (tests/conftest.py SYSTEM_TESTS: JupyterLab in chromium, strongSwan, the Azure CLI), one at a
+# time: each needs root, chromium or strongSwan, or it is skipped with the reason (with VPNRUNBOOK_CI=1, failed).
+test-system: $(STAMP)
+	$(PY) -m pytest -m system
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -8,6 +8,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The system tests: they need root, Debian's chromium, strongSwan or the Azure CLI (installed on first use), take
+# minutes, and run one at a time in `make test-system` (which .ci/run also runs); `make test` leaves them out.
+SYSTEM_TESTS = ("tests/browser/", "tests/device/test_lab.py", "tests/azcli/")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if Path(str(item.path)).resolve().relative_to(REPO).as_posix().startswith(SYSTEM_TESTS):
+            item.add_marker(pytest.mark.system)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -83,3 +83,23 @@ def test_install_keeps_pips_output_in_a_log():
     recipe = make[make.index("$(STAMP): pyproject.toml"):make.index("demo: $(STAMP)")]
     assert ">$(VENV)/install.log 2>&1" in recipe and "tail -n 25 $(VENV)/install.log" in recipe
     assert "--quiet" not in recipe  # all of pip's output is in the log, none on the terminal
+
+
+def test_system_tests_have_their_own_target_that_ci_runs():
+    """`make test` leaves the system tests (browser, strongSwan lab, Azure CLI) out and runs the rest in parallel
+    workers; `make test-system` runs exactly those, one at a time; `.ci/run` runs both."""
+    from tests.conftest import SYSTEM_TESTS
+
+    make = (REPO / "Makefile").read_text()
+    test = make[make.index("\ntest: "):make.index("\ntest-system: ")]
+    system = make[make.index("\ntest-system: "):]
+    assert '-m "not system"' in test and "-n $(TEST_WORKERS)" in test and "--dist loadfile" in test
+    assert "-m system" in system.split("\n\n")[0] and "-n " not in system.split("\n\n")[0]
+    ci = (REPO / ".ci" / "run").read_text().split()
+    assert ci.index("test") < ci.index("test-system")
+    for path in SYSTEM_TESTS:
+        assert (REPO / path).exists(), path
+    import tomllib
+
+    pins = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
+    assert "pytest-xdist==3.8.0" in pins
