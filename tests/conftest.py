@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# The system tests: they need root, Debian's chromium, strongSwan or the Azure CLI (installed on first use), take
-# minutes, and run one at a time in `make test-system` (which .ci/run also runs); `make test` leaves them out.
-SYSTEM_TESTS = ("tests/browser/", "tests/device/test_lab.py", "tests/azcli/")
+# The system tests: they need root, Debian's chromium, strongSwan, or a tool installed from PyPI on first use into
+# its own venv (the Azure CLI, Apache Airflow), take minutes, and run one at a time in `make test-system` (which
+# .ci/run also runs); `make test` leaves them out.
+SYSTEM_TESTS = ("tests/browser/", "tests/device/test_lab.py", "tests/azcli/", "tests/integrations/test_airflow_dag.py")
 
 
 def pytest_collection_modifyitems(config, items):

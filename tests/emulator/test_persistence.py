@@ -21,12 +21,18 @@ REPO = Path(__file__).resolve().parents[2]
 WATCH = textwrap.dedent("""
     import json, sys, time
     from vpnrunbook.azure.connect import connect
+    from azure.core.exceptions import ResourceNotFoundError
     s = connect(polling_interval=0)
     n = s.network
     seen = []
+    print("ready", flush=True)  # imported and connected: the parent starts the creation only now
     t0 = time.time()
-    while time.time() - t0 < 30:
-        state = n.virtual_network_gateways.get("RG", "GW").provisioning_state
+    while time.time() - t0 < 60:
+        try:
+            state = n.virtual_network_gateways.get("RG", "GW").provisioning_state
+        except ResourceNotFoundError:
+            time.sleep(0.02)
+            continue
         if not seen or seen[-1][0] != state:
             seen.append((state, time.time()))
         if state == "Succeeded":
@@ -62,15 +68,17 @@ def test_another_process_sees_the_same_progress(monkeypatch):
     body_vnet = seed.network(s, "RG", "VNet", "eastus", ["10.5.0.0/16"], {"GatewaySubnet": "10.5.255.0/27"})
     pip = seed.public_ip(s, "RG", "pip", "eastus")
     EmulatorControl(s).set_time_factor(0.001)  # 45 min → 2.7 s, for every process using this database
-    poller = s.network.virtual_network_gateways.begin_create_or_update(
-        "RG", "GW", seed.gateway_body("eastus", seed.gateway_subnet_id(body_vnet), pip.id))
+    # the child is started (interpreter, imports: seconds on a loaded machine) before the creation, not during it
     child = subprocess.Popen([sys.executable, "-c", WATCH], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=_env())
+    assert child.stdout.readline().strip() == "ready", child.stderr.read()
+    poller = s.network.virtual_network_gateways.begin_create_or_update(
+        "RG", "GW", seed.gateway_body("eastus", seed.gateway_subnet_id(body_vnet), pip.id))
     gw = poller.result()
     done_here = time.time()
     out, err = child.communicate(timeout=60)
     assert child.returncode == 0, err
-    report = json.loads(out.strip().splitlines()[-1])
+    report = json.loads(out.strip().splitlines()[-1])  # (the "ready" line was read above)
     states = [state for state, _t in report["seen"]]
     assert states == ["Updating", "Succeeded"], states  # the child saw the creation in progress, then done
     assert gw.provisioning_state == "Succeeded"

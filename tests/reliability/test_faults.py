@@ -29,10 +29,10 @@ POLL = r"/operations/"
 FAULTS = [
     (429, "GET", r"/resourcegroups/TestRG1$"),
     (500, "GET", r"/virtualNetworks/TestVNet1$"),
-    (503, "GET", r"/publicIPAddresses/VNet1GWIP$"),
+    (503, "GET", r"/publicIPAddresses/VNet1GWIP1?$"),  # the seed file's VNet1GWIP1, or this file's VNet1GWIP
     (0, "GET", r"/localNetworkGateways/Site6$"),
     (429, "PUT", r"/virtualNetworks/TestVNet1$"),
-    (500, "PUT", r"/publicIPAddresses/VNet1GWIP$"),
+    (500, "PUT", r"/publicIPAddresses/VNet1GWIP1?$"),
     (503, "PUT", r"/virtualNetworkGateways/VNet1GW$"),
     (0, "PUT", r"/connections/VNet1toSite6$"),
     (500, "GET", POLL),
@@ -220,7 +220,9 @@ def test_kernel_killed_during_gateway_creation_then_rerun_attaches(tmp_path):
     import signal
 
     env = {**os.environ, "VPNRUNBOOK_EVIDENCE_DIR": str(tmp_path / "ev"),
-           "VPNRUNBOOK_EMULATOR_TIME_FACTOR": str(8 / 2700)}  # a gateway takes ~8 s
+           # a gateway takes ~30 s: long enough that the rerun (a fresh process and kernel, slow on a loaded
+           # machine) still finds it being created and attaches — at ~8 s a loaded machine let it finish first
+           "VPNRUNBOOK_EMULATOR_TIME_FACTOR": str(30 / 2700)}
     db = Path(env["VPNRUNBOOK_DB"])
     cmd = [sys.executable, "-m", "vpnrunbook", "run", "01", "-p", str(SEED / "01_vnet1_gateway.yaml"), "--apply"]
     runner = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
