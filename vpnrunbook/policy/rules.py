@@ -487,6 +487,23 @@ def check_prefixes(label: str, values: Any) -> list[Problem]:
     return problems
 
 
+def check_gateway_ip_address(label: str, value: Any) -> list[Problem]:
+    """What Azure itself accepts as a local network gateway's ``gatewayIpAddress``: an IPv4 unicast address, private
+    ones included — Azure PowerShell's recorded session TestVirtualNetworkGatewayConnectionwithIpsecPoliciesCRUD
+    (tests/emulator/recordings/ps_ipsec_policies_crud.json) created one with 192.168.3.10. The runbook's own
+    pre-checks stay stricter (:func:`check_public_ip`): a private address there is almost always a typo."""
+    allowed = "an IPv4 address such as 131.107.72.22"
+    try:
+        ip = ipaddress.ip_address(value) if isinstance(value, str) else None
+    except ValueError:
+        ip = None
+    if ip is None or ip.version != 4:
+        return [Problem(label, value, f"{value!r} is not an IPv4 address", allowed, "InvalidIPAddress")]
+    if ip.is_loopback or ip.is_multicast or ip.is_unspecified or ip.is_reserved or ip.is_link_local:
+        return [Problem(label, value, f"{value} cannot be a VPN peer address", allowed, "InvalidIPAddress")]
+    return []
+
+
 def check_public_ip(label: str, value: Any) -> list[Problem]:
     allowed = "a public IPv4 address such as 131.107.72.22"
     try:

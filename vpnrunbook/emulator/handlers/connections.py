@@ -263,6 +263,9 @@ def connection_status(ctx: Ctx, rec: Record) -> str:
     if props.get("connectionType") == "Vnet2Vnet":
         return "Connected" if reverse_connection(ctx, rec) is not None else "NotConnected"
     lgw = ctx.get(common.ref(props.get("localNetworkGateway2")) or "")
+    peer_ip = lgw.body["properties"].get("gatewayIpAddress") if lgw else None
+    if peer_ip and rules.check_public_ip("gatewayIpAddress", peer_ip):
+        return "Unknown"  # a private peer address cannot answer over the internet (as recorded: Unknown)
     tags = (lgw.body.get("tags") or {}) if lgw else {}
     if DEVICE_IKE_TAG not in tags and DEVICE_ESP_TAG not in tags:
         return "Connected"
