@@ -164,10 +164,17 @@ def test_az_drives_the_document_workflow(az, emulator, tmp_path):
        "--value", KEY1 + "n")
     sas = json.loads(_json(az("network", "vpn-connection", "list-ike-sas", "-g", "TestRG1", "-n", "VNet1toSite6")))
     assert sas and sas[0]["dhGroup"] == "DHGroup24" and sas[0]["quickModeSa"][0]["pfsGroupId"] == "PFS24"
+    # The Azure CLI's own documented example (its help spells the firmware with a space Azure's list has not).
+    devices = az("network", "vnet-gateway", "show-supported-devices", "-g", "TestRG1", "-n", "VNet1GW").stdout
+    assert "RpVpnDeviceList" in devices and "Cisco-ISR-15.x--IKEv2+BGP" in devices
     script = _json(az("network", "vpn-connection", "show-device-config-script", "-g", "TestRG1", "-n",
-                      "VNet1toSite6", "--vendor", "Cisco", "--device-family", "Cisco-ISR", "--firmware-version",
-                      "15.x"))
+                      "VNet1toSite6", "--vendor", "Cisco", "--device-family", "Cisco-ISR(IOS)", "--firmware-version",
+                      "Cisco-ISR-15.x-- IKEv2+BGP"))
     assert "crypto ikev2 proposal" in script and KEY1 not in script
+    sheet = _json(az("network", "vpn-connection", "show-device-config-script", "-g", "TestRG1", "-n",
+                     "VNet1toSite6", "--vendor", "Juniper", "--device-family", "Juniper_SRX", "--firmware-version",
+                     "Juniper_SRX_JunOS-12.x_RouteBased"))
+    assert "/Data/CONNECTION_NAME = VNet1toSite6" in sheet and KEY1 not in sheet
     cleared = az("network", "vpn-connection", "ipsec-policy", "clear", "-g", "TestRG1", "--connection-name",
                  "VNet1toSite6")
     assert cleared.returncode == 0
