@@ -116,6 +116,9 @@ def test_deployments_list_get_operations_and_delete(app):
     assert listed.status == 200 and [d["name"] for d in listed.body["value"]] == ["d1", "d2"]
     assert "Secret123abc" not in json.dumps(listed.body)
     ops = call(app, "GET", f"{DEPS}/d2/operations", query=Q).body["value"]
+    # DeploymentOperations_List's own path has no provider segment (the Azure CLI uses it)
+    assert call(app, "GET", f"/subscriptions/{SUB}/resourcegroups/RG/deployments/d2/operations", query=Q).body[
+        "value"] == ops
     one = call(app, "GET", f"{DEPS}/d2/operations/{ops[0]['operationId']}", query=Q)
     assert one.status == 200 and one.body["properties"]["targetResource"]["resourceName"] == "L9"
     assert call(app, "GET", f"{DEPS}/d2/operations/NOPE", query=Q).status == 404
@@ -130,3 +133,17 @@ def test_validate_and_what_if_need_the_resource_group(app, path):
     got = call(app, "POST", f"/subscriptions/{SUB}/resourcegroups/Nope/providers/Microsoft.Resources/deployments/x"
                + path, _body(LNG, name="L9"), query=Q)
     assert got.status == 404 and got.body["error"]["code"] == "ResourceGroupNotFound"
+
+
+def test_the_azure_cli_jsonc_body_is_read_as_arm_reads_it(app):
+    """The Azure CLI splices the template file verbatim after the other properties: ``…}, template:{…}}`` with
+    the file's comments (its JsonCTemplatePolicy); ARM accepts that, so does the emulator."""
+    _topology(app)
+    head = json.dumps({"properties": {"mode": "Incremental", "parameters": {"name": {"value": "L9"}}}})
+    template_text = json.dumps(LNG, indent=2).replace('"resources": [', '// the gateway\n  "resources": [', 1)
+    raw = (head[:-2] + ", template:" + template_text + "}}").encode()
+    got = app.handle("POST", f"{DEPS}/v1/validate", Q, {"authorization": f"Bearer {TOKEN}"}, raw, BASE)
+    assert got.status == 200, got.body
+    assert got.body["properties"]["validatedResources"][0]["id"].endswith("/localNetworkGateways/L9")
+    broken = app.handle("POST", f"{DEPS}/v1/validate", Q, {"authorization": f"Bearer {TOKEN}"}, b"{nope", BASE)
+    assert broken.status == 400 and broken.body["error"]["code"] == "InvalidRequestFormat"

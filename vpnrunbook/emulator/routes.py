@@ -31,6 +31,8 @@ RG = SUB + r"/resourcegroups/(?P<rg>[^/]+)"
 NET = RG + r"/providers/microsoft\.network"
 NET_SUB = SUB + r"/providers/microsoft\.network"
 NAME = r"(?P<name>[^/]+)"
+# ARM serves deployments with and without the provider segment (DeploymentOperations_List's own path has none).
+DEPLOYMENTS = r"(?:/providers/microsoft\.resources)?/deployments"
 
 
 @dataclass(frozen=True)
@@ -89,17 +91,17 @@ ROUTES: list[Route] = [
     _route(SUB + r"/resources", "Microsoft.Resources", "read", get=resource_list.list_resources),
     _route(SUB + r"/providers", None, "read", get=subscriptions.list_providers),
     _route(SUB + r"/providers/(?P<namespace>[A-Za-z.]+)", None, "read", get=subscriptions.get_provider),
-    _route(RG + r"/providers/microsoft\.resources/deployments/" + NAME, "Microsoft.Resources", put=deployments.put,
+    _route(RG + DEPLOYMENTS + r"/" + NAME, "Microsoft.Resources", put=deployments.put,
            get=deployments.get, delete=deployments.delete),
-    _route(RG + r"/providers/microsoft\.resources/deployments/" + NAME + "/operations", "Microsoft.Resources",
+    _route(RG + DEPLOYMENTS + r"/" + NAME + "/operations", "Microsoft.Resources",
            get=deployments.list_operations),
-    _route(RG + r"/providers/microsoft\.resources/deployments/" + NAME + r"/operations/(?P<op>[^/]+)",
+    _route(RG + DEPLOYMENTS + r"/" + NAME + r"/operations/(?P<op>[^/]+)",
            "Microsoft.Resources", get=deployments.get_operation),
-    _route(RG + r"/providers/microsoft\.resources/deployments/" + NAME + "/validate", "Microsoft.Resources",
+    _route(RG + DEPLOYMENTS + r"/" + NAME + "/validate", "Microsoft.Resources",
            post=deployments.validate),
-    _route(RG + r"/providers/microsoft\.resources/deployments/" + NAME + "/whatif", "Microsoft.Resources",
+    _route(RG + DEPLOYMENTS + r"/" + NAME + "/whatif", "Microsoft.Resources",
            post=deployments.what_if),
-    _route(RG + r"/providers/microsoft\.resources/deployments", "Microsoft.Resources", get=deployments.list_),
+    _route(RG + DEPLOYMENTS + r"", "Microsoft.Resources", get=deployments.list_),
     _route(RG + r"/resources", "Microsoft.Resources", "read", get=resource_list.list_resources),
     _route(RG, "Microsoft.Resources", put=resource_groups.put, get=resource_groups.get, head=resource_groups.head,
            delete=resource_groups.delete, patch=resource_groups.patch),

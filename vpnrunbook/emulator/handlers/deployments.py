@@ -24,7 +24,7 @@ from vpnrunbook.emulator import errors, lro, routes
 from vpnrunbook.emulator.handlers.common import require_rg
 from vpnrunbook.emulator.models import Ctx, Response, new_guid
 from vpnrunbook.emulator.store import Record
-from vpnrunbook.emulator.template import Evaluator, invalid
+from vpnrunbook.emulator.template import Evaluator, invalid, jsonc_to_json
 
 DEPLOYMENT_TYPE = "Microsoft.Resources/deployments"
 SECURE_TYPES = ("securestring", "secureobject")
@@ -122,7 +122,7 @@ class Plan:
 def _plan(ctx: Ctx) -> Plan:
     """Evaluate the request of a PUT, validate or what-if; an invalid template raises ``InvalidTemplate``."""
     rg = require_rg(ctx)
-    props = ctx.json().get("properties")
+    props = _request(ctx).get("properties")
     if not isinstance(props, dict) or not isinstance(props.get("template"), dict):
         raise errors.ArmError("The request content was invalid: 'properties.template' is required (templateLink "
                               "is not served by the emulator).", code="InvalidRequestContent")
@@ -148,6 +148,19 @@ def _plan(ctx: Ctx) -> Plan:
         ordered.append({"id": ids[i], "type": res["type"], "name": res["name"],
                         "apiVersion": str(res.get("apiVersion", "")), "body": ev.value(body)})
     return Plan(template, values, ordered, rg.location or "")
+
+
+def _request(ctx: Ctx) -> dict[str, Any]:
+    """The deployment body: JSON, or the JSONC the Azure CLI sends (see :func:`template.jsonc_to_json`)."""
+    try:
+        return ctx.json()
+    except errors.InvalidRequestFormat:
+        from vpnrunbook.emulator.limits import loads
+
+        data = loads(jsonc_to_json(ctx.raw_body.decode("utf-8", errors="replace")))
+        if not isinstance(data, dict):
+            raise
+        return data
 
 
 def _public_parameters(plan: Plan) -> dict[str, Any]:
