@@ -116,9 +116,11 @@ def test_cli_run_past_its_timeout_then_rerun_attaches(tmp_path):
     """`vpnrunbook run --timeout` kills a run waiting for its gateway: exit EXIT_TIMEOUT, recorded timed_out; the
     same command again attaches to the creation in progress and finishes — one gateway, one creation."""
     env = {**os.environ, "VPNRUNBOOK_EVIDENCE_DIR": str(tmp_path / "ev"),
-           "VPNRUNBOOK_EMULATOR_TIME_FACTOR": str(14 / 2700)}  # a gateway takes ~14 s
+           # a gateway takes ~45 s and the first run is cut off after 20: its kernel must reach the creation first
+           # (at 6 s a machine at load 15 had not started it) and the rerun must still find it being created
+           "VPNRUNBOOK_EMULATOR_TIME_FACTOR": str(45 / 2700)}
     cmd = [sys.executable, "-m", "vpnrunbook", "run", "01", "-p", str(SEED / "01_vnet1_gateway.yaml"), "--apply"]
-    first = subprocess.run([*cmd, "--timeout", "6"], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    first = subprocess.run([*cmd, "--timeout", "20"], capture_output=True, text=True, env=env, cwd=REPO, timeout=180)
     assert first.returncode == EXIT_TIMEOUT, first.stdout + first.stderr
     (run,) = rundir.list_runs(tmp_path / "ev")
     m = rundir.load_manifest(tmp_path / "ev", run["run_id"])
