@@ -66,8 +66,11 @@ def test_dropped_connection_over_https(served, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_cli_serve_prints_its_url_and_serves(tmp_path):
     env = {**os.environ, "VPNRUNBOOK_STATE_DIR": str(tmp_path), "VPNRUNBOOK_DB": str(tmp_path / "e.sqlite3")}
+    # SIGINT as a terminal sends it: a pytest-xdist worker ignores SIGINT, and an ignored signal stays ignored in
+    # the child (Python then installs no KeyboardInterrupt handler), so serve never stopped under `make test`
     proc = subprocess.Popen([sys.executable, "-m", "vpnrunbook", "emulator", "serve"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = proc.stdout.readline()
         assert line.startswith("emulator serving on https://127.0.0.1:"), line + proc.stderr.read()
@@ -78,5 +81,8 @@ def test_cli_serve_prints_its_url_and_serves(tmp_path):
         assert r.status_code == 200 and r.json()["database"].endswith("e.sqlite3")
     finally:
         os.kill(proc.pid, signal.SIGINT)
-        proc.wait(timeout=60)  # a loaded machine (load 15) took over 10 s to let it exit
+        try:
+            proc.wait(timeout=60)
+        finally:
+            proc.kill()  # never left running when the wait fails
     assert proc.returncode == 0
