@@ -57,10 +57,10 @@ def test_list_and_page_show_each_change_newest_first(tmp_path, monkeypatch, caps
     assert "<script" not in page.lower() and "http" not in page.replace(str(root), "")
 
 
-def test_the_index_is_refreshed_after_every_run_and_is_not_evidence(tmp_path, monkeypatch):
+def test_the_index_is_rewritten_after_a_change_and_is_not_evidence(tmp_path, monkeypatch):
     root = tmp_path / "ev"
     monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(root))
-    run_id = _write("VNet1toSite6", [("dhGroup", "DHGroup24", "DHGroup14")])  # closes the run: RunEvidence.write
+    run_id = _write("VNet1toSite6", [("dhGroup", "DHGroup24", "DHGroup14")])  # an API change: close_run rewrites it
     assert run_id in (root / "index.html").read_text(encoding="utf-8")
     (root / "index.html").write_text("edited")
     assert rundir.verify(root) == [], "index.html is derived from the ledger, not hashed (stated rule)"

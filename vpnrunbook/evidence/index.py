@@ -6,9 +6,12 @@ weakened crypto or broke (or was predicted to break) a tunnel, the outcome, the 
 the same change whatever door made it; a run without intent changed nothing (``plan only``).
 
 ``index.html`` is derived, not evidence: it is not hashed nor listed in any manifest, and is rewritten (atomically,
-whole) after every run and by ``vpnrunbook evidence list``. The rule ``evidence verify`` applies: files at the top
-of the evidence folder other than the ledger are not evidence and not checked; the ledger and the run folders are.
-Delete or edit ``index.html`` and the next run or ``evidence list`` writes it again from the ledger.
+whole) by ``vpnrunbook evidence list``, at the end of ``vpnrunbook run`` and of the demo, after a change made in
+JupyterLab or through the Python API, and after a rollout (not inside the runner's own evidence writing, which
+jupyter-scheduler and Airflow call: there the next of those rewrites it). The page names the ledger head it was built
+from, so a page older than the ledger shows it. The rule ``evidence verify`` applies: files at the top of the
+evidence folder other than the ledger are not evidence and not checked; the ledger and the run folders are. Delete
+or edit ``index.html`` and the next rewrite builds it again from the ledger.
 
 Every text taken from the evidence is escaped for its medium: ``html.escape`` on the page, control characters
 shown escaped (repr-style) on the terminal.
@@ -121,8 +124,9 @@ def to_html(found: list[dict[str, Any]], root: Path) -> str:
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>vpnrunbook evidence index</title>"
             f"<style>{_STYLE}</style></head><body><h1>Evidence index</h1>"
             f"<p>{len(found)} run(s) under <code>{e(str(root))}</code>, newest first. Built from the ledger "
-            "(<code>ledger.jsonl</code>); this page is not evidence and is rewritten after every run — check the "
-            "evidence with <code>vpnrunbook evidence verify</code>.</p>"
+            f"(<code>ledger.jsonl</code>) at its head <code>{e(str(ledger.head(root)))}</code>; newer runs are "
+            "listed by <code>vpnrunbook evidence list</code>, which rewrites this page. This page is not evidence — "
+            "check the evidence with <code>vpnrunbook evidence verify</code>.</p>"
             f"<table><tr>{head}</tr>{''.join(body)}</table></body></html>\n")
 
 

@@ -178,9 +178,6 @@ class RunEvidence:
             "started": manifest["started"], "ended": manifest["ended"],
             "operator": manifest.get("operator", {}).get("user"), "manifest_sha256": digest, **(run_line or {}),
         })
-        from vpnrunbook.evidence import index
-
-        index.refresh(self.root)  # the auditor's index.html (derived from the ledger, not evidence)
         return manifest
 
     def _with_change_record(self, html: str | None, records: list[dict[str, Any]], ended: dt.datetime,

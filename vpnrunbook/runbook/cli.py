@@ -208,7 +208,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.error:
         print(result.error, file=sys.stderr)
     print(f"evidence: {result.run_dir}")
+    from vpnrunbook.evidence import index
     from vpnrunbook.evidence.ledger import head
+
+    index.refresh(root)  # the auditor's index.html (derived from the ledger; not evidence)
 
     print(f"ledger head: {head(root)}  (keep it, e.g. in the change ticket: `vpnrunbook evidence verify --head` "
           "proves later that no newer run was removed)")

@@ -185,12 +185,17 @@ def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | N
     from vpnrunbook.evidence.rundir import evidence_root
 
     root = evidence_root(evidence_dir).resolve()
+    from vpnrunbook.evidence import index
+
+    page = index.write(root) if (root / "ledger.jsonl").exists() else None
     ring = demo_keyring(signer, root)
     findings = check(root, key=ring if len(ring) > 1 else ring[0]).findings
     keys = " ".join(f"--key {k.path}" for k in ring)
     command = f"vpnrunbook evidence verify --evidence-dir {root} {keys}"
     print(f"\nevidence: {root}  (ledger: {root / 'ledger.jsonl'}; ledger head {head(root)})", file=out)
     print(f"verify: {command}  → {'OK' if not findings else f'{len(findings)} PROBLEM(S)'}", file=out)
+    if page is not None:
+        print(f"index: {page} (one line per change; `vpnrunbook evidence list`)", file=out)
     for f in findings[:10]:
         print(f"  - {f}", file=out)
     print(f"signed by: {signer.fingerprint} (Ed25519; public key {signer.pub_path}; the operator's key, the same "
