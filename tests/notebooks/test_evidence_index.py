@@ -93,3 +93,20 @@ def test_run_folder_names_show_the_connection():
     assert rundir.run_name("05_update_policy", ["VNet1toSite6"]) == "05_update_policy-VNet1toSite6"
     assert rundir.run_name("update-connection-VNet1toSite6", ["VNet1toSite6"]) == "update-connection-VNet1toSite6"
     assert rundir.run_name("04_connect", ["a/b c", "d"]) == "04_connect-a-b-c-d"
+
+
+def test_the_record_of_a_breaking_change_shows_the_break_and_notconnected(tmp_path, monkeypatch):
+    """What the widgets show after an apply (record.for_evidence): the tunnel warning and the status read back."""
+    root = tmp_path / "ev"
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(root))
+    run_id = _write("VNet1toSite7", [("ikeIntegrity", "SHA384", "SHA1")],
+                    tunnel=["the tunnel to Site7 breaks: the device offers only SHA384"], status="NotConnected")
+    rec = record.for_evidence({"run_id": run_id, "path": str(root / run_id)})
+    text = record.to_text(rec)
+    assert "the tunnel to Site7 breaks" in text and "TestRG1/connections/VNet1toSite7: NotConnected — NOT OK" in text
+    assert "ikeIntegrity: SHA384 → SHA1" in text and "applied:   applied" in text
+    assert rec["change"]["breaks"] and rec["status"] == "applied"
+    page = (root / run_id / "notebook.html")
+    assert not page.exists()  # an API run has no notebook; its manifest carries the record
+    manifest = rundir.load_manifest(root, run_id)
+    assert manifest["change_record"]["verify"][0]["status"] == "NotConnected"

@@ -299,6 +299,15 @@ def for_run(root: Path, run: str) -> dict[str, Any]:
     return build(manifest, ledger_lines=lines, signer=", ".join(signers) or None, journal_entries=entries)
 
 
+def for_evidence(where: dict[str, Any]) -> dict[str, Any]:
+    """The change record of the run an apply names (``result.details["evidence"]``: ``run_id`` and ``path``) —
+    for a widget showing what it just applied. LookupError when the run is not (yet) in its evidence folder."""
+    run_id, path = where.get("run_id"), where.get("path")
+    if not run_id or not path:
+        raise LookupError(f"no evidence run named in {where!r}")
+    return for_run(Path(str(path)).parent, str(run_id))
+
+
 # ---- rendering --------------------------------------------------------------------------------------
 def _when(rec: dict[str, Any]) -> str:
     dur = rec.get("duration_seconds")
