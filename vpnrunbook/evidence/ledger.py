@@ -241,7 +241,7 @@ def verify(root: Path, *, notices: list[Finding] | None = None) -> tuple[list[di
         findings += verify_run(root, entry, notices=notices)
     from vpnrunbook.evidence.journal import folder_findings, incomplete_findings, run_in_progress
 
-    busy = {str(e.get("run_id")) for e in journal if run_in_progress(root, str(e.get("run_id")))}
+    busy = {r for r in {str(e.get("run_id")) for e in journal} if run_in_progress(root, r)}
     findings += incomplete_findings([e for e in journal if str(e.get("run_id")) not in busy])
     if (root / LEDGER_NAME).exists() or any(root.iterdir() if root.is_dir() else ()):
         for d in sorted(p for p in root.iterdir() if p.is_dir() and (p / "manifest.json").exists()):
