@@ -143,6 +143,7 @@ def test_every_door_records_the_same_change(records):
         assert shown["source"].startswith("apply path"), name
         assert (shown["plan"], shown["warnings"], shown["verify"], shown["status"]) == (
             api["plan"], api["warnings"], api["verify"], api["status"]), f"evidence show of the {name} door"
+        assert shown["signer"] == records["api"]["shown"]["signer"] and shown["signer"], f"signer, {name} door"
         text = record.to_text(shown)
         assert "DHGroup24 → DHGroup14" in text and f"{RG}/connections/{CONN}: {api['verify'][0]['status']}" in text
 

@@ -24,6 +24,7 @@ records the loss (``ledger_gap``), signed, so a deleted history stays visible af
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -121,7 +122,8 @@ def _numbered(root: Path) -> Iterator[tuple[int, bytes]]:
     path = root / LEDGER_NAME
     try:
         with open(path, "rb") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+            with contextlib.suppress(OSError):  # a filesystem without locks (ENOLCK): read as it stands
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH)
             data = f.read()
     except FileNotFoundError:
         return
