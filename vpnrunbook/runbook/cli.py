@@ -330,8 +330,10 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     entries, findings = result.entries, result.findings
     for kept in args.head:
         findings += check_head(root, kept)
+    from vpnrunbook.evidence.index import terminal_text
+
     for n in result.notices:  # runs in progress, identical Jupyter checkpoints (ledger.CHECKPOINT_RULE)
-        print(f"note: {_safe(str(n))}")
+        print(f"note: {terminal_text(n)}")
     if findings:
         print(f"evidence under {root}: {len(findings)} problem(s) found", file=sys.stderr)
         for f in findings:
@@ -350,11 +352,6 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
           f"outcome or reconcile record); ledger chain and all file hashes verified{kept}{later}")
     return EXIT_OK
 
-
-def _safe(text: str) -> str:
-    """Untrusted text (run ids, file names) for a terminal: control characters shown escaped, repr-style.
-    (Until the shared renderer lands: vpnrunbook's one renderer per medium.)"""
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
