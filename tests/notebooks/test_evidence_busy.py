@@ -94,3 +94,12 @@ def test_a_killed_run_is_still_reported(tmp_path, monkeypatch):
     found = [str(f) for f in rundir.verify(root)]
     assert any("has no manifest: the run was cut off" in f for f in found), found
     assert any("left work files" in f for f in found), found
+
+
+def test_a_hostile_file_name_is_shown_escaped(tmp_path, capsys):
+    root = tmp_path / "ev"
+    run_dir = _run(root)
+    (run_dir / "x\x1b[2Jy.txt").write_text("added")
+    assert main(["evidence", "verify", "--evidence-dir", str(root)]) == EXIT_EVIDENCE
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "x\\x1b[2Jy.txt was added after the run" in err

@@ -337,7 +337,7 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     if findings:
         print(f"evidence under {root}: {len(findings)} problem(s) found", file=sys.stderr)
         for f in findings:
-            print(f"  - {f}", file=sys.stderr)
+            print(f"  - {terminal_text(f)}", file=sys.stderr)  # (file names in a run folder are anyone's)
         print(f"valid signatures by: {_signers(result)}", file=sys.stderr)
         return EXIT_EVIDENCE
     print(_signature_summary(result, key, args.target))
