@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import errors, lro, routes
 from vpnrunbook.emulator.handlers.common import require_rg
 from vpnrunbook.emulator.models import Ctx, Response, new_guid
@@ -26,7 +27,7 @@ FAILED_MESSAGE = ("At least one resource deployment operation failed. Please lis
 
 
 def _key(ctx: Ctx) -> str:
-    return _id(ctx).lower()
+    return fold(_id(ctx))
 
 
 def _id(ctx: Ctx) -> str:
@@ -56,10 +57,10 @@ def _order(resources: list[dict[str, Any]], ids: list[str]) -> list[int]:
     visiting: set[int] = set()
 
     def find(dep: str) -> int | None:
-        dep_l = dep.lower()
+        dep_l = fold(dep)
         for i, (res, rid) in enumerate(zip(resources, ids, strict=True)):
-            name = str(res.get("name", "")).lower()
-            if dep_l in (rid.lower(), name, f"{str(res.get('type', '')).lower()}/{name}") or rid.lower().endswith(
+            name = fold(str(res.get("name", "")))
+            if dep_l in (fold(rid), name, f"{fold(str(res.get('type', '')))}/{name}") or fold(rid).endswith(
                     "/" + dep_l):
                 return i
         return None
@@ -163,8 +164,8 @@ def put(ctx: Ctx) -> Response:
               "error": {"code": "DeploymentFailed", "message": FAILED_MESSAGE, "details": failures} if failures
               else None}
     existing = ctx.get(_key(ctx))
-    rec = existing or Record(key=_key(ctx), id=_id(ctx), sub=ctx.sub.lower(), rg=ctx.rg.lower(),
-                             type=DEPLOYMENT_TYPE.lower(), name=ctx.params["name"], location=None, body={},
+    rec = existing or Record(key=_key(ctx), id=_id(ctx), sub=fold(ctx.sub), rg=fold(ctx.rg),
+                             type=fold(DEPLOYMENT_TYPE), name=ctx.params["name"], location=None, body={},
                              etag=new_guid(), created_at=ctx.now)
     rec.body = stored
     factor = ctx.factor
@@ -199,7 +200,7 @@ def _render(ctx: Ctx, rec: Record) -> dict[str, Any]:
 def _outputs(ctx: Ctx, rec: Record) -> dict[str, Any]:
     def reference(target: str) -> Any:
         rid = target if target.startswith("/") else next(
-            (op["resourceId"] for op in rec.body["operations"] if op["name"].lower() == target.lower()), target)
+            (op["resourceId"] for op in rec.body["operations"] if fold(op["name"]) == fold(target)), target)
         found = routes.match(rid)
         if found is None or "GET" not in found[0].methods:
             raise invalid(f"The resource '{target}' is not defined in the template")
