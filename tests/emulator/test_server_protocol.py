@@ -230,3 +230,23 @@ def test_a_client_that_never_sends_the_promised_body_is_dropped(tmp_path, monkey
         sock.close()
     finally:
         running.stop()
+
+
+def test_connections_beyond_max_idle_are_closed_at_once(tmp_path, monkeypatch):
+    """Open connections are bounded (file descriptors): beyond ``max_idle``, a new one is closed, not queued."""
+    monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0")
+    running = server.start_in_thread(directory=tmp_path / "few", limits=server.Limits(max_idle=3))
+    address = running.httpd.server_address[:2]
+    kept = [socket.create_connection(address, timeout=30) for _ in range(3)]
+    try:
+        extra = socket.create_connection(address, timeout=30)
+        with contextlib.suppress(ConnectionResetError):
+            assert extra.recv(1) == b"", "a connection beyond the bound was kept"
+        extra.close()
+        kept[0].settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            kept[0].recv(1)  # the first ones are still open (closed only after the 10 s idle timeout)
+    finally:
+        for sock in kept:
+            sock.close()
+        running.stop()

@@ -44,6 +44,7 @@ from cheroot import errors as cheroot_errors
 from cheroot import makefile, wsgi
 from cheroot import server as cheroot_server
 from cheroot.ssl import Adapter
+from cheroot.workers import threadpool
 
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator import limits as body_limits
@@ -385,6 +386,14 @@ class _Connection(cheroot_server.HTTPConnection):
 
 
 # ---- the server -----------------------------------------------------------------------------------------
+class _Pool(threadpool.ThreadPool):
+    def _spawn_worker(self) -> threadpool.WorkerThread:
+        worker = threadpool.WorkerThread(self.server)
+        worker.name, worker.daemon = f"vpnrunbook-emulator-{len(self._threads)}", True  # never hold up exit
+        worker.start()
+        return worker
+
+
 class EmulatorServer(wsgi.Server):
     """cheroot's WSGI server bound at construction (the port is known), with the subclasses above."""
 
@@ -396,6 +405,7 @@ class EmulatorServer(wsgi.Server):
         super().__init__(address, app, numthreads=limits.max_connections, max=limits.max_connections,
                          server_name="vpnrunbook-emulator", request_queue_size=1024, timeout=limits.idle_timeout,
                          shutdown_timeout=1)
+        self.requests = _Pool(self, min=limits.max_connections, max=limits.max_connections)
         self.gateway = _Gateway
         self.ssl_adapter = _TLSAdapter(context, limits)
         self.keep_alive_conn_limit = limits.max_idle
@@ -421,10 +431,14 @@ class EmulatorServer(wsgi.Server):
 
     def process_conn(self, conn: _Connection) -> None:
         """A new connection waits for its first bytes in the selector (a silent client holds no worker and is
-        closed after ``idle_timeout``); then it goes to the workers' queue."""
+        closed after ``idle_timeout``; beyond ``max_idle`` open connections, a new one is closed at once); then it
+        goes to the workers' queue."""
         if not conn.waited:
             conn.waited = True
-            self.put_conn(conn)
+            if self.can_add_keepalive_connection:
+                self.put_conn(conn)
+            else:
+                conn.close()
             return
         super().process_conn(conn)
 
