@@ -250,3 +250,14 @@ def test_connections_beyond_max_idle_are_closed_at_once(tmp_path, monkeypatch):
         for sock in kept:
             sock.close()
         running.stop()
+
+
+def test_a_target_with_repeated_leading_slashes_is_served(served):
+    """The Azure CLI asks ``//metadata/endpoints`` of a cloud registered with a trailing slash; ARM tolerates it."""
+    for path in ("//metadata/endpoints?api-version=2022-09-01", "///" + RG_PATH.format("Slashes").lstrip("/")):
+        sock = _tls(served)
+        sock.sendall(_request("GET", path, [_auth(served), ("Connection", "close")]))
+        status, _, body = _Responses(sock).next()
+        assert status.split()[1] in ("200", "404"), (path, status, body)
+        assert status.split()[1] == "200" or _error(body)["code"] == "ResourceGroupNotFound"
+        sock.close()

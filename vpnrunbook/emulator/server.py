@@ -31,6 +31,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 import ssl
@@ -246,6 +247,19 @@ class _Body(cheroot_server.KnownLengthRFile):
                 self.req.conn.wfile.write(f"{self.req.server.protocol} 100 Continue\r\n\r\n".encode())
 
 
+class _RequestLine:
+    """The request line with a target's leading slashes collapsed (``//metadata/endpoints``, as the Azure CLI
+    asks for a cloud registered with a trailing slash): cheroot would read ``//x`` as an authority and refuse it."""
+
+    _SLASHES = re.compile(rb"^([A-Za-z]+ )/{2,}")
+
+    def __init__(self, rfile: Any) -> None:
+        self.rfile = rfile
+
+    def readline(self, size: int | None = None) -> bytes:
+        return self._SLASHES.sub(rb"\1/", self.rfile.readline(size))
+
+
 _ERROR_CODES = {400: "BadRequest", 405: "MethodNotAllowed", 411: "LengthRequired", 414: "RequestUriTooLong",
                 431: "RequestHeaderFieldsTooLarge", 500: "InternalServerError", 501: "NotImplemented",
                 503: "ServiceUnavailable", 505: "HttpVersionNotSupported"}
@@ -263,7 +277,7 @@ class _Request(cheroot_server.HTTPRequest):
         """cheroot's, with separate limits for the request line (414) and the headers (431), in a deadline."""
         limits = self.server.limits
         self.conn.rfile.set_deadline(limits.header_timeout)
-        self.rfile = cheroot_server.SizeCheckWrapper(self.conn.rfile, limits.max_request_line)
+        self.rfile = _RequestLine(cheroot_server.SizeCheckWrapper(self.conn.rfile, limits.max_request_line))
         try:
             if not self.read_request_line():
                 return
