@@ -116,12 +116,14 @@ def ensure_token(directory: Path) -> str:
 class Limits:
     """How long and how many: every bound of a connection to ``emulator serve``, in seconds, counts or bytes."""
 
-    handshake_timeout: float = HANDSHAKE_TIMEOUT  # first bytes received → TLS handshake done
+    handshake_timeout: float = HANDSHAKE_TIMEOUT  # a new connection: first bytes, then TLS handshake done
     header_timeout: float = 10.0  # request line and headers received, from the first byte of the request
     body_timeout: float = 60.0  # headers → the whole body received (16 MiB at 280 KiB/s)
-    idle_timeout: float = 10.0  # a connection without a request in progress (silent or kept alive) is closed
+    # a kept-alive connection without a request is closed after this: longer than the 10 s Retry-After an LRO
+    # poller sleeps (at 10 s the client's next poll met a connection closing under it, and retried)
+    idle_timeout: float = 60.0
     max_connections: int = 32  # requests served at once (worker threads)
-    max_idle: int = 4096  # connections kept open between requests; beyond it, answers say Connection: close
+    max_idle: int = 4096  # open connections waiting for a request; beyond it new ones are closed, answers close
     max_request_line: int = 64 * 1024  # bytes; longer: 414
     max_header_bytes: int = 64 * 1024  # all header lines together; more: 431
     max_headers: int = 100  # header lines; more: 431
@@ -154,8 +156,8 @@ class _Reader(makefile.StreamReader):
         self.bytes_read = 0
         self.sock = sock
 
-    def set_deadline(self, seconds: float | None) -> None:
-        self.raw.deadline = None if seconds is None else time.monotonic() + seconds
+    def set_deadline(self, seconds: float) -> None:
+        self.raw.deadline = time.monotonic() + seconds
 
     def has_data(self) -> bool:  # bytes TLS already decrypted count too (select() would not see them)
         pending = getattr(self.sock, "pending", None)
@@ -234,7 +236,9 @@ class _Body(cheroot_server.KnownLengthRFile):
 
     def read(self, size: int | None = None) -> bytes:
         self._start()
-        return super().read(size)
+        data = super().read(size)
+        self.req.conn.socket.settimeout(self.req.server.limits.idle_timeout)  # for the answer: not what was left
+        return data
 
     def readline(self, size: int | None = None) -> bytes:
         self._start()
@@ -445,12 +449,13 @@ class EmulatorServer(wsgi.Server):
 
     def process_conn(self, conn: _Connection) -> None:
         """A new connection waits for its first bytes in the selector (a silent client holds no worker and is
-        closed after ``idle_timeout``; beyond ``max_idle`` open connections, a new one is closed at once); then it
+        closed after ``handshake_timeout``; beyond ``max_idle`` open connections, a new one is closed at once); then it
         goes to the workers' queue."""
         if not conn.waited:
             conn.waited = True
             if self.can_add_keepalive_connection:
-                self.put_conn(conn)
+                self.put_conn(conn)  # (in the selector's thread, as its expiry is:) silent ones go sooner
+                conn.last_used -= max(0.0, self.limits.idle_timeout - self.limits.handshake_timeout)
             else:
                 conn.close()
             return
