@@ -4,9 +4,11 @@
 from one asyncio client process: first as clients that keep their connection (HTTP/1.1 keep-alive: one TLS
 handshake per client when the server keeps connections open), then with a new connection (and TLS handshake) for
 every request (``Connection: close``), both in the same run. Every answer must be 200 with the group's name.
-The hand-written wsgiref server this replaced answered HTTP/1.0 and closed every connection: 3.1 s for this load as
-first reported; 4.58 s (keep-alive clients) and 4.53 s (new connections) measured with this script on the
-2-core development machine before the change.
+The hand-written wsgiref server this replaced answered HTTP/1.0 and closed every connection (3.1 s for this load
+as first reported). Measured with this script on the shared 2-core machine, old and new server alternately:
+at load ~5, old 2.24-2.68 s (keep-alive clients; it closed each connection) and 2.16-2.98 s (new connections),
+new 1.41-1.59 s keep-alive; at load 11-14, old 5.16 / 7.37 s and 7.79 / 6.14 s, new 2.43 / 1.97 s and
+6.84 / 9.78 s (with a new connection per request the TLS handshakes dominate; server CPU 2.0 s for both).
 Last line: keep-alive time / new-connection time (< 1: keep-alive pays).
 Run: ``python -m benchmarks.server_https [requests] [concurrency]``.
 """

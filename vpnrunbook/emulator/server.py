@@ -20,6 +20,9 @@ is added here as thin subclasses, each for one guarantee the attacker tests chec
   ``Transfer-Encoding`` bodies are refused (411: every client of ARM sends ``Content-Length``);
 * a body the app refused without reading is drained for a moment after the answer (up to
   :attr:`Limits.linger_bytes`), so the client still reading its upload sees the answer instead of a reset;
+* a new connection that stays silent is closed after :attr:`Limits.handshake_timeout`, a kept-alive one after
+  :attr:`Limits.idle_timeout`; beyond :attr:`Limits.max_idle` open connections a new one is closed at once;
+* a request target's repeated leading slashes are collapsed (``//metadata/endpoints``), as wsgiref's path was;
 * :class:`errors.DropConnection` (fault injection) closes the connection without any response.
 """
 
