@@ -339,16 +339,16 @@ def what_if(ctx: Ctx) -> Response:
         delta = _delta(_strip(before), after)
         changes.append({"resourceId": res["id"], "changeType": "Modify" if delta else "NoChange",
                         "before": _strip(before), "after": after} | ({"delta": delta} if delta else {}))
-    planned = {r["id"].lower() for r in plan.resources}
+    planned = {fold(r["id"]) for r in plan.resources}
     for (rid,) in ctx.db.execute(
             f"SELECT id FROM resources WHERE sub = ? AND rg = ? AND type NOT LIKE 'microsoft.resources/%' "
-            f"AND {ctx.store._VISIBLE} ORDER BY seq", (ctx.sub.lower(), ctx.rg.lower(), ctx.now)):  # noqa: SLF001
-        if rid.lower() not in planned:
+            f"AND {ctx.store._VISIBLE} ORDER BY seq", (fold(ctx.sub), fold(ctx.rg), ctx.now)):  # noqa: SLF001
+        if fold(rid) not in planned:
             changes.append({"resourceId": rid, "changeType": "Ignore"})
     result: dict[str, Any] = {"status": "Failed" if error else "Succeeded", "properties": {"changes": changes}}
     if error:
         result["error"] = error
-    holder = Record(key=_key(ctx), id=_id(ctx), sub=ctx.sub.lower(), rg=ctx.rg.lower(), type=DEPLOYMENT_TYPE.lower(),
+    holder = Record(key=_key(ctx), id=_id(ctx), sub=fold(ctx.sub), rg=fold(ctx.rg), type=fold(DEPLOYMENT_TYPE),
                     name=ctx.params["name"], location=None, body={}, etag="", created_at=ctx.now)
     op_id = new_guid()
     ctx.store.add_operation(ctx.db, op_id=op_id, resource_key=holder.key, kind="whatif", location=None,
