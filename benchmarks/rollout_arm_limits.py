@@ -50,6 +50,7 @@ def main(argv: list[str]) -> tuple[float, float]:
     all_strong = bool(all(after[f.name].eq(getattr(want, f.name)).all() for f in FIELDS))
     counts = result.counts
     done = counts.get("applied", 0) + counts.get("unchanged", 0)
+    units = sum(len(r.frame) for r in result.by_subscription.values())  # both directions of a pair: one unit
     recorded = 0
     for one in result.by_subscription.values():
         manifest = json.loads((one.evidence_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -59,7 +60,8 @@ def main(argv: list[str]) -> tuple[float, float]:
     except ImportError:
         from vpnrunbook.runbook import ledger
     entries, findings = ledger.verify(base / "evidence")
-    print(f"all {len(targets)} done (applied/unchanged): {done == len(targets)}; all strong-modern: {all_strong}; "
+    print(f"all {len(targets)} connections ({units} units) done (applied/unchanged): {done == units}; "
+          f"all strong-modern: {all_strong}; "
           f"connections written, each in the evidence with its ETag after: {recorded}; ledger: {len(entries)} "
           f"lines, {len(findings)} finding(s)")
     ratio = reads / writes if writes else float("inf")

@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS resources (
     op_id TEXT, op_kind TEXT, op_start REAL, op_done REAL
 );
 CREATE INDEX IF NOT EXISTS resources_scope ON resources (sub, type, rg, seq);
+CREATE INDEX IF NOT EXISTS resources_seq ON resources (seq);          -- save(): MAX(seq) without a scan
+CREATE INDEX IF NOT EXISTS resources_type_id ON resources (type, id);  -- Resource Graph pages in id order
 CREATE TABLE IF NOT EXISTS operations (
     op_id TEXT PRIMARY KEY, resource_key TEXT NOT NULL, kind TEXT NOT NULL, location TEXT,
     start REAL NOT NULL, done REAL NOT NULL, status TEXT NOT NULL, error TEXT, result TEXT
@@ -276,6 +278,21 @@ class Store:
             sql += " AND instr(lower(body), ?) > 0"
             args.append(body_contains.lower())
         return [_record(r) for r in db.execute(sql + " ORDER BY seq", args).fetchall()]
+
+    def page_by_id(self, db: sqlite3.Connection, now: float, *, subs: list[str], type: str, after_id: str | None,
+                   limit: int) -> list[Record]:
+        """Up to ``limit`` resources of ``type`` in ``subs`` with an id after ``after_id``, in id order (keyset
+        paging: each page reads only its own rows)."""
+        marks = ",".join("?" * len(subs))
+        sql = (f"SELECT {', '.join(_COLUMNS)} FROM resources INDEXED BY resources_type_id WHERE type = ? "
+               f"AND id > ? AND sub IN ({marks}) AND {self._VISIBLE} ORDER BY id LIMIT ?")
+        rows = db.execute(sql, (type.lower(), after_id or "", *[s.lower() for s in subs], now, limit)).fetchall()
+        return [_record(r) for r in rows]
+
+    def count_in(self, db: sqlite3.Connection, now: float, *, subs: list[str], type: str) -> int:
+        marks = ",".join("?" * len(subs))
+        return int(db.execute(f"SELECT count(*) FROM resources WHERE sub IN ({marks}) AND type = ? AND "
+                              f"{self._VISIBLE}", (*[s.lower() for s in subs], type.lower(), now)).fetchone()[0])
 
     def save(self, db: sqlite3.Connection, rec: Record) -> Record:
         if not rec.seq:

@@ -58,19 +58,15 @@ def normalize_query(text: str) -> str:
 
 
 # ---- the shapes ----------------------------------------------------------------------------------------
-def _connections_with_gateways(ctx: Ctx, subs: list[str], start: int, top: int) -> tuple[int, list[dict[str, Any]]]:
-    """(total rows, the rows of one page): ids are ordered in SQL, only the page's resources are rendered."""
-    marks = ",".join("?" * len(subs))
-    visible = ctx.store._VISIBLE
-    ids = ctx.db.execute(f"SELECT key FROM resources WHERE sub IN ({marks}) AND type = ? AND {visible} ORDER BY id",
-                         (*subs, connections.KIND.arm_type.lower(), ctx.now)).fetchall()
+def _connections_with_gateways(ctx: Ctx, subs: list[str], after: str | None,
+                               top: int) -> list[dict[str, Any]]:
+    """The rows of one page: the connections after id ``after`` in id order, read by the store's index (a page
+    costs its own rows, whatever its position), each joined with its gateway."""
     rows: list[dict[str, Any]] = []
     gws: dict[str, Any] = {}
     in_scope = set(subs)
-    for (key,) in ids[start:start + top]:
-        rec = ctx.get(key)
-        if rec is None:
-            continue
+    for rec in ctx.store.page_by_id(ctx.db, ctx.now, subs=subs, type=connections.KIND.arm_type, after_id=after,
+                                    limit=top):
         props = connections.render_properties(ctx, rec)
         gw_id = str((props.get("virtualNetworkGateway1") or {}).get("id") or "").lower()
         if gw_id not in gws:   # a join within the query's subscriptions only
@@ -80,11 +76,17 @@ def _connections_with_gateways(ctx: Ctx, subs: list[str], start: int, top: int) 
         gw_name, gw_sku = gws[gw_id]
         rows.append({"id": rec.id, "name": rec.name, "subscriptionId": rec.sub, "resourceGroup": rec.rg.lower(),
                      "location": rec.location, "properties": props, "gatewayName": gw_name, "gatewaySku": gw_sku})
-    return len(ids), rows
+    return rows
 
 
-SERVED_QUERIES: dict[str, Callable[[Ctx, list[str], int, int], tuple[int, list[dict[str, Any]]]]] = {
-    normalize_query(CONNECTIONS_WITH_GATEWAYS): _connections_with_gateways,
+def _count_connections(ctx: Ctx, subs: list[str]) -> int:
+    return ctx.store.count_in(ctx.db, ctx.now, subs=subs, type=connections.KIND.arm_type)
+
+
+# shape → (one page after an id, the total count)
+SERVED_QUERIES: dict[str, tuple[Callable[[Ctx, list[str], str | None, int], list[dict[str, Any]]],
+                                Callable[[Ctx, list[str]], int]]] = {
+    normalize_query(CONNECTIONS_WITH_GATEWAYS): (_connections_with_gateways, _count_connections),
 }
 
 
@@ -102,21 +104,27 @@ def _bad_request(message: str) -> errors.ArmError:
     return errors.ArmError(message, code="BadRequest", details=[{"code": "InvalidRequestContent", "message": message}])
 
 
-def _token(query: str, subs: list[str], offset: int) -> str:
-    digest = hashlib.sha256((normalize_query(query) + "|" + ",".join(subs)).encode()).hexdigest()[:16]
-    return base64.urlsafe_b64encode(json.dumps({"o": offset, "q": digest}).encode()).decode().rstrip("=")
+def _digest(query: str, subs: list[str]) -> str:
+    return hashlib.sha256((normalize_query(query) + "|" + ",".join(subs)).encode()).hexdigest()[:16]
 
 
-def _offset(token: str, query: str, subs: list[str]) -> int:
+def _token(query: str, subs: list[str], offset: int, after: str, total: int) -> str:
+    """Opaque to the client: the page's position (rows before it, the last id sent) and the query's total."""
+    data = {"o": offset, "a": after, "t": total, "q": _digest(query, subs)}
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _position(token: str, query: str, subs: list[str]) -> tuple[int, str, int]:
+    """(offset, last id sent, total) of a ``$skipToken`` made by :func:`_token` for this query."""
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        offset = int(data["o"])
+        offset, after, total, digest = int(data["o"]), str(data["a"]), int(data["t"]), str(data["q"])
     except (ValueError, KeyError, TypeError) as exc:
         raise _bad_request(f"The $skipToken '{token[:40]}' is invalid ({type(exc).__name__}).") from None
-    if _token(query, subs, offset) != token:
+    if digest != _digest(query, subs):
         raise _bad_request("The $skipToken does not belong to this query and these subscriptions; "
                            "send the same query and subscriptions as for the first page.")
-    return offset
+    return offset, after, total
 
 
 # ---- the endpoint ----------------------------------------------------------------------------------------
@@ -152,8 +160,8 @@ def query_resources(ctx: Ctx) -> Response:
     fmt = options.get("resultFormat", "objectArray")
     if fmt != "objectArray":
         raise _bad_request(f"resultFormat {fmt!r} is not served by the vpnrunbook emulator; allowed: objectArray.")
-    run = SERVED_QUERIES.get(normalize_query(query))
-    if run is None:
+    served = SERVED_QUERIES.get(normalize_query(query))
+    if served is None:
         raise _invalid(f"The vpnrunbook emulator serves only the Resource Graph query shapes vpnrunbook sends "
                        f"({len(SERVED_QUERIES)}); this one is not among them: {normalize_query(query)[:200]!r}.",
                        "UnsupportedQueryShape")
@@ -163,13 +171,18 @@ def query_resources(ctx: Ctx) -> Response:
         raise errors.ArmError(
             f"The client does not have authorization to perform action '{GRAPH_ACTION}' over scope "
             f"'/subscriptions/{blocked[0]}' or the scope is invalid.", code="AuthorizationFailed", status=403)
+    page_of, count_of = served
     skip = options.get("$skipToken")
-    start = _offset(skip, query, subs) if skip else int(options.get("$skip") or 0)
-    total, page = run(ctx, subs, start, top)
+    if skip:
+        start, after, total = _position(skip, query, subs)
+        page = page_of(ctx, subs, after, top)
+    else:
+        start, total = int(options.get("$skip") or 0), count_of(ctx, subs)
+        page = page_of(ctx, subs, None, start + top)[start:] if start else page_of(ctx, subs, None, top)
     out: dict[str, Any] = {"totalRecords": total, "count": len(page), "resultTruncated": "false",
                            "data": page, "facets": []}
-    if start + top < total:
-        out["$skipToken"] = _token(query, subs, start + top)
+    if page and start + len(page) < total:
+        out["$skipToken"] = _token(query, subs, start + len(page), page[-1]["id"], total)
     return Response(200, out)
 
 
