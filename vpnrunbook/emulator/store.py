@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS resources (
 CREATE INDEX IF NOT EXISTS resources_scope ON resources (sub, type, rg, seq);
 CREATE INDEX IF NOT EXISTS resources_seq ON resources (seq);          -- save(): MAX(seq) without a scan
 CREATE INDEX IF NOT EXISTS resources_type_id ON resources (type, id);  -- Resource Graph pages in id order
+CREATE INDEX IF NOT EXISTS resources_op_kind ON resources (op_kind);   -- purge() before each write: no scan
 CREATE TABLE IF NOT EXISTS operations (
     op_id TEXT PRIMARY KEY, resource_key TEXT NOT NULL, kind TEXT NOT NULL, location TEXT,
     start REAL NOT NULL, done REAL NOT NULL, status TEXT NOT NULL, error TEXT, result TEXT
@@ -288,6 +289,19 @@ class Store:
                f"AND id > ? AND sub IN ({marks}) AND {self._VISIBLE} ORDER BY id LIMIT ?")
         rows = db.execute(sql, (type.lower(), after_id or "", *[s.lower() for s in subs], now, limit)).fetchall()
         return [_record(r) for r in rows]
+
+    def get_many(self, db: sqlite3.Connection, keys: list[str], now: float) -> dict[str, Record]:
+        """{key: record} of the ``keys`` that exist (one query per 500 keys instead of one per key)."""
+        out: dict[str, Record] = {}
+        wanted = sorted({k.lower() for k in keys if k})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            sql = (f"SELECT {', '.join(_COLUMNS)} FROM resources WHERE key IN ({','.join('?' * len(chunk))}) "
+                   f"AND {self._VISIBLE}")
+            for row in db.execute(sql, (*chunk, now)).fetchall():
+                rec = _record(row)
+                out[rec.key] = rec
+        return out
 
     def count_in(self, db: sqlite3.Connection, now: float, *, subs: list[str], type: str) -> int:
         marks = ",".join("?" * len(subs))

@@ -19,6 +19,7 @@ RBAC: the principal may not read that subscription through Resource Graph) makes
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import re
@@ -65,8 +66,13 @@ def _connections_with_gateways(ctx: Ctx, subs: list[str], after: str | None,
     rows: list[dict[str, Any]] = []
     gws: dict[str, Any] = {}
     in_scope = set(subs)
-    for rec in ctx.store.page_by_id(ctx.db, ctx.now, subs=subs, type=connections.KIND.arm_type, after_id=after,
-                                    limit=top):
+    page = ctx.store.page_by_id(ctx.db, ctx.now, subs=subs, type=connections.KIND.arm_type, after_id=after,
+                                limit=top)
+    # what rendering a row reads (its local network gateway, its gateway): one query for the page, not one a row
+    refs = [str((r.body.get("properties", {}).get(f) or {}).get("id") or "")
+            for r in page for f in ("localNetworkGateway2", "virtualNetworkGateway1")]
+    ctx = _with_records(ctx, ctx.store.get_many(ctx.db, refs, ctx.now))
+    for rec in page:
         props = connections.render_properties(ctx, rec)
         gw_id = str((props.get("virtualNetworkGateway1") or {}).get("id") or "").lower()
         if gw_id not in gws:   # a join within the query's subscriptions only
@@ -77,6 +83,19 @@ def _connections_with_gateways(ctx: Ctx, subs: list[str], after: str | None,
         rows.append({"id": rec.id, "name": rec.name, "subscriptionId": rec.sub, "resourceGroup": rec.rg.lower(),
                      "location": rec.location, "properties": props, "gatewayName": gw_name, "gatewaySku": gw_sku})
     return rows
+
+
+def _with_records(ctx: Ctx, known: dict[str, Any]) -> Ctx:
+    """``ctx`` whose ``get`` answers from ``known`` (records read for this page, same transaction) first."""
+    read = ctx.get
+
+    def get(key: str) -> Any:
+        found = known.get(key.lower())
+        return found if found is not None else read(key)
+
+    page_ctx = dataclasses.replace(ctx)
+    page_ctx.get = get  # type: ignore[method-assign]
+    return page_ctx
 
 
 def _count_connections(ctx: Ctx, subs: list[str]) -> int:
