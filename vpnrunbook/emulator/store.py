@@ -280,16 +280,6 @@ class Store:
             args.append(body_contains.lower())
         return [_record(r) for r in db.execute(sql + " ORDER BY seq", args).fetchall()]
 
-    def page_by_id(self, db: sqlite3.Connection, now: float, *, subs: list[str], type: str, after_id: str | None,
-                   limit: int) -> list[Record]:
-        """Up to ``limit`` resources of ``type`` in ``subs`` with an id after ``after_id``, in id order (keyset
-        paging: each page reads only its own rows)."""
-        marks = ",".join("?" * len(subs))
-        sql = (f"SELECT {', '.join(_COLUMNS)} FROM resources INDEXED BY resources_type_id WHERE type = ? "
-               f"AND id > ? AND sub IN ({marks}) AND {self._VISIBLE} ORDER BY id LIMIT ?")
-        rows = db.execute(sql, (type.lower(), after_id or "", *[s.lower() for s in subs], now, limit)).fetchall()
-        return [_record(r) for r in rows]
-
     def get_many(self, db: sqlite3.Connection, keys: list[str], now: float) -> dict[str, Record]:
         """{key: record} of the ``keys`` that exist (one query per 500 keys instead of one per key)."""
         out: dict[str, Record] = {}

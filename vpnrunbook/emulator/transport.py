@@ -22,6 +22,7 @@ from azure.core.utils import case_insensitive_dict
 
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.app import EmulatorApp
+from vpnrunbook.emulator.models import RawJson, serialized
 
 LARGE_BODY = 64 * 1024            # a response body larger than this is kept serialized in ``exchanges``
 LARGE_BODIES_BUDGET = 16 * 1024 * 1024   # at most this much of them; the oldest beyond it are dropped
@@ -205,7 +206,7 @@ class InProcessTransport(HttpTransport):
             with self._lock:
                 self.requests.append((request.method.upper(), path, 0))
             raise ServiceResponseError(f"Connection closed by the emulator ({exc})") from None
-        body = b"" if resp.body is None else json.dumps(resp.body).encode("utf-8")
+        body = serialized(resp.body)
         out = dict(resp.headers)
         if resp.body is not None:
             out["Content-Type"] = "application/json; charset=utf-8"
@@ -217,6 +218,8 @@ class InProcessTransport(HttpTransport):
                 kept = {**kept, "value": "<redacted>"}  # the key never lands in an inspectable log
             elif len(body) > LARGE_BODY:  # a page of 1,000 rows: not every one parsed in memory for the log
                 kept = self._keep_large(body)
+            elif isinstance(kept, RawJson):
+                kept = json.loads(body)
             self.exchanges.append((request.method.upper(), request.url, resp.status, dict(resp.headers), kept))
         from vpnrunbook.emulator.app import REASONS
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.handlers import connections
-from vpnrunbook.emulator.models import Ctx, Response
+from vpnrunbook.emulator.models import Ctx, RawJson, Response
 
 API_VERSIONS = ("2019-04-01", "2021-03-01", "2022-10-01", "2024-04-01")  # azure-mgmt-resourcegraph 8.0.1: 2021-03-01
 DEFAULT_TOP = 100
@@ -59,30 +59,102 @@ def normalize_query(text: str) -> str:
 
 
 # ---- the shapes ----------------------------------------------------------------------------------------
+# Resource Graph is an index: rows are rendered when a resource (or what its row shows of another) changed, not
+# for every query. A connection's row is kept rendered with the fingerprint of what it was rendered from: its
+# ETag and operation, and those of the one other resource its status comes from (a site-to-site connection's
+# local network gateway, a connected VNet-to-VNet connection's other direction). A kept row is sent as it was
+# serialized.
+INDEX_TABLE = ("CREATE TABLE IF NOT EXISTS graph_index (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
+               "dependency TEXT NOT NULL, gateway TEXT NOT NULL, row TEXT NOT NULL)")
+
+
+def page_sql(subscriptions: int, visible: str) -> str:
+    """A page in id order after an id (keyset: the store's (type, id) index, no sort of every row), with what the
+    index keeps of each row."""
+    marks = ",".join("?" * subscriptions)
+    return ("SELECT r.key, r.id, r.etag, r.op_kind, r.op_done, g.fingerprint, g.dependency, g.gateway, g.row "
+            "FROM resources r INDEXED BY resources_type_id LEFT JOIN graph_index g ON g.key = r.key "
+            f"WHERE r.type = ? AND r.id > ? AND r.sub IN ({marks}) AND {visible} ORDER BY r.id LIMIT ?")
+
+
+def _fingerprint(etag: Any, op_kind: Any, op_done: Any) -> str:
+    return f"{etag}|{op_kind or ''}|{op_done or ''}"
+
+
 def _connections_with_gateways(ctx: Ctx, subs: list[str], after: str | None,
-                               top: int) -> list[dict[str, Any]]:
-    """The rows of one page: the connections after id ``after`` in id order, read by the store's index (a page
-    costs its own rows, whatever its position), each joined with its gateway."""
-    rows: list[dict[str, Any]] = []
-    gws: dict[str, Any] = {}
+                               top: int) -> tuple[list[str], str | None]:
+    """One page: the rows (JSON texts) of the connections after id ``after`` in id order, read by the store's
+    index (a page costs its own rows, whatever its position), each joined with its gateway; and the last id."""
+    db = ctx.db
+    db.execute(INDEX_TABLE)
+    listed = db.execute(page_sql(len(subs), ctx.store._VISIBLE),
+                        (connections.KIND.arm_type.lower(), after or "", *subs, ctx.now, top)).fetchall()
+    if not listed:
+        return [], None
+    deps = [row[6] for row in listed if row[8] is not None and row[6]]
+    now_of: dict[str, str] = {}
+    for start in range(0, len(deps), 500):
+        chunk = deps[start:start + 500]
+        for key, etag, op_kind, op_done in db.execute(
+                f"SELECT key, etag, op_kind, op_done FROM resources WHERE key IN ({','.join('?' * len(chunk))}) "
+                f"AND {ctx.store._VISIBLE}", (*chunk, ctx.now)).fetchall():
+            now_of[key] = _fingerprint(etag, op_kind, op_done)
+    texts: dict[str, tuple[str, str]] = {}   # key → (row without the gateway, gateway key)
+    stale: list[str] = []
+    for key, _id, etag, op_kind, op_done, fingerprint, dependency, gateway, row in listed:
+        kept = row is not None and fingerprint == _fingerprint(etag, op_kind, op_done) + "#" + (
+            now_of.get(dependency, "-") if dependency else "")
+        if kept:
+            texts[key] = (row, gateway)
+        else:
+            stale.append(key)
+    if stale:
+        texts.update(_render(ctx, stale))
+    gateways = ctx.store.get_many(db, sorted({gw for _row, gw in texts.values() if gw}), ctx.now)
     in_scope = set(subs)
-    page = ctx.store.page_by_id(ctx.db, ctx.now, subs=subs, type=connections.KIND.arm_type, after_id=after,
-                                limit=top)
-    # what rendering a row reads (its local network gateway, its gateway): one query for the page, not one a row
-    refs = [str((r.body.get("properties", {}).get(f) or {}).get("id") or "")
-            for r in page for f in ("localNetworkGateway2", "virtualNetworkGateway1")]
-    ctx = _with_records(ctx, ctx.store.get_many(ctx.db, refs, ctx.now))
-    for rec in page:
-        props = connections.render_properties(ctx, rec)
-        gw_id = str((props.get("virtualNetworkGateway1") or {}).get("id") or "").lower()
-        if gw_id not in gws:   # a join within the query's subscriptions only
-            gw = ctx.get(gw_id)
-            gws[gw_id] = (gw.name, ((gw.body.get("properties") or {}).get("sku") or {}).get("name")) \
-                if gw is not None and gw.sub in in_scope else (None, None)
-        gw_name, gw_sku = gws[gw_id]
-        rows.append({"id": rec.id, "name": rec.name, "subscriptionId": rec.sub, "resourceGroup": rec.rg.lower(),
-                     "location": rec.location, "properties": props, "gatewayName": gw_name, "gatewaySku": gw_sku})
-    return rows
+    out = []
+    for key, *_rest in listed:
+        text, gw_key = texts[key]
+        gw = gateways.get(gw_key)
+        name, sku = (gw.name, ((gw.body.get("properties") or {}).get("sku") or {}).get("name")) \
+            if gw is not None and gw.sub in in_scope else (None, None)   # a join within the query's subscriptions
+        out.append(f'{text[:-1]}, "gatewayName": {json.dumps(name)}, "gatewaySku": {json.dumps(sku)}}}')
+    return out, listed[-1][1]
+
+
+def _render(ctx: Ctx, keys: list[str]) -> dict[str, tuple[str, str]]:
+    """Render the rows of ``keys`` (without their gateway); keep the site-to-site ones whose operation ended."""
+    records = ctx.store.get_many(ctx.db, keys, ctx.now)
+    refs = [str((r.body.get("properties", {}).get("localNetworkGateway2") or {}).get("id") or "").lower()
+            for r in records.values()]
+    known = ctx.store.get_many(ctx.db, refs, ctx.now)
+    page_ctx = _with_records(ctx, known)
+    out: dict[str, tuple[str, str]] = {}
+    for key in keys:
+        rec = records[key]
+        props = connections.render_properties(page_ctx, rec)
+        gw_key = str((props.get("virtualNetworkGateway1") or {}).get("id") or "").lower()
+        text = json.dumps({"id": rec.id, "name": rec.name, "subscriptionId": rec.sub,
+                           "resourceGroup": rec.rg.lower(), "location": rec.location, "properties": props})
+        out[key] = (text, gw_key)
+        if rec.in_progress(ctx.now) or rec.op_kind == "delete":
+            continue   # its state changes with the clock: rendered again next time
+        if props.get("connectionType") == "Vnet2Vnet":
+            # Connected through the other direction found (same key, policy, Succeeded): the row holds while
+            # neither changes. NotConnected: any new connection could change it, so it is not kept.
+            other = connections.reverse_connection(page_ctx, rec) if props.get("connectionStatus") == "Connected" \
+                else None
+            if other is None:
+                continue
+            dep_key, dep = other.key, other
+        else:
+            dep_key = str((props.get("localNetworkGateway2") or {}).get("id") or "").lower()
+            dep = known.get(dep_key)
+        fingerprint = _fingerprint(rec.etag, rec.op_kind, rec.op_done) + "#" + (
+            (_fingerprint(dep.etag, dep.op_kind, dep.op_done) if dep is not None else "-") if dep_key else "")
+        ctx.db.execute("INSERT OR REPLACE INTO graph_index (key, fingerprint, dependency, gateway, row) "
+                       "VALUES (?, ?, ?, ?, ?)", (key, fingerprint, dep_key, gw_key, text))
+    return out
 
 
 def _with_records(ctx: Ctx, known: dict[str, Any]) -> Ctx:
@@ -103,7 +175,7 @@ def _count_connections(ctx: Ctx, subs: list[str]) -> int:
 
 
 # shape → (one page after an id, the total count)
-SERVED_QUERIES: dict[str, tuple[Callable[[Ctx, list[str], str | None, int], list[dict[str, Any]]],
+SERVED_QUERIES: dict[str, tuple[Callable[[Ctx, list[str], str | None, int], tuple[list[str], str | None]],
                                 Callable[[Ctx, list[str]], int]]] = {
     normalize_query(CONNECTIONS_WITH_GATEWAYS): (_connections_with_gateways, _count_connections),
 }
@@ -194,15 +266,17 @@ def query_resources(ctx: Ctx) -> Response:
     skip = options.get("$skipToken")
     if skip:
         start, after, total = _position(skip, query, subs)
-        page = page_of(ctx, subs, after, top)
+        page, last = page_of(ctx, subs, after, top)
     else:
         start, total = int(options.get("$skip") or 0), count_of(ctx, subs)
-        page = page_of(ctx, subs, None, start + top)[start:] if start else page_of(ctx, subs, None, top)
-    out: dict[str, Any] = {"totalRecords": total, "count": len(page), "resultTruncated": "false",
-                           "data": page, "facets": []}
-    if page and start + len(page) < total:
-        out["$skipToken"] = _token(query, subs, start + len(page), page[-1]["id"], total)
-    return Response(200, out)
+        page, last = page_of(ctx, subs, None, start + top)
+        page = page[start:]
+    # the rows are JSON texts already (kept in the index): the answer is written around them
+    text = (f'{{"totalRecords": {total}, "count": {len(page)}, "resultTruncated": "false", '
+            f'"data": [{", ".join(page)}], "facets": []')
+    if page and last and start + len(page) < total:
+        text += f', "$skipToken": {json.dumps(_token(query, subs, start + len(page), last, total))}'
+    return Response(200, RawJson((text + "}").encode("utf-8")))
 
 
 # ---- the control API: simulated Resource Graph access -------------------------------------------------------
