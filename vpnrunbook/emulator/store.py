@@ -378,6 +378,8 @@ class Store:
     def reset(self, db: sqlite3.Connection) -> None:
         for table in ("resources", "operations", "secrets", "settings", "faults", "stats"):
             db.execute(f"DELETE FROM {table}")
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'graph_index'").fetchone():
+            db.execute("DELETE FROM graph_index")   # Resource Graph's rows (handlers/resource_graph.py)
 
 
 def _delete_secrets(db: sqlite3.Connection, key: str) -> None:
