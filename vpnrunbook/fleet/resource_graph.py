@@ -17,6 +17,7 @@ far above what one audit sends (1 + pages), and the SDK's retry policy honours i
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -136,12 +137,14 @@ def iter_query_pages(client: Any, subscriptions: Sequence[str], query: str = CON
         body = QueryRequest(subscriptions=list(subscriptions), query=query,
                             options=QueryRequestOptions(top=page_size, skip_token=token,
                                                         result_format="objectArray")).serialize()
-        response = send(HttpRequest("POST", url, json=body), **retry_options())
+        # streamed, then read and parsed once here (not also by the pipeline's ContentDecodePolicy)
+        response = send(HttpRequest("POST", url, json=body), stream=True, **retry_options())
+        data = response.read()
         if response.status_code == 403:
             raise GraphNotPermitted(_message(HttpResponseError(response=response)))
         if response.status_code != 200:
             raise _graph_error(response)
-        page = response.json() or {}
+        page = json.loads(data) if data else {}
         token = page.get("$skipToken")
         yield list(page.get("data") or [])
         if not token:
