@@ -14,7 +14,6 @@ Shared keys are generated and never returned.
 
 from __future__ import annotations
 
-import copy
 import random
 import secrets
 import time
@@ -144,7 +143,7 @@ class _Direct:
             else models.NETWORK_API_VERSION
         ctx = self._ctx(app=self.app, store=self.app.store, db=db, now=now, method="PUT", path=path,
                         query={"api-version": version}, headers={}, raw_body=b"{}", base_url=ARM_URL,
-                        params=params, _factor=0.0, body=copy.deepcopy(body))
+                        params=params, _factor=0.0, body=body)  # each body is built fresh
         try:
             resp = route.methods["PUT"](ctx)
         except errors.ArmError as exc:
@@ -231,10 +230,18 @@ def seed_fleet(session: Any = None, *, connections: int = 100, resource_groups: 
                     "publicIPAddress": {"id": pip}}}]}})
             gw_ids.append(gw)
 
+    wires: dict[int, dict[str, Any]] = {}
+
+    def wire(policy: IpsecIkePolicy) -> dict[str, Any]:
+        """A policy's wire form, made once per policy of the mix (not once per connection)."""
+        if id(policy) not in wires:
+            wires[id(policy)] = policy.as_wire_dict()
+        return wires[id(policy)]
+
     def conn_body(gw: str, policy: IpsecIkePolicy | None, key: str, peer: dict[str, Any]) -> dict[str, Any]:
         props: dict[str, Any] = {"virtualNetworkGateway1": {"id": gw}, **peer, "sharedKey": key,
                                  "connectionProtocol": "IKEv2",
-                                 "ipsecPolicies": [] if policy is None else [policy.as_wire_dict()],
+                                 "ipsecPolicies": [] if policy is None else [dict(wire(policy))],
                                  "dpdTimeoutSeconds": rng.choice(DPD_CHOICES)}
         if policy is not None and rng.random() < 0.1:
             props["usePolicyBasedTrafficSelectors"] = True
