@@ -55,10 +55,7 @@ def main(argv: list[str]) -> tuple[float, float]:
     for one in result.by_subscription.values():
         manifest = json.loads((one.evidence_dir / "manifest.json").read_text(encoding="utf-8"))
         recorded += sum(len(c.get("etags_after") or {}) for c in manifest["changes"] if c.get("applied"))
-    try:  # the evidence layer's own package (vpnrunbook.evidence) once it moved there
-        from vpnrunbook.evidence import ledger  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        from vpnrunbook.runbook import ledger
+    from vpnrunbook.evidence import ledger
     entries, findings = ledger.verify(base / "evidence")
     print(f"all {len(targets)} connections ({units} units) done (applied/unchanged): {done == units}; "
           f"all strong-modern: {all_strong}; "
