@@ -7,6 +7,8 @@ pairs, a quarter already ``strong-modern``), reads them through Resource Graph a
 counted are the ones the buckets took — what ARM would count: every attempt, LRO polls and list pages included.
 Checks that nothing is lost: every connection applied or unchanged, every one ``strong-modern`` afterwards, each
 written connection in the rollout's evidence (its change record with the ETag after) and the ledger verifies.
+First, as the baseline in the same run: 100 connections through the operations layer's own reads
+(``shared_reads=False``: a GET per resource and per poll) and through the shared list reads.
 Last line: ``rollout 1000 within ARM limits: X s, reads per write Y`` (goal: ≤ 120 s, ≤ 2.5).
 Run: ``python -m benchmarks rollout_arm_limits`` or ``python -m benchmarks.rollout_arm_limits [connections]``.
 """
@@ -15,12 +17,39 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from benchmarks._common import fresh_state, timed
 
 
+def baseline(n: int) -> None:
+    """The same rollout of ``n`` connections through the operations layer's own reads (a GET per resource and per
+    poll, the SDK's pollers) and through the shared reads, each on a fresh fleet, in this run."""
+    from vpnrunbook.azure.connect import connect
+    from vpnrunbook.fleet.resource_graph import audit_resource_graph
+    from vpnrunbook.fleet.seed import seed_fleet
+    from vpnrunbook.fleet.subscription_rollout import rollout_by_subscription
+    from vpnrunbook.fleet.write_limits import SubscriptionBudget
+
+    for shared in (False, True):
+        fresh_state("armlimits-base")
+        session = connect(target="emulator")
+        seed_fleet(session, connections=n, resource_groups=max(1, n // 20))
+        budget = SubscriptionBudget()
+        targets = audit_resource_graph(session).frame
+        started = time.perf_counter()
+        rollout_by_subscription(session, targets, policy="strong-modern", budget=budget, shared_reads=shared,
+                                evidence=False)
+        seconds = time.perf_counter() - started
+        reads = sum(v for (_, op), v in budget.taken.items() if op == "read")
+        writes = sum(v for (_, op), v in budget.taken.items() if op == "write")
+        print(f"{n} connections, {'shared list reads' if shared else 'operations layer alone (before)'}: "
+              f"{seconds:.1f} s, {reads} reads for {writes} writes = {reads / max(writes, 1):.2f} reads per write")
+
+
 def main(argv: list[str]) -> tuple[float, float]:
     n = int(argv[0]) if argv else 1000
+    baseline(100)
     base = fresh_state("armlimits")
     from vpnrunbook.azure.connect import connect
     from vpnrunbook.fleet.audit import audit_fleet
