@@ -149,31 +149,31 @@ class FleetReads:
 
     def wait_done(self, kind: str, rg: str, name: str, *, etag_before: str | None, interval: float) -> dict[str, Any]:
         """Wait until the list of ``rg`` shows ``name`` settled after a write that replaced ``etag_before``;
-        return its body. Waiters of one resource group share each list call."""
+        return its body. A list made after the write serves every waiter of the group (no waiter sleeps while
+        holding the group's list: a plan reading the group meanwhile is not held up)."""
         listing = self._listing(kind, rg)
         written = time.monotonic()
         due = written + self.first_delay(interval)
         need_after = written     # only a list requested after this moment can show the write's end
         while True:
-            with listing.lock:
-                while True:
-                    if listing.started >= need_after and listing.items is not None:
-                        body = listing.items.get(name.lower())
-                        if body is None:
-                            raise ResourceNotFoundError(f"{rg}/{name} is no longer listed after its write")
-                        state = str((body.get("properties") or {}).get("provisioningState") or "")
-                        if state not in SETTLING and (etag_before is None or body.get("etag") != etag_before):
-                            self._learn(listing.started - written)
-                            return body
-                        need_after = listing.started + 1e-6
-                        due = max(due, listing.started + interval)
-                    if not listing.busy:
-                        listing.busy = True
-                        break
-                    listing.lock.wait()
             pause = due - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
+            with listing.lock:
+                while listing.busy:          # a list in flight: its answer may do
+                    listing.lock.wait()
+                if listing.started >= need_after and listing.items is not None:
+                    body = listing.items.get(name.lower())
+                    if body is None:
+                        raise ResourceNotFoundError(f"{rg}/{name} is no longer listed after its write")
+                    state = str((body.get("properties") or {}).get("provisioningState") or "")
+                    if state not in SETTLING and (etag_before is None or body.get("etag") != etag_before):
+                        self._learn(listing.started - written)
+                        return body
+                    need_after = listing.started + 1e-6
+                    due = listing.started + interval
+                    continue
+                listing.busy = True
             started = time.monotonic()
             try:
                 items = self._list(kind, rg)
