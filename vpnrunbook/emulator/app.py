@@ -6,7 +6,6 @@ The same callable serves the in-process transport (``transport.py``) and ``vpnru
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import sys
 import traceback
@@ -16,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from vpnrunbook.emulator import control, errors, limits, routes
-from vpnrunbook.emulator.models import SUPPORTED_API_VERSIONS, Ctx, Response
+from vpnrunbook.emulator.models import SUPPORTED_API_VERSIONS, Ctx, Response, serialized
 from vpnrunbook.emulator.store import Store
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ class EmulatorApp:
             resp = Response(exc.status, exc.body(), exc.headers)
         else:
             resp = self.handle(method, path, _wsgi_text(environ.get("QUERY_STRING", "")), headers, body, base_url)
-        payload = b"" if resp.body is None else json.dumps(resp.body).encode()
+        payload = serialized(resp.body)
         out_headers = {"x-ms-request-id": str(uuid.uuid4()), **resp.headers}
         if resp.body is not None:
             out_headers["Content-Type"] = "application/json; charset=utf-8"

@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS resources (
     op_id TEXT, op_kind TEXT, op_start REAL, op_done REAL
 );
 CREATE INDEX IF NOT EXISTS resources_scope ON resources (sub, type, rg, seq);
+CREATE INDEX IF NOT EXISTS resources_seq ON resources (seq);          -- save(): MAX(seq) without a scan
+CREATE INDEX IF NOT EXISTS resources_type_id ON resources (type, id);  -- Resource Graph pages in id order
+CREATE INDEX IF NOT EXISTS resources_op_kind ON resources (op_kind);   -- purge() before each write: no scan
 CREATE TABLE IF NOT EXISTS operations (
     op_id TEXT PRIMARY KEY, resource_key TEXT NOT NULL, kind TEXT NOT NULL, location TEXT,
     start REAL NOT NULL, done REAL NOT NULL, status TEXT NOT NULL, error TEXT, result TEXT
@@ -302,6 +305,24 @@ class Store:
             found = [r for r in found if wanted in fold(json.dumps(r.body, ensure_ascii=False))]
         return found
 
+    def get_many(self, db: sqlite3.Connection, keys: list[str], now: float) -> dict[str, Record]:
+        """{key: record} of the ``keys`` that exist (one query per 500 keys instead of one per key)."""
+        out: dict[str, Record] = {}
+        wanted = sorted({k.lower() for k in keys if k})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            sql = (f"SELECT {', '.join(_COLUMNS)} FROM resources WHERE key IN ({','.join('?' * len(chunk))}) "
+                   f"AND {self._VISIBLE}")
+            for row in db.execute(sql, (*chunk, now)).fetchall():
+                rec = _record(row)
+                out[rec.key] = rec
+        return out
+
+    def count_in(self, db: sqlite3.Connection, now: float, *, subs: list[str], type: str) -> int:
+        marks = ",".join("?" * len(subs))
+        return int(db.execute(f"SELECT count(*) FROM resources WHERE sub IN ({marks}) AND type = ? AND "
+                              f"{self._VISIBLE}", (*[s.lower() for s in subs], type.lower(), now)).fetchone()[0])
+
     def save(self, db: sqlite3.Connection, rec: Record) -> Record:
         if not rec.seq:
             rec.seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM resources").fetchone()[0])
@@ -382,6 +403,8 @@ class Store:
     def reset(self, db: sqlite3.Connection) -> None:
         for table in ("resources", "operations", "secrets", "settings", "faults", "stats"):
             db.execute(f"DELETE FROM {table}")
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'graph_index'").fetchone():
+            db.execute("DELETE FROM graph_index")   # Resource Graph's rows (handlers/resource_graph.py)
 
 
 def _delete_secrets(db: sqlite3.Connection, key: str) -> None:

@@ -17,6 +17,7 @@ traffic_selector_policies (count), findings (lint text, ``; ``-separated), warni
 from __future__ import annotations
 
 import functools
+import json
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -312,12 +313,14 @@ def _list_pages(session: Any, rg: str, segment: str) -> list[dict[str, Any]]:
     url: str | None = f"{first}?api-version={NETWORK_API_VERSION}"
     items: list[dict[str, Any]] = []
     while url:
-        response = session.network.send_request(HttpRequest("GET", url), **retry_options())
+        # streamed, then read and parsed once here (not also by the pipeline's ContentDecodePolicy)
+        response = session.network.send_request(HttpRequest("GET", url), stream=True, **retry_options())
+        data = response.read()
         if response.status_code == 404:
             raise ResourceNotFoundError(response=response)
         if response.status_code != 200:
             raise HttpResponseError(response=response)
-        page = response.json() or {}
+        page = json.loads(data) if data else {}
         items += page.get("value") or []
         url = _next_link(session, page.get("nextLink"), first)
     return items
