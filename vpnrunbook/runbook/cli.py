@@ -48,6 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "still go to stderr)")
     run.add_argument("--target", choices=("emulator", "azure"), help="default: $VPNRUNBOOK_TARGET or emulator")
     run.add_argument("--describe", action="store_true", help="print the step's parameters (type, default, help) and exit")
+    run.add_argument("--job", metavar="FILE.json",
+                     help="a scheduler's job (JSON object: apply, allow_breaking, parameters, timeout_seconds, "
+                          "start_timeout_seconds, cell_timeout_seconds), checked by the entry gate "
+                          "(vpnrunbook.gate): a boolean must be a boolean, a timeout a finite number; evidence_dir "
+                          "is refused (the evidence root is the project's). Bad values: exit 2 and a refused run")
+    run.add_argument("--job-task", metavar="TASK", help=argparse.SUPPRESS)   # the DAG: parameters per task
+    run.add_argument("--job-label", metavar="LABEL", default="job", help=argparse.SUPPRESS)  # e.g. dag_run.conf
+    run.add_argument("--result", metavar="FILE.json",
+                     help="write the run's result (step, outcome, exit_code, run_id, evidence, ledger_head, error, "
+                          "retry) as JSON to FILE: what schedulers read instead of parsing the output")
     _evidence_arg(run)
     _timeout_args(run)
     run.set_defaults(handler=cmd_run)
@@ -125,12 +135,18 @@ def _timeout_args(p: argparse.ArgumentParser) -> None:
                    help=f"bound on the whole run (default {DEFAULT_RUN_TIMEOUT:g} s)")
 
 
-def _timeouts(args: argparse.Namespace):
+def _timeouts(args: argparse.Namespace, *, checked: bool = True):
+    """The timeouts given; ``checked``: refused here (SystemExit 2) when not finite and positive (the gate's rule).
+    ``vpnrunbook run`` leaves the check to the gate, which refuses with a refused evidence folder."""
+    from vpnrunbook.gate import timeout_problem
     from vpnrunbook.runbook.runner import Timeouts
 
-    for name in ("start_timeout", "cell_timeout", "timeout"):
-        if getattr(args, name) <= 0:
-            raise SystemExit(f"--{name.replace('_', '-')} must be a positive number of seconds, not {getattr(args, name)}")
+    if checked:
+        for name in ("start_timeout", "cell_timeout", "timeout"):
+            problem = timeout_problem(f"--{name.replace('_', '-')}", getattr(args, name))
+            if problem:
+                print(f"vpnrunbook: {problem}", file=sys.stderr)
+                raise SystemExit(EXIT_USAGE)
     return Timeouts(start=args.start_timeout, cell=args.cell_timeout, run=args.timeout)
 
 
@@ -153,8 +169,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         step = get_step(args.step)
     except KeyError as exc:
         print(f"vpnrunbook run: {exc.args[0]}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.describe:
+        if args.describe:
+            return EXIT_USAGE
+        step = None   # the gate refuses it: exit 2 and a refused evidence folder, as for any refusal
+    if args.describe and step is not None:
         print(f"{step.name}: {step.title}\nnotebook: {step.path}\nchanges: {step.changes or 'nothing (read-only)'}\n")
         for p in step.params:
             note = " (set with --apply)" if p.name == "apply" else ""
@@ -182,15 +200,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problem:
         print(f"vpnrunbook run: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    if not args.quiet:
-        print(f"running {step.name} ({'read-only' if step.read_only else 'apply' if args.apply else 'plan only'}"
-              f"{', breaking changes allowed' if args.allow_breaking else ''}) ...", file=sys.stderr)
+    from vpnrunbook import gate
+
+    job = gate.Job()
+    if args.job:
+        job = _read_job(args)
+    request = {"apply": job.apply if job.apply_given else args.apply,
+               "allow_breaking": job.allow_breaking if job.allow_breaking_given else args.allow_breaking,
+               "parameters": {**job.parameters, **overrides}, "timeouts": _timeouts(args, checked=False),
+               "problems": job.problems}
+    for part, value in job.timeouts.items():
+        setattr(request["timeouts"], part, value)
+    if not args.quiet and step is not None:
+        print(f"running {step.name} ({'read-only' if step.read_only else 'apply' if request['apply'] else 'plan only'}"
+              f"{', breaking changes allowed' if request['allow_breaking'] is True else ''}) ...", file=sys.stderr)
     _interrupt_on_sigterm()
-    result = _run_with_progress(step.name, args, overrides)
+    result = _run_with_progress(step.name if step is not None else args.step, args, request)
+    if args.result:
+        _write_result(Path(args.result), gate.result_dict(result, root))
     if not args.quiet:
         from vpnrunbook.runbook.terminal import report_lines
 
-        for line in report_lines(result.manifest, allow_breaking=args.allow_breaking):
+        for line in report_lines(result.manifest, allow_breaking=request["allow_breaking"] is True):
             print(line)
     print(f"{result.step}: {result.outcome} (exit {result.exit_code})")
     if result.error:
@@ -223,18 +254,47 @@ def _signing_ready(root: Path) -> str | None:
     return None
 
 
-def _run_with_progress(step: str, args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
-    """The run, with the progress lines of long operations (gateway creation: percentage, about … left) relayed
-    to stderr while it goes on (not with --quiet)."""
+def _read_job(args: argparse.Namespace) -> Any:
+    """``--job FILE``: the scheduler's job, read and checked by the gate (its problems become a refusal)."""
+    from vpnrunbook import gate
+    from vpnrunbook.policy.rules import Problem
+
+    label = args.job_label or "job"
+    try:
+        text = Path(args.job).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        job = gate.Job()
+        job.problems.append(Problem("--job", args.job, f"cannot be read ({getattr(exc, 'strerror', None) or exc})",
+                                    "a readable JSON file", "FileNotReadable"))
+        return job
+    tasks: list[str] = []
+    if args.job_task:
+        from vpnrunbook.runbook.demo import task_ids
+
+        tasks = task_ids()
+    return gate.read_job(text, label=label, task=args.job_task, tasks=tasks,
+                         scheduler_keys=gate.SCHEDULER_KEYS if args.job_task else ())
+
+
+def _write_result(path: Path, result: dict[str, Any]) -> None:
+    import json
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _run_with_progress(step: str, args: argparse.Namespace, request: dict[str, Any]) -> Any:
+    """The run (through the entry gate), with the progress lines of long operations (gateway creation:
+    percentage, about … left) relayed to stderr while it goes on (not with --quiet)."""
     import tempfile
 
-    from vpnrunbook.runbook.runner import run_step
+    from vpnrunbook import gate
     from vpnrunbook.runbook.terminal import PROGRESS_FILE_ENV, ProgressRelay
 
     def run() -> Any:
-        return run_step(step, params_file=args.parameters, parameters=overrides, apply=args.apply,
-                        target=args.target, evidence_dir=args.evidence_dir, timeouts=_timeouts(args),
-                        progress=sys.stderr.isatty(), allow_breaking=args.allow_breaking)
+        return gate.start(step, params_file=args.parameters, target=args.target, evidence_dir=args.evidence_dir,
+                          progress=sys.stderr.isatty(), **request)
 
     if args.quiet:
         return run()
