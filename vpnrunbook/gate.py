@@ -251,7 +251,7 @@ def _window_problems(name: str, window: Any) -> list[Problem]:
 def start(step: str, *, params_file: str | Path | None = None, parameters: Any = None, apply: Any = False,
           allow_breaking: Any = False, target: Any = None, timeouts: Any = None,
           evidence_dir: str | Path | None = None, problems: Iterable[Problem] = (), cwd: str | Path | None = None,
-          progress: bool = False, extra_secrets: Iterable[str] = ()) -> Any:
+          progress: bool = False, extra_secrets: Iterable[str] = (), labels: Mapping[str, str] | None = None) -> Any:
     """Start ``step`` through the gate and return its :class:`~vpnrunbook.runbook.runner.RunResult`. Never raises
     for bad input: ``problems`` found by the caller (a job's) and the gate's own end in a ``refused`` run (exit 2,
     its evidence folder written, nothing run). ``evidence_dir``: the operator's own ``--evidence-dir`` only."""
@@ -261,7 +261,7 @@ def start(step: str, *, params_file: str | Path | None = None, parameters: Any =
 
     found = list(problems)
     found += request_problems(apply=apply, allow_breaking=allow_breaking, target=target, timeouts=timeouts,
-                              parameters=parameters)
+                              parameters=parameters, labels=labels)
     given = parameters if isinstance(parameters, Mapping) else {}
     try:
         spec = get_step(step) if isinstance(step, str) else None

@@ -254,6 +254,10 @@ def _signing_ready(root: Path) -> str | None:
     return None
 
 
+CLI_LABELS = {"timeout": "--timeout", "cell_timeout": "--cell-timeout", "start_timeout": "--start-timeout",
+              "target": "--target"}
+
+
 def _read_job(args: argparse.Namespace) -> Any:
     """``--job FILE``: the scheduler's job, read and checked by the gate (its problems become a refusal)."""
     from vpnrunbook import gate
@@ -294,7 +298,7 @@ def _run_with_progress(step: str, args: argparse.Namespace, request: dict[str, A
 
     def run() -> Any:
         return gate.start(step, params_file=args.parameters, target=args.target, evidence_dir=args.evidence_dir,
-                          progress=sys.stderr.isatty(), **request)
+                          progress=sys.stderr.isatty(), labels=CLI_LABELS, **request)
 
     if args.quiet:
         return run()
