@@ -311,8 +311,9 @@ def signature_check(root: Path, *, key: signing.PublicKey | None = None, target:
         if not result.entries:
             state = "is absent" if not (root / LEDGER_NAME).exists() else "holds no line"
             result.findings.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
-        if key.path is not None:
-            anchor = signing.anchor_file(key.path.parent, root)
+        key_dir = signing.anchor_dir_for(key)   # the signer's folder, also for a copy of its public key
+        if key_dir is not None:
+            anchor = signing.anchor_file(key_dir, root)
             result.anchor = signing.read_anchor(anchor)
             if result.anchor is not None:
                 result.findings += check_head(root, result.anchor, source="the head this key last signed here "

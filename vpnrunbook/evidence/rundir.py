@@ -120,6 +120,10 @@ class RunEvidence:
               scrubber: Scrubber, ended: dt.datetime, extra_files: dict[str, str] | None = None,
               run_line: dict[str, Any] | None = None, keep_files: dict[str, str] | None = None) -> dict[str, Any]:
         html = self._with_change_record(html, records, ended)  # (record.py) the auditor's page opens with it
+        if html is not None:  # no control or bidi character from a name, tag or ledger field reaches the page raw
+            from vpnrunbook.render import html_document
+
+            html = html_document(html)
         files: dict[str, str] = dict(keep_files or {})  # files already in the folder (name -> SHA-256)
         errors: dict[str, str] = {}
         texts = {NOTEBOOK_FILE: notebook_text, HTML_FILE: html, **(extra_files or {})}

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vpnrunbook.render import csv_frame
+
 STRENGTHS = ("deprecated", "weak", "acceptable", "strong", "default")
 COLOURS = {"deprecated": "#b2182b", "weak": "#ef8a62", "acceptable": "#d9c34a", "strong": "#1a9850",
            "default": "#7f8fa6"}
@@ -55,7 +57,7 @@ def strength_chart_svg(counts: Mapping[str, int], *, title: str = "Connections b
 def write_csv(frame: Any, path: str | Path) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    csv_frame(frame).to_csv(out, index=False)   # formula prefixes neutralized, controls escaped (vpnrunbook.render)
     return out
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
+EXIT_UNANCHORED = 5  # (vpnrunbook.gate) verify --key could not check the key's anchor
+
 RUN_EPILOG = """exit codes:
   0    succeeded (a plan-only run too — even one whose apply would be refused: it changed nothing, and
        prints those reasons under "WOULD BE REFUSED")
@@ -21,6 +23,15 @@ RUN_EPILOG = """exit codes:
   3    timed out: the kernel did not start, or a cell or the whole run exceeded its bound
   4    (vpnrunbook evidence verify) the evidence was tampered with
   130  interrupted (Ctrl-C or SIGTERM); the run's evidence is still written, marked failed
+"""
+
+
+VERIFY_EPILOG = """exit codes:
+  0    verified (see docs/security.md, "What it guarantees", for what that proves without --key)
+  2    bad arguments (--head, --key not readable)
+  4    tampering or an incomplete change found (each problem is listed)
+  5    (--key) every signature verifies, but the key's anchor could not be checked (a fingerprint or a copy of
+       the public key was given): pass --accept-unanchored to accept that, or the signer's own key file
 """
 
 
@@ -68,7 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _evidence_arg(e_list)
     e_list.set_defaults(handler=cmd_evidence_list)
     e_verify = esub.add_parser("verify", help="check the ledger chain, manifests and file hashes, and that every change "
-                                              "has its outcome (exit 4 on tampering or an incomplete change)")
+                                              "has its outcome (exit 4 on tampering or an incomplete change)",
+                               epilog=VERIFY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _evidence_arg(e_verify)
     e_verify.add_argument("--head", metavar="SEQ:SHA256", action="append", default=[],
                           help="a ledger head kept from an earlier run (printed by `vpnrunbook run`); the ledger must "
@@ -77,6 +89,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="the public key file (`vpnrunbook evidence key` prints it) or its fingerprint "
                                "SHA256:<64 hex>: every line must be signed by it, an empty or absent ledger fails, "
                                "and the last head this key signed here must still be in the ledger")
+    e_verify.add_argument("--accept-unanchored", action="store_true",
+                          help="with --key: accept a check without the key's anchor (the head it last signed "
+                               "here, kept beside the private key) — a fingerprint or a copy of the public key "
+                               "cannot show that the newest signed lines are still there; without this flag such "
+                               "a check exits 5")
     e_verify.add_argument("--target", choices=("emulator", "azure"),
                           help="every signed record must name this target (azure: emulator runs are refused)")
     e_verify.add_argument("--subscription", metavar="ID", help="every signed record must name this subscription")
@@ -388,7 +405,34 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     n_changes = sum(1 for _, _, e in read(root) if e is not None and kind_of(e) == INTENT)
     print(f"evidence under {root}: {len(entries)} run(s) and {n_changes} change(s), none incomplete (each has its "
           f"outcome or reconcile record); ledger chain and all file hashes verified{kept}")
+    _quarantine_note(root)
+    if key is not None and result.anchor is None:
+        print(f"anchor check skipped: {_why_unanchored(key)} — the signatures verify, but nothing shows that "
+              "the newest lines this key signed are still there (a ledger cut back to an older head would pass)",
+              file=sys.stderr)
+        if not args.accept_unanchored:
+            print("vpnrunbook evidence verify: exit 5 (unanchored); pass --accept-unanchored to accept a check "
+                  "without the anchor, or give the signer's own public key file (`vpnrunbook evidence key`)",
+                  file=sys.stderr)
+            return EXIT_UNANCHORED
     return EXIT_OK
+
+
+def _why_unanchored(key: Any) -> str:
+    if key.path is None:
+        return f"--key gave a fingerprint ({key.fingerprint[:23]}…), not the signer's key file"
+    return (f"no anchor for this evidence folder beside {key.path} (a copy of the public key, or a key that never "
+            "signed here)")
+
+
+def _quarantine_note(root: Path) -> None:
+    from vpnrunbook.evidence.reconcile import QUARANTINE_DIR
+
+    folder = root / QUARANTINE_DIR
+    items = sorted(folder.iterdir()) if folder.is_dir() else []
+    if items:
+        print(f"note: {len(items)} item(s) in {folder} were quarantined by `vpnrunbook evidence reconcile` (not "
+              "written by this project; never signed, not evidence) — inspect, then delete them", file=sys.stderr)
 
 
 def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
@@ -406,9 +450,11 @@ def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
         print(f"run {run_id}: closed (manifest written, outcome interrupted)")
     for run_id in report.removed_staging:
         print(f"run {run_id}: left-over work files removed")
+    for line in report.quarantined:
+        print(f"quarantined: {line}")
     for err in report.errors:
         print(f"vpnrunbook evidence reconcile: {err}", file=sys.stderr)
-    if not (report.reconciled or report.closed or report.removed_staging or report.errors):
+    if not (report.reconciled or report.closed or report.removed_staging or report.errors or report.quarantined):
         print(f"evidence under {root}: nothing to reconcile (every change has its outcome)")
     return EXIT_FAILED if report.errors else EXIT_OK
 
