@@ -89,6 +89,10 @@ def reconcile(root: Path, *, read: Reader, connect: Callable[[str, str | None], 
     sessions: dict[tuple[str, str | None], Any] = {}
     for intent in journal.incomplete(entries):
         run_id = str(intent.get("run_id"))
+        if not _signed(intent):   # a line appended by hand: never answered with a signed reconcile record
+            report.errors.append(f"run {run_id}: its change record (ledger line {intent.get('seq')}) is not validly "
+                                 "signed (added by hand?); not reconciled — `vpnrunbook evidence verify` lists it")
+            continue
         if journal.run_in_progress(root, run_id):
             report.errors.append(f"run {run_id}: still in progress (its lock is held); not reconciled")
             continue
@@ -125,15 +129,16 @@ def _close_cut_off_runs(root: Path, report: Report) -> None:
         if (d / rundir.MANIFEST_FILE).exists() or journal.run_in_progress(root, d.name):
             continue
         records = [e for e in journal.for_run(root, d.name) if _signed(e)]
+        intents = [e for e in records if journal.kind_of(e) == journal.INTENT]
         started_here = (root / journal.STAGING_DIR / d.name).is_dir()
-        if not records and not started_here:
+        if not intents and not started_here:
             _quarantine(root, d, report, "no change record and no work folder of the project names it: not a run "
                                          "of this project (planted?)")
             continue
         for tmp in d.glob(".*.tmp"):  # a file being written when the run was cut off: never complete
             tmp.unlink()
         # only what the project writes; a run without a change record wrote nothing before its manifest
-        allowed = PROJECT_FILES if records else frozenset()
+        allowed = PROJECT_FILES if intents else frozenset()
         for f in sorted(d.iterdir()):
             if not (f.is_file() and not f.is_symlink() and f.name in allowed):
                 _quarantine(root, f, report, "not a file this project writes in a run folder", run=d.name)
