@@ -259,3 +259,39 @@ def test_dag_timeout_while_the_kernel_starts_is_retried_with_the_timeout_code(da
     assert "exit 3" in str(info.value) and ti.xcom["outcome"] == "timed_out"
     (manifest,) = [rundir.load_manifest(configured_root, r["run_id"]) for r in rundir.list_runs(configured_root)]
     assert manifest["outcome"] == "timed_out" and manifest["error"]["type"] in ("RunTimeout", "KernelStartTimeout")
+
+
+# ---- rollout plans ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ['"false"', '"yes"', "1", "0"])
+def test_a_yaml_rollout_plan_takes_only_a_boolean(tmp_path, value):
+    from vpnrunbook.fleet.planfile import RolloutPlanError, load_plan
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"policy: strong-modern\nconnections:\n  - {{resource_group: rg1, connection: a, "
+                    f"use_policy_based_traffic_selectors: {value}}}\n", encoding="utf-8")
+    with pytest.raises(RolloutPlanError) as info:
+        load_plan(plan)
+    (problem,) = info.value.problems
+    assert "use_policy_based_traffic_selectors" in problem.field and problem.allowed == gate.BOOL_ALLOWED
+
+
+@pytest.mark.parametrize("cell,ok", [("true", True), ("FALSE", True), ("yes", False), ("1", False), ("no", False)])
+def test_a_csv_rollout_plan_reads_only_true_or_false(tmp_path, cell, ok):
+    from vpnrunbook.fleet.planfile import RolloutPlanError, load_plan
+
+    plan = tmp_path / "plan.csv"
+    plan.write_text(f"resource_group,connection,policy,use_policy_based_traffic_selectors\nrg1,a,strong-modern,{cell}\n",
+                    encoding="utf-8")
+    if ok:
+        (item,) = load_plan(plan)
+        assert item.use_policy_based_traffic_selectors is (cell.lower() == "true")
+    else:
+        with pytest.raises(RolloutPlanError, match="use_policy_based_traffic_selectors"):
+            load_plan(plan)
+
+
+def test_rollout_api_targets_take_only_a_boolean():
+    from vpnrunbook.fleet.planfile import RolloutPlanError, items_for
+
+    with pytest.raises(RolloutPlanError, match="is not a boolean"):
+        items_for(["rg1/a"], "strong-modern", use_policy_based_traffic_selectors="false")

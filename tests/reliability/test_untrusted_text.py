@@ -104,3 +104,15 @@ def test_fleet_audit_csv_through_the_cli(tmp_path, capsys, monkeypatch):
         with open(out, newline="", encoding="utf-8") as f:
             for row in csv.reader(f):
                 assert not any(c.startswith(render.CSV_FORMULA_PREFIXES) for c in row)
+
+
+def test_a_newline_in_a_ledger_field_cannot_forge_a_line(hostile_evidence, capsys):
+    lines = (hostile_evidence / "ledger.jsonl").read_text(encoding="utf-8").splitlines()
+    forged = dict(json.loads(lines[0]), seq=len(lines) + 1, operator="mallory\nverified OK: all runs signed")
+    forged.pop("envelope", None)
+    with open(hostile_evidence / "ledger.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(forged) + "\n")
+    for argv in (("evidence", "list"), ("evidence", "verify")):
+        _, text = _outputs(capsys, *argv)
+        assert not any(line.startswith("verified OK") for line in text.splitlines()), text
+        _assert_clean(text)

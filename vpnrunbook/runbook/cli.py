@@ -236,10 +236,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.result:
         _write_result(Path(args.result), gate.result_dict(result, root))
     if not args.quiet:
+        from vpnrunbook.render import terminal
         from vpnrunbook.runbook.terminal import report_lines
 
         for line in report_lines(result.manifest, allow_breaking=request["allow_breaking"] is True):
-            print(line)
+            print(terminal(line))   # names, tags and descriptions from Azure: one escaped line each
     print(f"{result.step}: {result.outcome} (exit {result.exit_code})")
     if result.error:
         print(result.error, file=sys.stderr)
@@ -359,6 +360,7 @@ def _overrides(items: list[str]) -> dict[str, Any]:
 
 def cmd_evidence_list(args: argparse.Namespace) -> int:
     from vpnrunbook.evidence.rundir import evidence_root, list_runs
+    from vpnrunbook.render import terminal
 
     root = evidence_root(args.evidence_dir)
     runs = list_runs(root)
@@ -366,7 +368,7 @@ def cmd_evidence_list(args: argparse.Namespace) -> int:
         print(f"no runs recorded under {root}")
         return EXIT_OK
     cols = ("seq", "run_id", "step", "outcome", "apply", "target", "operator", "started")
-    rows = [[str(e.get(c, "")) for c in cols] for e in runs]
+    rows = [[terminal(e.get(c, "")) for c in cols] for e in runs]   # ledger fields: one escaped line each
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
     for r in rows:
@@ -393,8 +395,10 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         findings += check_head(root, kept)
     if findings:
         print(f"evidence under {root}: {len(findings)} problem(s) found", file=sys.stderr)
-        for f in findings:
-            print(f"  - {f}", file=sys.stderr)
+        from vpnrunbook.render import terminal
+
+        for f in findings:   # a finding quotes ledger fields and folder names: one escaped line each
+            print(f"  - {terminal(f)}", file=sys.stderr)
         print(f"valid signatures by: {_signers(result)}", file=sys.stderr)
         return EXIT_EVIDENCE
     print(_signature_summary(result, key, args.target))
@@ -442,18 +446,21 @@ def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
 
     root = evidence_root(args.evidence_dir)
     report = reconcile(root, read=read_resource)
+    from vpnrunbook.render import terminal
+
     for e in report.reconciled:
+        e = {k: terminal(v) if isinstance(v, str) else v for k, v in e.items()}
         states = ", ".join(f"{r.get('label') or r['resource_id']}: {r['state']}" for r in e["resources"])
         print(f"run {e['run_id']} step {e['step']}: {e['conclusion']} ({states}) — reconcile record, ledger line "
               f"{e['seq']}")
     for run_id in report.closed:
-        print(f"run {run_id}: closed (manifest written, outcome interrupted)")
+        print(f"run {terminal(run_id)}: closed (manifest written, outcome interrupted)")
     for run_id in report.removed_staging:
-        print(f"run {run_id}: left-over work files removed")
+        print(f"run {terminal(run_id)}: left-over work files removed")
     for line in report.quarantined:
         print(f"quarantined: {line}")
     for err in report.errors:
-        print(f"vpnrunbook evidence reconcile: {err}", file=sys.stderr)
+        print(f"vpnrunbook evidence reconcile: {terminal(err)}", file=sys.stderr)
     if not (report.reconciled or report.closed or report.removed_staging or report.errors or report.quarantined):
         print(f"evidence under {root}: nothing to reconcile (every change has its outcome)")
     return EXIT_FAILED if report.errors else EXIT_OK
