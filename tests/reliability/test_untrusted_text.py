@@ -116,3 +116,14 @@ def test_a_newline_in_a_ledger_field_cannot_forge_a_line(hostile_evidence, capsy
         _, text = _outputs(capsys, *argv)
         assert not any(line.startswith("verified OK") for line in text.splitlines()), text
         _assert_clean(text)
+
+
+def test_the_audit_html_marks_controls_and_bidi():
+    import pandas as pd
+
+    from vpnrunbook.fleet.report import _table_html
+    from vpnrunbook.render import html_document
+
+    page = html_document(_table_html(pd.DataFrame({"connection": ["ok\u202etxt.exe\x1b[2J"]})))
+    assert "\u202e" not in page and "\x1b" not in page
+    assert 'class="vr-ctl"' in page and "\\u202e" in page
