@@ -127,3 +127,12 @@ def test_the_audit_html_marks_controls_and_bidi():
     page = html_document(_table_html(pd.DataFrame({"connection": ["ok\u202etxt.exe\x1b[2J"]})))
     assert "\u202e" not in page and "\x1b" not in page
     assert 'class="vr-ctl"' in page and "\\u202e" in page
+
+
+def test_the_unsafe_class_matches_unicodedata_for_every_code_point():
+    import unicodedata
+
+    unsafe = "".join(chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) in render.UNSAFE_CATEGORIES)
+    assert render.UNSAFE_RE.sub("", unsafe) == ""
+    everything = "".join(chr(c) for c in range(0x110000))
+    assert "".join(render.UNSAFE_RE.findall(everything)) == unsafe
