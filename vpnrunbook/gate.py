@@ -188,9 +188,9 @@ def read_job(job: Any, *, label: str = "job", task: str | None = None, tasks: It
             problem = bool_problem(f"{label}.{key}", job[key])
             if problem:
                 out.problems.append(problem)
-            else:
-                setattr(out, key, job[key])
-                setattr(out, f"{key}_given", True)
+            # given: it replaces the caller's default; not a boolean: False (the run is refused and records False)
+            setattr(out, key, job[key] is True)
+            setattr(out, f"{key}_given", True)
     for key, part in (("timeout_seconds", "run"), ("start_timeout_seconds", "start"),
                       ("cell_timeout_seconds", "cell")):
         if key in job and job[key] is not None:

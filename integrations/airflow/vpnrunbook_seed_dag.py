@@ -122,7 +122,8 @@ def run_one(run: dict[str, Any], graph: dict[str, Any], conf: dict[str, Any], ti
     with tempfile.TemporaryDirectory(prefix="vpnrunbook-task-") as tmp:
         job, result_file = Path(tmp) / "job.json", Path(tmp) / "result.json"
         job.write_text(conf_text(conf), encoding="utf-8")
-        cmd = [VPNRUNBOOK, "run", run["step"], "-p", str(seed_dir / run["params"]), "--job", str(job),
+        # --apply: the DAG's default; the conf's "apply" (a JSON boolean, checked by the gate) overrides it
+        cmd = [VPNRUNBOOK, "run", run["step"], "-p", str(seed_dir / run["params"]), "--apply", "--job", str(job),
                "--job-task", tid, "--job-label", "dag_run.conf", "--result", str(result_file)]
         proc = subprocess.run(cmd, cwd=graph["repo"], env=dict(os.environ), capture_output=True, text=True)
         print(proc.stdout)

@@ -223,7 +223,7 @@ def test_dag_conf_is_refused_by_the_gate_with_evidence_and_no_retry(dag, configu
     assert ti.xcom["outcome"] == "refused"                       # read from the run's result, not the output
     (manifest,) = _refused_runs(configured_root)
     assert ti.xcom["run_id"] == manifest["run_id"] and field in _problem_text(manifest)
-    assert manifest["apply"] is False
+    assert manifest["apply"] is ("apply" not in conf)               # the DAG's default, or never a bad value as true
     assert not Path("/tmp/elsewhere-h20gate-dag").exists()
 
 
@@ -295,3 +295,22 @@ def test_rollout_api_targets_take_only_a_boolean():
 
     with pytest.raises(RolloutPlanError, match="is not a boolean"):
         items_for(["rg1/a"], "strong-modern", use_policy_based_traffic_selectors="false")
+
+
+def test_dag_conf_without_apply_applies_as_documented(dag, configured_root, monkeypatch):
+    graph = dag.load_graph()
+    seen = {}
+    real_run = dag.subprocess.run
+
+    def spy(cmd, **kw):
+        seen["cmd"] = cmd
+        return real_run(cmd, **kw)
+
+    monkeypatch.setattr(dag.subprocess, "run", spy)
+    ti = _TI()
+    with pytest.raises(_AirflowFailException):   # a bad parameter: refused before any change, apply recorded
+        dag.run_one(graph["runs"][0], graph, {"parameters": {dag.task_id(graph["runs"][0]["params"]):
+                                                             {"no_such_parameter": 1}}}, ti)
+    assert "--apply" in seen["cmd"]
+    (manifest,) = _refused_runs(configured_root)
+    assert manifest["apply"] is True                              # the DAG's default: apply
