@@ -169,7 +169,7 @@ def _close_cut_off_runs(root: Path, report: Report) -> None:
 
 def _signed(entry: dict[str, Any]) -> bool:
     """A change record whose signature verifies (a line appended by hand names no run of the project)."""
-    return not ledger._check_signature("", entry, None, None, None, {})
+    return not ledger._check_signature("", entry, [], None, None, {})
 
 
 def _quarantine(root: Path, path: Path, report: Report, why: str, *, run: str | None = None) -> None:
