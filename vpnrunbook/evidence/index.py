@@ -81,10 +81,11 @@ def _resources(entries: list[dict[str, Any]]) -> str:
 
 
 def terminal_text(value: Any) -> str:
-    """Untrusted text for a terminal: control characters (and other unprintables) shown escaped, repr-style.
-    (Until the shared one-renderer-per-medium module lands.)"""
-    text = "-" if value is None else str(value)
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """Untrusted text for a terminal: the project's one terminal renderer (``vpnrunbook.render.terminal``: control,
+    ANSI/OSC, bidi and zero-width characters shown as visible escapes, a newline too)."""
+    from vpnrunbook.render import terminal
+
+    return terminal("-" if value is None else value)
 
 
 def _cells(r: dict[str, Any]) -> list[str]:
@@ -121,7 +122,9 @@ def to_html(found: list[dict[str, Any]], root: Path) -> str:
                     f"<td{flag}>{e(str(r['flags']))}</td><td>{e(str(r['outcome']))}</td><td><code>{link}</code></td>"
                     "</tr>")
     head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>vpnrunbook evidence index</title>"
+    from vpnrunbook.render import html_document  # control and bidi characters shown as visible escapes
+
+    return html_document("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>vpnrunbook evidence index</title>"
             f"<style>{_STYLE}</style></head><body><h1>Evidence index</h1>"
             f"<p>{len(found)} run(s) under <code>{e(str(root))}</code>, newest first. Built from the ledger "
             f"(<code>ledger.jsonl</code>) at its head <code>{e(str(ledger.head(root)))}</code>; newer runs are "

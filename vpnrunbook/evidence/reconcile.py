@@ -9,6 +9,12 @@ partly_applied, changed_otherwise. Nothing in the
 ledger is rewritten. Then each run folder left without a manifest is closed: a manifest (outcome ``interrupted``,
 its records, the files it holds) and a run line; the unscrubbed work files of killed runs are removed. A run in
 progress (its lock held) is left alone.
+
+Reconcile signs only what the project wrote. A folder is closed only when the project started it: a change record
+of the ledger (a signed intent) names it, or the runner's work folder (``.staging/<run id>``) is there. Even then
+only the files the project writes (:data:`PROJECT_FILES`) are hashed into the manifest. Anything else — a folder
+planted in the evidence root (a backdated name, arbitrary HTML, no manifest), an unknown file in a cut-off run's
+folder — is moved to ``.quarantine/`` and reported, never hashed, never signed.
 """
 
 from __future__ import annotations
@@ -25,12 +31,18 @@ from vpnrunbook.evidence import journal, ledger, rundir
 from vpnrunbook.evidence.compare import covers
 
 
+QUARANTINE_DIR = ".quarantine"
+# the files a run folder of the project may hold before its manifest (runner, change journal, fleet rollout)
+PROJECT_FILES = frozenset({rundir.NOTEBOOK_FILE, rundir.HTML_FILE, "changes.json", "outcomes.csv"})
+
+
 @dataclass
 class Report:
     reconciled: list[dict[str, Any]] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
     removed_staging: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)   # what was moved to .quarantine/, and why
 
 
 def _connect(target: str, subscription_id: str | None) -> Any:
@@ -77,6 +89,10 @@ def reconcile(root: Path, *, read: Reader, connect: Callable[[str, str | None], 
     sessions: dict[tuple[str, str | None], Any] = {}
     for intent in journal.incomplete(entries):
         run_id = str(intent.get("run_id"))
+        if not _signed(intent):   # a line appended by hand: never answered with a signed reconcile record
+            report.errors.append(f"run {run_id}: its change record (ledger line {intent.get('seq')}) is not validly "
+                                 "signed (added by hand?); not reconciled — `vpnrunbook evidence verify` lists it")
+            continue
         if journal.run_in_progress(root, run_id):
             report.errors.append(f"run {run_id}: still in progress (its lock is held); not reconciled")
             continue
@@ -112,12 +128,23 @@ def _close_cut_off_runs(root: Path, report: Report) -> None:
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if (d / rundir.MANIFEST_FILE).exists() or journal.run_in_progress(root, d.name):
             continue
+        records = [e for e in journal.for_run(root, d.name) if _signed(e)]
+        intents = [e for e in records if journal.kind_of(e) == journal.INTENT]
+        started_here = (root / journal.STAGING_DIR / d.name).is_dir()
+        if not intents and not started_here:
+            _quarantine(root, d, report, "no change record and no work folder of the project names it: not a run "
+                                         "of this project (planted?)")
+            continue
         for tmp in d.glob(".*.tmp"):  # a file being written when the run was cut off: never complete
             tmp.unlink()
-        records = journal.for_run(root, d.name)
+        # only what the project writes; a run without a change record wrote nothing before its manifest
+        allowed = PROJECT_FILES if intents else frozenset()
+        for f in sorted(d.iterdir()):
+            if not (f.is_file() and not f.is_symlink() and f.name in allowed):
+                _quarantine(root, f, report, "not a file this project writes in a run folder", run=d.name)
         rec = rundir.RunEvidence(root=root, run_dir=d, step=next((str(e.get("step")) for e in records), "unknown"),
                                    started=rundir.utcnow())
-        kept = {f.relative_to(d).as_posix(): ledger.sha256_file(f) for f in sorted(d.rglob("*")) if f.is_file()}
+        kept = {f.name: ledger.sha256_file(f) for f in sorted(d.iterdir()) if f.is_file() and f.name in allowed}
         rec.manifest = {"mode": "closed by reconcile", "outcome": "interrupted", "apply": bool(records),
                         "error": {"type": "Interrupted", "message": "the run was cut off before its evidence was "
                                                                     "complete; closed by `vpnrunbook evidence reconcile`"},
@@ -138,3 +165,32 @@ def _close_cut_off_runs(root: Path, report: Report) -> None:
                 report.removed_staging.append(d.name)
         with contextlib.suppress(OSError):
             staging.rmdir()
+
+
+def _signed(entry: dict[str, Any]) -> bool:
+    """A change record whose signature verifies (a line appended by hand names no run of the project)."""
+    return not ledger._check_signature("", entry, [], None, None, {})
+
+
+def _quarantine(root: Path, path: Path, report: Report, why: str, *, run: str | None = None) -> None:
+    """Move ``path`` to ``<root>/.quarantine/<UTC time>-<name>`` (never hashed, never signed) and report it."""
+    import datetime as dt
+
+    from vpnrunbook.render import terminal
+
+    folder = root / QUARANTINE_DIR
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = folder / f"{stamp}-{run + '-' if run else ''}{path.name}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        n = 1
+        while target.exists():
+            n += 1
+            target = target.with_name(f"{target.name}.{n}")
+        path.rename(target)
+    except OSError as exc:
+        report.errors.append(f"{terminal(path.relative_to(root).as_posix())}: {why}; could not be quarantined "
+                             f"({exc.strerror or exc}) — not signed")
+        return
+    report.quarantined.append(f"{terminal(path.relative_to(root).as_posix())}: {why} — moved to "
+                              f"{terminal(target.relative_to(root).as_posix())}, not signed")

@@ -132,6 +132,10 @@ class RunEvidence:
 
         journal = [e for _, e in record._run_entries(self.root, self.run_id)]
         html = self._with_change_record(html, records, ended, journal)  # (record.py) the auditor's page opens with it
+        if html is not None:  # no control or bidi character from a name, tag or ledger field reaches the page raw
+            from vpnrunbook.render import html_document
+
+            html = html_document(html)
         files: dict[str, str] = dict(keep_files or {})  # files already in the folder (name -> SHA-256)
         errors: dict[str, str] = {}
         texts = {NOTEBOOK_FILE: notebook_text, HTML_FILE: html, **(extra_files or {})}

@@ -278,10 +278,12 @@ def _load_or_create(key_path: Path, pub_path: Path, *, create: bool) -> Signer:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    _refuse_open_folder(key_path.parent)
     if not key_path.exists():
         if not create:
             raise SigningError(f"no signing key at {key_path}")
         _create(key_path, pub_path)
+        _refuse_open_folder(key_path.parent)
     try:
         mode = key_path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -297,7 +299,39 @@ def _load_or_create(key_path: Path, pub_path: Path, *, create: bool) -> Signer:
     signer = Signer(private, key_path, pub_path)
     if not pub_path.exists():
         _write_new(pub_path, _public_pem(signer), 0o644)
+    _refuse_foreign_pub(signer, pub_path)
     return signer
+
+
+def _refuse_open_folder(folder: Path) -> None:
+    """A key folder others can write is refused: they could swap the key, its public half or the anchors."""
+    try:
+        st = folder.stat()
+    except FileNotFoundError:
+        return   # created 0700 by _create
+    except OSError as exc:
+        raise SigningError(f"signing key folder {folder} cannot be read ({exc.strerror or exc})") from None
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise SigningError(f"signing key folder {folder} can be written by other users (mode "
+                           f"{stat.S_IMODE(st.st_mode):04o}): they could replace the key or its public half; "
+                           f"fix: chmod 700 {folder} (or use another folder: ${DIR_ENV} or ${KEY_ENV})")
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise SigningError(f"signing key folder {folder} belongs to another user (uid {st.st_uid}); fix: use a "
+                           f"folder of your own (${DIR_ENV} or ${KEY_ENV}) or chown it")
+
+
+def _refuse_foreign_pub(signer: Signer, pub_path: Path) -> None:
+    """The public key file beside the key must be the key's own half (a planted one would be handed to auditors
+    as the key to verify with)."""
+    try:
+        raw = _raw_public(pub_path.read_bytes())
+    except OSError as exc:
+        raise SigningError(f"public key {pub_path} cannot be read ({exc.strerror or exc})") from None
+    if raw != signer.raw_public:
+        what = "is not an Ed25519 public key" if raw is None else f"is another key ({fingerprint_of(raw)})"
+        raise SigningError(f"public key {pub_path} does not match the signing key {signer.key_path} "
+                           f"({signer.fingerprint}): it {what} — planted, or left from an earlier key; fix: remove "
+                           f"{pub_path} (it is written again from the key) after checking who put it there")
 
 
 def _public_pem(signer: Signer) -> bytes:
@@ -346,6 +380,15 @@ def _write_new(path: Path, data: bytes, mode: int) -> bool:
         return True
     finally:
         os.unlink(tmp)
+
+
+def anchor_dir_for(key: PublicKey) -> Path | None:
+    """Where the anchors of ``key`` are kept: this host's signer folder when ``key`` is this host's key (given as
+    its file, a copy of it or its fingerprint), else the folder of the key file given (None for a fingerprint)."""
+    local = local_public_key()
+    if local is not None and local.keyid == key.keyid:
+        return key_paths()[0].parent
+    return key.path.parent if key.path is not None else None
 
 
 def local_public_key() -> PublicKey | None:

@@ -180,8 +180,9 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     if result.evidence_dir:
         print(f"evidence: {result.evidence_dir}")
     if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        result.frame.to_csv(args.csv, index=False)
+        from vpnrunbook.fleet.report import write_csv
+
+        write_csv(result.frame, args.csv)   # formula prefixes neutralized (vpnrunbook.render.csv_cell)
         print(f"CSV: {args.csv}")
     return EXIT_OK if result.complete and not result.stopped else EXIT_FAILED
 
@@ -201,9 +202,10 @@ def _rollout_subscriptions(session: Any, targets: Any, args: argparse.Namespace,
     if args.csv:
         import pandas as pd
 
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        pd.concat([r.frame.assign(subscription=s) for s, r in result.by_subscription.items()],
-                  ignore_index=True).to_csv(args.csv, index=False)
+        from vpnrunbook.fleet.report import write_csv
+
+        write_csv(pd.concat([r.frame.assign(subscription=s) for s, r in result.by_subscription.items()],
+                            ignore_index=True), args.csv)
         print(f"CSV: {args.csv}")
     return EXIT_OK if result.complete else EXIT_FAILED
 

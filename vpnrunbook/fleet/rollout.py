@@ -475,7 +475,9 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
     base = scope.root if own else ev.evidence_root(root)
     run_dir = scope.run_dir if own else ev.new_run_dir(base, "fleet-rollout", started_at)
     scrubber = Scrubber(secrets_in_state_dir())
-    csv_text = scrubber.text(result.frame.to_csv(index=False))
+    from vpnrunbook.render import csv_frame
+
+    csv_text = scrubber.text(csv_frame(result.frame).to_csv(index=False))   # formula prefixes neutralized
     ev.write_once(run_dir, "outcomes.csv", csv_text)
     manifest = {
         "schema": ev.SCHEMA, "run_id": run_dir.name, "step": "fleet-rollout",

@@ -11,6 +11,8 @@ from typing import Any
 
 from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
+EXIT_UNANCHORED = 5  # (vpnrunbook.gate) verify --key could not check the key's anchor
+
 RUN_EPILOG = """exit codes:
   0    succeeded (a plan-only run too — even one whose apply would be refused: it changed nothing, and
        prints those reasons under "WOULD BE REFUSED")
@@ -23,6 +25,15 @@ RUN_EPILOG = """exit codes:
        in progress is not a problem: verify says so ("in progress: not checked") and exits 0 when everything
        complete verifies
   130  interrupted (Ctrl-C or SIGTERM); the run's evidence is still written, marked failed
+"""
+
+
+VERIFY_EPILOG = """exit codes:
+  0    verified (see docs/security.md, "What it guarantees", for what that proves without --key)
+  2    bad arguments (--head, --key not readable)
+  4    tampering or an incomplete change found (each problem is listed)
+  5    (--key) every signature verifies, but the key's anchor could not be checked (a fingerprint or a copy of
+       the public key was given): pass --accept-unanchored to accept that, or the signer's own key file
 """
 
 
@@ -50,6 +61,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "still go to stderr)")
     run.add_argument("--target", choices=("emulator", "azure"), help="default: $VPNRUNBOOK_TARGET or emulator")
     run.add_argument("--describe", action="store_true", help="print the step's parameters (type, default, help) and exit")
+    run.add_argument("--job", metavar="FILE.json",
+                     help="a scheduler's job (JSON object: apply, allow_breaking, parameters, timeout_seconds, "
+                          "start_timeout_seconds, cell_timeout_seconds), checked by the entry gate "
+                          "(vpnrunbook.gate): a boolean must be a boolean, a timeout a finite number; evidence_dir "
+                          "is refused (the evidence root is the project's). Bad values: exit 2 and a refused run")
+    run.add_argument("--job-task", metavar="TASK", help=argparse.SUPPRESS)   # the DAG: parameters per task
+    run.add_argument("--job-label", metavar="LABEL", default="job", help=argparse.SUPPRESS)  # e.g. dag_run.conf
+    run.add_argument("--result", metavar="FILE.json",
+                     help="write the run's result (step, outcome, exit_code, run_id, evidence, ledger_head, error, "
+                          "retry) as JSON to FILE: what schedulers read instead of parsing the output")
     _evidence_arg(run)
     _timeout_args(run)
     run.set_defaults(handler=cmd_run)
@@ -63,7 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e_list.add_argument("--wide", action="store_true", help="do not cut long cells (the change, the verify result)")
     e_list.set_defaults(handler=cmd_evidence_list)
     e_verify = esub.add_parser("verify", help="check the ledger chain, manifests and file hashes, and that every change "
-                                              "has its outcome (exit 4 on tampering or an incomplete change)")
+                                              "has its outcome (exit 4 on tampering or an incomplete change)",
+                               epilog=VERIFY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _evidence_arg(e_verify)
     e_verify.add_argument("--head", metavar="SEQ:SHA256", action="append", default=[],
                           help="a ledger head kept from an earlier run (printed by `vpnrunbook run`); the ledger must "
@@ -73,6 +95,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                "SHA256:<64 hex>: every line must be signed by it, an empty or absent ledger fails, "
                                "and the last head this key signed here must still be in the ledger. Repeatable: a "
                                "keyring taken as a whole (every line signed by one of the keys)")
+    e_verify.add_argument("--accept-unanchored", action="store_true",
+                          help="with --key: accept a check without the key's anchor (the head it last signed "
+                               "here, kept beside the private key) — a fingerprint or a copy of the public key "
+                               "cannot show that the newest signed lines are still there; without this flag such "
+                               "a check exits 5")
     e_verify.add_argument("--target", choices=("emulator", "azure"),
                           help="every signed record must name this target (azure: emulator runs are refused)")
     e_verify.add_argument("--subscription", metavar="ID", help="every signed record must name this subscription")
@@ -137,12 +164,18 @@ def _timeout_args(p: argparse.ArgumentParser) -> None:
                    help=f"bound on the whole run (default {DEFAULT_RUN_TIMEOUT:g} s)")
 
 
-def _timeouts(args: argparse.Namespace):
+def _timeouts(args: argparse.Namespace, *, checked: bool = True):
+    """The timeouts given; ``checked``: refused here (SystemExit 2) when not finite and positive (the gate's rule).
+    ``vpnrunbook run`` leaves the check to the gate, which refuses with a refused evidence folder."""
+    from vpnrunbook.gate import timeout_problem
     from vpnrunbook.runbook.runner import Timeouts
 
-    for name in ("start_timeout", "cell_timeout", "timeout"):
-        if getattr(args, name) <= 0:
-            raise SystemExit(f"--{name.replace('_', '-')} must be a positive number of seconds, not {getattr(args, name)}")
+    if checked:
+        for name in ("start_timeout", "cell_timeout", "timeout"):
+            problem = timeout_problem(f"--{name.replace('_', '-')}", getattr(args, name))
+            if problem:
+                print(f"vpnrunbook: {problem}", file=sys.stderr)
+                raise SystemExit(EXIT_USAGE)
     return Timeouts(start=args.start_timeout, cell=args.cell_timeout, run=args.timeout)
 
 
@@ -165,8 +198,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         step = get_step(args.step)
     except KeyError as exc:
         print(f"vpnrunbook run: {exc.args[0]}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.describe:
+        if args.describe:
+            return EXIT_USAGE
+        step = None   # the gate refuses it: exit 2 and a refused evidence folder, as for any refusal
+    if args.describe and step is not None:
         print(f"{step.name}: {step.title}\nnotebook: {step.path}\nchanges: {step.changes or 'nothing (read-only)'}\n")
         for p in step.params:
             note = " (set with --apply)" if p.name == "apply" else ""
@@ -194,16 +229,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problem:
         print(f"vpnrunbook run: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    if not args.quiet:
-        print(f"running {step.name} ({'read-only' if step.read_only else 'apply' if args.apply else 'plan only'}"
-              f"{', breaking changes allowed' if args.allow_breaking else ''}) ...", file=sys.stderr)
+    from vpnrunbook import gate
+
+    job = gate.Job()
+    if args.job:
+        job = _read_job(args)
+    request = {"apply": job.apply if job.apply_given else args.apply,
+               "allow_breaking": job.allow_breaking if job.allow_breaking_given else args.allow_breaking,
+               "parameters": {**job.parameters, **overrides}, "timeouts": _timeouts(args, checked=False),
+               "problems": job.problems}
+    for part, value in job.timeouts.items():
+        setattr(request["timeouts"], part, value)
+    if not args.quiet and step is not None:
+        print(f"running {step.name} ({'read-only' if step.read_only else 'apply' if request['apply'] else 'plan only'}"
+              f"{', breaking changes allowed' if request['allow_breaking'] is True else ''}) ...", file=sys.stderr)
     _interrupt_on_sigterm()
-    result = _run_with_progress(step.name, args, overrides)
+    result = _run_with_progress(step.name if step is not None else args.step, args, request)
+    if args.result:
+        _write_result(Path(args.result), gate.result_dict(result, root))
     if not args.quiet:
+        from vpnrunbook.render import terminal
         from vpnrunbook.runbook.terminal import report_lines
 
-        for line in report_lines(result.manifest, allow_breaking=args.allow_breaking):
-            print(line)
+        for line in report_lines(result.manifest, allow_breaking=request["allow_breaking"] is True):
+            print(terminal(line))   # names, tags and descriptions from Azure: one escaped line each
     print(f"{result.step}: {result.outcome} (exit {result.exit_code})")
     if result.error:
         print(result.error, file=sys.stderr)
@@ -238,18 +287,51 @@ def _signing_ready(root: Path) -> str | None:
     return None
 
 
-def _run_with_progress(step: str, args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
-    """The run, with the progress lines of long operations (gateway creation: percentage, about … left) relayed
-    to stderr while it goes on (not with --quiet)."""
+CLI_LABELS = {"timeout": "--timeout", "cell_timeout": "--cell-timeout", "start_timeout": "--start-timeout",
+              "target": "--target"}
+
+
+def _read_job(args: argparse.Namespace) -> Any:
+    """``--job FILE``: the scheduler's job, read and checked by the gate (its problems become a refusal)."""
+    from vpnrunbook import gate
+    from vpnrunbook.policy.rules import Problem
+
+    label = args.job_label or "job"
+    try:
+        text = Path(args.job).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        job = gate.Job()
+        job.problems.append(Problem("--job", args.job, f"cannot be read ({getattr(exc, 'strerror', None) or exc})",
+                                    "a readable JSON file", "FileNotReadable"))
+        return job
+    tasks: list[str] = []
+    if args.job_task:
+        from vpnrunbook.runbook.demo import task_ids
+
+        tasks = task_ids()
+    return gate.read_job(text, label=label, task=args.job_task, tasks=tasks,
+                         scheduler_keys=gate.SCHEDULER_KEYS if args.job_task else ())
+
+
+def _write_result(path: Path, result: dict[str, Any]) -> None:
+    import json
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _run_with_progress(step: str, args: argparse.Namespace, request: dict[str, Any]) -> Any:
+    """The run (through the entry gate), with the progress lines of long operations (gateway creation:
+    percentage, about … left) relayed to stderr while it goes on (not with --quiet)."""
     import tempfile
 
-    from vpnrunbook.runbook.runner import run_step
+    from vpnrunbook import gate
     from vpnrunbook.runbook.terminal import PROGRESS_FILE_ENV, ProgressRelay
 
     def run() -> Any:
-        return run_step(step, params_file=args.parameters, parameters=overrides, apply=args.apply,
-                        target=args.target, evidence_dir=args.evidence_dir, timeouts=_timeouts(args),
-                        progress=sys.stderr.isatty(), allow_breaking=args.allow_breaking)
+        return gate.start(step, params_file=args.parameters, target=args.target, evidence_dir=args.evidence_dir,
+                          progress=sys.stderr.isatty(), labels=CLI_LABELS, **request)
 
     if args.quiet:
         return run()
@@ -350,7 +432,42 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     later = f"; {busy} run(s) in progress, not checked yet (verify again when they end)" if busy else ""
     print(f"evidence under {root}: {len(entries)} run(s) and {n_changes} change(s), none incomplete (each has its "
           f"outcome or reconcile record); ledger chain and all file hashes verified{kept}{later}")
+    _quarantine_note(root)
+    unanchored = [k for k in ring if not _anchored(k, root)]
+    if unanchored:
+        print(f"anchor check skipped: {'; '.join(_why_unanchored(k) for k in unanchored)} — the signatures "
+              "verify, but nothing shows that the newest lines this key signed are still there (a ledger cut back "
+              "to an older head would pass)", file=sys.stderr)
+        if not args.accept_unanchored:
+            print("vpnrunbook evidence verify: exit 5 (unanchored); pass --accept-unanchored to accept a check "
+                  "without the anchor, or give the signer's own public key file (`vpnrunbook evidence key`)",
+                  file=sys.stderr)
+            return EXIT_UNANCHORED
     return EXIT_OK
+
+
+def _anchored(key: Any, root: Path) -> bool:
+    from vpnrunbook.evidence import signing
+
+    folder = signing.anchor_dir_for(key)
+    return folder is not None and signing.read_anchor(signing.anchor_file(folder, root)) is not None
+
+
+def _why_unanchored(key: Any) -> str:
+    if key.path is None:
+        return f"--key gave a fingerprint ({key.fingerprint[:23]}…), not the signer's key file"
+    return (f"no anchor for this evidence folder beside {key.path} (a copy of the public key, or a key that never "
+            "signed here)")
+
+
+def _quarantine_note(root: Path) -> None:
+    from vpnrunbook.evidence.reconcile import QUARANTINE_DIR
+
+    folder = root / QUARANTINE_DIR
+    items = sorted(folder.iterdir()) if folder.is_dir() else []
+    if items:
+        print(f"note: {len(items)} item(s) in {folder} were quarantined by `vpnrunbook evidence reconcile` (not "
+              "written by this project; never signed, not evidence) — inspect, then delete them", file=sys.stderr)
 
 
 
@@ -361,17 +478,22 @@ def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
 
     root = evidence_root(args.evidence_dir)
     report = reconcile(root, read=read_resource)
+    from vpnrunbook.render import terminal
+
     for e in report.reconciled:
+        e = {k: terminal(v) if isinstance(v, str) else v for k, v in e.items()}
         states = ", ".join(f"{r.get('label') or r['resource_id']}: {r['state']}" for r in e["resources"])
         print(f"run {e['run_id']} step {e['step']}: {e['conclusion']} ({states}) — reconcile record, ledger line "
               f"{e['seq']}")
     for run_id in report.closed:
-        print(f"run {run_id}: closed (manifest written, outcome interrupted)")
+        print(f"run {terminal(run_id)}: closed (manifest written, outcome interrupted)")
     for run_id in report.removed_staging:
-        print(f"run {run_id}: left-over work files removed")
+        print(f"run {terminal(run_id)}: left-over work files removed")
+    for line in report.quarantined:
+        print(f"quarantined: {line}")
     for err in report.errors:
-        print(f"vpnrunbook evidence reconcile: {err}", file=sys.stderr)
-    if not (report.reconciled or report.closed or report.removed_staging or report.errors):
+        print(f"vpnrunbook evidence reconcile: {terminal(err)}", file=sys.stderr)
+    if not (report.reconciled or report.closed or report.removed_staging or report.errors or report.quarantined):
         print(f"evidence under {root}: nothing to reconcile (every change has its outcome)")
     return EXIT_FAILED if report.errors else EXIT_OK
 

@@ -104,6 +104,13 @@ def graph_json(runs: tuple[DemoRun, ...] = RUNS) -> str:
                                 for r in runs]}, indent=1)
 
 
+def task_ids(runs: tuple[DemoRun, ...] = RUNS) -> list[str]:
+    """The scheduler task id of each run (the Airflow DAG's ``task_id``: the parameter file's stem)."""
+    import re
+
+    return [re.sub(r"[^A-Za-z0-9_.-]", "_", r.params.rsplit(".", 1)[0]) for r in runs]
+
+
 def ensure_seed_key() -> str:
     """The seed's shared key lives in a 0600 file in the state dir and reaches kernels as $VPNRUNBOOK_SEED_KEY.
 
