@@ -115,14 +115,43 @@ class _LandedWrite:
         return current
 
 
-def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any] | None = None) -> Any:
-    """Send one planned PUT. Returns the SDK poller (LRO kinds) or the REST dict (resource group)."""
-    headers = _conditions(write)
+def _request_ids(intent: dict[str, Any], resource_id: str) -> dict[str, str]:
+    """The ids of one write of an intent (moved to the journal with the evidence layer)."""
+    import hashlib
+    import uuid
+
+    raw = str(intent.get("intent_id") or "")
+    try:
+        correlation = str(uuid.UUID(hex=raw))
+    except ValueError:
+        correlation = str(uuid.uuid5(uuid.NAMESPACE_URL, f"vpnrunbook:intent:{raw}"))
+    digest = bytearray(hashlib.sha256(f"{raw}:{resource_id.lower()}".encode()).digest()[:10] + b"vpnrbk")
+    digest[6] = (digest[6] & 0x0F) | 0x80  # version 8 (RFC 9562: vendor-defined)
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC variant
+    return {"correlation_id": correlation, "client_request_id": str(uuid.UUID(bytes=bytes(digest)))}
+
+
+def request_headers(intent: dict[str, Any] | None, write: Write) -> dict[str, str]:
+    """``x-ms-client-request-id`` and ``x-ms-correlation-request-id`` of one write, as its intent record holds them:
+    Azure's Activity Log keeps both with every event of the write (``httpRequest.clientRequestId``,
+    ``correlationId``), which ties what Azure saw to the ledger (``vpnrunbook evidence crosscheck``)."""
+    if not intent:
+        return {}
+    ids = _request_ids(intent, write.resource_id)
+    return {"x-ms-client-request-id": ids["client_request_id"], "x-ms-correlation-request-id": ids["correlation_id"]}
+
+
+def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any] | None = None,
+                intent: dict[str, Any] | None = None) -> Any:
+    """Send one planned PUT (with the request ids of ``intent``). Returns the SDK poller (LRO kinds) or the REST
+    dict (resource group)."""
+    headers = {**_conditions(write), **request_headers(intent, write)}
     sent: list[Any] = []  # the PUT's pipeline context: azure-core's RetryPolicy counts its attempts there
     log.info("%s: %s %s", step, "update" if write.exists else "create", write.label)
     try:
         if write.kind == "resource_group":
-            return session.resources.resource_groups.create_or_update(write.name, write.body).as_dict()
+            return session.resources.resource_groups.create_or_update(write.name, write.body,
+                                                                      headers=headers).as_dict()
         net = session.network
         ops = {
             "virtual_network": net.virtual_networks,
@@ -210,7 +239,7 @@ def _apply_writes(session: Any, plan: Plan, current: dict[str, dict[str, Any] | 
     written: list[Write] = []
     try:
         for w in plan.writes:
-            pending = start_write(session, w, step=plan.step, current=current.get(w.resource_id))
+            pending = start_write(session, w, step=plan.step, current=current.get(w.resource_id), intent=intent)
             try:
                 done = finish_write(pending)
             except HttpResponseError as exc:
@@ -262,7 +291,7 @@ def start_long_write(session: Any, plan: Plan) -> tuple[Any, dict[str, Any]]:
         intent = changes.intent(run, session, plan)
         w = plan.writes[0]
         try:
-            lro = start_write(session, w, step=plan.step)
+            lro = start_write(session, w, step=plan.step, intent=intent)
         except Exception as exc:
             with contextlib.suppress(OSError):
                 changes.outcome(run, intent, status="failed", error=exc, detail={"attempted": w.resource_id})
