@@ -162,3 +162,18 @@ def test_over_https_the_sdk_and_a_plain_request_are_both_logged(served, tmp_path
     callers = {e.caller for e in events}
     assert len(callers) == 1 and served.token not in next(iter(callers))
     assert all(e.http_request.uri.startswith(served.url) for e in events)
+
+
+def test_events_older_than_the_retention_are_neither_served_nor_kept(session, topology):
+    store = session.transport.app.store
+    with store.write() as db:
+        (body,) = db.execute("SELECT body FROM activity_log ORDER BY seq LIMIT 1").fetchone()
+        old = {**json.loads(body), "eventDataId": "old-event", "eventTimestamp": "2026-01-01T00:00:00Z"}
+        activity_log.store_event(db, store.now() - (activity_log.RETENTION_DAYS + 1) * 86400, old)
+    long_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=120)).isoformat()
+    served_ids = {e.event_data_id for e in monitor_client(session).activity_logs.list(
+        filter=f"eventTimestamp ge '{long_ago}'")}
+    assert "old-event" not in served_ids and served_ids
+    _update_policy(session, WEAK)  # the next write drops what Azure would no longer hold
+    with store.read() as db:
+        assert db.execute("SELECT COUNT(*) FROM activity_log WHERE body LIKE '%old-event%'").fetchone()[0] == 0

@@ -289,6 +289,7 @@ def record(app: EmulatorApp, method: str, path: str, query_string: str, headers:
             events += _deployment_events(app, db, req, now)
         for ts, event in events:
             store_event(db, ts, event)
+        db.execute("DELETE FROM activity_log WHERE ts < ?", (now - RETENTION_DAYS * 86400,))  # Azure keeps 90 days
 
 
 def store_event(db: sqlite3.Connection, ts: float, event: dict[str, Any]) -> None:

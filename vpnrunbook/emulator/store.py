@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS activity_log (  -- Activity Log events (activity_log.
     status TEXT NOT NULL, body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS activity_log_time ON activity_log (sub, ts);
+CREATE INDEX IF NOT EXISTS activity_log_age ON activity_log (ts);
 """
 
 
