@@ -287,17 +287,28 @@ def record(app: EmulatorApp, method: str, path: str, query_string: str, headers:
         events = events_for(app, db, req, resp, started, now)
         if target.operation == "Microsoft.Resources/deployments/write" and resp.status < 300:
             events += _deployment_events(app, db, req, now)
-        for ts, event in events:
-            store_event(db, ts, event)
-        db.execute("DELETE FROM activity_log WHERE ts < ?", (now - RETENTION_DAYS * 86400,))  # Azure keeps 90 days
+        store_events(db, events)
+        if events and _purge_due(app):  # Azure keeps 90 days
+            db.execute("DELETE FROM activity_log WHERE ts < ?", (now - RETENTION_DAYS * 86400,))
 
 
-def store_event(db: sqlite3.Connection, ts: float, event: dict[str, Any]) -> None:
-    db.execute("INSERT INTO activity_log (ts, sub, rg, resource_id, correlation_id, provider, caller, status, body) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               (ts, event["subscriptionId"].lower(), event["resourceGroupName"].lower(), event["resourceId"].lower(),
-                event["correlationId"].lower(), event["resourceProviderName"]["value"].lower(),
-                event["caller"].lower(), event["status"]["value"].lower(), json.dumps(event, sort_keys=True)))
+PURGE_EVERY = 100  # writes between two purges of events past the retention (one process's count)
+
+
+def _purge_due(app: EmulatorApp) -> bool:
+    count = getattr(app, "_activity_writes", 0)
+    app._activity_writes = count + 1  # type: ignore[attr-defined]
+    return count % PURGE_EVERY == 0
+
+
+def store_events(db: sqlite3.Connection, events: list[tuple[float, dict[str, Any]]]) -> None:
+    """Store events (time, event); the filterable properties also in their own lower-cased columns."""
+    db.executemany(
+        "INSERT INTO activity_log (ts, sub, rg, resource_id, correlation_id, provider, caller, status, body) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(ts, e["subscriptionId"].lower(), e["resourceGroupName"].lower(), e["resourceId"].lower(),
+          e["correlationId"].lower(), e["resourceProviderName"]["value"].lower(), e["caller"].lower(),
+          e["status"]["value"].lower(), json.dumps(e, sort_keys=True)) for ts, e in events])
 
 
 # ---- reading ------------------------------------------------------------------------------------------------
