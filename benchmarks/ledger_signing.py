@@ -34,7 +34,7 @@ class _NoSign:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     base = fresh_state("signing")
-    from vpnrunbook.runbook import ledger, signing
+    from vpnrunbook.evidence import ledger, signing
 
     t = time.perf_counter()
     signer = signing.load_signer()

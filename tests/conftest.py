@@ -31,7 +31,7 @@ def _isolated_state(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(state / "evidence"))
     monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
     monkeypatch.delenv("VPNRUNBOOK_TARGET", raising=False)
-    # the ledger's signing key (vpnrunbook.runbook.signing): never the real ~/.config/vpnrunbook/signing
+    # the ledger's signing key (vpnrunbook.evidence.signing): never the real ~/.config/vpnrunbook/signing
     monkeypatch.setenv("VPNRUNBOOK_SIGNING_DIR", str(state / "signing"))
     monkeypatch.delenv("VPNRUNBOOK_SIGNING_KEY", raising=False)
     yield

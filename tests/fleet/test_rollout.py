@@ -8,11 +8,11 @@ import pytest
 
 from tests.fleet.conftest import arm_writes, connection_policy
 from vpnrunbook.emulator.control import EmulatorControl
+from vpnrunbook.evidence import ledger
 from vpnrunbook.fleet.audit import audit_fleet
 from vpnrunbook.fleet.planfile import RolloutPlanError
 from vpnrunbook.fleet.rollout import COLUMNS, rollout
 from vpnrunbook.policy import presets
-from vpnrunbook.runbook import ledger
 
 STRONG = presets.get_preset("strong-modern").as_wire_dict()
 

@@ -8,9 +8,9 @@ import json
 import re
 
 from vpnrunbook.cli import EXIT_OK, EXIT_USAGE, main
-from vpnrunbook.runbook import changerecord, evidence, ledger, signing
+from vpnrunbook.evidence import ledger, record, rundir, signing
+from vpnrunbook.evidence.scrub import Scrubber
 from vpnrunbook.runbook.runner import execute
-from vpnrunbook.runbook.scrub import Scrubber
 
 PLAN_RECORD = {
     "name": "update connection C1", "step": "update connection C1", "applied": True, "changed": True,
@@ -32,19 +32,19 @@ VERIFY_RECORD = {"name": "verify", "step": "verify RG/connections/C1", "connecti
 
 
 def _synthetic_run(root, html="<html><body class='jp-Notebook'><p>output text</p></body></html>"):
-    started = evidence.utcnow()
-    rec = evidence.RunEvidence(root=root, run_dir=evidence.new_run_dir(root, "05_update_policy", started),
+    started = rundir.utcnow()
+    rec = rundir.RunEvidence(root=root, run_dir=rundir.new_run_dir(root, "05_update_policy", started),
                                step="05_update_policy", started=started,
                                manifest={"outcome": "succeeded", "apply": True, "target": "azure",
                                          "subscription_id": "sub-42", "title": "Update a policy",
                                          "operator": {"user": "alice", "host": "jump1"}})
     rec.write(notebook_text="{}", html=html, records=[PLAN_RECORD, VERIFY_RECORD], scrubber=Scrubber([]),
-              ended=evidence.utcnow())
+              ended=rundir.utcnow())
     return rec.run_dir
 
 
 def _record_text(html: str) -> str:
-    section = html[html.index(f'<section id="{changerecord.SECTION_ID}"'):html.index("</section>")]
+    section = html[html.index(f'<section id="{record.SECTION_ID}"'):html.index("</section>")]
     section = re.sub(r"<style>.*?</style>", "", section, flags=re.S)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", section)).replace("&#x27;", "'").replace("&gt;", ">")
 
@@ -55,7 +55,7 @@ def test_html_opens_with_the_change_record(tmp_path):
     html = (d / "notebook.html").read_text()
     body = html[html.index("<body"):]
     first = re.sub(r"^<body[^>]*>\s*", "", body)
-    assert first.startswith(f'<section id="{changerecord.SECTION_ID}"'), "the record comes before any cell"
+    assert first.startswith(f'<section id="{record.SECTION_ID}"'), "the record comes before any cell"
     text = _record_text(html)
     m = json.loads((d / "manifest.json").read_text())
     for want in ("alice@jump1", m["started"], m["ended"], "azure, subscription sub-42", "succeeded",
@@ -67,7 +67,7 @@ def test_html_opens_with_the_change_record(tmp_path):
                  signing.load_signer().fingerprint):
         assert want in text, want
     assert "just advice" not in text, "info findings are not warnings"
-    assert evidence.verify(root) == [], "the record is part of the hashed HTML"
+    assert rundir.verify(root) == [], "the record is part of the hashed HTML"
 
 
 def test_record_names_the_head_before_the_runs_own_line(tmp_path):
@@ -111,7 +111,7 @@ def test_auditor_html_hides_code_inputs_and_keeps_every_output(tiny_notebook, ev
     r = execute(tiny_notebook, step="tiny", parameters={"x": 7})
     assert r.outcome == "succeeded", r.error
     html = (r.run_dir / "notebook.html").read_text()
-    assert html[html.index("<body"):].split(">", 1)[1].lstrip().startswith(f'<section id="{changerecord.SECTION_ID}"')
+    assert html[html.index("<body"):].split(">", 1)[1].lstrip().startswith(f'<section id="{record.SECTION_ID}"')
     for code in ("import os, time", "from vpnrunbook.runbook import record", "raise RuntimeError"):
         assert code not in html, f"code input {code!r} in the auditor's HTML"
     assert "the key is" in html and "done 7" in html, "outputs kept"
@@ -148,17 +148,17 @@ def test_show_reads_a_run_cut_off_before_its_manifest_from_its_change_records(tm
 
 def test_html_record_lists_the_runs_change_records(tmp_path):
     root = tmp_path / "ev"
-    started = evidence.utcnow()
-    run_dir = evidence.new_run_dir(root, "05_update_policy", started)
+    started = rundir.utcnow()
+    run_dir = rundir.new_run_dir(root, "05_update_policy", started)
     ledger.append(root, _intent(run_dir.name, "i2"))
     ledger.append(root, {"kind": "outcome", "intent_id": "i2", "run_id": run_dir.name, "step": "update connection C1",
                          "time": "2026-12-02T10:00:01.000Z", "status": "succeeded",
                          "written": [{"resource_id": "/subscriptions/sub-0/x/connections/C1",
                                       "label": "RG/connections/C1", "etag": 'W/"2"'}]})
-    rec = evidence.RunEvidence(root=root, run_dir=run_dir, step="05_update_policy", started=started,
+    rec = rundir.RunEvidence(root=root, run_dir=run_dir, step="05_update_policy", started=started,
                                manifest={"outcome": "succeeded", "target": "emulator", "operator": {"user": "bob"}})
     rec.write(notebook_text="{}", html="<body><p>x</p></body>", records=[PLAN_RECORD], scrubber=Scrubber([]),
-              ended=evidence.utcnow())
+              ended=rundir.utcnow())
     text = _record_text((run_dir / "notebook.html").read_text())
     assert "writes RG/connections/C1 → succeeded (new ETag RG/connections/C1: W/\"2\")" in text.replace("&quot;", '"')
     assert "line 1 (intent) sha256" in text and "line 2 (outcome) sha256" in text

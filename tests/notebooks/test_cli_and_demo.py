@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 from vpnrunbook.cli import EXIT_USAGE, main
-from vpnrunbook.runbook import evidence
+from vpnrunbook.evidence import rundir
 from vpnrunbook.runbook.demo import SEED_KEY_ENV, ensure_seed_key
 
 
@@ -40,8 +40,8 @@ def test_missing_parameter_file_is_refused_with_evidence(tmp_path, capsys):
     code = main(["run", "06", "-p", str(tmp_path / "nope.yaml"), "--evidence-dir", str(root)])
     assert code == EXIT_USAGE
     assert "cannot be read" in capsys.readouterr().err
-    (run,) = evidence.list_runs(root)
-    assert run["outcome"] == "refused" and evidence.verify(root) == []
+    (run,) = rundir.list_runs(root)
+    assert run["outcome"] == "refused" and rundir.verify(root) == []
 
 
 def test_demo_refuses_azure_target(monkeypatch, capsys):

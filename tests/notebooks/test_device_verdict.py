@@ -13,8 +13,8 @@ from tests.conftest import REPO
 from tests.notebooks.conftest import PLANTED_KEY, files_containing, seed_connection, seed_site_state
 from vpnrunbook.cli import EXIT_OK, EXIT_USAGE
 from vpnrunbook.device import device_proposals
+from vpnrunbook.evidence import rundir
 from vpnrunbook.policy.presets import PRESETS
-from vpnrunbook.runbook import evidence
 from vpnrunbook.runbook.runner import run_step
 
 pytestmark = pytest.mark.slow
@@ -114,7 +114,7 @@ def test_breaking_update_is_flagged_refused_on_request_then_verified_not_connect
     shown = _outputs(applied, containing="show.verify_section")
     assert "NotConnected" in shown and "NO_PROPOSAL_CHOSEN" in shown and "after the change" in shown
     assert files_containing(device_env["root"], PLANTED_KEY) == []
-    assert evidence.verify(device_env["root"]) == []
+    assert rundir.verify(device_env["root"]) == []
 
 
 def test_remove_policy_flags_a_device_that_only_speaks_the_custom_proposal(device_env):

@@ -8,18 +8,18 @@ import os
 import pytest
 
 from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_OK, main
-from vpnrunbook.runbook import evidence, ledger
-from vpnrunbook.runbook.scrub import MASK, Scrubber
+from vpnrunbook.evidence import ledger, rundir
+from vpnrunbook.evidence.scrub import MASK, Scrubber
 
 
 def _fake_run(root, step="s", outcome="succeeded", secret="S3cretValue!"):
-    started = evidence.utcnow()
-    rec = evidence.RunEvidence(root=root, run_dir=evidence.new_run_dir(root, step, started), step=step,
+    started = rundir.utcnow()
+    rec = rundir.RunEvidence(root=root, run_dir=rundir.new_run_dir(root, step, started), step=step,
                                started=started, manifest={"outcome": outcome, "operator": {"user": "t"},
                                                           "parameters": {"shared_key_ref": "env:K"}})
     nb = json.dumps({"cells": [{"outputs": [{"text": f"key={secret}"}]}], "metadata": {}})
     rec.write(notebook_text=nb, html=f"<p>{secret}</p>", records=[{"name": "r", "before": {"sharedKey": secret}}],
-              scrubber=Scrubber([secret]), ended=evidence.utcnow())
+              scrubber=Scrubber([secret]), ended=rundir.utcnow())
     return rec.run_dir
 
 
@@ -27,7 +27,7 @@ def _fake_run(root, step="s", outcome="succeeded", secret="S3cretValue!"):
 def three_runs(tmp_path):
     root = tmp_path / "ev"
     dirs = [_fake_run(root, step=f"s{i}") for i in range(3)]
-    assert evidence.verify(root) == []
+    assert rundir.verify(root) == []
     return root, dirs
 
 
@@ -39,7 +39,7 @@ def test_scrubbing_and_write_once(tmp_path):
     m = json.loads((d / "manifest.json").read_text())
     assert m["records"][0]["before"]["sharedKey"] == MASK and m["scrubbed_occurrences"] >= 3
     with pytest.raises(FileExistsError):
-        evidence.RunEvidence(root=root, run_dir=d, step="s", started=evidence.utcnow())._write_once(
+        rundir.RunEvidence(root=root, run_dir=d, step="s", started=rundir.utcnow())._write_once(
             "manifest.json", "{}")
 
 
@@ -54,7 +54,7 @@ def test_verify_detects_edited_notebook(three_runs):
     root, dirs = three_runs
     nb = dirs[1] / "notebook.ipynb"
     nb.write_text(nb.read_text().replace("key=", "KEY="))
-    (f,) = evidence.verify(root)
+    (f,) = rundir.verify(root)
     assert dirs[1].name in str(f) and "notebook.ipynb was changed" in str(f)
 
 
@@ -62,7 +62,7 @@ def test_verify_detects_edited_manifest(three_runs):
     root, dirs = three_runs
     m = dirs[0] / "manifest.json"
     m.write_text(m.read_text().replace('"succeeded"', '"failed"'))
-    assert any("manifest.json was changed" in str(f) for f in evidence.verify(root))
+    assert any("manifest.json was changed" in str(f) for f in rundir.verify(root))
 
 
 def test_verify_detects_deleted_run(three_runs):
@@ -70,7 +70,7 @@ def test_verify_detects_deleted_run(three_runs):
 
     root, dirs = three_runs
     shutil.rmtree(dirs[2])
-    assert [str(f) for f in evidence.verify(root)] == [f"run {dirs[2].name}: evidence folder was removed"]
+    assert [str(f) for f in rundir.verify(root)] == [f"run {dirs[2].name}: evidence folder was removed"]
 
 
 def test_verify_detects_reordered_and_removed_ledger_lines(three_runs):
@@ -78,10 +78,10 @@ def test_verify_detects_reordered_and_removed_ledger_lines(three_runs):
     path = root / ledger.LEDGER_NAME
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[1], lines[0], lines[2]]) + "\n")
-    found = " ".join(map(str, evidence.verify(root)))
+    found = " ".join(map(str, rundir.verify(root)))
     assert "previous-hash mismatch" in found and "sequence number" in found
     path.write_text("\n".join([lines[0], lines[2]]) + "\n")
-    found = " ".join(map(str, evidence.verify(root)))
+    found = " ".join(map(str, rundir.verify(root)))
     assert "previous-hash mismatch" in found and f"run {dirs[1].name}: has evidence but no ledger line" in found
 
 
@@ -89,9 +89,9 @@ def test_verify_detects_edited_ledger_line_and_added_file(three_runs):
     root, dirs = three_runs
     path = root / ledger.LEDGER_NAME
     path.write_text(path.read_text().replace('"outcome":"succeeded"', '"outcome":"failed"', 1))
-    assert any("ledger line 2: previous-hash mismatch" in str(f) for f in evidence.verify(root))
+    assert any("ledger line 2: previous-hash mismatch" in str(f) for f in rundir.verify(root))
     (dirs[2] / "extra.txt").write_text("x")
-    assert any("extra.txt was added" in str(f) for f in evidence.verify(root))
+    assert any("extra.txt was added" in str(f) for f in rundir.verify(root))
 
 
 def test_kept_head_catches_the_newest_run_removed_with_its_ledger_line(three_runs, capsys):
@@ -109,7 +109,7 @@ def test_kept_head_catches_the_newest_run_removed_with_its_ledger_line(three_run
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[:2]) + "\n")  # the newest line and its run removed together
     shutil.rmtree(dirs[2])
-    assert evidence.verify(root) == [], "undetectable without a kept head"
+    assert rundir.verify(root) == [], "undetectable without a kept head"
     assert main(["evidence", "verify", "--evidence-dir", str(root), "--head", kept]) == EXIT_EVIDENCE
     assert "has 2 line(s), but the head kept from an earlier run" in capsys.readouterr().err
     older = "2:" + ledger.sha256_bytes(lines[1].encode())
@@ -153,27 +153,28 @@ def test_concurrent_appends_keep_the_chain(tmp_path):
 def test_a_run_in_progress_is_reported_and_left_alone_then_closed_once_cut_off(tmp_path):
     """A run folder without manifest is never accepted: while its lock is held it is 'in progress' and reconcile
     leaves it; once its process is gone reconcile closes it (manifest, outcome interrupted, run line)."""
-    from vpnrunbook.runbook import changes
-    from vpnrunbook.runbook.reconcile import reconcile
+    from vpnrunbook.evidence import journal
+    from vpnrunbook.evidence.reconcile import reconcile
+    from vpnrunbook.operations.arm import read_resource
 
     root = tmp_path / "ev"
-    scope = changes.RunScope(root=root, step="s", owner="api")
+    scope = journal.RunScope(root=root, step="s", owner="api")
     run_id = scope.ensure_run()
-    assert any("still in progress" in str(f) for f in evidence.verify(root))
-    assert reconcile(root).closed == [] and not (root / run_id / "manifest.json").exists()
+    assert any("still in progress" in str(f) for f in rundir.verify(root))
+    assert reconcile(root, read=read_resource).closed == [] and not (root / run_id / "manifest.json").exists()
     scope.lock_fd = os.close(scope.lock_fd)  # the process holding it died (a SIGKILL releases the lock)
-    found = [str(f) for f in evidence.verify(root)]
+    found = [str(f) for f in rundir.verify(root)]
     assert any(f"run {run_id}: has no manifest" in f for f in found) and any("left work files" in f for f in found)
-    report = reconcile(root)
+    report = reconcile(root, read=read_resource)
     assert report.closed == [run_id] and report.removed_staging == [run_id]
-    assert evidence.load_manifest(root, run_id)["outcome"] == "interrupted"
-    assert evidence.verify(root) == []
+    assert rundir.load_manifest(root, run_id)["outcome"] == "interrupted"
+    assert rundir.verify(root) == []
 
 
 def test_a_runs_lines_are_found_however_json_spells_its_id(tmp_path):
-    """The change record's view of one run (changes.for_run, changerecord._run_entries) reads only the lines
+    """The change record's view of one run (journal.for_run, record._run_entries) reads only the lines
     that can name it — yet a line spelling the id with JSON escapes is still one of them; other runs' are not."""
-    from vpnrunbook.runbook import changerecord, changes
+    from vpnrunbook.evidence import journal, record
 
     root = tmp_path / "ev"
     ledger.append(root, {"kind": "intent", "run_id": "run-a", "intent_id": "1", "writes": [{"etag": 'W/"1"'}]})
@@ -181,7 +182,7 @@ def test_a_runs_lines_are_found_however_json_spells_its_id(tmp_path):
     ledger.append(root, {"kind": "outcome", "run_id": "run-a", "intent_id": "1", "status": "applied"})
     with open(root / ledger.LEDGER_NAME, "a", encoding="ascii") as f:  # the id spelled \u0072un-a, by hand
         f.write('{"kind": "outcome", "run_id": "\\u0072un-a", "intent_id": "9", "status": "applied"}\n')
-    assert [e["intent_id"] for e in changes.for_run(root, "run-a")] == ["1", "1", "9"]
-    assert [e["intent_id"] for _, e in changerecord._run_entries(root, "run-a")] == ["1", "1", "9"]
-    assert [e["intent_id"] for e in changes.for_run(root, "run-b")] == ["2"]
+    assert [e["intent_id"] for e in journal.for_run(root, "run-a")] == ["1", "1", "9"]
+    assert [e["intent_id"] for _, e in record._run_entries(root, "run-a")] == ["1", "1", "9"]
+    assert [e["intent_id"] for e in journal.for_run(root, "run-b")] == ["2"]
     assert ledger.head(root).startswith("4:")

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vpnrunbook.cli import EXIT_OK, EXIT_USAGE, main
-from vpnrunbook.runbook import evidence
+from vpnrunbook.evidence import rundir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,8 +45,8 @@ def _run(args: list[str]) -> tuple[int, str]:
 
 
 def _only_run(root: Path) -> dict:
-    (run,) = evidence.list_runs(root)
-    return evidence.load_manifest(root, run["run_id"])
+    (run,) = rundir.list_runs(root)
+    return rundir.load_manifest(root, run["run_id"])
 
 
 @pytest.mark.parametrize(("step", "text", "field"), [
@@ -70,7 +70,7 @@ def test_a_value_that_is_not_plain_data_is_refused_naming_its_field(tmp_path, st
     manifest = _only_run(root)
     assert manifest["outcome"] == "refused"
     assert any(p["field"] == field for p in manifest["error"]["problems"])
-    run_dir = root / evidence.list_runs(root)[0]["run_id"]
+    run_dir = root / rundir.list_runs(root)[0]["run_id"]
     assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json", "notebook.html", "notebook.ipynb"]
     nb = json.loads((run_dir / "notebook.ipynb").read_text())
     assert not [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])], "a kernel ran"

@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vpnrunbook.cli import EXIT_USAGE
-from vpnrunbook.runbook import evidence
-from vpnrunbook.runbook.htmlexport import notebook_to_html
-from vpnrunbook.runbook.htmlsanitize import sanitize
+from vpnrunbook.evidence import rundir
+from vpnrunbook.evidence.export import notebook_to_html
+from vpnrunbook.evidence.sanitize import sanitize
 from vpnrunbook.runbook.runner import run_step
 
 TEMPLATE_SCRIPT_TYPES = {"text/x-mathjax-config"}
@@ -90,11 +90,11 @@ def test_a_refused_run_with_hostile_keys_and_values_leaves_no_live_html(tmp_path
     monkeypatch.setenv("VPNRUNBOOK_OPERATOR", "<b onmouseover=alert(99)>op</b>")
     r = run_step("06", params_file=hostile_params)
     assert (r.outcome, r.exit_code) == ("refused", EXIT_USAGE)
-    page = (r.run_dir / evidence.HTML_FILE).read_text()
+    page = (r.run_dir / rundir.HTML_FILE).read_text()
     assert live(page) == []
     assert "is not a parameter of step 06_remove_policy" in page  # the refusal is still there to read
     assert "&lt;img src=x onerror=alert(1)&gt;" in page  # as text
-    nb = nbformat.read(str(r.run_dir / evidence.NOTEBOOK_FILE), as_version=4)
+    nb = nbformat.read(str(r.run_dir / rundir.NOTEBOOK_FILE), as_version=4)
     outcome = nb.cells[0].source
     assert "<b onmouseover" not in outcome and "&lt;b onmouseover" in outcome
 

@@ -14,7 +14,7 @@ from nbclient import NotebookClient
 
 from tests.notebooks.conftest import files_containing
 from vpnrunbook.cli import EXIT_OK, main
-from vpnrunbook.runbook import ledger
+from vpnrunbook.evidence import ledger
 
 pytestmark = pytest.mark.slow
 PLANTED = "LabPlantedKey0123456789xyzQ"
@@ -29,7 +29,7 @@ CELLS = [
     "print('PLANNED-MARKER', planned.summary())",
     "import os\nkey_ref = 'env:LAB_PLANTED_KEY'  # a parameter cell naming a key by reference\n"
     "print('KEY', os.environ[key_ref[4:]])  # an operator printing it by mistake\n"
-    "from vpnrunbook.runbook.changes import journal_root\n"
+    "from vpnrunbook.evidence.journal import journal_root\n"
     "print('ROOT', journal_root())\n"
     "print('LEDGER-BEFORE-APPLY', (journal_root() / 'ledger.jsonl').exists())",
     "control = apply_control(planned, lambda: ops.apply_plan(session, planned.plan), interactive=True)\n"

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import REPO
 from tests.notebooks.conftest import PLANTED_KEY, files_containing
 from vpnrunbook.cli import EXIT_OK, EXIT_USAGE
-from vpnrunbook.runbook import evidence
+from vpnrunbook.evidence import rundir
 from vpnrunbook.runbook.demo import RUNS, run_demo
 from vpnrunbook.runbook.runner import run_step
 from vpnrunbook.runbook.steps import STEPS
@@ -37,8 +37,8 @@ def seed_run(tmp_path_factory):
         mp.delenv("VPNRUNBOOK_TARGET", raising=False)
         out = io.StringIO()
         code = run_demo(out=out)
-    runs = evidence.list_runs(base / "evidence")
-    manifests = {e["run_id"]: evidence.load_manifest(base / "evidence", e["run_id"]) for e in runs}
+    runs = rundir.list_runs(base / "evidence")
+    manifests = {e["run_id"]: rundir.load_manifest(base / "evidence", e["run_id"]) for e in runs}
     return {"code": code, "out": out.getvalue(), "root": base / "evidence", "runs": runs, "manifests": manifests,
             "env": env}
 
@@ -74,7 +74,7 @@ def test_seed_workflow_succeeds_with_one_evidence_folder_per_run(seed_run):
         run_dir = seed_run["root"] / e["run_id"]
         assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json", "notebook.html", "notebook.ipynb"]
         assert e["outcome"] == "succeeded"
-    assert evidence.verify(seed_run["root"]) == []
+    assert rundir.verify(seed_run["root"]) == []
     assert "summary:" in seed_run["out"] and f"evidence: {seed_run['root']}" in seed_run["out"]
 
 
@@ -170,7 +170,7 @@ def test_refused_in_kernel_is_recorded(seed_env):
     r = run_step("06", parameters={"connection_name": "NoSuchConnection"}, apply=True)
     assert (r.outcome, r.exit_code) == ("refused", EXIT_USAGE)
     assert "NoSuchConnection" in r.error
-    m = evidence.load_manifest(Path(seed_env["env"]["VPNRUNBOOK_EVIDENCE_DIR"]), r.run_id)
+    m = rundir.load_manifest(Path(seed_env["env"]["VPNRUNBOOK_EVIDENCE_DIR"]), r.run_id)
     assert m["outcome"] == "refused" and m["error"]["type"] == "PrecheckError"
 
 
@@ -184,11 +184,11 @@ def test_cli_bad_parameter_file_is_refused_before_a_kernel(tmp_path):
     assert proc.returncode == EXIT_USAGE, proc.stderr
     assert "foo: is not a parameter of step 04_connect" in proc.stderr
     assert "AzureA1b2C3" not in proc.stdout + proc.stderr
-    (run,) = evidence.list_runs(root)
+    (run,) = rundir.list_runs(root)
     assert run["outcome"] == "refused"
     assert files_containing(root, "AzureA1b2C3") == []
-    assert evidence.verify(root) == []
-    m = evidence.load_manifest(root, run["run_id"])
+    assert rundir.verify(root) == []
+    m = rundir.load_manifest(root, run["run_id"])
     assert json.dumps(m).count("InvalidSecretReference") >= 1
 
 
@@ -209,7 +209,7 @@ def test_killed_gateway_run_times_out_and_a_rerun_attaches(tmp_path, monkeypatch
     gw = next(c for c in second.manifest["records"] if "gateway" in c["step"].lower())
     assert gw["details"]["attached"] is True and gw["details"]["started"] is False
     assert gw["details"]["provisioning_state"] == "Succeeded"
-    assert [e["outcome"] for e in evidence.list_runs(tmp_path / "ev")] == ["timed_out", "succeeded"]
+    assert [e["outcome"] for e in rundir.list_runs(tmp_path / "ev")] == ["timed_out", "succeeded"]
 
 
 def test_device_configuration_for_the_s2s_connection(seed_run):

@@ -10,8 +10,8 @@ import pytest
 
 from tests.notebooks.conftest import files_containing
 from vpnrunbook.cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE
-from vpnrunbook.runbook import evidence, ledger
-from vpnrunbook.runbook.htmlexport import remote_references
+from vpnrunbook.evidence import ledger, rundir
+from vpnrunbook.evidence.export import remote_references
 from vpnrunbook.runbook.runner import Timeouts, execute
 
 pytestmark = pytest.mark.slow
@@ -38,8 +38,8 @@ def test_success_writes_all_evidence(tiny_notebook, evidence_root, planted_key):
     nb = nbformat.read(str(r.run_dir / "notebook.ipynb"), as_version=4)
     assert any("done 7" in "".join(o.get("text", "")) for c in nb.cells for o in c.get("outputs", []))
     assert nb.metadata["vpnrunbook"]["outcome"] == "succeeded"
-    assert evidence.list_runs(evidence_root)[0]["run_id"] == r.run_id
-    assert evidence.verify(evidence_root) == []
+    assert rundir.list_runs(evidence_root)[0]["run_id"] == r.run_id
+    assert rundir.verify(evidence_root) == []
 
 
 def test_planted_key_never_reaches_evidence(tiny_notebook, evidence_root, planted_key):
@@ -60,7 +60,7 @@ def test_failed_run_keeps_evidence_and_exits_failed(tiny_notebook, evidence_root
     assert m["outcome"] == "failed" and m["error"]["type"] == "RuntimeError"
     assert (r.run_dir / "notebook.html").exists() and (r.run_dir / "notebook.ipynb").exists()
     assert m["changes"], "results recorded before the failing cell still reach the manifest"
-    assert evidence.verify(evidence_root) == []
+    assert rundir.verify(evidence_root) == []
 
 
 def test_refusal_inside_notebook_is_a_usage_error(tiny_notebook, evidence_root, planted_key):
@@ -81,7 +81,7 @@ def test_run_timeout_kills_the_kernel(tiny_notebook, evidence_root, planted_key)
     assert (r.outcome, r.exit_code) == ("timed_out", EXIT_TIMEOUT)
     m = json.loads((r.run_dir / "manifest.json").read_text())
     assert m["error"]["type"] == "RunTimeout" and m["duration_seconds"] < 60
-    assert evidence.verify(evidence_root) == []
+    assert rundir.verify(evidence_root) == []
 
 
 def test_runs_never_overwrite_and_html_is_offline(tiny_notebook, evidence_root, planted_key):
@@ -92,7 +92,7 @@ def test_runs_never_overwrite_and_html_is_offline(tiny_notebook, evidence_root, 
     assert remote_references(html) == []
     assert not re.search(r"<script[^>]+src=", html)
     assert "done 7" in html
-    seqs = [e["seq"] for e in evidence.list_runs(evidence_root)]
+    seqs = [e["seq"] for e in rundir.list_runs(evidence_root)]
     assert seqs == [1, 2]
 
 
@@ -146,10 +146,10 @@ def test_sigterm_still_leaves_evidence_marked_failed(tiny_notebook, evidence_roo
     finally:
         if proc.poll() is None:
             proc.kill()
-    (run,) = evidence.list_runs(evidence_root)
-    m = evidence.load_manifest(evidence_root, run["run_id"])
+    (run,) = rundir.list_runs(evidence_root)
+    m = rundir.load_manifest(evidence_root, run["run_id"])
     assert m["outcome"] == "failed" and m["error"]["type"] == "Interrupted"
-    assert evidence.verify(evidence_root) == []
+    assert rundir.verify(evidence_root) == []
     assert files_containing(evidence_root, planted_key) == []
 
 
@@ -183,7 +183,7 @@ def test_a_run_never_changes_the_process_working_folder(tmp_path, evidence_root)
         sampler.join()
     assert r.outcome == "succeeded", r.error
     assert seen == {here}
-    out = nbformat.read(r.run_dir / evidence.NOTEBOOK_FILE, as_version=4)
+    out = nbformat.read(r.run_dir / rundir.NOTEBOOK_FILE, as_version=4)
     printed = "".join(o.get("text", "") for c in out.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert str(folder) in printed  # the kernel itself ran in the folder asked for
 

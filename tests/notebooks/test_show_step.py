@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import REPO, python_prints
 from tests.notebooks.conftest import TINY_CELLS, make_notebook
 from vpnrunbook.cli import EXIT_OK, EXIT_USAGE
-from vpnrunbook.runbook import evidence
+from vpnrunbook.evidence import rundir
 from vpnrunbook.runbook.runner import Timeouts, execute, run_step
 from vpnrunbook.runbook.steps import STEPS
 
@@ -126,18 +126,18 @@ def test_timed_out_run_keeps_the_outputs_of_the_cells_that_ran(tmp_path, evidenc
 def test_reused_html_exporter_renders_like_a_new_one_in_any_thread():
     from nbconvert import HTMLExporter
 
-    from vpnrunbook.runbook import htmlexport
+    from vpnrunbook.evidence import export
 
     notebooks = [nbformat.read(str(STEPS[s].path), as_version=4) for s in ("05_update_policy", "08_show_policy")]
-    expected = [htmlexport.make_offline(HTMLExporter(**htmlexport.EXPORTER_OPTIONS)
+    expected = [export.make_offline(HTMLExporter(**export.EXPORTER_OPTIONS)
                                         .from_notebook_node(nb)[0]) for nb in notebooks]
-    htmlexport.prepare()
+    export.prepare()
     results: dict[int, list[str]] = {}
 
-    def export(i: int) -> None:
-        results[i] = [htmlexport.notebook_to_html(nb) for nb in notebooks * 2]
+    def render(i: int) -> None:
+        results[i] = [export.notebook_to_html(nb) for nb in notebooks * 2]
 
-    threads = [threading.Thread(target=export, args=(i,)) for i in range(3)]
+    threads = [threading.Thread(target=render, args=(i,)) for i in range(3)]
     for t in threads:
         t.start()
     for t in threads:
@@ -158,9 +158,9 @@ def test_cli_set_parameters(fleet):
     assert ok.returncode == EXIT_OK, ok.stderr
     bad_type = _cli("run", "08", "-P", "resource_group=[a, b]", "-P", "connection_name=x")
     assert bad_type.returncode == EXIT_USAGE and "resource_group" in bad_type.stderr
-    runs = evidence.list_runs(fleet["root"])
+    runs = rundir.list_runs(fleet["root"])
     assert [r["outcome"] for r in runs] == ["succeeded", "refused"]
-    m = evidence.load_manifest(fleet["root"], runs[0]["run_id"])
+    m = rundir.load_manifest(fleet["root"], runs[0]["run_id"])
     assert m["parameters"] == {"resource_group": "fleet-rg-000", "connection_name": fleet["v2v"]}
 
 
@@ -171,13 +171,13 @@ def test_cli_set_syntax_errors_are_refused_without_echoing_the_text(tmp_path):
         assert "Secret0123" not in proc.stdout + proc.stderr
         if shown:
             assert shown in proc.stderr
-    assert not (tmp_path / "ev").exists() or evidence.list_runs(tmp_path / "ev") == []
+    assert not (tmp_path / "ev").exists() or rundir.list_runs(tmp_path / "ev") == []
     # a value that is not valid YAML is a bad value like any other (issue 13): refused naming it, recorded
     proc = _cli("run", "08", "-P", "connection_name=[unclosed Secret0123",
                 env_extra={"VPNRUNBOOK_EVIDENCE_DIR": str(tmp_path / "ev")})
     assert proc.returncode == EXIT_USAGE, proc.stderr
     assert "connection_name: is not valid YAML" in proc.stderr and "Secret0123" not in proc.stdout + proc.stderr
-    assert [r["outcome"] for r in evidence.list_runs(tmp_path / "ev")] == ["refused"]
+    assert [r["outcome"] for r in rundir.list_runs(tmp_path / "ev")] == ["refused"]
 
 
 def test_cli_start_skips_slow_optional_imports_and_notebooks_still_validate():

@@ -14,17 +14,17 @@ from pathlib import Path
 import pytest
 
 from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_OK, EXIT_USAGE, main
-from vpnrunbook.runbook import evidence, ledger, signing
-from vpnrunbook.runbook.scrub import Scrubber
+from vpnrunbook.evidence import ledger, rundir, signing
+from vpnrunbook.evidence.scrub import Scrubber
 
 
 def _fake_run(root: Path, step: str = "s", outcome: str = "succeeded", target: str = "emulator") -> Path:
-    started = evidence.utcnow()
-    rec = evidence.RunEvidence(root=root, run_dir=evidence.new_run_dir(root, step, started), step=step,
+    started = rundir.utcnow()
+    rec = rundir.RunEvidence(root=root, run_dir=rundir.new_run_dir(root, step, started), step=step,
                                started=started, manifest={"outcome": outcome, "operator": {"user": "t"},
                                                           "target": target, "subscription_id": "sub-1"})
     rec.write(notebook_text="{}", html="<p>out</p>", records=[{"name": "r"}], scrubber=Scrubber([]),
-              ended=evidence.utcnow())
+              ended=rundir.utcnow())
     return rec.run_dir
 
 

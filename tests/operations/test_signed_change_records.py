@@ -8,7 +8,7 @@ import json
 from tests.operations.conftest import LOC, RG1
 from vpnrunbook import operations as ops
 from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_OK, main
-from vpnrunbook.runbook import ledger, signing
+from vpnrunbook.evidence import ledger, signing
 
 
 def test_intent_and_outcome_are_signed_for_the_target_of_the_change(session, tmp_path, monkeypatch, capsys):

@@ -11,7 +11,7 @@ import yaml
 
 from tests.reliability.conftest import KEY_ENV, PLANTED_KEY, files_containing, store_dump
 from vpnrunbook.cli import EXIT_USAGE, main
-from vpnrunbook.runbook import evidence
+from vpnrunbook.evidence import rundir
 from vpnrunbook.runbook.runner import run_step
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,12 +103,12 @@ def _assert_refused(r: Any, seeded: dict[str, Path], before: bytes, field: str, 
     assert hit, f"no problem names {field}: {problems}"
     assert hit[0]["value"] == value and allowed in hit[0]["allowed"], hit[0]
     assert field in r.error and allowed in r.error and f"{field}: " in r.error
-    (run,) = evidence.list_runs(seeded["evidence"])
+    (run,) = rundir.list_runs(seeded["evidence"])
     assert run["run_id"] == r.run_id and run["outcome"] == "refused"
-    m = evidence.load_manifest(seeded["evidence"], r.run_id)
+    m = rundir.load_manifest(seeded["evidence"], r.run_id)
     assert m["outcome"] == "refused" and m["exit_code"] == EXIT_USAGE
     assert sorted(p.name for p in r.run_dir.iterdir()) == ["manifest.json", "notebook.html", "notebook.ipynb"]
-    assert evidence.verify(seeded["evidence"]) == []
+    assert rundir.verify(seeded["evidence"]) == []
 
 
 @pytest.mark.parametrize(("step", "data", "field", "value", "allowed"), [c[1:] for c in CASES],
@@ -144,9 +144,9 @@ def test_malformed_yaml_through_the_cli(seeded, tmp_path, capsys, text, expect):
     assert code == EXIT_USAGE
     assert str(pfile) in err and expect in err and "a YAML mapping of parameter names to values" in err
     assert store_dump(seeded["db"]) == before
-    (run,) = evidence.list_runs(seeded["evidence"])
+    (run,) = rundir.list_runs(seeded["evidence"])
     assert run["outcome"] == "refused"
-    assert evidence.load_manifest(seeded["evidence"], run["run_id"])["error"]["problems"][0]["code"] == "InvalidYaml"
+    assert rundir.load_manifest(seeded["evidence"], run["run_id"])["error"]["problems"][0]["code"] == "InvalidYaml"
 
 
 @pytest.mark.parametrize(("content", "expect"), [
@@ -163,9 +163,9 @@ def test_undecodable_or_self_referencing_file_through_the_cli(seeded, tmp_path, 
     assert code == EXIT_USAGE, err
     assert str(pfile) in err and expect in err
     assert store_dump(seeded["db"]) == before
-    (run,) = evidence.list_runs(seeded["evidence"])
+    (run,) = rundir.list_runs(seeded["evidence"])
     assert run["outcome"] == "refused"
-    assert evidence.verify(seeded["evidence"]) == []
+    assert rundir.verify(seeded["evidence"]) == []
 
 
 @pytest.mark.parametrize(("content", "expect"), [
@@ -181,7 +181,7 @@ def test_undecodable_or_self_referencing_policy_file(seeded, tmp_path, capsys, c
     err = capsys.readouterr().err
     assert code == EXIT_USAGE, err
     assert str(policy) in err and expect in err
-    (run,) = evidence.list_runs(seeded["evidence"])
+    (run,) = rundir.list_runs(seeded["evidence"])
     assert run["outcome"] == "refused"
 
 
@@ -199,7 +199,7 @@ def test_unusable_evidence_folder_stops_the_run_before_it_starts(seeded, tmp_pat
 def test_missing_parameter_file_through_the_cli(seeded, tmp_path, capsys):
     code = main(["run", "04", "-p", str(tmp_path / "nope.yaml")])
     assert code == EXIT_USAGE and "nope.yaml" in capsys.readouterr().err
-    (run,) = evidence.list_runs(seeded["evidence"])
+    (run,) = rundir.list_runs(seeded["evidence"])
     assert run["outcome"] == "refused"
 
 
@@ -219,8 +219,8 @@ def test_custom_policy_on_basic_or_policy_based_gateway(seeded, tmp_path, rg, ga
     assert expect in r.error and gateway in r.error and "gateway_name" in r.error
     assert "allowed: a RouteBased gateway of SKU VpnGw1AZ or higher, or policy: null" in r.error
     assert store_dump(seeded["db"]) == before
-    assert [e["outcome"] for e in evidence.list_runs(seeded["evidence"])] == ["refused"]
-    assert evidence.verify(seeded["evidence"]) == []
+    assert [e["outcome"] for e in rundir.list_runs(seeded["evidence"])] == ["refused"]
+    assert rundir.verify(seeded["evidence"]) == []
 
 
 @pytest.mark.slow
@@ -231,7 +231,7 @@ def test_site_prefixes_overlapping_the_vnet(seeded):
     assert (r.outcome, r.exit_code) == ("refused", EXIT_USAGE), r.error
     assert "10.1.128.0/17" in r.error and "10.1.0.0/16" in r.error and "overlap" in r.error.lower()
     assert store_dump(seeded["db"]) == before
-    assert evidence.list_runs(seeded["evidence"])[0]["outcome"] == "refused"
+    assert rundir.list_runs(seeded["evidence"])[0]["outcome"] == "refused"
 
 
 @pytest.mark.slow
@@ -245,4 +245,4 @@ def test_shared_key_reference_that_resolves_to_nothing(seeded, monkeypatch, ref,
     assert r.manifest["error"]["type"] in ("SecretReferenceError", "PrecheckError")
     assert "shared_key_ref" in r.error and named in r.error
     assert store_dump(seeded["db"]) == before
-    assert evidence.list_runs(seeded["evidence"])[0]["outcome"] == "refused"
+    assert rundir.list_runs(seeded["evidence"])[0]["outcome"] == "refused"

@@ -17,8 +17,8 @@ from vpnrunbook import operations as ops
 from vpnrunbook.azure.connect import connect
 from vpnrunbook.cli import EXIT_FAILED, EXIT_OK
 from vpnrunbook.emulator.control import EmulatorControl
+from vpnrunbook.evidence import rundir
 from vpnrunbook.policy import get_preset
-from vpnrunbook.runbook import evidence
 from vpnrunbook.runbook.runner import run_step
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,8 +45,8 @@ def test_two_runs_update_the_same_connection(seeded):
         out, err = a.communicate(timeout=120)
     finally:
         a.kill()
-    runs = {e["run_id"]: evidence.load_manifest(seeded["evidence"], e["run_id"])
-            for e in evidence.list_runs(seeded["evidence"])}
+    runs = {e["run_id"]: rundir.load_manifest(seeded["evidence"], e["run_id"])
+            for e in rundir.list_runs(seeded["evidence"])}
     (ma,) = [m for rid, m in runs.items() if rid != b.run_id]
     # B normally writes inside A's 12 s back-off and wins; on a very slow machine A's retry may land first and B
     # meets the conflict instead. Either way: exactly one applies, the other names the conflict.
@@ -69,7 +69,7 @@ def test_two_runs_update_the_same_connection(seeded):
         assert view.dpd_timeout_seconds == 20, "B's update was lost"
         assert view.policy == get_preset("seed-s2s") and view.use_policy_based_traffic_selectors is False, \
             "A's update landed over B's"
-    assert evidence.verify(seeded["evidence"]) == []
+    assert rundir.verify(seeded["evidence"]) == []
 
 
 WRITER_CELLS = [
@@ -130,11 +130,11 @@ def test_two_kernels_write_the_store_at_once(tmp_path, monkeypatch):
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         con.close()
-    runs = evidence.list_runs(tmp_path / "ev")
+    runs = rundir.list_runs(tmp_path / "ev")
     assert sorted(e["outcome"] for e in runs) == ["succeeded", "succeeded"]
-    conflicts = [evidence.load_manifest(tmp_path / "ev", e["run_id"])["records"][0]["conflicts"] for e in runs]
+    conflicts = [rundir.load_manifest(tmp_path / "ev", e["run_id"])["records"][0]["conflicts"] for e in runs]
     print("ETag conflicts retried by the two kernels:", conflicts)
-    assert evidence.verify(tmp_path / "ev") == []
+    assert rundir.verify(tmp_path / "ev") == []
 
 
 def test_identical_changes_from_two_operators_still_conflict(seeded, monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_OK, main
-from vpnrunbook.runbook import evidence, ledger
+from vpnrunbook.evidence import ledger, rundir
 from vpnrunbook.runbook.runner import run_step
 
 
@@ -22,13 +22,13 @@ def three_runs(tmp_path_factory) -> Path:
     for name in ("BadA", "BadB", "BadC"):
         r = run_step("06", parameters={"connection_name": f"{name}!"}, apply=True, evidence_dir=root)
         assert r.outcome == "refused"
-    assert evidence.verify(root) == []
+    assert rundir.verify(root) == []
     return root
 
 
 def _tamper(src: Path, dst: Path, how: str) -> str:
     shutil.copytree(src, dst)
-    runs = [e["run_id"] for e in evidence.list_runs(dst)]
+    runs = [e["run_id"] for e in rundir.list_runs(dst)]
     victim = runs[1]
     run_dir = dst / victim
     if how == "notebook":

@@ -18,8 +18,8 @@ from vpnrunbook import operations as ops
 from vpnrunbook.azure.connect import connect
 from vpnrunbook.cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT
 from vpnrunbook.emulator.control import EmulatorControl
+from vpnrunbook.evidence import rundir
 from vpnrunbook.policy import get_preset
-from vpnrunbook.runbook import evidence
 from vpnrunbook.runbook.runner import run_step
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,7 +108,7 @@ def test_notebook_run_retries_faults_and_succeeds(tmp_path, monkeypatch):
     gw = next(c for c in r.manifest["records"] if "gateway" in c["step"].lower())
     assert gw["details"]["provisioning_state"] == "Succeeded" and gw["details"]["started"] is True
     assert _gateway_creations(Path(os.environ["VPNRUNBOOK_DB"])) == 1
-    assert evidence.verify(tmp_path / "ev") == []
+    assert rundir.verify(tmp_path / "ev") == []
 
 
 @pytest.mark.slow
@@ -120,20 +120,20 @@ def test_cli_run_past_its_timeout_then_rerun_attaches(tmp_path):
     cmd = [sys.executable, "-m", "vpnrunbook", "run", "01", "-p", str(SEED / "01_vnet1_gateway.yaml"), "--apply"]
     first = subprocess.run([*cmd, "--timeout", "6"], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
     assert first.returncode == EXIT_TIMEOUT, first.stdout + first.stderr
-    (run,) = evidence.list_runs(tmp_path / "ev")
-    m = evidence.load_manifest(tmp_path / "ev", run["run_id"])
+    (run,) = rundir.list_runs(tmp_path / "ev")
+    m = rundir.load_manifest(tmp_path / "ev", run["run_id"])
     assert (m["outcome"], m["exit_code"], m["error"]["type"]) == ("timed_out", EXIT_TIMEOUT, "RunTimeout")
     db = Path(env["VPNRUNBOOK_DB"])
     assert _gateway_creations(db) == 1, "the killed run had started the creation"
     second = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=180)
     assert second.returncode == EXIT_OK, second.stdout + second.stderr
-    runs = evidence.list_runs(tmp_path / "ev")
+    runs = rundir.list_runs(tmp_path / "ev")
     assert [e["outcome"] for e in runs] == ["timed_out", "succeeded"]
-    m2 = evidence.load_manifest(tmp_path / "ev", runs[1]["run_id"])
+    m2 = rundir.load_manifest(tmp_path / "ev", runs[1]["run_id"])
     gw = next(c for c in m2["records"] if "gateway" in c["step"].lower())
     assert gw["details"]["attached"] is True and gw["details"]["started"] is False
     assert _gateway_creations(db) == 1, "no second creation"
-    assert evidence.verify(tmp_path / "ev") == []
+    assert rundir.verify(tmp_path / "ev") == []
 
 
 def test_a_write_whose_response_was_lost_is_not_reported_as_a_conflict(monkeypatch):
@@ -236,26 +236,27 @@ def test_kernel_killed_during_gateway_creation_then_rerun_attaches(tmp_path):
     finally:
         runner.kill()
     assert runner.returncode == EXIT_FAILED, out + err
-    (run,) = evidence.list_runs(tmp_path / "ev")
-    m = evidence.load_manifest(tmp_path / "ev", run["run_id"])
+    (run,) = rundir.list_runs(tmp_path / "ev")
+    m = rundir.load_manifest(tmp_path / "ev", run["run_id"])
     assert m["outcome"] == "failed" and m["error"]["type"] == "DeadKernelError", m["error"]
     assert "can simply be run again" in m["error"]["message"] and "can simply be run again" in err  # issue 15.6
     second = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=180)
     assert second.returncode == EXIT_OK, second.stdout + second.stderr
-    runs = evidence.list_runs(tmp_path / "ev")
-    gw = next(c for c in evidence.load_manifest(tmp_path / "ev", runs[1]["run_id"])["records"]
+    runs = rundir.list_runs(tmp_path / "ev")
+    gw = next(c for c in rundir.load_manifest(tmp_path / "ev", runs[1]["run_id"])["records"]
               if "gateway" in c["step"].lower())
     assert gw["details"]["attached"] is True and gw["details"]["started"] is False
     assert gw["details"]["provisioning_state"] == "Succeeded"
     assert _gateway_creations(db) == 1, "no second creation"
     # killed between the gateway PUT and its outcome record, the first run's intent is incomplete until reconciled
-    from vpnrunbook.runbook.reconcile import reconcile
+    from vpnrunbook.evidence.reconcile import reconcile
+    from vpnrunbook.operations.arm import read_resource
 
-    found = evidence.verify(tmp_path / "ev")
+    found = rundir.verify(tmp_path / "ev")
     assert all("incomplete" in f.problem and run["run_id"] in f.where for f in found), found
-    report = reconcile(tmp_path / "ev")
+    report = reconcile(tmp_path / "ev", read=read_resource)
     assert [e["conclusion"] for e in report.reconciled] == (["applied"] if found else [])
-    assert evidence.verify(tmp_path / "ev") == []
+    assert rundir.verify(tmp_path / "ev") == []
 
 
 @pytest.mark.slow

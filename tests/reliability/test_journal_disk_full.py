@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import REPO
 from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_OK, main
-from vpnrunbook.runbook import changes, ledger
+from vpnrunbook.evidence import journal, ledger
 
 pytestmark = pytest.mark.slow
 SEED = REPO / "parameters" / "seed"
@@ -99,7 +99,7 @@ def test_unwritable_ledger_refuses_apply_before_any_write(seeded, monkeypatch):
         raise PermissionError(13, "Permission denied", str(root / ledger.LEDGER_NAME))
 
     monkeypatch.setattr(ledger, "append", refuse)
-    with pytest.raises(changes.EvidenceUnavailableError, match="nothing was changed"):
+    with pytest.raises(journal.EvidenceUnavailableError, match="nothing was changed"):
         ops.apply_plan(session, plan)
     assert not [r for r in session.transport.requests[sent:] if r[0] in ("PUT", "DELETE", "PATCH")]
     assert not [p for p in seeded["evidence"].glob("*") if p.is_dir() and not p.name.startswith(".")], \

@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import REPO
 from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_OK, main
 from vpnrunbook.emulator.control import EmulatorControl
-from vpnrunbook.runbook import changes, ledger
+from vpnrunbook.evidence import journal, ledger
 
 pytestmark = pytest.mark.slow
 SEED = REPO / "parameters" / "seed"
@@ -34,7 +34,7 @@ def _session():
 
 
 def _journal(root: Path) -> list[dict]:
-    return [e for _, _, e in ledger.read(root) if e and e.get("kind") in changes.JOURNAL_KINDS]
+    return [e for _, _, e in ledger.read(root) if e and e.get("kind") in journal.JOURNAL_KINDS]
 
 
 def _until(predicate, what: str, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -99,8 +99,8 @@ def test_sigkill_leaves_an_incomplete_change_that_reconcile_settles(seeded, monk
         if proc.poll() is None:
             _kill_tree(proc)
     ctl.clear_faults()
-    journal = _journal(root)
-    (intent,) = [e for e in journal if e["kind"] == "intent"]
+    entries = _journal(root)
+    (intent,) = [e for e in entries if e["kind"] == "intent"]
     assert intent["writes"][0]["resource_id"].endswith("/connections/VNet1toSite6")
     assert intent["writes"][0]["etag"] == etag_before and intent["operator"]["user"]
     assert intent["target"] == "emulator" and intent["writes"][0]["changes"], "the plan, field by field"
@@ -112,7 +112,7 @@ def test_sigkill_leaves_an_incomplete_change_that_reconcile_settles(seeded, monk
     assert f"run {run_id}" in text and "has no manifest" in text
     if moment == "after-outcome":
         assert "incomplete" not in text, "the outcome was recorded"
-        assert [e["status"] for e in journal if e["kind"] == "outcome"] == ["applied"]
+        assert [e["status"] for e in entries if e["kind"] == "outcome"] == ["applied"]
     else:
         assert "incomplete" in text and "05_update_policy" in text and "VNet1toSite6" in text, text
     applied = _policy(session)[0] != etag_before
@@ -134,7 +134,7 @@ def test_sigkill_leaves_an_incomplete_change_that_reconcile_settles(seeded, monk
         assert rec["resources"][0]["state"] == ("unchanged" if moment == "during-put" else "as_planned")
     lines = (root / "ledger.jsonl").read_text().splitlines()
     assert json.loads(lines[0])["kind"] == "intent", "history was appended to, never rewritten"
-    assert not (root / changes.STAGING_DIR).exists(), "the killed run's unscrubbed work files are gone"
+    assert not (root / journal.STAGING_DIR).exists(), "the killed run's unscrubbed work files are gone"
     code, text = _verify(root, capsys)
     assert code == EXIT_OK, text
     assert "1 change(s)" in text

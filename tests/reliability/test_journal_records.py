@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from vpnrunbook import operations as ops
+from vpnrunbook.evidence import journal, ledger
 from vpnrunbook.operations import apply as apply_mod
-from vpnrunbook.runbook import changes, ledger
 
 
 def _session():
@@ -19,7 +19,7 @@ def _session():
 
 
 def _journal(root):
-    return [e for _, _, e in ledger.read(root) if e and e.get("kind") in changes.JOURNAL_KINDS]
+    return [e for _, _, e in ledger.read(root) if e and e.get("kind") in journal.JOURNAL_KINDS]
 
 
 def test_intent_before_the_put_outcome_after(seeded, monkeypatch):
@@ -111,6 +111,6 @@ def test_apply_control_shows_a_refusal_when_the_intent_cannot_be_written(seeded,
 
     monkeypatch.setattr(ledger, "append", full)
     control = apply_control(planned, lambda: ops.apply_plan(session, planned.plan), interactive=False)
-    assert control.click() is None and isinstance(control.error, changes.EvidenceUnavailableError)
+    assert control.click() is None and isinstance(control.error, journal.EvidenceUnavailableError)
     assert "No space left on device" in control.outcome.value and "nothing was changed" in control.outcome.value
     assert session.network.virtual_network_gateway_connections.get("TestRG1", "VNet1toSite6").etag == etag

@@ -14,7 +14,7 @@ from tests.reliability.conftest import files_containing
 from vpnrunbook.azure.connect import connect
 from vpnrunbook.cli import EXIT_FAILED
 from vpnrunbook.emulator.control import EmulatorControl
-from vpnrunbook.runbook import evidence
+from vpnrunbook.evidence import rundir
 from vpnrunbook.runbook.runner import run_step
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,8 +44,8 @@ def test_keys_never_reach_outputs_on_success_and_failure(seeded, tmp_path, monke
                          capture_output=True, text=True, cwd=REPO, timeout=180)
     assert cli.returncode == EXIT_FAILED, cli.stdout + cli.stderr
     assert conns.get_shared_key("TestRG1", "FailConn").value == SECRET, "the key did reach the target"
-    failed = evidence.list_runs(seeded["evidence"])[-1]
-    m = evidence.load_manifest(seeded["evidence"], failed["run_id"])
+    failed = rundir.list_runs(seeded["evidence"])[-1]
+    m = rundir.load_manifest(seeded["evidence"], failed["run_id"])
     assert m["outcome"] == "failed" and m["error"]["type"] in ("HttpResponseError", "ProvisioningFailedError"), \
         m["error"]
     assert "FailConn" in m["error"]["message"]
@@ -60,14 +60,14 @@ def test_keys_never_reach_outputs_on_success_and_failure(seeded, tmp_path, monke
     assert conns.get_shared_key("TestRG1", "GenConn").value == generated
 
     # nowhere: every evidence file (notebooks, HTML, manifests, ledger), CLI stdout/stderr, error texts
-    assert [e["outcome"] for e in evidence.list_runs(seeded["evidence"])] == ["succeeded", "failed", "succeeded"]
+    assert [e["outcome"] for e in rundir.list_runs(seeded["evidence"])] == ["succeeded", "failed", "succeeded"]
     for key in (SECRET, generated):
         assert files_containing(seeded["evidence"], key) == [], key[:3]
         assert key not in cli.stdout + cli.stderr
         for r in (ok, gen):
             assert key not in (r.error or "") and key not in repr(r.manifest)
         assert key not in repr(m)
-    assert evidence.verify(seeded["evidence"]) == []
+    assert rundir.verify(seeded["evidence"]) == []
 
 
 def test_key_files_are_0600_even_with_a_permissive_umask(seeded, tmp_path, monkeypatch):

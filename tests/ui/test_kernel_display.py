@@ -66,7 +66,7 @@ def test_headless_run_gets_static_output(tmp_path):
     assert "image/svg+xml" in mimes(topo)
 
     # the evidence HTML (the runbook's offline exporter) carries the picker's table and the topology picture
-    from vpnrunbook.runbook.htmlexport import notebook_to_html, remote_references
+    from vpnrunbook.evidence.export import notebook_to_html, remote_references
 
     page = notebook_to_html(kept[0])
     assert "vpnrunbook-policy-table" in page and "DHGroup24" in page

@@ -346,10 +346,10 @@ class Rollout:
                 state.mark(unit, out)
             return out
 
-        from vpnrunbook.runbook import changes
+        from vpnrunbook.evidence import journal
 
         # every unit's intent/outcome records go to the rollout's one evidence run (written at the end)
-        with changes.run_scope("fleet-rollout") as scope:
+        with journal.run_scope("fleet-rollout") as scope:
             bar = _progress(len(pending)) if progress is True else None
             callback = progress if callable(progress) else None
             with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fleet-rollout") as pool:
@@ -443,9 +443,9 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
                    root: str | Path | None = None, scope: Any = None) -> Path:
     """One evidence run for the rollout: manifest.json (outcome table, every plan, the change journal's records),
     outcomes.csv, ledger line. ``scope``: the rollout's change-journal run (its folder is this run's)."""
-    from vpnrunbook.runbook import changes, ledger
-    from vpnrunbook.runbook import evidence as ev
-    from vpnrunbook.runbook.scrub import Scrubber, secrets_in_state_dir
+    from vpnrunbook.evidence import journal, ledger
+    from vpnrunbook.evidence import rundir as ev
+    from vpnrunbook.evidence.scrub import Scrubber, secrets_in_state_dir
 
     ended = dt.datetime.now(dt.UTC)
     own = scope is not None and scope.owner != "runner" and scope.run_id is not None
@@ -465,7 +465,7 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
         "summary": result.summary(), "counts": result.counts,
         "outcomes": json.loads(result.frame.to_json(orient="records")),
         "changes": records,
-        "journal": changes.for_run(base, run_dir.name),
+        "journal": journal.for_run(base, run_dir.name),
     }
     manifest = scrubber.data(manifest)
     manifest["scrubbed_occurrences"] = scrubber.count

@@ -6,7 +6,7 @@ half-written because of it) or, in the remaining race window, through ARM's HTTP
 
 This is the one place that writes (``apply_plan``; the gateway start uses ``start_write`` through
 ``journaled``): each plan's writes are preceded by an intent record and followed by an outcome record in the
-evidence ledger (:mod:`vpnrunbook.runbook.changes`). No intent, no write.
+evidence ledger (:mod:`vpnrunbook.evidence.journal`). No intent, no write.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from vpnrunbook.azure.secrets import resolve_shared_key
+from vpnrunbook.azure.states import SETTLING
+from vpnrunbook.evidence import journal
+from vpnrunbook.evidence.compare import covers, unplanned_changes, unplanned_text
 from vpnrunbook.operations.arm import error_code_message, log, lro_options, read, read_kind
 from vpnrunbook.operations.errors import ConcurrentChangeError, PrecheckError, ProvisioningFailedError
-from vpnrunbook.operations.plan import FAILED_STATES, OperationResult, Plan, Write, dig, snapshot
+from vpnrunbook.operations.plan import FAILED_STATES, OperationResult, Plan, Write, dig, scrub, snapshot
 from vpnrunbook.policy.rules import Problem
-from vpnrunbook.runbook import changes
 
 
 def _conditions(write: Write) -> dict[str, str]:
@@ -71,19 +73,6 @@ def _connection_key(session: Any, write: Write, current: dict[str, Any] | None) 
     return current_shared_key(session, write.resource_group, write.name, current)
 
 
-SETTLING = ("Updating", "Creating", "Provisioning", "Accepted", "Running")
-
-
-def _covers(current: Any, desired: Any) -> bool:
-    """Whether ``current`` holds everything ``desired`` sets (lists in any order, strings case-insensitively)."""
-    if isinstance(desired, dict):
-        return isinstance(current, dict) and all(_covers(current.get(k), v) for k, v in desired.items())
-    if isinstance(desired, list):
-        return (isinstance(current, list) and len(current) == len(desired)
-                and all(any(_covers(c, d) for c in current) for d in desired))
-    if isinstance(desired, str) and isinstance(current, str):
-        return current.replace(" ", "").lower() == desired.replace(" ", "").lower()
-    return current == desired
 
 
 class _LandedWrite:
@@ -173,7 +162,7 @@ def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any
     except HttpResponseError as exc:
         # Only a PUT the SDK sent more than once can have met its own earlier attempt; a 412 on the first attempt
         # is always someone else's write, even one identical to ours.
-        if exc.status_code == 412 and sent and sent[0].get("retry_count", 0) > 0 and _covers(
+        if exc.status_code == 412 and sent and sent[0].get("retry_count", 0) > 0 and covers(
                 read_kind(session, write.kind, write.resource_group, write.name), write.body):
             log.info("%s: %s — 412 on a retried PUT whose first response was lost; the resource already holds this "
                      "write", step, write.label)
@@ -208,6 +197,24 @@ def refuse_if_breaking(plan: Plan) -> None:
     raise PrecheckError(problems, step=plan.step)
 
 
+def _write_rows(plan: Plan, writes: list[Write]) -> list[dict[str, Any]]:
+    """The plan's writes as the plain data the evidence layer records (bodies without secrets)."""
+    return [{"resource_id": w.resource_id, "label": w.label, "kind": w.kind, "resource_group": w.resource_group,
+             "name": w.name, "action": "update" if w.exists else "create", "etag": w.etag,
+             "changes": [c.as_dict() for c in plan.changes if c.resource == w.label],
+             "body": scrub(w.body), "shared_key_ref": w.shared_key_ref} for w in writes]
+
+
+def _record_intent(run: journal.RunScope, session: Any, plan: Plan) -> dict[str, Any]:
+    return journal.intent(run, session, step=plan.step, writes=_write_rows(plan, plan.writes),
+                          plan_created_at=plan.created_at, warnings=[str(x) for x in plan.warnings],
+                          tunnel_warnings=plan.tunnel_warnings())
+
+
+def _landed(writes: list[Write], *, body: bool = False) -> list[dict[str, Any]]:
+    return [{"resource_id": w.resource_id, "label": w.label} | ({"body": w.body} if body else {}) for w in writes]
+
+
 def apply_plan(session: Any, plan: Plan, *, refuse_breaking: bool = False) -> OperationResult:
     """Apply a plan made earlier (``apply=False``). Empty plan → no request that writes.
 
@@ -225,15 +232,15 @@ def apply_plan(session: Any, plan: Plan, *, refuse_breaking: bool = False) -> Op
         refuse_if_breaking(plan)
     for text in plan.tunnel_warnings():
         log.warning("%s: %s (applying anyway: refuse_breaking=False)", plan.step, text)
-    with changes.run_scope(plan.step) as run:
+    with journal.run_scope(plan.step) as run:
         current = verify_unchanged(session, plan)
-        intent = changes.intent(run, session, plan)  # no record, no write (EvidenceUnavailableError)
+        intent = _record_intent(run, session, plan)  # no record, no write (EvidenceUnavailableError)
         result = _apply_writes(session, plan, current, run, intent)
     result.details["evidence"] = dict(run.where) or {"run_id": run.run_id, "path": str(run.run_dir)}
     return result
 
 
-def _apply_writes(session: Any, plan: Plan, current: dict[str, dict[str, Any] | None], run: changes.RunScope,
+def _apply_writes(session: Any, plan: Plan, current: dict[str, dict[str, Any] | None], run: journal.RunScope,
                   intent: dict[str, Any]) -> OperationResult:
     after: dict[str, dict[str, Any] | None] = dict(plan.before)
     written: list[Write] = []
@@ -259,7 +266,7 @@ def _apply_writes(session: Any, plan: Plan, current: dict[str, dict[str, Any] | 
         status = "refused" if isinstance(exc, ConcurrentChangeError) and not written else "failed"
         try:
             attempted = plan.writes[len(written)].resource_id if len(written) < len(plan.writes) else None
-            changes.outcome(run, intent, status=status, after=after, written=written, error=exc,
+            journal.outcome(run, intent, status=status, after=after, written=_landed(written), error=exc,
                             detail={"attempted": attempted})
         except OSError:
             log.error("%s: the outcome of the failed apply could not be recorded; `vpnrunbook evidence reconcile` "
@@ -269,35 +276,35 @@ def _apply_writes(session: Any, plan: Plan, current: dict[str, dict[str, Any] | 
     result = OperationResult(plan.step, plan, True, dict(plan.before), after, list(plan.warnings),
                              list(plan.resources))
     _verify_connections(session, plan, result)
-    unplanned = changes.unplanned_changes(plan.writes, after)
+    unplanned = unplanned_changes(_landed(plan.writes, body=True), after)
     if unplanned:
         result.details["unplanned_changes"] = unplanned
-        log.warning("%s: %s", plan.step, changes.unplanned_text(unplanned))
+        log.warning("%s: %s", plan.step, unplanned_text(unplanned))
     verify = {k: {"status": v.get("status"), "reason": v.get("reason")}
               for k, v in result.details.get("connection_status", {}).items()}
     try:
-        changes.outcome(run, intent, status="applied", after=after, written=written, verify=verify,
+        journal.outcome(run, intent, status="applied", after=after, written=_landed(written), verify=verify,
                         unplanned=unplanned)
     except OSError as exc:
-        raise changes.OutcomeNotRecordedError(plan.step, str(run.run_id), exc, result) from exc
+        raise journal.OutcomeNotRecordedError(plan.step, str(run.run_id), exc, result) from exc
     return result
 
 
 def start_long_write(session: Any, plan: Plan) -> tuple[Any, dict[str, Any]]:
     """The gateway path: check the ETags, record the intent, send the plan's one PUT, record it as accepted.
     Returns (poller, intent); :func:`finish_long_write` records the final outcome when the caller waited."""
-    with changes.run_scope(plan.step) as run:
+    with journal.run_scope(plan.step) as run:
         verify_unchanged(session, plan)
-        intent = changes.intent(run, session, plan)
+        intent = _record_intent(run, session, plan)
         w = plan.writes[0]
         try:
             lro = start_write(session, w, step=plan.step, intent=intent)
         except Exception as exc:
             with contextlib.suppress(OSError):
-                changes.outcome(run, intent, status="failed", error=exc, detail={"attempted": w.resource_id})
+                journal.outcome(run, intent, status="failed", error=exc, detail={"attempted": w.resource_id})
             raise
         now = snapshot(read_kind(session, w.kind, w.resource_group, w.name))
-        changes.outcome(run, intent, status="accepted", after={w.resource_id: now}, written=[w],
+        journal.outcome(run, intent, status="accepted", after={w.resource_id: now}, written=_landed([w]),
                         detail={"note": "long-running operation started; the final state follows when waited for"})
     intent = {**intent, "scope": run}
     return lro, intent
@@ -312,9 +319,9 @@ def finish_long_write(intent: dict[str, Any], plan: Plan, after: dict[str, Any] 
         return []
     w = plan.writes[0]
     status = "failed" if error is not None else "applied"
-    unplanned = changes.unplanned_changes([w], {w.resource_id: after}) if error is None else []
+    unplanned = unplanned_changes(_landed([w], body=True), {w.resource_id: after}) if error is None else []
     try:
-        changes.outcome(run, intent, status=status, after={w.resource_id: after}, written=[w] if after else [],
+        journal.outcome(run, intent, status=status, after={w.resource_id: after}, written=_landed([w] if after else []),
                         error=error, unplanned=unplanned, detail={"final": True})
     except OSError:
         log.error("%s: the final outcome could not be recorded (its start is in the ledger)", plan.step)

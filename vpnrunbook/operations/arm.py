@@ -93,6 +93,14 @@ def read_kind(session: Any, kind: str, resource_group: str, name: str) -> dict[s
     return read(getter_for(session, kind), resource_group, name)
 
 
+def read_resource(session: Any, write: dict[str, Any]) -> dict[str, Any] | None:
+    """The resource a journal write record names (kind, resource_group, name), as its REST dict without secrets;
+    None when absent. The reader ``vpnrunbook evidence reconcile`` is handed."""
+    from vpnrunbook.operations.plan import snapshot
+
+    return snapshot(read_kind(session, write["kind"], write["resource_group"], write["name"]))
+
+
 def writable(body: dict[str, Any]) -> dict[str, Any]:
     """A copy of a REST dict fit to PUT back: no read-only status fields, no secrets."""
     def strip(value: Any, depth: int) -> Any:

@@ -14,12 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vpnrunbook.azure.states import FAILED_STATES
 from vpnrunbook.policy.strength import Finding
 
 # Keys whose values are secrets; removed from every snapshot, record and plan value.
 SECRET_KEYS = frozenset({"sharedKey", "shared_key", "authorizationKey", "authorization_key", "sharedKeys"})
 DEFAULT_POLICY_TEXT = "(none: Azure's default proposals)"
-FAILED_STATES = ("Failed", "Canceled")
 RETRY_FAILED = "Succeeded (retry failed deployment)"
 ABSENT = "(absent)"
 REDACTED = "<redacted>"
@@ -251,7 +251,7 @@ class OperationResult:
             return f"{self.step}: nothing to change"
         text = f"{self.step}: {'applied' if self.applied else 'planned only (apply=False)'} — {self.plan.summary()}"
         if self.details.get("unplanned_changes"):  # another writer's change in the after-state (change journal)
-            from vpnrunbook.runbook.changes import unplanned_text
+            from vpnrunbook.evidence.compare import unplanned_text
 
             text += "\n" + unplanned_text(self.details["unplanned_changes"])
         return text

@@ -13,8 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-RUN_DIR_ENV = "VPNRUNBOOK_RUN_DIR"
-RUN_ID_ENV = "VPNRUNBOOK_RUN_ID"  # set by the runner: the change journal's records carry the runner's run id
+from vpnrunbook.evidence import RUN_DIR_ENV, RUN_ID_ENV
+
+__all__ = ["INTERACTIVE_ENV", "RUN_DIR_ENV", "RUN_ID_ENV", "is_headless", "record"]
 INTERACTIVE_ENV = "VPNRUNBOOK_HEADLESS"  # set to 1 by the runner; notebooks use it for `INTERACTIVE`
 
 
@@ -46,17 +47,3 @@ def record(result: Any, name: str | None = None) -> Path | None:
     path = folder / f"{n:03d}-{safe}.json"
     path.write_text(json.dumps({"name": name, **data}, indent=2, default=str, sort_keys=False), encoding="utf-8")
     return path
-
-
-def _capture_interactive_kernel() -> None:
-    """In a Jupyter kernel no runner drives, keep what the cells show: the evidence of an Apply holds it."""
-    import sys
-
-    if os.environ.get(RUN_DIR_ENV) or "ipykernel" not in sys.modules:
-        return
-    from vpnrunbook.runbook import capture
-
-    capture.install()
-
-
-_capture_interactive_kernel()

@@ -165,7 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"vpnrunbook run: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from vpnrunbook.runbook.evidence import evidence_root
+    from vpnrunbook.evidence.rundir import evidence_root
 
     root = evidence_root(args.evidence_dir)
     try:  # before anything runs: a run whose evidence cannot be written must not start
@@ -196,7 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.error:
         print(result.error, file=sys.stderr)
     print(f"evidence: {result.run_dir}")
-    from vpnrunbook.runbook.ledger import head
+    from vpnrunbook.evidence.ledger import head
 
     print(f"ledger head: {head(root)}  (keep it, e.g. in the change ticket: `vpnrunbook evidence verify --head` "
           "proves later that no newer run was removed)")
@@ -205,7 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _signer_line() -> str:
-    from vpnrunbook.runbook.signing import load_signer
+    from vpnrunbook.evidence.signing import load_signer
 
     signer = load_signer()
     return f"{signer.fingerprint} (public key {signer.pub_path}; `vpnrunbook evidence verify --key {signer.pub_path}`)"
@@ -213,8 +213,8 @@ def _signer_line() -> str:
 
 def _signing_ready(root: Path) -> str | None:
     """Why the ledger cannot be signed (None when it can): checked before a run starts."""
-    from vpnrunbook.runbook.ledger import _refuse_key_inside
-    from vpnrunbook.runbook.signing import SigningError, load_signer
+    from vpnrunbook.evidence.ledger import _refuse_key_inside
+    from vpnrunbook.evidence.signing import SigningError, load_signer
 
     try:
         _refuse_key_inside(root, load_signer())
@@ -277,7 +277,7 @@ def _overrides(items: list[str]) -> dict[str, Any]:
 
 
 def cmd_evidence_list(args: argparse.Namespace) -> int:
-    from vpnrunbook.runbook.evidence import evidence_root, list_runs
+    from vpnrunbook.evidence.rundir import evidence_root, list_runs
 
     root = evidence_root(args.evidence_dir)
     runs = list_runs(root)
@@ -294,9 +294,9 @@ def cmd_evidence_list(args: argparse.Namespace) -> int:
 
 
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
-    from vpnrunbook.runbook.evidence import evidence_root
-    from vpnrunbook.runbook.ledger import check, check_head, parse_head
-    from vpnrunbook.runbook.signing import load_public_key
+    from vpnrunbook.evidence.ledger import check, check_head, parse_head
+    from vpnrunbook.evidence.rundir import evidence_root
+    from vpnrunbook.evidence.signing import load_public_key
 
     try:
         for kept in args.head:
@@ -318,8 +318,8 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         return EXIT_EVIDENCE
     print(_signature_summary(result, key, args.target))
     kept = f"; the kept head(s) {', '.join(args.head)} still in it" if args.head else ""
-    from vpnrunbook.runbook.changes import INTENT, kind_of
-    from vpnrunbook.runbook.ledger import read
+    from vpnrunbook.evidence.journal import INTENT, kind_of
+    from vpnrunbook.evidence.ledger import read
 
     n_changes = sum(1 for _, _, e in read(root) if e is not None and kind_of(e) == INTENT)
     print(f"evidence under {root}: {len(entries)} run(s) and {n_changes} change(s), none incomplete (each has its "
@@ -328,11 +328,12 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
-    from vpnrunbook.runbook.evidence import evidence_root
-    from vpnrunbook.runbook.reconcile import reconcile
+    from vpnrunbook.evidence.reconcile import reconcile
+    from vpnrunbook.evidence.rundir import evidence_root
+    from vpnrunbook.operations.arm import read_resource
 
     root = evidence_root(args.evidence_dir)
-    report = reconcile(root)
+    report = reconcile(root, read=read_resource)
     for e in report.reconciled:
         states = ", ".join(f"{r.get('label') or r['resource_id']}: {r['state']}" for r in e["resources"])
         print(f"run {e['run_id']} step {e['step']}: {e['conclusion']} ({states}) — reconcile record, ledger line "
@@ -349,8 +350,8 @@ def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_evidence_head(args: argparse.Namespace) -> int:
-    from vpnrunbook.runbook.evidence import evidence_root
-    from vpnrunbook.runbook.ledger import head
+    from vpnrunbook.evidence.ledger import head
+    from vpnrunbook.evidence.rundir import evidence_root
 
     current = head(evidence_root(args.evidence_dir))
     if current is None:
@@ -361,7 +362,7 @@ def cmd_evidence_head(args: argparse.Namespace) -> int:
 
 
 def _signers(result: Any) -> str:
-    from vpnrunbook.runbook.signing import local_public_key
+    from vpnrunbook.evidence.signing import local_public_key
 
     local = local_public_key()
     mine = "; this host's key"
@@ -381,21 +382,21 @@ def _signature_summary(result: Any, key: Any, target: str | None) -> str:
 
 
 def cmd_evidence_show(args: argparse.Namespace) -> int:
-    from vpnrunbook.runbook import changerecord
-    from vpnrunbook.runbook.evidence import evidence_root
+    from vpnrunbook.evidence import record
+    from vpnrunbook.evidence.rundir import evidence_root
 
     root = evidence_root(args.evidence_dir)
     try:
-        record = changerecord.for_run(root, args.run)
+        built = record.for_run(root, args.run)
     except LookupError as exc:
         print(f"vpnrunbook evidence show: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(changerecord.to_text(record))
+    print(record.to_text(built))
     return EXIT_OK
 
 
 def cmd_evidence_key(args: argparse.Namespace) -> int:
-    from vpnrunbook.runbook.signing import SigningError, key_paths, load_signer
+    from vpnrunbook.evidence.signing import SigningError, key_paths, load_signer
 
     existed = key_paths()[0].exists()
     try:

@@ -127,7 +127,7 @@ def demo_signer():
     """The demo signs with a key in the state folder (``.vpnrunbook/signing/``, removed with the demo state by
     ``make clean-state``), never the operator's key in the home folder — unless $VPNRUNBOOK_SIGNING_DIR or
     $VPNRUNBOOK_SIGNING_KEY choose one."""
-    from vpnrunbook.runbook import signing
+    from vpnrunbook.evidence import signing
 
     if not os.environ.get(signing.DIR_ENV) and not os.environ.get(signing.KEY_ENV):
         os.environ[signing.DIR_ENV] = str(Path(os.environ.get("VPNRUNBOOK_STATE_DIR", ".vpnrunbook")) / "signing")
@@ -163,8 +163,8 @@ def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | N
         _ResourceGroups().exists)
     total = time.monotonic() - t0
     _summary([results[r.params] for r in runs if r.params in results], total, out)
-    from vpnrunbook.runbook.evidence import evidence_root
-    from vpnrunbook.runbook.ledger import check, head
+    from vpnrunbook.evidence.ledger import check, head
+    from vpnrunbook.evidence.rundir import evidence_root
 
     root = evidence_root(evidence_dir).resolve()
     findings = check(root, key=signer.public_key).findings

@@ -28,8 +28,9 @@ from typing import Any
 
 from vpnrunbook import plaindata
 from vpnrunbook.cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE
-from vpnrunbook.runbook import INTERACTIVE_ENV, RUN_DIR_ENV, RUN_ID_ENV, evidence, scrub, warm
-from vpnrunbook.runbook.changes import STAGING_DIR, for_run, lock_run, unlock_run
+from vpnrunbook.evidence import rundir, scrub
+from vpnrunbook.evidence.journal import STAGING_DIR, for_run, lock_run, unlock_run
+from vpnrunbook.runbook import INTERACTIVE_ENV, RUN_DIR_ENV, RUN_ID_ENV, warm
 from vpnrunbook.runbook.params import SECRET_REF_RE, ParameterError
 
 DEFAULT_START_TIMEOUT = 60.0
@@ -228,14 +229,14 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
             extra_secrets: Iterable[str] = (), cwd: str | Path | None = None,
             title: str = "", changes: str = "", progress: bool = False,
             allow_breaking: bool | None = None) -> RunResult:
-    """Run ``notebook`` with ``parameters`` (+ ``apply``) and write its evidence. Never raises for a failed run."""
+    """Run ``notebook`` with ``parameters`` (+ ``apply``) and write its runs. Never raises for a failed run."""
     import nbformat
 
     timeouts = timeouts or Timeouts()
     target = default_target(target)
-    root = evidence.evidence_root(evidence_dir)
-    started = evidence.utcnow()
-    run_dir = evidence.new_run_dir(root, step, started)
+    root = rundir.evidence_root(evidence_dir)
+    started = rundir.utcnow()
+    run_dir = rundir.new_run_dir(root, step, started)
     notebook = Path(notebook)
     params = dict(parameters)
     if refusal is None:  # only plain data ever reaches a notebook (vpnrunbook.plaindata), whoever calls
@@ -249,9 +250,9 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
         params = {plaindata.safe_text(str(k), 200): plaindata.recordable(v) for k, v in params.items()}
     elif apply is not None:  # None: a read-only notebook without an `apply` parameter
         params["apply"] = bool(apply)
-    secret_refs = {k: evidence.describe_ref(v) for k, v in params.items()
+    secret_refs = {k: rundir.describe_ref(v) for k, v in params.items()
                    if k in set(secret_params) and isinstance(v, str) and SECRET_REF_RE.match(v)}
-    rec = evidence.RunEvidence(root=root, run_dir=run_dir, step=step, started=started)
+    rec = rundir.RunEvidence(root=root, run_dir=run_dir, step=step, started=started)
     rec.manifest = {
         "title": title, "changes_what": changes,
         "notebook": {"source": str(notebook), "sha256": _sha_or_none(notebook)},
@@ -260,7 +261,7 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
         "parameters": params, "secret_references": secret_refs, "apply": bool(apply),
         # --allow-breaking: the operator accepted a change the device/peer rejects (None: the step cannot break one)
         "allow_breaking": allow_breaking,
-        "operator": evidence.operator(), "target": target, "subscription_id": default_subscription(target),
+        "operator": rundir.operator(), "target": target, "subscription_id": default_subscription(target),
         "versions": None,  # filled in when the run ends (versions_thread)
         "timeouts_seconds": {"start": timeouts.start, "cell": timeouts.cell, "run": timeouts.run},
     }
@@ -274,7 +275,7 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
     records_dir = staging / "records"
     out_nb_path = staging / "notebook.ipynb"
     in_nb_path = staging / "input.ipynb"
-    # Until the run returns, assume the worst: an interruption (Ctrl-C, SIGTERM) still leaves evidence.
+    # Until the run returns, assume the worst: an interruption (Ctrl-C, SIGTERM) still leaves runs.
     outcome, error = "failed", {"type": "Interrupted", "message": "the run was interrupted before it finished",
                                 "cell": None}
     # The installed versions (importlib.metadata scans sys.path: ~10 ms) are looked up while the kernel starts. What
@@ -284,7 +285,7 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
     import platform  # noqa: F401
 
     versions: dict[str, Any] = {}
-    versions_thread = threading.Thread(target=lambda: versions.update(evidence.versions()), name="vpnrunbook-versions",
+    versions_thread = threading.Thread(target=lambda: versions.update(rundir.versions()), name="vpnrunbook-versions",
                                        daemon=True)
     timed_out = threading.Event()
     kernels: list[Any] = []  # the run's kernel managers (killed when the notebook ends, reaped below)
@@ -306,7 +307,7 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
                                         cwd=Path(cwd) if cwd else Path.cwd(), progress=progress, sockets=sockets,
                                         holder=kernels, on_launch=versions_thread.start)
     finally:
-        ended = evidence.utcnow()
+        ended = rundir.utcnow()
         nb = _load_output(out_nb_path, notebook)
         if isinstance(nb.metadata.get("papermill"), dict):
             nb.metadata["papermill"]["input_path"] = str(notebook)
@@ -316,7 +317,7 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
             error = _error_from_notebook(nb)
         if versions_thread.is_alive():
             versions_thread.join()
-        rec.manifest["versions"] = versions or evidence.versions()  # the thread did not run (no kernel started)
+        rec.manifest["versions"] = versions or rundir.versions()  # the thread did not run (no kernel started)
         rec.manifest["outcome"] = outcome
         rec.manifest["exit_code"] = EXIT_CODES[outcome]
         rec.manifest["error"] = error
@@ -326,10 +327,10 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
         nb.metadata["vpnrunbook"] = {"run_id": run_dir.name, "step": step, "outcome": outcome}
         scrubber = scrub.Scrubber(scrub.secrets_from_refs(collect_secret_refs(params))
                                   | scrub.secrets_in_state_dir() | set(extra_secrets))
-        # (a lone surrogate — a non-UTF-8 file name from argv, say — is written as its escape by evidence.write_once)
+        # (a lone surrogate — a non-UTF-8 file name from argv, say — is written as its escape by rundir.write_once)
         nb_text = scrubber.text(nbformat.writes(nb))
         try:
-            from vpnrunbook.runbook.htmlexport import notebook_to_html
+            from vpnrunbook.evidence.export import notebook_to_html
 
             html: str | None = notebook_to_html(nbformat.reads(nb_text, as_version=4))
         except Exception as exc:  # noqa: BLE001 - the run's evidence matters more than its HTML
@@ -359,7 +360,7 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
 
 
 def _sha_or_none(path: Path) -> str | None:
-    from vpnrunbook.runbook.ledger import sha256_file
+    from vpnrunbook.evidence.ledger import sha256_file
 
     try:
         return sha256_file(path)
@@ -379,7 +380,7 @@ def _papermill(notebook: Path, output: Path, env: dict[str, str], timeouts: Time
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    from vpnrunbook.runbook import htmlexport
+    from vpnrunbook.evidence import export
     from vpnrunbook.runbook.engine import ENGINE_NAME
 
     # The HTML exporter (nbconvert import, template compile: ~0.4 s in a fresh process) gets ready in a thread
@@ -393,7 +394,7 @@ def _papermill(notebook: Path, output: Path, env: dict[str, str], timeouts: Time
         if launched:
             return
         launched = True
-        threading.Thread(target=htmlexport.prepare, name="vpnrunbook-html", daemon=True).start()
+        threading.Thread(target=export.prepare, name="vpnrunbook-html", daemon=True).start()
         if on_launch is not None:
             on_launch()
 
@@ -431,7 +432,7 @@ def _papermill(notebook: Path, output: Path, env: dict[str, str], timeouts: Time
             return "timed_out", {"type": "RunTimeout", "message": f"the run exceeded {timeouts.run:g} s", "cell": None}
         return "failed", {"type": "DeadKernelError", "cell": None,
                           "message": f"the notebook's kernel died during the run ({exc}); what it had written stays "
-                                     "written and is in the evidence. The step can simply be run again with the same "
+                                     "written and is in the runs. The step can simply be run again with the same "
                                      "parameters: it plans from the current state and writes only what still differs "
                                      "(ETag-guarded; a gateway being created is attached to, not created twice)"}
     except RuntimeError as exc:
@@ -526,4 +527,4 @@ def _looks_secret(name: str) -> bool:
 
 
 def elapsed(since: dt.datetime) -> float:
-    return (evidence.utcnow() - since).total_seconds()
+    return (rundir.utcnow() - since).total_seconds()

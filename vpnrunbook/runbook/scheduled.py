@@ -49,8 +49,8 @@ def run_scheduled(*, step: str, params_file: str = "", apply: bool = False, over
     """Run ``step`` like ``vpnrunbook run STEP -p PARAMS_FILE [-P k=v ...] [--apply]`` and return its outcome,
     run id, evidence folder and ledger head. ``params_file`` relative to the repository; ``overrides``: a mapping
     or its JSON text."""
-    from vpnrunbook.runbook.evidence import evidence_root
-    from vpnrunbook.runbook.ledger import head
+    from vpnrunbook.evidence.ledger import head
+    from vpnrunbook.evidence.rundir import evidence_root
 
     _pin_paths()
     if isinstance(overrides, str):

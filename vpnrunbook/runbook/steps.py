@@ -249,7 +249,7 @@ def _inside(path: Path, folder: Path) -> bool:
 def save_dir_problems(save_dir: Any, policy_name: Any = None) -> list[Problem]:
     """``save_dir`` (and the file in it) must resolve — symlinks followed — inside :func:`policy_dir`, never into
     an evidence or emulator state folder, and may not contain ``..``."""
-    from vpnrunbook.runbook.evidence import evidence_root
+    from vpnrunbook.evidence.rundir import evidence_root
     from vpnrunbook.runbook.show import project_path
 
     if not isinstance(save_dir, str) or not save_dir:

@@ -98,13 +98,13 @@ class ApplyControl:
         """Apply once. Expected errors (refusals, concurrent change) show as a box; others propagate."""
         if self.empty or self.applied:
             return self.result
-        from vpnrunbook.runbook import capture, changes
+        from vpnrunbook.evidence import capture, journal
 
         self.button.disabled = True
         self.outcome.value = html.message_html("info", "Applying …")
-        run: changes.RunScope | None = None
+        run: journal.RunScope | None = None
         try:
-            with self.output, changes.run_scope(capture.step_name(_step_of(self.planned))) as run:
+            with self.output, journal.run_scope(capture.step_name(_step_of(self.planned))) as run:
                 self.result = self._apply()  # every write's intent/outcome goes to this one evidence run
         except domain_errors() as exc:
             self.error = exc

@@ -18,9 +18,9 @@ _INSTALLED = "_vpnrunbook_error_display"
 
 def domain_errors() -> tuple[type[BaseException], ...]:
     from vpnrunbook.azure.secrets import SecretReferenceError
+    from vpnrunbook.evidence.journal import EvidenceUnavailableError, OutcomeNotRecordedError
     from vpnrunbook.operations.errors import ConcurrentChangeError, ProvisioningFailedError
     from vpnrunbook.policy.rules import PolicyValidationError
-    from vpnrunbook.runbook.changes import EvidenceUnavailableError, OutcomeNotRecordedError
     from vpnrunbook.runbook.params import ParameterError
 
     return (ParameterError, PolicyValidationError, ConcurrentChangeError, ProvisioningFailedError,

@@ -165,7 +165,7 @@ class UpdatePanel:
         where = (getattr(result, "details", None) or {}).get("evidence") or {}
         unplanned = (getattr(result, "details", None) or {}).get("unplanned_changes")
         if unplanned:
-            from vpnrunbook.runbook.changes import unplanned_text
+            from vpnrunbook.evidence.compare import unplanned_text
 
             extra += "\n" + unplanned_text(unplanned)
         if where.get("path"):

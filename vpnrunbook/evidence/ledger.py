@@ -1,7 +1,7 @@
 """The append-only evidence ledger: ``<evidence root>/ledger.jsonl``, one JSON line per record.
 
 Records: a run (no ``kind``, or ``kind: run``: a run folder and its manifest) and the change journal written by
-the operations' apply path (``kind`` intent / outcome / reconcile, see :mod:`vpnrunbook.runbook.changes`).
+the operations' apply path (``kind`` intent / outcome / reconcile, see :mod:`vpnrunbook.evidence.journal`).
 Every line is fsynced before ``append`` returns; a line that cannot be written whole (ENOSPC, EFBIG) is cut off
 again and the error raised, so the ledger never keeps half a line.
 
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.runbook import signing
+from vpnrunbook.evidence import signing
 
 LEDGER_NAME = "ledger.jsonl"
 GENESIS = "0" * 64
@@ -229,7 +229,7 @@ def verify(root: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
         run_id = str(entry.get("run_id"))
         seen_runs.add(run_id)
         findings += verify_run(root, entry)
-    from vpnrunbook.runbook.changes import folder_findings, incomplete_findings
+    from vpnrunbook.evidence.journal import folder_findings, incomplete_findings
 
     findings += incomplete_findings(journal)
     if (root / LEDGER_NAME).exists() or any(root.iterdir() if root.is_dir() else ()):

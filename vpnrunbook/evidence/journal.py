@@ -17,7 +17,7 @@ the Python API or a fleet rollout — goes through it, so none can skip its reco
 Records belong to a *run*. Under ``vpnrunbook run`` it is the runner's (``VPNRUNBOOK_RUN_ID``); the runner adds
 the executed notebook, HTML and manifest. Elsewhere :func:`run_scope` makes one — created only when the first
 intent is written, so planning writes nothing — and closes it with a run folder (the records, and in a
-JupyterLab kernel the notebook as it stood with its HTML; :mod:`vpnrunbook.runbook.change_runs`).
+JupyterLab kernel the notebook as it stood with its HTML; :mod:`vpnrunbook.evidence.change_runs`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.runbook import RUN_DIR_ENV, RUN_ID_ENV, ledger
+from vpnrunbook.evidence import RUN_DIR_ENV, RUN_ID_ENV, ledger
 
 INTENT, OUTCOME, RECONCILE, RUN = "intent", "outcome", "reconcile", "run"
 STAGING_DIR = ".staging"  # per run in progress: its lock, and the runner's unscrubbed work files
@@ -106,7 +106,7 @@ class RunScope:
         """The run id, creating the run folder on first use (outside the runner)."""
         with _LOCK:  # the workers of a fleet rollout share one run
             if self.run_id is None:
-                from vpnrunbook.runbook.evidence import new_run_dir
+                from vpnrunbook.evidence.rundir import new_run_dir
 
                 run_id = new_run_dir(self.root, _safe(self.step), self.started).name
                 self.lock_fd = lock_run(self.root, run_id)
@@ -184,7 +184,7 @@ def run_scope(step: str) -> Iterator[RunScope]:
     if outer is not None:
         yield outer
         return
-    from vpnrunbook.runbook.capture import installed, step_name
+    from vpnrunbook.evidence.capture import installed, step_name
 
     interactive = installed()  # a JupyterLab kernel: the run is named after its notebook
     scope = RunScope(root=journal_root(), step=step_name(step) if interactive else step,
@@ -195,7 +195,7 @@ def run_scope(step: str) -> Iterator[RunScope]:
     finally:
         _CURRENT.reset(token)
         if scope.run_id is not None and not scope.closed:  # (a fleet rollout writes its own and sets closed)
-            from vpnrunbook.runbook.change_runs import close_run
+            from vpnrunbook.evidence.change_runs import close_run
 
             close_run(scope)
         if scope.run_id is not None:
@@ -210,31 +210,29 @@ def _append(scope: RunScope, entry: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---- records -----------------------------------------------------------------------------------------------
-def _write_view(w: Any, plan: Any) -> dict[str, Any]:
-    from vpnrunbook.operations.plan import scrub
+def intent(scope: RunScope, session: Any, *, step: str, writes: list[dict[str, Any]], plan_created_at: str | None = None,
+           warnings: list[str] = (), tunnel_warnings: list[Any] = ()) -> dict[str, Any]:
+    """Record what will be written (before the first write). Raises :class:`EvidenceUnavailableError`.
 
-    return {"resource_id": w.resource_id, "label": w.label, "kind": w.kind, "resource_group": w.resource_group,
-            "name": w.name, "action": "update" if w.exists else "create", "etag": w.etag,
-            "changes": [c.as_dict() for c in plan.changes if c.resource == w.label],
-            "body": scrub(w.body), "shared_key": f"by reference {w.shared_key_ref}" if w.shared_key_ref else None}
+    Plain data from the apply path: ``writes`` — per resource its resource_id, label, kind, resource_group, name,
+    action, etag, changes (field, current, desired), body (scrubbed) and ``shared_key_ref`` (a reference, never a
+    key) — and the plan's warnings and tunnel warnings."""
+    from vpnrunbook.evidence.rundir import operator
 
-
-def intent(scope: RunScope, session: Any, plan: Any, writes: list[Any] | None = None) -> dict[str, Any]:
-    """Record what ``plan`` will write (before the first write). Raises :class:`EvidenceUnavailableError`."""
-    from vpnrunbook.runbook.evidence import operator
-
-    writes = list(plan.writes if writes is None else writes)
     fresh = scope.run_id is None
     try:
         run_id = scope.ensure_run()
         scope.target = scope.target or target_of(session)
-        scope.secret_refs |= {w.shared_key_ref for w in writes if w.shared_key_ref}
-        entry = {"kind": INTENT, "intent_id": uuid.uuid4().hex, "run_id": run_id, "step": plan.step,
+        scope.secret_refs |= {w["shared_key_ref"] for w in writes if w.get("shared_key_ref")}
+        views = [{k: v for k, v in w.items() if k != "shared_key_ref"}
+                 | {"shared_key": f"by reference {w['shared_key_ref']}" if w.get("shared_key_ref") else None}
+                 for w in writes]
+        entry = {"kind": INTENT, "intent_id": uuid.uuid4().hex, "run_id": run_id, "step": step,
                  "time": now_iso(), "operator": operator(), **target_of(session),
-                 "plan_created_at": plan.created_at, "writes": [_write_view(w, plan) for w in writes],
-                 "warnings": [str(w) for w in plan.warnings], "tunnel_warnings": plan.tunnel_warnings()}
+                 "plan_created_at": plan_created_at, "writes": views,
+                 "warnings": [str(w) for w in warnings], "tunnel_warnings": list(tunnel_warnings)}
         if scope.owner == "interactive":
-            from vpnrunbook.runbook.capture import notebook_path
+            from vpnrunbook.evidence.capture import notebook_path
 
             entry["notebook"] = notebook_path()
         return _append(scope, entry)
@@ -244,11 +242,11 @@ def intent(scope: RunScope, session: Any, plan: Any, writes: list[Any] | None = 
                 scope.run_dir.rmdir()
             unlock_run(scope.root, scope.run_id or "", scope.lock_fd)
             scope.run_id, scope.lock_fd = None, None
-        raise EvidenceUnavailableError(scope.root, plan.step, exc) from exc
+        raise EvidenceUnavailableError(scope.root, step, exc) from exc
 
 
 def outcome(scope: RunScope, intent_entry: dict[str, Any], *, status: str, after: dict[str, Any] | None = None,
-            written: list[Any] = (), error: BaseException | None = None, verify: dict[str, Any] | None = None,
+            written: list[dict[str, Any]] = (), error: BaseException | None = None, verify: dict[str, Any] | None = None,
             unplanned: list[dict[str, Any]] | None = None, detail: dict[str, Any] | None = None) -> dict[str, Any]:
     """Record what happened to the writes of ``intent_entry`` (raises OSError when it cannot be written)."""
     after = after or {}
@@ -258,9 +256,9 @@ def outcome(scope: RunScope, intent_entry: dict[str, Any], *, status: str, after
         # the intent's target: the signed statement of the outcome names it too (an emulator outcome never passes
         # `evidence verify --target azure`, and an Azure one passes it)
         **{k: intent_entry.get(k) for k in ("target", "subscription_id", "endpoint") if k in intent_entry},
-        "written": [{"resource_id": w.resource_id, "label": w.label,
-                     "etag": (after.get(w.resource_id) or {}).get("etag"),
-                     "provisioning_state": ((after.get(w.resource_id) or {}).get("properties") or {}).get(
+        "written": [{"resource_id": w["resource_id"], "label": w["label"],
+                     "etag": (after.get(w["resource_id"]) or {}).get("etag"),
+                     "provisioning_state": ((after.get(w["resource_id"]) or {}).get("properties") or {}).get(
                          "provisioningState")} for w in written],
     }
     if error is not None:
@@ -276,45 +274,6 @@ def outcome(scope: RunScope, intent_entry: dict[str, Any], *, status: str, after
 
 def reconcile_entry(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
     return ledger.append(root, {"kind": RECONCILE, "time": now_iso(), **entry})
-
-
-# ---- another writer -----------------------------------------------------------------------------------------
-def _differences(now: Any, written: Any, path: str) -> list[tuple[str, Any, Any]]:
-    from vpnrunbook.operations.apply import _covers
-
-    if _covers(now, written):
-        return []
-    if isinstance(written, dict) and isinstance(now, dict):
-        out: list[tuple[str, Any, Any]] = []
-        for k, v in written.items():
-            out += _differences(now.get(k), v, f"{path}.{k}" if path else k)
-        return out or [(path, written, now)]
-    return [(path, written, now)]
-
-
-def unplanned_changes(writes: list[Any], after: dict[str, Any]) -> list[dict[str, Any]]:
-    """Fields whose after-state differs from what this apply wrote: someone else wrote between the write and the
-    read-back (the plan's ETag check cannot see a change made after the write)."""
-    out = []
-    for w in writes:
-        now = after.get(w.resource_id)
-        if now is None:
-            continue
-        for where, wrote, found in _differences(now, w.body, ""):
-            if where.endswith("sharedKey"):
-                continue
-            out.append({"resource": w.label, "field": where, "written": wrote, "after": found})
-    return out
-
-
-def unplanned_text(rows: list[dict[str, Any]]) -> str:
-    import json
-
-    parts = [f"{r['resource']} {r['field']}: written {json.dumps(r['written'], default=str)[:120]}, now "
-             f"{json.dumps(r['after'], default=str)[:120]}" for r in rows[:6]]
-    more = f" (+{len(rows) - 6} more)" if len(rows) > 6 else ""
-    return ("WARNING — another writer changed the resource after this apply wrote it (the after-state holds changes "
-            "not in the plan): " + "; ".join(parts) + more)
 
 
 # ---- reading back ---------------------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ def _is_warning(w: Any) -> bool:
 def find_run(root: Path, run: str) -> str:
     """A run id from an exact id, or a unique part of one (run folders and the ledger's run ids, so a run cut
     off before its manifest is found too); LookupError otherwise."""
-    from vpnrunbook.runbook import ledger
+    from vpnrunbook.evidence import ledger
 
     if (root / run / "manifest.json").exists():
         return run
@@ -114,7 +114,7 @@ def find_run(root: Path, run: str) -> str:
 
 
 def _run_entries(root: Path, run_id: str) -> list[tuple[bytes, dict[str, Any]]]:
-    from vpnrunbook.runbook import ledger
+    from vpnrunbook.evidence import ledger
 
     return [(raw, e) for _, raw, e in ledger.read_naming(root, run_id) if e is not None and e.get("run_id") == run_id]
 
@@ -164,7 +164,7 @@ def _manifest_from_journal(run_id: str, entries: list[dict[str, Any]]) -> dict[s
 
 def run_lines(root: Path, run_id: str, *, check: bool = True) -> list[dict[str, Any]]:
     """The run's ledger lines: seq, sha256 of the line, prev, kind, and who signed it (signature verified)."""
-    from vpnrunbook.runbook import ledger, signing
+    from vpnrunbook.evidence import ledger, signing
 
     out = []
     for raw, entry in _run_entries(root, run_id):

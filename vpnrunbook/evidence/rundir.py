@@ -21,8 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.runbook import ledger
-from vpnrunbook.runbook.scrub import Scrubber
+from vpnrunbook.evidence import ledger
+from vpnrunbook.evidence.scrub import Scrubber
 
 SCHEMA = "vpnrunbook.evidence/1"
 NOTEBOOK_FILE = "notebook.ipynb"
@@ -119,7 +119,7 @@ class RunEvidence:
     def write(self, *, notebook_text: str | None, html: str | None, records: list[dict[str, Any]],
               scrubber: Scrubber, ended: dt.datetime, extra_files: dict[str, str] | None = None,
               run_line: dict[str, Any] | None = None, keep_files: dict[str, str] | None = None) -> dict[str, Any]:
-        html = self._with_change_record(html, records, ended)  # (changerecord.py) the auditor's page opens with it
+        html = self._with_change_record(html, records, ended)  # (record.py) the auditor's page opens with it
         files: dict[str, str] = dict(keep_files or {})  # files already in the folder (name -> SHA-256)
         errors: dict[str, str] = {}
         texts = {NOTEBOOK_FILE: notebook_text, HTML_FILE: html, **(extra_files or {})}
@@ -171,17 +171,17 @@ class RunEvidence:
         run's own line is written after the manifest, which hashes this HTML) and the signer's fingerprint.
         The page is scrubbed as a whole afterwards (the record shows plan rows, warnings and verify results,
         which hold no secret field)."""
-        from vpnrunbook.runbook import changerecord, signing
+        from vpnrunbook.evidence import record, signing
 
         if html is None:
             return None
         view = {**self.manifest, "run_id": self.run_id, "step": self.step, "started": iso(self.started),
                 "ended": iso(ended), "duration_seconds": round((ended - self.started).total_seconds(), 3),
                 "records": records}
-        record = changerecord.build(view, ledger_lines=changerecord.run_lines(self.root, self.run_id, check=False),
-                                    head_before=ledger.head(self.root), signer=signing.load_signer().fingerprint,
-                                    journal_entries=[e for _, e in changerecord._run_entries(self.root, self.run_id)])
-        return changerecord.insert_into(html, record)
+        built = record.build(view, ledger_lines=record.run_lines(self.root, self.run_id, check=False),
+                             head_before=ledger.head(self.root), signer=signing.load_signer().fingerprint,
+                             journal_entries=[e for _, e in record._run_entries(self.root, self.run_id)])
+        return record.insert_into(html, built)
 
     def _write_once(self, name: str, text: str) -> None:
         write_once(self.run_dir, name, text)

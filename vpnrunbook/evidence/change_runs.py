@@ -1,10 +1,10 @@
 """The run folder of changes made without the runner: JupyterLab (Apply button, update panel, a cell calling the
 operations), the Python API, a script.
 
-:func:`close_run` writes ``<evidence root>/<run id>/`` for a :class:`~vpnrunbook.runbook.changes.RunScope` that
+:func:`close_run` writes ``<evidence root>/<run id>/`` for a :class:`~vpnrunbook.evidence.journal.RunScope` that
 recorded changes: ``changes.json`` (the run's intent and outcome records, as in the ledger), in a Jupyter kernel the
-notebook as it stood — every executed cell with its outputs (:mod:`vpnrunbook.runbook.capture`) — and its HTML, and
-the manifest; then the run line in the ledger. Everything is scrubbed like the runner's evidence. In a kernel it
+notebook as it stood — every executed cell with its outputs (:mod:`vpnrunbook.evidence.capture`) — and its HTML, and
+the manifest; then the run line in the ledger. Everything is scrubbed like the runner's runs. In a kernel it
 displays where the evidence went.
 """
 
@@ -14,8 +14,8 @@ import json
 import re
 from typing import Any
 
-from vpnrunbook.runbook import evidence, scrub
-from vpnrunbook.runbook.changes import INTENT, OUTCOME, RunScope, now_iso
+from vpnrunbook.evidence import rundir, scrub
+from vpnrunbook.evidence.journal import INTENT, OUTCOME, RunScope, now_iso
 
 CHANGES_FILE = "changes.json"
 _REF_IN_TEXT = re.compile(r"\b(?:env:[A-Za-z_][A-Za-z0-9_]*|file:[^\s'\"\\,)]+)")
@@ -32,7 +32,7 @@ def _outcome(entries: list[dict[str, Any]]) -> str:
 
 def headline(scope: RunScope, outcome: str) -> str:
     return (f"**vpnrunbook change run `{scope.run_id}`** — {scope.owner} — step `{scope.step}` — outcome **{outcome}**"
-            f" — target {scope.target.get('target')} — operator {evidence.operator()['user']} — evidence: "
+            f" — target {scope.target.get('target')} — operator {rundir.operator()['user']} — evidence: "
             f"`{scope.run_dir}`")
 
 
@@ -58,7 +58,7 @@ def close_run(scope: RunScope) -> dict[str, Any] | None:
 
 def _write(scope: RunScope) -> dict[str, Any]:
     assert scope.run_id is not None and scope.run_dir is not None
-    ended = evidence.utcnow()
+    ended = rundir.utcnow()
     entries = list(scope.entries)
     outcome = _outcome(entries)
     scrubber = scrub.Scrubber(scrub.secrets_from_refs(scope.secret_refs) | scrub.secrets_in_state_dir())
@@ -68,7 +68,7 @@ def _write(scope: RunScope) -> dict[str, Any]:
     if scope.owner == "interactive":
         import nbformat
 
-        from vpnrunbook.runbook import capture
+        from vpnrunbook.evidence import capture
 
         source = capture.notebook_path()
         nb = capture.notebook(headline(scope, outcome) + "\n\nThe cells below are the ones this kernel ran, in the "
@@ -81,18 +81,18 @@ def _write(scope: RunScope) -> dict[str, Any]:
             m.group(0) for m in _REF_IN_TEXT.finditer(raw))).secrets
         nb_text = scrubber.text(raw)
         try:
-            from vpnrunbook.runbook.htmlexport import notebook_to_html
+            from vpnrunbook.evidence.export import notebook_to_html
 
             html = notebook_to_html(nbformat.reads(nb_text, as_version=4))
         except Exception as exc:  # noqa: BLE001 - the records matter more than the HTML
             manifest_extra["html_error"] = f"{type(exc).__name__}: {exc}"
-    rec = evidence.RunEvidence(root=scope.root, run_dir=scope.run_dir, step=scope.step, started=scope.started)
+    rec = rundir.RunEvidence(root=scope.root, run_dir=scope.run_dir, step=scope.step, started=scope.started)
     rec.manifest = {
         "mode": scope.owner, "title": f"{scope.step} ({scope.owner})", "apply": True, "outcome": outcome,
         "exit_code": 0 if outcome == "succeeded" else 1, "error": None,
         "notebook": {"source": source, "sha256": None}, "parameters": {},
-        "operator": evidence.operator(), "target": scope.target.get("target"),
-        "subscription_id": scope.target.get("subscription_id"), "versions": evidence.versions(),
+        "operator": rundir.operator(), "target": scope.target.get("target"),
+        "subscription_id": scope.target.get("subscription_id"), "versions": rundir.versions(),
         "journal": entries, "closed": now_iso(), **manifest_extra,
     }
     records = [{"name": f"{e.get('kind')} {e.get('step')}", **e} for e in entries]

@@ -28,7 +28,7 @@ NOTE = ("<!-- vpnrunbook: exported for offline reading; scripts and stylesheets 
 def make_offline(html: str) -> str:
     """Remove every network-loaded script/stylesheet (and inline scripts that import from the network), then
     everything a browser could run that the export template did not write (``htmlsanitize.sanitize``)."""
-    from vpnrunbook.runbook.htmlsanitize import sanitize
+    from vpnrunbook.evidence.sanitize import sanitize
 
     html = _strip_remote(html)
     html = sanitize(html, allowed_scripts=template_scripts())
@@ -52,7 +52,7 @@ def template_scripts() -> frozenset:
     """The scripts the lab template writes into every export (offline ones), as ``htmlsanitize.script_key``s."""
     global _template_scripts
     if _template_scripts is None:
-        from vpnrunbook.runbook.htmlsanitize import scripts_of
+        from vpnrunbook.evidence.sanitize import scripts_of
 
         exporter = _take()
         try:

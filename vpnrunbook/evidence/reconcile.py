@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.runbook import changes, evidence, ledger
+from vpnrunbook.azure.states import FAILED_STATES, SETTLING
+from vpnrunbook.evidence import journal, ledger, rundir
+from vpnrunbook.evidence.compare import covers
 
 
 @dataclass
@@ -37,24 +39,24 @@ def _connect(target: str, subscription_id: str | None) -> Any:
     return connect(target=target, subscription_id=subscription_id)
 
 
-def classify(now: dict[str, Any] | None, write: dict[str, Any]) -> str:
-    from vpnrunbook.operations.apply import _covers
+# reads one resource the intent names: (session, write record) -> its REST dict without secrets, None when absent.
+# The operations own the reading (``vpnrunbook.operations.arm.read_resource``); the CLI hands it in.
+Reader = Callable[[Any, dict[str, Any]], "dict[str, Any] | None"]
 
+
+def classify(now: dict[str, Any] | None, write: dict[str, Any]) -> str:
     creating = write.get("action") == "create"
     if now is None:
         return "not_created" if creating else "absent"
     if write.get("kind") == "resource_group":
-        return "as_planned" if _covers(now, write.get("body") or {}) else "changed_otherwise"
+        return "as_planned" if covers(now, write.get("body") or {}) else "changed_otherwise"
     if not creating and write.get("etag") and now.get("etag") == write.get("etag"):
         return "unchanged"
-    return "as_planned" if _covers(now, write.get("body") or {}) else "changed_otherwise"
+    return "as_planned" if covers(now, write.get("body") or {}) else "changed_otherwise"
 
 
 def conclusion(states: list[str], provisioning: list[str | None] = ()) -> str:
     """What happened to the intent's writes, from each resource's state (and provisioning state)."""
-    from vpnrunbook.operations.apply import SETTLING
-    from vpnrunbook.operations.plan import FAILED_STATES
-
     if states and all(s == "as_planned" for s in states):
         if any(p in FAILED_STATES for p in provisioning):
             return "applied_then_failed"   # ARM took the write; its deployment ended Failed/Canceled
@@ -68,16 +70,14 @@ def conclusion(states: list[str], provisioning: list[str | None] = ()) -> str:
     return "partly_applied"
 
 
-def reconcile(root: Path, *, connect: Callable[[str, str | None], Any] = _connect) -> Report:
-    from vpnrunbook.operations.arm import read_kind
-    from vpnrunbook.operations.plan import snapshot
-
+def reconcile(root: Path, *, read: Reader, connect: Callable[[str, str | None], Any] = _connect) -> Report:
+    """Settle every intent left without outcome; ``read`` reads a resource an intent names (see :data:`Reader`)."""
     report = Report()
-    journal = [e for _, _, e in ledger.read(root) if e is not None and changes.kind_of(e) in changes.JOURNAL_KINDS]
+    entries = [e for _, _, e in ledger.read(root) if e is not None and journal.kind_of(e) in journal.JOURNAL_KINDS]
     sessions: dict[tuple[str, str | None], Any] = {}
-    for intent in changes.incomplete(journal):
+    for intent in journal.incomplete(entries):
         run_id = str(intent.get("run_id"))
-        if changes.run_in_progress(root, run_id):
+        if journal.run_in_progress(root, run_id):
             report.errors.append(f"run {run_id}: still in progress (its lock is held); not reconciled")
             continue
         key = (str(intent.get("target") or "emulator"), intent.get("subscription_id"))
@@ -87,7 +87,7 @@ def reconcile(root: Path, *, connect: Callable[[str, str | None], Any] = _connec
             session = sessions[key]
             resources = []
             for w in intent.get("writes", []):
-                now = snapshot(read_kind(session, w["kind"], w["resource_group"], w["name"]))
+                now = read(session, w)
                 resources.append({"resource_id": w["resource_id"], "label": w.get("label"), "state": classify(now, w),
                                   "etag_planned": w.get("etag"), "etag_now": (now or {}).get("etag"),
                                   "provisioning_state": ((now or {}).get("properties") or {}).get("provisioningState")})
@@ -95,9 +95,9 @@ def reconcile(root: Path, *, connect: Callable[[str, str | None], Any] = _connec
             report.errors.append(f"run {run_id} step {intent.get('step')}: could not read the resources in "
                                  f"{key[0]} ({type(exc).__name__}: {exc})")
             continue
-        entry = changes.reconcile_entry(root, {
+        entry = journal.reconcile_entry(root, {
             "intent_id": intent.get("intent_id"), "run_id": run_id, "step": intent.get("step"),
-            "operator": evidence.operator(), "target": intent.get("target"),
+            "operator": rundir.operator(), "target": intent.get("target"),
             "subscription_id": intent.get("subscription_id"), "intent_seq": intent.get("seq"),
             "resources": resources, "conclusion": conclusion([r["state"] for r in resources],
                                                              [r["provisioning_state"] for r in resources])})
@@ -107,33 +107,33 @@ def reconcile(root: Path, *, connect: Callable[[str, str | None], Any] = _connec
 
 
 def _close_cut_off_runs(root: Path, report: Report) -> None:
-    from vpnrunbook.runbook.scrub import Scrubber, secrets_in_state_dir
+    from vpnrunbook.evidence.scrub import Scrubber, secrets_in_state_dir
 
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if (d / evidence.MANIFEST_FILE).exists() or changes.run_in_progress(root, d.name):
+        if (d / rundir.MANIFEST_FILE).exists() or journal.run_in_progress(root, d.name):
             continue
         for tmp in d.glob(".*.tmp"):  # a file being written when the run was cut off: never complete
             tmp.unlink()
-        records = changes.for_run(root, d.name)
-        rec = evidence.RunEvidence(root=root, run_dir=d, step=next((str(e.get("step")) for e in records), "unknown"),
-                                   started=evidence.utcnow())
+        records = journal.for_run(root, d.name)
+        rec = rundir.RunEvidence(root=root, run_dir=d, step=next((str(e.get("step")) for e in records), "unknown"),
+                                   started=rundir.utcnow())
         kept = {f.relative_to(d).as_posix(): ledger.sha256_file(f) for f in sorted(d.rglob("*")) if f.is_file()}
         rec.manifest = {"mode": "closed by reconcile", "outcome": "interrupted", "apply": bool(records),
                         "error": {"type": "Interrupted", "message": "the run was cut off before its evidence was "
                                                                     "complete; closed by `vpnrunbook evidence reconcile`"},
-                        "operator": evidence.operator(), "journal": records, "files_found": kept}
+                        "operator": rundir.operator(), "journal": records, "files_found": kept}
         try:
             # files the cut-off run had written completely (atomic writes: never a partial one) are listed and kept
             rec.write(notebook_text=None, html=None, records=[], scrubber=Scrubber(secrets_in_state_dir()),
-                      ended=evidence.utcnow(), run_line={"closed_by": "reconcile"}, keep_files=kept)
+                      ended=rundir.utcnow(), run_line={"closed_by": "reconcile"}, keep_files=kept)
         except OSError as exc:
             report.errors.append(f"run {d.name}: could not be closed ({type(exc).__name__}: {exc})")
             continue
         report.closed.append(d.name)
-    staging = root / changes.STAGING_DIR
+    staging = root / journal.STAGING_DIR
     if staging.is_dir():
         for d in sorted(staging.iterdir()):
-            if d.is_dir() and not changes.run_in_progress(root, d.name):
+            if d.is_dir() and not journal.run_in_progress(root, d.name):
                 shutil.rmtree(d, ignore_errors=True)
                 report.removed_staging.append(d.name)
         with contextlib.suppress(OSError):
