@@ -104,30 +104,17 @@ class _LandedWrite:
         return current
 
 
-def _request_ids(intent: dict[str, Any], resource_id: str) -> dict[str, str]:
-    """The ids of one write of an intent (moved to the journal with the evidence layer)."""
-    import hashlib
-    import uuid
-
-    raw = str(intent.get("intent_id") or "")
-    try:
-        correlation = str(uuid.UUID(hex=raw))
-    except ValueError:
-        correlation = str(uuid.uuid5(uuid.NAMESPACE_URL, f"vpnrunbook:intent:{raw}"))
-    digest = bytearray(hashlib.sha256(f"{raw}:{resource_id.lower()}".encode()).digest()[:10] + b"vpnrbk")
-    digest[6] = (digest[6] & 0x0F) | 0x80  # version 8 (RFC 9562: vendor-defined)
-    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC variant
-    return {"correlation_id": correlation, "client_request_id": str(uuid.UUID(bytes=bytes(digest)))}
-
-
 def request_headers(intent: dict[str, Any] | None, write: Write) -> dict[str, str]:
     """``x-ms-client-request-id`` and ``x-ms-correlation-request-id`` of one write, as its intent record holds them:
     Azure's Activity Log keeps both with every event of the write (``httpRequest.clientRequestId``,
     ``correlationId``), which ties what Azure saw to the ledger (``vpnrunbook evidence crosscheck``)."""
     if not intent:
         return {}
-    ids = _request_ids(intent, write.resource_id)
-    return {"x-ms-client-request-id": ids["client_request_id"], "x-ms-correlation-request-id": ids["correlation_id"]}
+    ids = journal.request_ids(intent, write.resource_id)
+    recorded = next((w.get("client_request_id") for w in intent.get("writes") or []
+                     if w.get("resource_id") == write.resource_id), None)
+    return {"x-ms-client-request-id": recorded or ids["client_request_id"],
+            "x-ms-correlation-request-id": intent.get("correlation_id") or ids["correlation_id"]}
 
 
 def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any] | None = None,
