@@ -36,14 +36,14 @@ def _conn_id(session) -> str:
 
 def _update_policy(session, policy: dict, **kwargs):
     n = session.network.virtual_network_gateway_connections
-    conn = n.get(RG, CONN).as_dict()
-    conn["ipsec_policies"] = [policy]
+    conn = n.get(RG, CONN).as_dict()  # the REST body
+    conn["properties"]["ipsecPolicies"] = [policy]
     return n.begin_create_or_update(RG, CONN, conn, **kwargs).result()
 
 
-WEAK = {"sa_life_time_seconds": 3600, "sa_data_size_kilobytes": 102400000, "ipsec_encryption": "DES",
-        "ipsec_integrity": "MD5", "ike_encryption": "DES", "ike_integrity": "MD5", "dh_group": "DHGroup1",
-        "pfs_group": "None"}
+WEAK = {"saLifeTimeSeconds": 3600, "saDataSizeKilobytes": 102400000, "ipsecEncryption": "DES",
+        "ipsecIntegrity": "MD5", "ikeEncryption": "DES", "ikeIntegrity": "MD5", "dhGroup": "DHGroup1",
+        "pfsGroup": "None"}
 
 
 def test_a_write_leaves_started_accepted_succeeded_with_its_ids(session, topology):
