@@ -1,8 +1,10 @@
 """The real Azure CLI (azure-cli from PyPI, in its own virtual environment) drives the document's workflow
 against ``vpnrunbook emulator serve``: login, group, VNet + subnets, public IP, gateways, local network
 gateway, ``vpn-connection create`` (S2S and VNet-to-VNet, an ARM template deployment), IPsec policy
-add/list/clear, policy-based traffic selectors, shared key show/update, IKE SAs, the device configuration
-script, deletes; then ``vpnrunbook run 08`` and ``vpnrunbook audit`` read the result.
+add/list/clear, policy-based traffic selectors, shared key show/update, IKE SAs, the supported devices and the
+device configuration script (the CLI's documented example), ``resource list`` with its filters, ``deployment
+group validate/what-if/create/list/delete`` and deployment operations, deletes; then ``vpnrunbook run 08`` and
+``vpnrunbook audit`` read the result.
 
 Only loopback: ``sitecustomize.py`` in ``guard/`` (on the az process's PYTHONPATH) refuses every other
 connection and name lookup, and proxies are unset. Outside CI a failed install skips; in CI it fails.
@@ -164,10 +166,17 @@ def test_az_drives_the_document_workflow(az, emulator, tmp_path):
        "--value", KEY1 + "n")
     sas = json.loads(_json(az("network", "vpn-connection", "list-ike-sas", "-g", "TestRG1", "-n", "VNet1toSite6")))
     assert sas and sas[0]["dhGroup"] == "DHGroup24" and sas[0]["quickModeSa"][0]["pfsGroupId"] == "PFS24"
+    # The Azure CLI's own documented example (its help spells the firmware with a space Azure's list has not).
+    devices = az("network", "vnet-gateway", "show-supported-devices", "-g", "TestRG1", "-n", "VNet1GW").stdout
+    assert "RpVpnDeviceList" in devices and "Cisco-ISR-15.x--IKEv2+BGP" in devices
     script = _json(az("network", "vpn-connection", "show-device-config-script", "-g", "TestRG1", "-n",
-                      "VNet1toSite6", "--vendor", "Cisco", "--device-family", "Cisco-ISR", "--firmware-version",
-                      "15.x"))
+                      "VNet1toSite6", "--vendor", "Cisco", "--device-family", "Cisco-ISR(IOS)", "--firmware-version",
+                      "Cisco-ISR-15.x-- IKEv2+BGP"))
     assert "crypto ikev2 proposal" in script and KEY1 not in script
+    sheet = _json(az("network", "vpn-connection", "show-device-config-script", "-g", "TestRG1", "-n",
+                     "VNet1toSite6", "--vendor", "Juniper", "--device-family", "Juniper_SRX", "--firmware-version",
+                     "Juniper_SRX_JunOS-12.x_RouteBased"))
+    assert "/Data/CONNECTION_NAME = VNet1toSite6" in sheet and KEY1 not in sheet
     cleared = az("network", "vpn-connection", "ipsec-policy", "clear", "-g", "TestRG1", "--connection-name",
                  "VNet1toSite6")
     assert cleared.returncode == 0
@@ -189,6 +198,42 @@ def test_az_drives_the_document_workflow(az, emulator, tmp_path):
     assert KEY1 not in json.dumps(log) and KEY2 not in json.dumps(log)
     by_correlation = _json(az("monitor", "activity-log", "list", "--correlation-id", on_s2s[0]["correlationId"]))
     assert by_correlation and {e["correlationId"] for e in by_correlation} == {on_s2s[0]["correlationId"]}
+
+    # Generic resource reads: `az resource list` with its filters (resourceGroup / resourceType / tag / name).
+    az("network", "local-gateway", "create", "-g", "TestRG2", "-n", "Site7", "--gateway-ip-address",
+       "131.107.72.23", "--local-address-prefixes", "10.71.0.0/16", "--tags", "env=prod")
+    names = lambda out: sorted(r["name"] for r in _json(out))  # noqa: E731
+    in_rg1 = names(az("resource", "list", "-g", "TestRG1"))
+    assert "VNet1GW" in in_rg1 and "Site6" in in_rg1 and "VNet2GW" not in in_rg1
+    assert names(az("resource", "list", "-g", "TestRG1", "--resource-type",
+                    "Microsoft.Network/localNetworkGateways")) == ["Site6"]
+    assert names(az("resource", "list", "--tag", "env=prod")) == ["Site7"]
+    assert names(az("resource", "list", "-n", "VNet2GW")) == ["VNet2GW"]
+
+    # Template deployments: validate, what-if, create, show/list, operations, delete.
+    lng = tmp_path / "lng.json"
+    lng.write_text(json.dumps({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0", "parameters": {"name": {"type": "string"}},
+        "resources": [{"type": "Microsoft.Network/localNetworkGateways", "apiVersion": "2020-11-01",
+                       "name": "[parameters('name')]", "location": "[resourceGroup().location]",
+                       "properties": {"gatewayIpAddress": "131.107.72.24",
+                                      "localNetworkAddressSpace": {"addressPrefixes": ["10.72.0.0/16"]}}}]}))
+    az("deployment", "group", "validate", "-g", "TestRG2", "--template-file", str(lng), "-p", "name=Site8")
+    what_if = _json(az("deployment", "group", "what-if", "-g", "TestRG2", "--template-file", str(lng), "-p",
+                       "name=Site8", "--no-pretty-print"))
+    kinds = {c["resourceId"].rsplit("/", 1)[1]: c["changeType"] for c in what_if["changes"]}
+    assert kinds["Site8"] == "Create" and kinds["Site7"] == "Ignore"
+    deployed = _json(az("deployment", "group", "create", "-g", "TestRG2", "-n", "lng1", "--template-file", str(lng),
+                        "-p", "name=Site8"))
+    assert deployed["properties"]["provisioningState"] == "Succeeded"
+    assert _json(az("network", "local-gateway", "show", "-g", "TestRG2", "-n", "Site8"))["gatewayIpAddress"] == \
+        "131.107.72.24"
+    assert "lng1" in [d["name"] for d in _json(az("deployment", "group", "list", "-g", "TestRG2"))]
+    ops = _json(az("deployment", "operation", "group", "list", "-g", "TestRG2", "-n", "lng1"))
+    assert ops[0]["properties"]["targetResource"]["resourceName"] == "Site8"
+    az("deployment", "group", "delete", "-g", "TestRG2", "-n", "lng1")
+    assert "lng1" not in [d["name"] for d in _json(az("deployment", "group", "list", "-g", "TestRG2"))]
 
     # The result, read by the runbook (step 08) and the audit through the same served emulator.
     env = {**os.environ, "VPNRUNBOOK_EMULATOR_URL": url, "VPNRUNBOOK_EMULATOR_CA": emulator["ca"],

@@ -270,7 +270,7 @@ def test_standard_public_ip_must_be_static(session, topology):
 
 
 @pytest.mark.parametrize(("ip", "prefixes", "code"), [
-    ("10.0.0.1", ["10.61.0.0/16"], "InvalidIPAddress"),
+    ("224.0.0.1", ["10.61.0.0/16"], "InvalidIPAddress"),  # a private address is accepted (recordings/ps_…)
     ("not-an-ip", ["10.61.0.0/16"], "InvalidIPAddress"),
     ("131.107.72.22", ["10.61.0.0/33"], "InvalidAddressPrefix"),
     ("131.107.72.22", [], "InvalidAddressPrefix"),

@@ -158,13 +158,11 @@ class EmulatorApp:
                 f"The api-version query parameter (?api-version=) is required for all requests. Supported "
                 f"api-versions for {provider}: {', '.join(supported)}.")
         if version not in supported and not _looks_like_api_version(version):
-            raise errors.ArmError(
-                f"The api-version '{version}' is invalid. The supported versions are '{', '.join(supported)}'.",
-                code="InvalidApiVersionParameter")
+            raise errors.invalid_api_version(version, supported)
         if version not in supported:
-            raise errors.NoRegisteredProviderFound(
-                f"No registered resource provider found for API version '{version}' of {provider} ({path}). "
-                f"The supported api-versions are '{', '.join(supported)}'.")
+            from vpnrunbook.emulator.handlers.subscriptions import LOCATIONS
+
+            raise errors.no_registered_provider(provider, version, path, supported, LOCATIONS)
 
     def _count(self, method: str, kind: str) -> None:
         with self.store.write() as db:

@@ -59,6 +59,37 @@ class NoRegisteredProviderFound(ArmError):
     status, code = 400, "NoRegisteredProviderFound"
 
 
+def resource_type_of(path: str, provider: str) -> str:
+    """``virtualNetworks/subnets`` from ``…/providers/Microsoft.Network/virtualNetworks/V/subnets/S`` (names
+    dropped); ``resourceGroups`` or the last segment for Microsoft.Resources paths."""
+    parts = [p for p in path.split("/") if p]
+    lower = [p.lower() for p in parts]
+    if "providers" in lower and lower.index("providers") + 1 < len(parts) and \
+            lower[lower.index("providers") + 1] == provider.lower():
+        rest = parts[lower.index("providers") + 2:]
+        return "/".join(rest[0::2]) or provider
+    if "resourcegroups" in lower:
+        return "resourceGroups" if lower[-2:-1] == ["resourcegroups"] else parts[-1]
+    return parts[-1] if parts else provider
+
+
+def no_registered_provider(provider: str, version: str, path: str, supported: Sequence[str],
+                           locations: Sequence[str]) -> NoRegisteredProviderFound:
+    """ARM's wording (as Azure answered, e.g. Azure/azure-sdk-for-js#9297): the versions oldest first, joined by
+    ", ", then the supported locations."""
+    return NoRegisteredProviderFound(
+        f"No registered resource provider found for API version '{version}' for type "
+        f"'{resource_type_of(path, provider)}' of namespace '{provider}'. The supported api-versions are "
+        f"'{', '.join(sorted(supported))}'. The supported locations are '{', '.join(locations)}'.")
+
+
+def invalid_api_version(version: str, supported: Sequence[str]) -> ArmError:
+    """ARM's wording for a malformed api-version (as reported in ansible-collections/azure#1739): newest first,
+    joined by "," without spaces."""
+    return ArmError(f"The api-version '{version}' is invalid. The supported versions are "
+                    f"'{','.join(sorted(supported, reverse=True))}'.", code="InvalidApiVersionParameter")
+
+
 class InvalidResourceReference(ArmError):
     status, code = 400, "InvalidResourceReference"
 

@@ -18,16 +18,26 @@ if TYPE_CHECKING:
 NETWORK = "Microsoft.Network"
 NETWORK_API_VERSION = "2026-03-01"
 RESOURCES_API_VERSION = "2025-04-01"
-# The stable api-versions clients send (the Azure CLI's generated commands use 2021-08-01 … 2025-09-01 for
-# Microsoft.Network, 2024-11-01 for Microsoft.Resources), all served with the same model; preview or unknown
-# versions are refused with NoRegisteredProviderFound / InvalidApiVersionParameter as Azure does.
+# The stable api-versions clients send, all served with today's model: Microsoft.Network from 2018-01-01 — every
+# released version whose model for these resources (virtualNetworks, publicIPAddresses, virtualNetworkGateways,
+# localNetworkGateways, connections) is a subset of today's; fields were only added since (ipsecPolicies is in
+# all of them, vpnGatewayGeneration came in 2019-07-01). The list is the one learn.microsoft.com/azure/templates
+# publishes for Microsoft.Network localNetworkGateways (2018-01-01 … 2024-07-01) plus the later releases the Azure
+# CLI and SDKs send; templates still pin 2019-x and 2020-11-01. Microsoft.Resources: its released stable versions
+# from 2018-02-01 (azure-rest-api-specs resources/stable, as azure-mgmt-resource's multi-API folders shipped
+# them). Preview or unknown versions are refused with NoRegisteredProviderFound / InvalidApiVersionParameter.
 NETWORK_STABLE_API_VERSIONS = (
+    "2018-01-01", "2018-02-01", "2018-04-01", "2018-06-01", "2018-07-01", "2018-08-01", "2018-10-01", "2018-11-01",
+    "2018-12-01", "2019-02-01", "2019-04-01", "2019-06-01", "2019-07-01", "2019-08-01", "2019-09-01", "2019-11-01",
+    "2019-12-01", "2020-03-01", "2020-04-01", "2020-05-01", "2020-06-01", "2020-07-01", "2020-08-01", "2020-11-01",
     "2021-02-01", "2021-03-01", "2021-05-01", "2021-08-01", "2022-01-01", "2022-05-01", "2022-07-01", "2022-09-01",
     "2022-11-01", "2023-02-01", "2023-04-01", "2023-05-01", "2023-06-01", "2023-09-01", "2023-11-01", "2024-01-01",
     "2024-03-01", "2024-05-01", "2024-07-01", "2024-10-01", "2025-01-01", "2025-03-01", "2025-05-01", "2025-07-01",
     "2025-09-01", NETWORK_API_VERSION)
-RESOURCES_STABLE_API_VERSIONS = ("2021-01-01", "2021-04-01", "2022-09-01", "2023-07-01", "2024-03-01", "2024-07-01",
-                                 "2024-11-01", "2025-03-01", RESOURCES_API_VERSION)
+RESOURCES_STABLE_API_VERSIONS = ("2018-02-01", "2018-05-01", "2019-03-01", "2019-05-01", "2019-05-10", "2019-07-01",
+                                 "2019-08-01", "2019-10-01", "2020-06-01", "2020-08-01", "2020-10-01", "2021-01-01",
+                                 "2021-04-01", "2022-09-01", "2023-07-01", "2024-03-01", "2024-07-01", "2024-11-01",
+                                 "2025-03-01", RESOURCES_API_VERSION)
 SUPPORTED_API_VERSIONS = {"Microsoft.Network": NETWORK_STABLE_API_VERSIONS,
                           "Microsoft.Resources": RESOURCES_STABLE_API_VERSIONS}
 

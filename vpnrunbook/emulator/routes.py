@@ -20,6 +20,7 @@ from vpnrunbook.emulator.handlers import (
     public_ips,
     resource_graph,
     resource_groups,
+    resource_list,
     subnets,
     subscriptions,
     virtual_networks,
@@ -31,6 +32,8 @@ RG = SUB + r"/resourcegroups/(?P<rg>[^/]+)"
 NET = RG + r"/providers/microsoft\.network"
 NET_SUB = SUB + r"/providers/microsoft\.network"
 NAME = r"(?P<name>[^/]+)"
+# ARM serves deployments with and without the provider segment (DeploymentOperations_List's own path has none).
+DEPLOYMENTS = r"(?:/providers/microsoft\.resources)?/deployments"
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ LOGIN_ROUTES: list[Route] = [
     _route(SUB, None, "read", get=subscriptions.get_subscription),
     _route(r"/tenants", None, "read", get=subscriptions.list_tenants),
     _route(SUB + r"/locations", None, "read", get=subscriptions.list_locations),
-    _route(SUB + r"/resources", "Microsoft.Resources", "read", get=subscriptions.list_resources),
+    _route(SUB + r"/resources", "Microsoft.Resources", "read", get=resource_list.list_resources),
     _route(SUB + r"/providers", None, "read", get=subscriptions.list_providers),
     _route(SUB + r"/providers/(?P<namespace>[A-Za-z.]+)", None, "read", get=subscriptions.get_provider),
     _route(TENANT + r"(?:/v2\.0)?/\.well-known/openid-configuration", None, "login", public=True,
@@ -86,16 +89,24 @@ ROUTES: list[Route] = [
     _route(SUB, None, "read", get=subscriptions.get_subscription),
     _route(r"/tenants", None, "read", get=subscriptions.list_tenants),
     _route(SUB + r"/locations", None, "read", get=subscriptions.list_locations),
-    _route(SUB + r"/resources", "Microsoft.Resources", "read", get=subscriptions.list_resources),
+    _route(SUB + r"/resources", "Microsoft.Resources", "read", get=resource_list.list_resources),
     _route(SUB + r"/providers", None, "read", get=subscriptions.list_providers),
     _route(SUB + r"/providers/(?P<namespace>[A-Za-z.]+)", None, "read", get=subscriptions.get_provider),
     # its api-version (Microsoft.Insights 2015-04-01) is checked by the handler
     _route(SUB + r"/providers/microsoft\.insights/eventtypes/management/values", None, "read",
            get=activity_log.list_events),
-    _route(RG + r"/providers/microsoft\.resources/deployments/" + NAME, "Microsoft.Resources", put=deployments.put,
+    _route(RG + DEPLOYMENTS + r"/" + NAME, "Microsoft.Resources", put=deployments.put,
            get=deployments.get, delete=deployments.delete),
-    _route(RG + r"/providers/microsoft\.resources/deployments/" + NAME + "/operations", "Microsoft.Resources",
+    _route(RG + DEPLOYMENTS + r"/" + NAME + "/operations", "Microsoft.Resources",
            get=deployments.list_operations),
+    _route(RG + DEPLOYMENTS + r"/" + NAME + r"/operations/(?P<op>[^/]+)",
+           "Microsoft.Resources", get=deployments.get_operation),
+    _route(RG + DEPLOYMENTS + r"/" + NAME + "/validate", "Microsoft.Resources",
+           post=deployments.validate),
+    _route(RG + DEPLOYMENTS + r"/" + NAME + "/whatif", "Microsoft.Resources",
+           post=deployments.what_if),
+    _route(RG + DEPLOYMENTS + r"", "Microsoft.Resources", get=deployments.list_),
+    _route(RG + r"/resources", "Microsoft.Resources", "read", get=resource_list.list_resources),
     _route(RG, "Microsoft.Resources", put=resource_groups.put, get=resource_groups.get, head=resource_groups.head,
            delete=resource_groups.delete, patch=resource_groups.patch),
     _route(SUB + r"/resourcegroups", "Microsoft.Resources", get=resource_groups.list_),

@@ -17,6 +17,44 @@ from vpnrunbook.emulator import errors
 TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>[(),.\[\]]))")
 
 
+def jsonc_to_json(text: str) -> str:
+    """The JSON of a JSONC deployment body as ARM reads it: ``//`` and ``/* */`` comments dropped, bare property
+    names quoted, trailing commas removed. The Azure CLI sends ``{"properties": {...}, template:{…file text…}}``
+    (its JsonCTemplatePolicy splices the template file in verbatim, comments and all), which ARM accepts."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i:j + 1])
+            i = j + 1
+        elif text.startswith("//", i):
+            while i < n and text[i] not in "\r\n":
+                i += 1
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        elif c == "," and re.match(r"\s*(?://[^\n]*\s*|/\*.*?\*/\s*)*[}\]]", text[i + 1:], re.DOTALL):
+            i += 1  # a trailing comma
+        elif c.isalpha() or c in "_$":
+            m = re.match(r"[A-Za-z_$][\w$]*", text[i:])
+            assert m is not None
+            word = m.group(0)
+            rest = text[i + len(word):]
+            if re.match(r"\s*:", rest) and word not in ("true", "false", "null"):
+                out.append(f'"{word}"')
+            else:
+                out.append(word)
+            i += len(word)
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
 def invalid(message: str) -> errors.ArmError:
     return errors.ArmError(f"Deployment template validation failed: '{message}'.", code="InvalidTemplate")
 

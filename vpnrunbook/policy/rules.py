@@ -16,6 +16,15 @@ Choices where sources disagree (each pinned by a test in ``tests/unit/test_polic
 * ``saLifeTimeSeconds`` accepts 300..172799 (PowerShell, the only source with a maximum).
 * Values are case-sensitive, spelled as REST spells them; a wrong case gets a "did you mean" hint.
 * ``dhGroup`` None is accepted (REST allows it) but linted: IKEv2 cannot negotiate without a group.
+* ``routingWeight`` accepts 0..32000 (R1, R2: Azure accepts 0; Terraform raised its bound to the service's 32000).
+* ``enableBgp`` on a connection is refused unless both ends speak BGP (B2, B3: BGP is configured on the gateway
+  and the local network gateway before a connection enables it; no stored source gives the service's code, so
+  the code ``BgpNotEnabledOnGateway`` is ours). Without it the gateway would list a BGP peer with no neighbor.
+
+R1 = hashicorp/terraform-provider-azurerm#4698 (routing weight 0 accepted by Azure), R2 = #5540 ("increase
+routing_weight maximum to 32000"); B2 = azure-docs ``vpn-gateway-bgp-resource-manager-ps.md`` (part 1: enable BGP
+on the gateway with an ASN; part 2: the local network gateway with ASN and BGP peer IP; then ``-EnableBgp True``
+on the connection), B3 = the same article's VNet-to-VNet part (both gateways get an ASN first).
 """
 
 from __future__ import annotations
@@ -65,6 +74,7 @@ DPD_TIMEOUT_SECONDS = IntRange(9, 3600, 45)
 SHARED_KEY_LENGTH = IntRange(1, 128, 32)
 IKE_SA_LIFETIME_SECONDS = 28_800  # fixed by Azure, not configurable (A2, A8)
 MAX_POLICIES_PER_CONNECTION = 1
+ROUTING_WEIGHT = IntRange(0, 32_000, 0)  # R1, R2
 
 
 @dataclass(frozen=True)
@@ -264,12 +274,17 @@ def check_policy(values: Mapping[str, Any], *, names: Mapping[str, str] | None =
             assert spec.range is not None
             problems += check_int(label(spec), value, spec.range)
     problems += check_gcm_pairing(values.get("ipsec_encryption"), values.get("ipsec_integrity"),
-                                  label=prefix + names.get("ipsec_integrity", "ipsec_integrity"))
+                                  label=prefix + names.get("ipsec_integrity", "ipsec_integrity"),
+                                  encryption_label=names.get("ipsec_encryption", "ipsec_encryption"))
     return problems
 
 
-def check_gcm_pairing(encryption: Any, integrity: Any, *, label: str = "ipsec_integrity") -> list[Problem]:
-    """IPsec GCM pairing (A2, A6, P1): if either side is GCMAES*, both must be the same GCMAES value."""
+def check_gcm_pairing(encryption: Any, integrity: Any, *, label: str = "ipsec_integrity",
+                      encryption_label: str = "ipsec_encryption") -> list[Problem]:
+    """IPsec GCM pairing (A2, A6, P1): if either side is GCMAES*, both must be the same GCMAES value.
+
+    ``encryption_label`` names the encryption field in the message as the caller names it (``ipsecEncryption``
+    on the wire, ``ipsec_encryption`` in Python)."""
     if not isinstance(encryption, str) or not isinstance(integrity, str):
         return []
     if encryption not in IPSEC_ENCRYPTION or integrity not in IPSEC_INTEGRITY:
@@ -280,7 +295,7 @@ def check_gcm_pairing(encryption: Any, integrity: Any, *, label: str = "ipsec_in
         else:
             allowed = "SHA256, SHA1 or MD5 (non-GCM encryption needs a non-GCM integrity)"
         return [Problem(label, integrity,
-                        f"{integrity!r} does not pair with ipsec_encryption {encryption!r}: IPsec encryption and "
+                        f"{integrity!r} does not pair with {encryption_label} {encryption!r}: IPsec encryption and "
                         "integrity must use matching GCM algorithms", allowed, "GcmMismatch")]
     return []
 
@@ -321,6 +336,32 @@ def check_shared_key(key: Any, *, label: str = "shared_key") -> list[Problem]:
 
 def check_dpd_timeout(value: Any, *, label: str = "dpd_timeout_seconds") -> list[Problem]:
     return check_int(label, value, DPD_TIMEOUT_SECONDS)
+
+
+def check_routing_weight(value: Any, *, label: str = "routing_weight") -> list[Problem]:
+    """0..32000 (R1, R2); a value outside is refused before any write."""
+    return check_int(label, value, ROUTING_WEIGHT)
+
+
+def check_connection_bgp(enable_bgp: Any, *, gateway_bgp: bool, peer_bgp: bool, peer: str,
+                         label: str = "enable_bgp") -> list[Problem]:
+    """``enableBgp: true`` needs BGP on both ends (B2, B3): this side's gateway (``enableBgp`` with its ASN) and the
+    peer — the other gateway of a VNet-to-VNet connection, or the local network gateway's ``bgpSettings``."""
+    if enable_bgp is None:
+        return []
+    if not isinstance(enable_bgp, bool):
+        return [Problem(label, enable_bgp, f"{enable_bgp!r} is a {type(enable_bgp).__name__}, expected a boolean",
+                        "true or false", "InvalidType")]
+    if not enable_bgp:
+        return []
+    missing = [side for side, on in (("the virtual network gateway (virtualNetworkGateway1)", gateway_bgp),
+                                     (peer, peer_bgp)) if not on]
+    if not missing:
+        return []
+    return [Problem(label, True, "BGP cannot be enabled on the connection: BGP is not configured on "
+                    + " nor on ".join(missing),
+                    "false, or first enable BGP (an ASN) on the gateway and BGP settings on the peer",
+                    "BgpNotEnabledOnGateway")]
 
 
 CONNECTION_TYPES = ("IPsec", "Vnet2Vnet")
@@ -444,6 +485,23 @@ def check_prefixes(label: str, values: Any) -> list[Problem]:
     for i, v in enumerate(values):
         problems += parse_prefix(f"{label}[{i}]", v)[1]
     return problems
+
+
+def check_gateway_ip_address(label: str, value: Any) -> list[Problem]:
+    """What Azure itself accepts as a local network gateway's ``gatewayIpAddress``: an IPv4 unicast address, private
+    ones included — Azure PowerShell's recorded session TestVirtualNetworkGatewayConnectionwithIpsecPoliciesCRUD
+    (tests/emulator/recordings/ps_ipsec_policies_crud.json) created one with 192.168.3.10. The runbook's own
+    pre-checks stay stricter (:func:`check_public_ip`): a private address there is almost always a typo."""
+    allowed = "an IPv4 address such as 131.107.72.22"
+    try:
+        ip = ipaddress.ip_address(value) if isinstance(value, str) else None
+    except ValueError:
+        ip = None
+    if ip is None or ip.version != 4:
+        return [Problem(label, value, f"{value!r} is not an IPv4 address", allowed, "InvalidIPAddress")]
+    if ip.is_loopback or ip.is_multicast or ip.is_unspecified or ip.is_reserved or ip.is_link_local:
+        return [Problem(label, value, f"{value} cannot be a VPN peer address", allowed, "InvalidIPAddress")]
+    return []
 
 
 def check_public_ip(label: str, value: Any) -> list[Problem]:

@@ -25,7 +25,8 @@ NAMES = {"connection_type": "properties.connectionType", "connection_protocol": 
          "virtual_network_gateway1": "properties.virtualNetworkGateway1",
          "virtual_network_gateway2": "properties.virtualNetworkGateway2",
          "local_network_gateway2": "properties.localNetworkGateway2", "shared_key": "properties.sharedKey",
-         "ipsec_policies": "properties.ipsecPolicies", "dpd_timeout_seconds": "properties.dpdTimeoutSeconds"}
+         "ipsec_policies": "properties.ipsecPolicies", "dpd_timeout_seconds": "properties.dpdTimeoutSeconds",
+         "routing_weight": "properties.routingWeight", "enable_bgp": "properties.enableBgp"}
 REFS = ("virtualNetworkGateway1", "virtualNetworkGateway2", "localNetworkGateway2")
 KEY_ALPHABET = string.ascii_letters + string.digits
 DEVICE_IKE_TAG = "vpnrunbook-device-ike"
@@ -178,6 +179,8 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
         problems += rules.check_shared_key(key, label="shared_key")
     if "dpdTimeoutSeconds" in props:
         problems += rules.check_dpd_timeout(props["dpdTimeoutSeconds"])
+    if props.get("routingWeight") is not None:
+        problems += rules.check_routing_weight(props["routingWeight"])
     policies, policy_problems = _policies(props)
     problems = common.relabel(problems, NAMES) + policy_problems + recent_property_problems(props)
     common.fail_if(problems, KIND, name)
@@ -194,12 +197,20 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
         if gw2.key == gw1.key:
             late.append(Problem("properties.virtualNetworkGateway2", gw2.id, "is the same gateway as virtualNetworkGateway1",
                                 "the peer virtual network's gateway", "Vnet2VnetSameGateway"))
+        late += common.relabel(rules.check_connection_bgp(
+            props.get("enableBgp"), gateway_bgp=bool(gw1p.get("enableBgp")),
+            peer_bgp=bool(gw2.body["properties"].get("enableBgp")),
+            peer="the peer gateway (virtualNetworkGateway2)"), NAMES)
         for pair in rules.overlapping(vnet1_space, _vnet_space(ctx, gw2)):
             late.append(Problem("properties.virtualNetworkGateway2", f"{pair[0]} / {pair[1]}",
                                 "the two virtual networks' address spaces overlap", "non-overlapping address spaces",
                                 "VnetAddressSpacesOverlap"))
     else:
         lgw = _referenced(ctx, "localNetworkGateway2", props["localNetworkGateway2"], local_gateways.KIND, conn_id)
+        late += common.relabel(rules.check_connection_bgp(
+            props.get("enableBgp"), gateway_bgp=bool(gw1p.get("enableBgp")),
+            peer_bgp=bool((lgw.body["properties"].get("bgpSettings") or {}).get("asn")),
+            peer="the local network gateway (localNetworkGateway2 bgpSettings)"), NAMES)
         site = (lgw.body["properties"].get("localNetworkAddressSpace") or {}).get("addressPrefixes") or []
         for pair in rules.overlapping(vnet1_space, site):
             late.append(Problem("properties.localNetworkGateway2", f"{pair[0]} / {pair[1]}",
@@ -252,6 +263,9 @@ def connection_status(ctx: Ctx, rec: Record) -> str:
     if props.get("connectionType") == "Vnet2Vnet":
         return "Connected" if reverse_connection(ctx, rec) is not None else "NotConnected"
     lgw = ctx.get(common.ref(props.get("localNetworkGateway2")) or "")
+    peer_ip = lgw.body["properties"].get("gatewayIpAddress") if lgw else None
+    if peer_ip and rules.check_public_ip("gatewayIpAddress", peer_ip):
+        return "Unknown"  # a private peer address cannot answer over the internet (as recorded: Unknown)
     tags = (lgw.body.get("tags") or {}) if lgw else {}
     if DEVICE_IKE_TAG not in tags and DEVICE_ESP_TAG not in tags:
         return "Connected"

@@ -11,13 +11,12 @@ import json
 import uuid
 from typing import Any
 
-from vpnrunbook.emulator import errors, lro
+from vpnrunbook.emulator import errors, lro, vpn_devices
 from vpnrunbook.emulator.handlers import common, connections, gateways, local_gateways
 from vpnrunbook.emulator.models import Ctx, Response, public_ip_for
 from vpnrunbook.emulator.store import Record
 
 LIST_ENTITY_ABSENT = ("dpdTimeoutSeconds", "useLocalAzureIpAddress")
-DEVICES = (("Cisco", "Cisco-ISR", "15.x"), ("Cisco", "Cisco-ASR", "IOS-XE 16.x"), ("strongSwan", "strongSwan", "5.9"))
 
 
 def _action(ctx: Ctx, rec: Record, result: Any) -> Response:
@@ -72,32 +71,80 @@ def get_ike_sas(ctx: Ctx) -> Response:
 
 
 def device_configuration_script(ctx: Ctx) -> Response:
-    """POST …/vpndeviceconfigurationscript: the device renderer's configuration, the key as a placeholder."""
+    """POST …/vpndeviceconfigurationscript for a device of Azure's list (:mod:`vpn_devices`): the renderer's
+    configuration for the Cisco IOS families, Azure's parameter sheet for the others; the key as a placeholder."""
     rec = _get(ctx, connections.KIND)
     body = ctx.json()
-    vendor = str(body.get("vendor", ""))
-    known = {d[0].lower() for d in DEVICES}
-    if vendor.lower() not in known:
-        raise errors.ArmError(f"Vendor '{vendor}' is not supported; allowed: {', '.join(sorted(known))}.",
-                              code="InvalidVpnDeviceVendor")
-    from vpnrunbook.device import render
+    try:
+        device = vpn_devices.find(str(body.get("vendor", "")), str(body.get("deviceFamily", "")),
+                                  str(body.get("firmwareVersion", "")))
+    except vpn_devices.UnknownDevice as exc:
+        raise errors.ArmError(str(exc), code=exc.code) from None
     from vpnrunbook.policy.model import IpsecIkePolicy
 
     props = rec.body["properties"]
     pols = props.get("ipsecPolicies") or []
-    policy = IpsecIkePolicy.from_mapping(pols[0], validate=False) if pols else None
     gw = ctx.get(common.ref(props.get("virtualNetworkGateway1")) or "")
     remote = public_ip_for(gw.body["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"]["id"]) \
         if gw else "0.0.0.0"
     lgw = ctx.get(common.ref(props.get("localNetworkGateway2")) or "")
     local_prefixes = ((lgw.body["properties"].get("localNetworkAddressSpace") or {}).get("addressPrefixes")
                       if lgw else None) or ["192.168.0.0/24"]
-    remote_prefixes = connections._vnet_space(ctx, gw) if gw else []  # noqa: SLF001 - same module family
-    render_fn = render.render_cisco if vendor.lower() == "cisco" else render.render_swanctl
-    config = render_fn(policy, remote_address=remote, local_prefixes=local_prefixes,
-                       remote_prefixes=remote_prefixes or ["10.0.0.0/16"], shared_key_ref="env:AZURE_VPN_SHARED_KEY",
-                       use_policy_based_traffic_selectors=bool(props.get("usePolicyBasedTrafficSelectors")))
+    remote_prefixes = (connections._vnet_space(ctx, gw) if gw else []) or ["10.0.0.0/16"]  # noqa: SLF001
+    if device.renderer == "parameters":
+        return Response(200, _parameter_sheet(device, rec, gw, lgw, remote, remote_prefixes, local_prefixes))
+    from vpnrunbook.device import render
+
+    policy = IpsecIkePolicy.from_mapping(pols[0], validate=False) if pols else None
+    config = render.render_cisco(policy, remote_address=remote, local_prefixes=local_prefixes,
+                                 remote_prefixes=remote_prefixes, shared_key_ref="env:AZURE_VPN_SHARED_KEY",
+                                 use_policy_based_traffic_selectors=bool(props.get("usePolicyBasedTrafficSelectors")))
     return Response(200, config.text)
+
+
+def _parameter_sheet(device: vpn_devices.Device, rec: Record, gw: Record | None, lgw: Record | None, remote: str,
+                     vnet_prefixes: list[str], site_prefixes: list[str]) -> str:
+    """The connection's parameters in the layout Azure's device templates open with ([1]-[10])."""
+    from vpnrunbook.device.render import SHARED_KEY_PLACEHOLDER
+
+    props = rec.body["properties"]
+    pol = _policy_of(rec)
+    lgw_props = lgw.body["properties"] if lgw else {}
+    bgp = (gw.body["properties"].get("bgpSettings") or {}) if gw else {}
+    lgw_bgp = lgw_props.get("bgpSettings") or {}
+    lines = [f"! Microsoft Azure VPN device parameters for {device.vendor} / {device.family} / {device.firmware}",
+             "! (the emulator writes Azure's parameter sheet for this device; the configuration itself is the "
+             "vendor's)", "",
+             "! [1] Resource names",
+             f"/Data/CONNECTION_NAME = {rec.name}",
+             f"/Data/VNG_NAME        = {gw.name if gw else ''}",
+             f"/Data/LNG_NAME        = {lgw.name if lgw else ''}", "",
+             "! [2] Public IP address of the Azure VPN gateway", f"/Data/VNG_GATEWAYIP   = {remote}", "",
+             "! [3] Public IP address of the on-premises VPN device",
+             f"/Data/LNG_GATEWAYIP   = {lgw_props.get('gatewayIpAddress') or lgw_props.get('fqdn') or ''}", "",
+             "! [4] VNet address prefixes", *[f"/Data/VnetSubnets/Subnet/SP_NetworkCIDR = {p}" for p in vnet_prefixes],
+             "", "! [5] On-premises address prefixes",
+             *[f"/Data/OnPremiseSubnets/Subnet/SP_NetworkCIDR = {p}" for p in site_prefixes], "",
+             "! [6] Phase 1/Main Mode",
+             f"/Data/IKE_ENCRYPTION_1 = {pol.get('ikeEncryption')}",
+             f"/Data/IKE_INTEGRITY_1  = {pol.get('ikeIntegrity')}",
+             f"/Data/IKE_DHGROUP_1    = {pol.get('dhGroup')}",
+             "/Data/IKE_SALIFETIME_1 = 28800", "",
+             "! [7] Phase 2/Quick Mode",
+             f"/Data/IPsec_ENCRYPTION_1  = {pol.get('ipsecEncryption')}",
+             f"/Data/IPsec_INTEGRITY_1   = {pol.get('ipsecIntegrity')}",
+             f"/Data/IPsec_PFSGROUP_1    = {pol.get('pfsGroup')}",
+             f"/Data/IPsec_SALIFETIME    = {pol.get('saLifeTimeSeconds', 27000)}",
+             f"/Data/IPsec_KB_SALIFETIME = {pol.get('saDataSizeKilobytes', 102400000)}", "",
+             "! [8] Connection pre-shared key (read it with the sharedkey endpoint; never written here)",
+             f"/Data/CONNECTION_PSK = {SHARED_KEY_PLACEHOLDER}", "",
+             "! [9] BGP parameters - Azure VPN gateway",
+             f"/Data/CONNECTION_BGP_ENABLED = {bool(props.get('enableBgp'))}",
+             f"/Data/VNG_ASN                = {bgp.get('asn', '')}", "",
+             "! [10] BGP parameters - on-premises network / LNG",
+             f"/Data/LNG_ASN   = {lgw_bgp.get('asn', '')}",
+             f"/Data/LNG_BGPIP = {lgw_bgp.get('bgpPeeringAddress', '')}", ""]
+    return "\n".join(lines)
 
 
 def reset_connection(ctx: Ctx) -> Response:
@@ -108,13 +155,9 @@ def reset_connection(ctx: Ctx) -> Response:
 
 # ---- gateways ----------------------------------------------------------------------------------------
 def supported_vpn_devices(ctx: Ctx) -> Response:
+    """The devices Azure lists (:mod:`vpnrunbook.emulator.vpn_devices`), as the XML document Azure answers."""
     _get(ctx, gateways.KIND)
-    lines = ['<?xml version="1.0" encoding="utf-8"?>', "<Vendors>"]
-    for vendor, family, firmware in DEVICES:
-        lines.append(f'  <Vendor name="{vendor}"><DeviceFamily name="{family}"><FirmwareVersion name="{firmware}"/>'
-                     "</DeviceFamily></Vendor>")
-    lines.append("</Vendors>")
-    return Response(200, "\n".join(lines))
+    return Response(200, vpn_devices.supported_xml())
 
 
 def reset_gateway(ctx: Ctx) -> Response:

@@ -111,6 +111,8 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
     props = {k: v for k, v in (body.get("properties") or {}).items() if k not in READ_ONLY}
     props.setdefault("gatewayType", "Vpn")
     props.setdefault("vpnType", "RouteBased")
+    if props.get("vpnGatewayGeneration") == "None":  # Azure PowerShell sends it; Azure answers the SKU's default
+        del props["vpnGatewayGeneration"]           # (recordings/ps_ipsec_policies_crud.json: None → Generation1)
     sku = _sku_name(props)
     problems: list[Problem] = []
     if existing is not None:  # fixed at creation: reported first, it is the more basic mistake

@@ -23,9 +23,9 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
     ip, fqdn = props.get("gatewayIpAddress"), props.get("fqdn")
     if ip is None and not fqdn:
         problems.append(Problem("gateway_ip_address", None, "is required (or fqdn)",
-                                "a public IPv4 address such as 131.107.72.22", "InvalidIPAddress"))
+                                "an IPv4 address such as 131.107.72.22", "InvalidIPAddress"))
     elif ip is not None:
-        problems += rules.check_public_ip("gateway_ip_address", ip)
+        problems += rules.check_gateway_ip_address("gateway_ip_address", ip)
     prefixes = (props.get("localNetworkAddressSpace") or {}).get("addressPrefixes")
     if prefixes is not None or not props.get("bgpSettings"):
         problems += rules.check_prefixes("address_prefixes", prefixes)

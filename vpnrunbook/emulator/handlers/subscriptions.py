@@ -1,7 +1,8 @@
 """Microsoft.Resources subscription-level reads a client needs after login and for discovery.
 
-``GET /subscriptions``, ``GET /subscriptions/{id}``, ``GET /tenants``, ``GET /subscriptions/{s}/resources``
-and ``GET /subscriptions/{s}/providers[/{namespace}]`` (resource types with the api-versions served).
+``GET /subscriptions``, ``GET /subscriptions/{id}``, ``GET /tenants`` and
+``GET /subscriptions/{s}/providers[/{namespace}]`` (resource types with the api-versions served); the generic
+resource lists are in ``resource_list.py``.
 """
 
 from __future__ import annotations
@@ -57,27 +58,6 @@ def list_locations(ctx: Ctx) -> Response:
     return Response(200, {"value": [{"id": f"/subscriptions/{sub}/locations/{loc}", "name": loc,
                                      "displayName": loc, "regionalDisplayName": loc,
                                      "metadata": {"regionType": "Physical"}} for loc in LOCATIONS]})
-
-
-def list_resources(ctx: Ctx) -> Response:
-    """``GET /subscriptions/{s}/resources``: every tracked resource (not groups), generic shape."""
-    sub = ctx.params["sub"].lower()
-    rows = ctx.db.execute("SELECT id, type, name, location, body FROM resources WHERE sub = ? "
-                          "AND type NOT LIKE 'microsoft.resources/%' ORDER BY seq", (sub,)).fetchall()
-    import json
-
-    from vpnrunbook.emulator.models import parse_id
-
-    value = []
-    for rid, _type, name, location, body in rows:
-        parsed = parse_id(rid)
-        arm_type = f"Microsoft.Network/{parsed.segment}" if parsed else _type
-        item: dict[str, Any] = {"id": rid, "name": name, "type": arm_type, "location": location}
-        tags = json.loads(body).get("tags")
-        if tags:
-            item["tags"] = tags
-        value.append(item)
-    return Response(200, {"value": value})
 
 
 def _provider(ns: str, sub: str) -> dict[str, Any]:
