@@ -41,7 +41,7 @@ MARGIN = dt.timedelta(minutes=5)  # before the first record: clocks differ; the 
 LEGACY_WINDOW = dt.timedelta(seconds=10)  # records written before request ids were sent: matched by time
 # POST actions that read (the Activity Log lists every POST): not changes.
 READ_ACTIONS = frozenset({"getikesas", "vpndeviceconfigurationscript", "supportedvpndevices", "getbgppeerstatus",
-                          "getlearnedroutes", "getadvertisedroutes", "listkeys", "read"})
+                          "getlearnedroutes", "getadvertisedroutes", "listkeys", "read", "validate", "whatif"})
 TERMINAL = ("Succeeded", "Failed", "Canceled")
 
 # exit codes of `vpnrunbook evidence crosscheck` (the CLI prints them in its help)
