@@ -134,3 +134,20 @@ def test_a_record_cannot_claim_another_records_write():
     never = [f for f in report.findings if f.kind == crosscheck.NEVER_SEEN]
     assert sorted(f.run_id for f in never) == ["forged", "run-c1"]  # the copy (its run is run-c1 too) and the reuse
     assert report.confirmed == 1 and report.exit_code == crosscheck.EXIT_CONTRADICTED
+
+
+def test_a_marked_write_of_another_key_is_out_of_band_not_rollback():
+    t = NOW - dt.timedelta(hours=1)
+    mine = _records(SUB_A, "c1", t)
+    other = _records(SUB_A, "c1", t + dt.timedelta(minutes=3))[0]  # another operator's ledger, another key
+    mine_gone = _records(SUB_A, "c1", t + dt.timedelta(minutes=5))[0]  # a line of this ledger, since removed
+    foreign = journal.request_ids(other, _rid(SUB_A, "c1"), key_tag="abcdef12")
+    removed = journal.request_ids(mine_gone, _rid(SUB_A, "c1"))
+    events = _tool_events(mine, t) + [
+        _event(SUB_A, "c1", t + dt.timedelta(minutes=3), crid=foreign["client_request_id"]),
+        _event(SUB_A, "c1", t + dt.timedelta(minutes=5), crid=removed["client_request_id"])]
+    report, _ = _check(mine, events, {"c1": 'W/"1"'})
+    assert journal.tool_key_tag(foreign["client_request_id"]) == "abcdef12"
+    kinds = {f.client_request_id: f.kind for f in report.findings if f.client_request_id}
+    assert kinds == {foreign["client_request_id"]: crosscheck.OUT_OF_BAND,
+                     removed["client_request_id"]: crosscheck.ROLLBACK}

@@ -2,7 +2,7 @@
 
 The ledger is this tool's own account; Azure's Activity Log is the target's. Every write the apply path makes
 carries request ids derived from its intent record (:func:`journal.request_ids`): ``x-ms-client-request-id``
-(a GUID whose last 12 hex digits spell the tool's mark, :data:`journal.TOOL_MARK`) and
+(a GUID that starts with the signing key's tag and ends with the tool's mark, :data:`journal.TOOL_MARK`) and
 ``x-ms-correlation-request-id`` (the intent id). Azure keeps both with every event of the write
 (``httpRequest.clientRequestId``, ``correlationId``). The crosscheck reads the Activity Log once per subscription
 for the time span the ledger covers (from its first change to now: one filtered query, followed page by page, not
@@ -13,9 +13,10 @@ one per resource), reads the live state of every resource the ledger names, and 
   whose live ETag is not the one the last recorded outcome holds (``drift``: changed since, by anyone);
 * **records Azure never saw** — ``applied`` (or ``accepted``) outcomes with no matching successful write in the
   Activity Log: forged, or made against another target;
-* **rollback** — writes carrying this tool's mark whose request ids the ledger no longer holds: lines cut off or
-  removed after they were written (a ledger cut back verifies with a copy of the public key; Azure still
-  remembers the write).
+* **rollback** — writes carrying this tool's mark and the tag of a key that signed this ledger, whose request ids
+  the ledger no longer holds: lines cut off or removed after they were written (a ledger cut back verifies with a
+  copy of the public key; Azure still remembers the write). A write carrying the mark of another key (another
+  operator's evidence folder) is out-of-band, said so.
 
 What it cannot see: events older than the Activity Log's retention (90 days; export the log with a diagnostic
 setting to keep more) are reported as *unconfirmed*, not as never seen; writes by other tools are reported, not
@@ -263,6 +264,7 @@ def crosscheck(entries: Iterable[dict[str, Any]], *, activity: ActivityLog, live
             # request id cannot claim that write
             ids = journal.request_ids(i, str(w.get("resource_id") or ""))
             writes.append(LedgerWrite(i, w, ids["client_request_id"], ids["correlation_id"], sending))
+    key_tags = {journal.key_tag_of(i) for i in intents}  # the keys that signed this ledger's intents
     by_request = {lw.client_request_id.lower(): lw for lw in writes}
     correlations = {lw.correlation_id.lower() for lw in writes}
     scopes = {s for s in (_rg_of(lw.resource_id) for lw in writes) if s}
@@ -300,11 +302,17 @@ def crosscheck(entries: Iterable[dict[str, Any]], *, activity: ActivityLog, live
     for w in seen:
         if w.operation_id in explained:
             continue
-        if journal.is_tool_request_id(w.client_request_id):
+        tag = journal.tool_key_tag(w.client_request_id)
+        if tag is not None and tag in key_tags:
             report.findings.append(Finding(
-                ROLLBACK, w.resource_id, "a write made by this tool that the ledger no longer holds (its lines "
-                f"were cut off or removed): {w.describe()}", w.caller, w.time.isoformat(), w.operation,
-                w.client_request_id))
+                ROLLBACK, w.resource_id, "a write made by this tool, with this ledger's signing key, that the ledger "
+                f"no longer holds (its lines were cut off or removed): {w.describe()}", w.caller, w.time.isoformat(),
+                w.operation, w.client_request_id))
+        elif tag is not None and w.status != "Failed":
+            report.findings.append(Finding(
+                OUT_OF_BAND, w.resource_id, f"a write made by vpnrunbook signing with another key (key tag {tag}: "
+                f"another evidence folder's change, not in this ledger): {w.describe()}", w.caller,
+                w.time.isoformat(), w.operation, w.client_request_id))
         elif w.status == "Failed":
             report.findings.append(Finding(FAILED_ATTEMPT, w.resource_id, f"a failed write outside the ledger: "
                                            f"{w.describe()}", w.caller, w.time.isoformat(), w.operation,

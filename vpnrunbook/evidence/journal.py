@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.evidence import RUN_DIR_ENV, RUN_ID_ENV, ledger
+from vpnrunbook.evidence import RUN_DIR_ENV, RUN_ID_ENV, ledger, signing
 
 INTENT, OUTCOME, RECONCILE, RUN = "intent", "outcome", "reconcile", "run"
 STAGING_DIR = ".staging"  # per run in progress: its lock, and the runner's unscrubbed work files
@@ -228,7 +228,7 @@ def intent(scope: RunScope, session: Any, *, step: str, writes: list[dict[str, A
         scope.target = scope.target or target_of(session)
         scope.secret_refs |= {w["shared_key_ref"] for w in writes if w.get("shared_key_ref")}
         intent_id = uuid.uuid4().hex
-        ids = {"intent_id": intent_id}
+        ids = {"intent_id": intent_id, "key_tag": signing.load_signer().keyid[:8]}  # the key that signs the line
         views = [{k: v for k, v in w.items() if k != "shared_key_ref"}
                  | {"shared_key": f"by reference {w['shared_key_ref']}" if w.get("shared_key_ref") else None,
                     "client_request_id": request_ids(ids, str(w["resource_id"]))["client_request_id"]}
@@ -286,15 +286,25 @@ def outcome(scope: RunScope, intent_entry: dict[str, Any], *, status: str, after
 
 # ---- request ids: what ties a write Azure saw to its record ----------------------------------------------------
 TOOL_MARK = b"vpnrbk".hex()  # the last 12 hex digits of every client request id this tool sends
+NO_KEY_TAG = "00000000"
 
 
-def request_ids(intent_entry: dict[str, Any], resource_id: str) -> dict[str, str]:
+def key_tag_of(intent_entry: dict[str, Any]) -> str:
+    """The first 8 hex digits of the keyid that signed the intent line (``key_tag`` before it is signed)."""
+    signatures = (intent_entry.get(ledger.ENVELOPE) or {}).get("signatures") or [{}]
+    keyid = str(signatures[0].get("keyid") or intent_entry.get("key_tag") or NO_KEY_TAG)
+    return keyid[:8].lower() if len(keyid) >= 8 and all(c in "0123456789abcdefABCDEF" for c in keyid[:8]) \
+        else NO_KEY_TAG
+
+
+def request_ids(intent_entry: dict[str, Any], resource_id: str, *, key_tag: str | None = None) -> dict[str, str]:
     """The ``x-ms-correlation-request-id`` and ``x-ms-client-request-id`` of one write of an intent.
 
     The correlation id is the intent id written as a GUID (an auditor filters the Activity Log on it:
-    ``az monitor activity-log list --correlation-id``). The client request id is a GUID (RFC 9562 version 8) made
-    from the intent id and the resource id, ending in :data:`TOOL_MARK`: the same on a retry, derivable from the
-    ledger alone, and recognisable as this tool's in the Activity Log when the ledger no longer holds its record.
+    ``az monitor activity-log list --correlation-id``). The client request id is a GUID (RFC 9562 version 8):
+    4 bytes of the signing key's id (``key_tag``, else the one that signed the intent line), 6 bytes of SHA-256 of
+    intent id and resource id, then :data:`TOOL_MARK`. So it is the same on a retry, derivable from the ledger alone,
+    and recognisable in the Activity Log as this tool's — and as this key's — when the ledger no longer holds it.
     """
     import hashlib
 
@@ -303,19 +313,29 @@ def request_ids(intent_entry: dict[str, Any], resource_id: str) -> dict[str, str
         correlation = str(uuid.UUID(hex=raw))
     except ValueError:
         correlation = str(uuid.uuid5(uuid.NAMESPACE_URL, f"vpnrunbook:intent:{raw}"))
-    digest = bytearray(hashlib.sha256(f"{raw}:{resource_id.lower()}".encode()).digest()[:10] + bytes.fromhex(TOOL_MARK))
+    tag = bytes.fromhex(key_tag or key_tag_of(intent_entry))
+    digest = bytearray(tag + hashlib.sha256(f"{raw}:{resource_id.lower()}".encode()).digest()[:6]
+                       + bytes.fromhex(TOOL_MARK))
     digest[6] = (digest[6] & 0x0F) | 0x80  # version 8 (vendor-defined)
     digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC variant
     return {"correlation_id": correlation, "client_request_id": str(uuid.UUID(bytes=bytes(digest)))}
 
 
-def is_tool_request_id(value: str | None) -> bool:
-    """Whether a client request id is one :func:`request_ids` makes (version 8, ending in the tool's mark)."""
+def tool_key_tag(value: str | None) -> str | None:
+    """The key tag (first 8 hex digits) of a client request id :func:`request_ids` made, or None when the id is
+    not this tool's (version 8, ending in the tool's mark)."""
     try:
         parsed = uuid.UUID(str(value or ""))
     except ValueError:
-        return False
-    return parsed.version == 8 and parsed.hex.endswith(TOOL_MARK)
+        return None
+    if parsed.version != 8 or not parsed.hex.endswith(TOOL_MARK):
+        return None
+    return parsed.hex[:8]
+
+
+def is_tool_request_id(value: str | None) -> bool:
+    """Whether a client request id is one :func:`request_ids` makes."""
+    return tool_key_tag(value) is not None
 
 
 def reconcile_entry(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
