@@ -151,3 +151,16 @@ def test_a_marked_write_of_another_key_is_out_of_band_not_rollback():
     kinds = {f.client_request_id: f.kind for f in report.findings if f.client_request_id}
     assert kinds == {foreign["client_request_id"]: crosscheck.OUT_OF_BAND,
                      removed["client_request_id"]: crosscheck.ROLLBACK}
+
+
+def test_a_retried_request_is_one_write_and_an_async_end_without_request_id_joins_it():
+    t = NOW - dt.timedelta(hours=1)
+    recs = _records(SUB_A, "c1", t)
+    [ok] = _tool_events(recs, t)
+    failed_first = {**ok, "status": {"value": "Failed"}, "operationId": "attempt-1"}  # a 500, retried by the SDK
+    async_end = {**ok, "operationId": "async-end", "httpRequest": {}, "status": {"value": "Succeeded"},
+                 "eventTimestamp": (t + dt.timedelta(minutes=1)).isoformat()}  # the final event of the operation
+    report, _ = _check(recs, [failed_first, {**ok, "status": {"value": "Accepted"}}, async_end], {"c1": 'W/"1"'})
+    assert report.findings == [] and report.confirmed == 1
+    [write] = crosscheck.merge_events([failed_first, ok, async_end])
+    assert write.status == "Succeeded" and write.client_request_id == ok["httpRequest"]["clientRequestId"]

@@ -43,7 +43,6 @@ LEGACY_WINDOW = dt.timedelta(seconds=10)  # records written before request ids w
 # POST actions that read (the Activity Log lists every POST): not changes.
 READ_ACTIONS = frozenset({"getikesas", "vpndeviceconfigurationscript", "supportedvpndevices", "getbgppeerstatus",
                           "getlearnedroutes", "getadvertisedroutes", "listkeys", "read", "validate", "whatif"})
-TERMINAL = ("Succeeded", "Failed", "Canceled")
 
 # exit codes of `vpnrunbook evidence crosscheck` (the CLI prints them in its help)
 EXIT_CONSISTENT = 0
@@ -193,7 +192,11 @@ def _value(obj: Any) -> str:
 
 
 def merge_events(events: Iterable[dict[str, Any]]) -> list[AzureWrite]:
-    """One :class:`AzureWrite` per operation (its Started / Accepted / terminal events), read-only actions left out."""
+    """One :class:`AzureWrite` per write (its Started / Accepted / terminal events), read-only actions left out.
+
+    Events belong together by correlation id, resource and operation (the operation id where no correlation id is
+    given): an asynchronous write's final event and the SDK's retries of one request land in the same write. A write
+    succeeded if any of its events says so (a retry after a 500 did), else it failed if one says Failed."""
     grouped: dict[str, list[dict[str, Any]]] = {}
     for e in events:
         op = _value(e.get("operationName"))
@@ -203,18 +206,14 @@ def merge_events(events: Iterable[dict[str, Any]]) -> list[AzureWrite]:
         if not (op.lower().endswith("/write") or op.lower().endswith("/delete") or op.lower().endswith("/action")):
             continue
         http = e.get("httpRequest") or {}
-        key = str(e.get("operationId") or "") or "|".join(
-            (str(e.get("correlationId")), str(http.get("clientRequestId")), _key(str(e.get("resourceId"))), op))
+        correlation = str(e.get("correlationId") or "").lower()
+        key = "|".join((correlation, _key(str(e.get("resourceId"))), op.lower())) if correlation else \
+            str(e.get("operationId") or "") + "|" + str(http.get("clientRequestId"))
         grouped.setdefault(key, []).append(e)
     out = []
     for key, group in grouped.items():
-        statuses = [_value(e.get("status")) for e in group]
-        terminal = [s for s in statuses if s in TERMINAL]
-        status = terminal[-1] if terminal else ("Accepted" if "Accepted" in statuses else "Started")
-        if "Failed" in terminal:
-            status = "Failed"
-        elif "Succeeded" in terminal:
-            status = "Succeeded"
+        statuses = {_value(e.get("status")) for e in group}
+        status = next((s for s in ("Succeeded", "Failed", "Canceled", "Accepted") if s in statuses), "Started")
         times = [t for t in (parse_time(e.get("eventTimestamp")) for e in group) if t is not None]
         first = group[0]
         http = next((e.get("httpRequest") for e in group if e.get("httpRequest")), None) or {}
