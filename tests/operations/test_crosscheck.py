@@ -219,3 +219,24 @@ def test_reconcile_says_not_applied_when_azure_never_saw_the_request(session, mo
     entry = _last_reconcile()
     assert entry["live_conclusion"] == "changed_otherwise" and entry["conclusion"] == "not_applied"
     assert set(entry["activity_log"].values()) == {"absent"}
+
+
+def test_against_azure_without_credentials_it_concludes_nothing_and_says_why(session, monkeypatch, capsys):
+    _ready(session)  # emulator records: not evidence of a change on azure, never read against it
+    capsys.readouterr()
+    assert main(["evidence", "crosscheck", "--target", "azure"]) == crosscheck.EXIT_CONSISTENT
+    assert "0 change(s)" in capsys.readouterr().out
+    real = next(e for _, _, e in ledger.read(_root()) if e and e.get("kind") == "intent")
+    sub = "11111111-1111-1111-1111-111111111111"
+    ledger.append(_root(), {**{k: v for k, v in real.items() if k not in ("seq", "prev", "envelope")},
+                            "intent_id": uuid.uuid4().hex, "target": "azure", "subscription_id": sub,
+                            "writes": [{**real["writes"][0], "resource_id": real["writes"][0]["resource_id"].replace(
+                                session.subscription_id, sub)}]})
+    for var in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT",
+                "MSI_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no az / azd / pwsh to log in with
+    capsys.readouterr()
+    assert main(["evidence", "crosscheck", "--target", "azure"]) == crosscheck.EXIT_UNREADABLE
+    err = capsys.readouterr().err
+    assert f"Activity Log of subscription {sub} could not be read" in err and "credentials" in err
