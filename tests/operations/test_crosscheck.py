@@ -240,3 +240,23 @@ def test_against_azure_without_credentials_it_concludes_nothing_and_says_why(ses
     assert main(["evidence", "crosscheck", "--target", "azure"]) == crosscheck.EXIT_UNREADABLE
     err = capsys.readouterr().err
     assert f"Activity Log of subscription {sub} could not be read" in err and "credentials" in err
+
+
+def test_a_callers_name_from_the_log_is_printed_escaped(session, capsys):
+    _ready(session)
+    import base64
+
+    from azure.mgmt.network import NetworkManagementClient
+
+    from vpnrunbook.azure.connect import StaticTokenCredential
+
+    claims = base64.urlsafe_b64encode(json.dumps({"upn": "eve\x1b[2J@contoso.example"}).encode()).decode().rstrip("=")
+    net = NetworkManagementClient(StaticTokenCredential(f"e30.{claims}.c2ln"), session.subscription_id,
+                                  base_url=session.base_url, transport=session.transport, polling_interval=0)
+    body = net.virtual_network_gateway_connections.get(RG1, CONN).as_dict()
+    body["properties"]["ipsecPolicies"] = [WEAK]
+    net.virtual_network_gateway_connections.begin_create_or_update(RG1, CONN, body).result()
+    capsys.readouterr()
+    assert main(["evidence", "crosscheck"]) == crosscheck.EXIT_OUT_OF_BAND
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "eve\\x1b[2J@contoso.example" in out

@@ -358,10 +358,10 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
+    from vpnrunbook.evidence.index import terminal_text
     from vpnrunbook.evidence.reconcile import reconcile
     from vpnrunbook.evidence.rundir import evidence_root
     from vpnrunbook.operations.arm import read_resource
-    from vpnrunbook.plaindata import safe_text
     from vpnrunbook.runbook.crosscheck_cli import activity_of
 
     root = evidence_root(args.evidence_dir)
@@ -370,8 +370,8 @@ def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
         states = ", ".join(f"{r.get('label') or r['resource_id']}: {r['state']}" for r in e["resources"])
         log = "; Activity Log: " + ", ".join(f"{rid.rsplit('/', 1)[-1]} {status}" for rid, status in
                                               e["activity_log"].items()) if "activity_log" in e else ""
-        print(safe_text(f"run {e['run_id']} step {e['step']}: {e['conclusion']} ({states}{log}) — reconcile record, "
-                        f"ledger line {e['seq']}", 2000))
+        print(terminal_text(f"run {e['run_id']} step {e['step']}: {e['conclusion']} ({states}{log}) — reconcile "
+                            f"record, ledger line {e['seq']}"))
     for run_id in report.closed:
         print(f"run {run_id}: closed (manifest written, outcome interrupted)")
     for run_id in report.removed_staging:

@@ -79,15 +79,15 @@ def run(root: Any, target: str, subscription: str | None) -> Any:
 
 def cmd_evidence_crosscheck(args: argparse.Namespace) -> int:
     from vpnrunbook.evidence import crosscheck
+    from vpnrunbook.evidence.index import terminal_text
     from vpnrunbook.evidence.rundir import evidence_root
-    from vpnrunbook.plaindata import safe_text
 
     root = evidence_root(args.evidence_dir)
     target = args.target or os.environ.get("VPNRUNBOOK_TARGET") or "emulator"
     try:
         report = run(root, target, args.subscription)
     except Exception as exc:  # noqa: BLE001 - the target cannot be reached as configured
-        print(f"vpnrunbook evidence crosscheck: {safe_text(f'{type(exc).__name__}: {exc}', 600)}", file=sys.stderr)
+        print(f"vpnrunbook evidence crosscheck: {terminal_text(f'{type(exc).__name__}: {exc}'[:600])}", file=sys.stderr)
         return crosscheck.EXIT_UNREADABLE
     if args.json:
         print(json.dumps({"exit_code": report.exit_code, "findings": [f.as_dict() for f in report.findings],
@@ -96,9 +96,9 @@ def cmd_evidence_crosscheck(args: argparse.Namespace) -> int:
                           "confirmed": report.confirmed, "resources_read": report.resources_read}, indent=2))
         return report.exit_code
     for line in crosscheck.lines(report):
-        print(safe_text(line, 2000))
+        print(terminal_text(line))
     for err in report.errors:
-        print(f"vpnrunbook evidence crosscheck: {safe_text(err, 600)}", file=sys.stderr)
+        print(f"vpnrunbook evidence crosscheck: {terminal_text(err)}", file=sys.stderr)
     print(f"evidence under {root} against {target}: {report.changes} change(s) in the ledger "
           f"({report.ledger_entries} line(s)); Activity Log: {len(report.queries)} quer"
           f"{'y' if len(report.queries) == 1 else 'ies'}, {report.pages_read} page(s), {report.events_read} "
