@@ -1,4 +1,4 @@
-"""Benchmark 7: crosscheck of a 1,000-connection rollout's ledger against the Activity Log (issue 23 point 5).
+"""Benchmark 8: crosscheck of a 1,000-connection rollout's ledger against the Activity Log (issue 23 point 5).
 
 A fleet of 1,000 connections (100 resource groups, 50 VNet-to-VNet pairs) is seeded, then a rollout applies a
 policy to all of them through the apply path (each write with its request ids, each change an intent and an

@@ -45,7 +45,7 @@ class EmulatorApp:
     # ---- WSGI ------------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"].upper()
-        path = environ.get("PATH_INFO", "") or "/"
+        path = _wsgi_text(environ.get("PATH_INFO", "")) or "/"
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
@@ -55,7 +55,7 @@ class EmulatorApp:
         except errors.ArmError as exc:  # refused before the body is read: no token, too large, bad length
             resp = Response(exc.status, exc.body(), exc.headers)
         else:
-            resp = self.handle(method, path, environ.get("QUERY_STRING", ""), headers, body, base_url)
+            resp = self.handle(method, path, _wsgi_text(environ.get("QUERY_STRING", "")), headers, body, base_url)
         payload = b"" if resp.body is None else json.dumps(resp.body).encode()
         out_headers = {"x-ms-request-id": str(uuid.uuid4()), **resp.headers}
         if resp.body is not None:
@@ -82,7 +82,10 @@ class EmulatorApp:
         if not public:
             self._authenticate(headers)
         limits.check_size(length, limits.LOGIN_BODY_LIMIT if public else limits.BODY_LIMIT)
-        return environ["wsgi.input"].read(length) if length else b""
+        body = environ["wsgi.input"].read(length) if length else b""
+        if len(body) < length:  # the client went away before sending what it declared: nothing to answer
+            raise errors.DropConnection()
+        return body
 
     # ---- one request -----------------------------------------------------------------------------------
     def handle(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,
@@ -167,6 +170,16 @@ class EmulatorApp:
     def _count(self, method: str, kind: str) -> None:
         with self.store.write() as db:
             self.store.count(db, method, kind)
+
+
+def _wsgi_text(value: str) -> str:
+    """A PEP 3333 environ string (the request's bytes as latin-1) as the UTF-8 text the client sent, invalid
+    bytes replaced as ``urllib.parse.unquote`` does in-process: ``Grüße`` over HTTPS is the name it is in-process."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:  # already text (a server that decoded UTF-8 itself)
+        return value
+    return raw.decode("utf-8", "replace")
 
 
 def _looks_like_api_version(version: str) -> bool:

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator.private_files import private_dir, private_file, private_umask, tighten_database
 
 DEFAULT_TIME_FACTOR = 0.002
 FAILED_SUFFIX = ":failed"  # op_kind "create:failed": the operation runs, then the resource is Failed
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
-    key TEXT PRIMARY KEY,            -- lower-cased ARM id
+    key TEXT PRIMARY KEY,            -- the ARM id folded as ARM compares ids (vpnrunbook.azure.names.fold)
     id TEXT NOT NULL,                -- ARM id as created
     sub TEXT NOT NULL, rg TEXT NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL,
     location TEXT, body TEXT NOT NULL, etag TEXT NOT NULL,
@@ -200,6 +201,24 @@ class Store:
                 except sqlite3.OperationalError as exc:
                     if "duplicate column" not in str(exc).lower():
                         raise
+        self._refold_keys(conn)
+
+    @staticmethod
+    def _refold_keys(conn: sqlite3.Connection) -> None:
+        """Keys written before names were folded as ARM does (``str.lower()``) differ from today's only where an
+        id has a non-ASCII character: fold those again (with their rows' operations and secrets)."""
+        rows = conn.execute("SELECT key, id FROM resources WHERE key GLOB '*[^ -~]*'").fetchall()
+        for old, rid in rows:
+            new = fold(rid)
+            if new == old:
+                continue
+            parts = rid.split("/")
+            rg = fold(parts[4]) if len(parts) > 4 else ""
+            conn.execute("UPDATE OR REPLACE resources SET key = ?, rg = ? WHERE key = ?", (new, rg, old))
+            conn.execute("UPDATE operations SET resource_key = ? WHERE resource_key = ?", (new, old))
+            conn.execute("UPDATE OR REPLACE secrets SET resource_key = ? || substr(resource_key, ?) "
+                         "WHERE resource_key = ? OR substr(resource_key, 1, ?) = ?",
+                         (new, len(old) + 1, old, len(old) + 1, old + "#"))
 
     # ---- connections and transactions ---------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -251,16 +270,16 @@ class Store:
 
     def get(self, db: sqlite3.Connection, key: str, now: float) -> Record | None:
         row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM resources WHERE key = ? AND {self._VISIBLE}",
-                         (key.lower(), now)).fetchone()
+                         (fold(key), now)).fetchone()
         return _record(row) if row else None
 
     def list(self, db: sqlite3.Connection, now: float, *, sub: str, type: str, rg: str | None = None,
              after_seq: int = 0, limit: int | None = None) -> list[Record]:
         sql = f"SELECT {', '.join(_COLUMNS)} FROM resources WHERE sub = ? AND type = ? AND seq > ? AND {self._VISIBLE}"
-        args: list[Any] = [sub.lower(), type.lower(), after_seq, now]
+        args: list[Any] = [fold(sub), fold(type), after_seq, now]
         if rg is not None:
             sql += " AND rg = ?"
-            args.append(rg.lower())
+            args.append(fold(rg))
         sql += " ORDER BY seq"
         if limit is not None:
             sql += " LIMIT ?"
@@ -269,27 +288,33 @@ class Store:
 
     def list_where(self, db: sqlite3.Connection, now: float, *, type: str, sub: str | None = None,
                    rg: str | None = None, body_contains: str | None = None) -> list[Record]:
-        """``body_contains``: only rows whose stored body mentions this text (case-insensitive), filtered in
-        SQL so a lookup among thousands of resources does not parse every body."""
+        """``body_contains``: only rows whose stored body mentions this text (as ARM compares names), filtered in
+        SQL so a lookup among thousands of resources does not parse every body. (An ASCII text: SQLite's lower()
+        folds ASCII letters only, which is :func:`fold` for it, since no other character folds to an ASCII one;
+        bodies are stored with non-ASCII characters escaped, so other texts are compared after parsing.)"""
         sql = f"SELECT {', '.join(_COLUMNS)} FROM resources WHERE type = ? AND {self._VISIBLE}"
-        args: list[Any] = [type.lower(), now]
+        args: list[Any] = [fold(type), now]
         if sub is not None:
             sql += " AND sub = ?"
-            args.append(sub.lower())
+            args.append(fold(sub))
         if rg is not None:
             sql += " AND rg = ?"
-            args.append(rg.lower())
-        if body_contains:
+            args.append(fold(rg))
+        if body_contains and body_contains.isascii():
             sql += " AND instr(lower(body), ?) > 0"
-            args.append(body_contains.lower())
-        return [_record(r) for r in db.execute(sql + " ORDER BY seq", args).fetchall()]
+            args.append(fold(body_contains))
+        found = [_record(r) for r in db.execute(sql + " ORDER BY seq", args).fetchall()]
+        if body_contains and not body_contains.isascii():
+            wanted = fold(body_contains)
+            found = [r for r in found if wanted in fold(json.dumps(r.body, ensure_ascii=False))]
+        return found
 
     def save(self, db: sqlite3.Connection, rec: Record) -> Record:
         if not rec.seq:
             rec.seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM resources").fetchone()[0])
         values = [getattr(rec, c) for c in _COLUMNS]
         values[_COLUMNS.index("body")] = json.dumps(rec.body, sort_keys=True)
-        values[_COLUMNS.index("key")] = rec.key.lower()
+        values[_COLUMNS.index("key")] = fold(rec.key)
         db.execute(f"INSERT OR REPLACE INTO resources ({', '.join(_COLUMNS)}) VALUES "
                    f"({', '.join('?' for _ in _COLUMNS)})", values)
         return rec
@@ -303,8 +328,8 @@ class Store:
             _delete_secrets(db, key)
 
     def remove(self, db: sqlite3.Connection, key: str) -> None:
-        db.execute("DELETE FROM resources WHERE key = ?", (key.lower(),))
-        _delete_secrets(db, key.lower())
+        db.execute("DELETE FROM resources WHERE key = ?", (fold(key),))
+        _delete_secrets(db, fold(key))
 
     # ---- operations -------------------------------------------------------------------------
     def add_operation(self, db: sqlite3.Connection, *, op_id: str, resource_key: str, kind: str,
@@ -312,7 +337,7 @@ class Store:
                       error: dict[str, Any] | None = None, result: dict[str, Any] | None = None) -> None:
         db.execute("INSERT INTO operations (op_id, resource_key, kind, location, start, done, status, error, result) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   (op_id, resource_key.lower(), kind, location, start, done, status,
+                   (op_id, fold(resource_key), kind, location, start, done, status,
                     json.dumps(error) if error else None, json.dumps(result) if result is not None else None))
 
     def get_operation(self, db: sqlite3.Connection, op_id: str) -> dict[str, Any] | None:
@@ -328,11 +353,11 @@ class Store:
 
     # ---- secrets ----------------------------------------------------------------------------
     def get_secret(self, db: sqlite3.Connection, key: str) -> str | None:
-        row = db.execute("SELECT shared_key FROM secrets WHERE resource_key = ?", (key.lower(),)).fetchone()
+        row = db.execute("SELECT shared_key FROM secrets WHERE resource_key = ?", (fold(key),)).fetchone()
         return row[0] if row else None
 
     def set_secret(self, db: sqlite3.Connection, key: str, value: str) -> None:
-        db.execute("INSERT OR REPLACE INTO secrets (resource_key, shared_key) VALUES (?, ?)", (key.lower(), value))
+        db.execute("INSERT OR REPLACE INTO secrets (resource_key, shared_key) VALUES (?, ?)", (fold(key), value))
 
     # ---- settings ---------------------------------------------------------------------------
     def get_setting(self, db: sqlite3.Connection, key: str) -> str | None:

@@ -31,6 +31,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from vpnrunbook.azure.names import (
     InvalidNameError,
     check_resource_group,
+    fold,
     resource_group_problem,
     resource_name_problem,
 )
@@ -139,7 +140,7 @@ def connection_row(conn: dict[str, Any], gateway: dict[str, Any] | None, *, subs
     peer_id = _dig(props, "virtualNetworkGateway2", "id") if ctype == "Vnet2Vnet" \
         else _dig(props, "localNetworkGateway2", "id")
     peer_sub, peer_rg, peer_name = _id_parts(peer_id)
-    peer = f"{peer_rg}/{peer_name}" if peer_rg and peer_rg.lower() != rg.lower() else peer_name
+    peer = f"{peer_rg}/{peer_name}" if peer_rg and fold(peer_rg) != fold(rg) else peer_name
     policies = props.get("ipsecPolicies") or []
     row: dict[str, Any] = {
         "subscription": subscription, "resource_group": rg, "connection": conn.get("name"), "type": ctype,
@@ -345,7 +346,7 @@ def _list_rg(session: Any, rg: str, raw: bool = True) -> tuple[list[dict[str, An
         opts = retry_options()
         conns = [_as_dict(c) for c in session.network.virtual_network_gateway_connections.list(rg, **opts)]
         gws = [_as_dict(x) for x in session.network.virtual_network_gateways.list(rg, **opts)] if conns else []
-    return conns, {str(g["id"]).lower(): g for g in gws}
+    return conns, {fold(str(g["id"])): g for g in gws}
 
 
 def _get_gateway(session: Any, gw_id: str) -> dict[str, Any] | None:
@@ -412,13 +413,13 @@ def audit_fleet(session: Any, *, resource_groups: Sequence[str] | None = None,
             conns, gws = outcome
             gateways.update(gws)
             listed += [(sub, c) for c in conns]
-        missing = sorted({str(_dig(c, "properties", "virtualNetworkGateway1", "id")).lower() for _s, c in listed
+        missing = sorted({fold(str(_dig(c, "properties", "virtualNetworkGateway1", "id"))) for _s, c in listed
                           if _dig(c, "properties", "virtualNetworkGateway1", "id")} - set(gateways))
         by_sub = {m: _id_parts(m)[0] for m in missing}
         for gw_id, found in zip(missing, pool.map(
                 lambda g: _get_gateway(sessions.get(by_sub[g]) or session, g), missing), strict=True):
             gateways[gw_id] = found
-    rows = [connection_row(c, gateways.get(str(_dig(c, "properties", "virtualNetworkGateway1", "id")).lower()),
+    rows = [connection_row(c, gateways.get(fold(str(_dig(c, "properties", "virtualNetworkGateway1", "id")))),
                            subscription=sub) for sub, c in listed]
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame = frame.sort_values(["subscription", "resource_group", "connection"], kind="stable").reset_index(drop=True)

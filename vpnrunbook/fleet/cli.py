@@ -223,6 +223,7 @@ def _targets(session: Any, args: argparse.Namespace) -> Any:
             return None
         if not args.strength and not getattr(args, "all_subscriptions", False):
             return list(args.connection)
+    from vpnrunbook.azure.names import fold
     from vpnrunbook.fleet.audit import audit_fleet
     from vpnrunbook.fleet.report import STRENGTHS
 
@@ -231,12 +232,12 @@ def _targets(session: Any, args: argparse.Namespace) -> Any:
 
         frame = audit_resource_graph(session, max_workers=args.workers).frame
         if args.resource_group:
-            frame = frame[frame["resource_group"].str.lower().isin({g.lower() for g in args.resource_group})]
+            frame = frame[frame["resource_group"].map(fold).isin({fold(g) for g in args.resource_group})]
     else:
         frame = audit_fleet(session, resource_groups=args.resource_group or None, max_workers=args.workers).frame
     if args.connection:
-        wanted = {c.lower() for c in args.connection}
-        frame = frame[[f"{r}/{c}".lower() in wanted for r, c in zip(frame["resource_group"], frame["connection"],
+        wanted = {fold(c) for c in args.connection}
+        frame = frame[[fold(f"{r}/{c}") in wanted for r, c in zip(frame["resource_group"], frame["connection"],
                                                                     strict=True)]]
     if args.strength:
         chosen = [s.strip() for s in args.strength.split(",") if s.strip()]

@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.handlers import connections
 from vpnrunbook.emulator.models import Ctx, Response
@@ -72,7 +73,7 @@ def _connections_with_gateways(ctx: Ctx, subs: list[str], start: int, top: int) 
         if rec is None:
             continue
         props = connections.render_properties(ctx, rec)
-        gw_id = str((props.get("virtualNetworkGateway1") or {}).get("id") or "").lower()
+        gw_id = fold(str((props.get("virtualNetworkGateway1") or {}).get("id") or ""))
         if gw_id not in gws:   # a join within the query's subscriptions only
             gw = ctx.get(gw_id)
             gws[gw_id] = (gw.name, ((gw.body.get("properties") or {}).get("sku") or {}).get("name")) \
