@@ -10,10 +10,13 @@
                     over the per-resource-group list audit of the same subscriptions in the same run
   airflow_seed   6. the seed workflow through the Airflow DAG (`airflow dags test`) over `vpnrunbook demo`
                     (needs .venv/airflow-3.3.2; skipped without it)
-              "server_https", "rollout_arm_limits")
+  server_https   7. 1,000 HTTPS GETs at 100 concurrency against `emulator serve`, clients keeping their
+                    connection over a new connection per request (same run)
+  activity_crosscheck  8. crosscheck of a 1,000-connection rollout's ledger against the Activity Log: pages
+                    read over the ledger's lines (one query per subscription, not one per resource)
 ``python -m benchmarks fleet_audit fleet_rollout`` runs only those. The other scripts in this folder
 (emulator.py, operations_seed.py, runbook_demo.py, ui_widgets.py, device_lab.py) are run directly.
 """
 
 BENCHMARKS = ("seed_workflow", "step_overhead", "fleet_audit", "fleet_rollout", "fleet_resource_graph", "airflow_seed",
-              "server_https", "rollout_arm_limits")
+              "server_https", "activity_crosscheck", "rollout_arm_limits")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from vpnrunbook.emulator import control, errors, limits, routes
+from vpnrunbook.emulator import activity_log, control, errors, limits, routes
 from vpnrunbook.emulator.models import SUPPORTED_API_VERSIONS, Ctx, Response, serialized
 from vpnrunbook.emulator.store import Store
 
@@ -89,7 +89,15 @@ class EmulatorApp:
     # ---- one request -----------------------------------------------------------------------------------
     def handle(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,
                base_url: str) -> Response:
-        """Answer one request; raises :class:`errors.DropConnection` when a fault says to cut the line."""
+        """Answer one request; raises :class:`errors.DropConnection` when a fault says to cut the line.
+        A write's Activity Log events are stored once it is answered (``activity_log.py``)."""
+        started = self.store.now()
+        resp = self._answer(method, path, query_string, headers, body, base_url)
+        activity_log.record(self, method, routes.normalize(path), query_string, headers, resp, started, base_url)
+        return resp
+
+    def _answer(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,
+                base_url: str) -> Response:
         query = dict(parse_qsl(query_string, keep_blank_values=True))
         path = routes.normalize(path)
         try:

@@ -51,6 +51,13 @@ CREATE TABLE IF NOT EXISTS faults (
 );
 CREATE TABLE IF NOT EXISTS stats (method TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL,
                                   PRIMARY KEY (method, kind));
+CREATE TABLE IF NOT EXISTS activity_log (  -- Activity Log events (activity_log.py); columns lower-cased for filters
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, sub TEXT NOT NULL, rg TEXT NOT NULL,
+    resource_id TEXT NOT NULL, correlation_id TEXT NOT NULL, provider TEXT NOT NULL, caller TEXT NOT NULL,
+    status TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS activity_log_time ON activity_log (sub, ts);
+CREATE INDEX IF NOT EXISTS activity_log_age ON activity_log (ts);
 """
 
 
@@ -401,7 +408,7 @@ class Store:
 
     # ---- whole state ------------------------------------------------------------------------
     def reset(self, db: sqlite3.Connection) -> None:
-        for table in ("resources", "operations", "secrets", "settings", "faults", "stats"):
+        for table in ("resources", "operations", "secrets", "settings", "faults", "stats", "activity_log"):
             db.execute(f"DELETE FROM {table}")
         if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'graph_index'").fetchone():
             db.execute("DELETE FROM graph_index")   # Resource Graph's rows (handlers/resource_graph.py)

@@ -19,6 +19,7 @@ shown escaped (repr-style) on the terminal.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import uuid
@@ -152,7 +153,5 @@ def write(root: Path) -> Path | None:
 
 def refresh(root: Path) -> None:
     """Best effort after a run: the index is derived, so failing to write it never fails the run."""
-    try:
+    with contextlib.suppress(OSError):
         write(root)
-    except OSError:
-        pass

@@ -5,8 +5,10 @@ and its outcome) it reads each resource the intent names, in the target the inte
 ``reconcile`` record saying what actually happened: per resource ``as_planned`` (the write landed),
 ``unchanged`` (same ETag as at plan time: not written), ``not_created``, ``absent`` (deleted since) or
 ``changed_otherwise``; and a conclusion — applied (or applied_still_provisioning, applied_then_failed), not_applied,
-partly_applied, changed_otherwise. Nothing in the
-ledger is rewritten. Then each run folder left without a manifest is closed: a manifest (outcome ``interrupted``,
+partly_applied, changed_otherwise. Where that live read is ambiguous (changed_otherwise, partly_applied) and an
+Activity Log reader is handed in, the conclusion comes from Azure's Activity Log: the status of the intent's request
+ids (``activity_log``: Succeeded → applied, Failed or absent → not_applied; the live read's conclusion is kept as
+``live_conclusion``). Nothing in the ledger is rewritten. Then each run folder left without a manifest is closed: a manifest (outcome ``interrupted``,
 its records, the files it holds) and a run line; the unscrubbed work files of killed runs are removed. A run in
 progress (its lock held) is left alone.
 
@@ -27,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from vpnrunbook.azure.states import FAILED_STATES, SETTLING
-from vpnrunbook.evidence import journal, ledger, rundir
+from vpnrunbook.evidence import crosscheck, journal, ledger, rundir
 from vpnrunbook.evidence.compare import covers
-
 
 QUARANTINE_DIR = ".quarantine"
 # the files a run folder of the project may hold before its manifest (runner, change journal, fleet rollout)
@@ -82,8 +83,16 @@ def conclusion(states: list[str], provisioning: list[str | None] = ()) -> str:
     return "partly_applied"
 
 
-def reconcile(root: Path, *, read: Reader, connect: Callable[[str, str | None], Any] = _connect) -> Report:
-    """Settle every intent left without outcome; ``read`` reads a resource an intent names (see :data:`Reader`)."""
+# Where the live read is ambiguous (the resource changed otherwise, or only part of the writes show), the Activity
+# Log's status of the intent's request ids decides: (session) -> a crosscheck.ActivityLog reader of its target.
+AMBIGUOUS = ("changed_otherwise", "partly_applied")
+ActivityFor = Callable[[Any], "crosscheck.ActivityLog"]
+
+
+def reconcile(root: Path, *, read: Reader, connect: Callable[[str, str | None], Any] = _connect,
+              activity: ActivityFor | None = None) -> Report:
+    """Settle every intent left without outcome; ``read`` reads a resource an intent names (see :data:`Reader`);
+    ``activity``: the Activity Log reader of a session, used where the live read is ambiguous."""
     report = Report()
     entries = [e for _, _, e in ledger.read(root) if e is not None and journal.kind_of(e) in journal.JOURNAL_KINDS]
     sessions: dict[tuple[str, str | None], Any] = {}
@@ -111,15 +120,30 @@ def reconcile(root: Path, *, read: Reader, connect: Callable[[str, str | None], 
             report.errors.append(f"run {run_id} step {intent.get('step')}: could not read the resources in "
                                  f"{key[0]} ({type(exc).__name__}: {exc})")
             continue
-        entry = journal.reconcile_entry(root, {
-            "intent_id": intent.get("intent_id"), "run_id": run_id, "step": intent.get("step"),
-            "operator": rundir.operator(), "target": intent.get("target"),
-            "subscription_id": intent.get("subscription_id"), "intent_seq": intent.get("seq"),
-            "resources": resources, "conclusion": conclusion([r["state"] for r in resources],
-                                                             [r["provisioning_state"] for r in resources])})
+        record = {"intent_id": intent.get("intent_id"), "run_id": run_id, "step": intent.get("step"),
+                  "operator": rundir.operator(), "target": intent.get("target"),
+                  "subscription_id": intent.get("subscription_id"), "intent_seq": intent.get("seq"),
+                  "resources": resources, "conclusion": conclusion([r["state"] for r in resources],
+                                                                   [r["provisioning_state"] for r in resources])}
+        if activity is not None and record["conclusion"] in AMBIGUOUS:
+            _from_activity_log(intent, activity, session, record, report)
+        entry = journal.reconcile_entry(root, record)
         report.reconciled.append(entry)
     _close_cut_off_runs(root, report)
     return report
+
+
+def _from_activity_log(intent: dict[str, Any], activity: ActivityFor, session: Any, record: dict[str, Any],
+                       report: Report) -> None:
+    """Conclude from what Azure says happened to the intent's requests (kept: the live read's conclusion)."""
+    try:
+        statuses = crosscheck.write_statuses(intent, activity(session))
+    except Exception as exc:  # noqa: BLE001 - no Activity Log (no permission): the live read's conclusion stands
+        report.errors.append(f"run {record['run_id']} step {record['step']}: the Activity Log could not be read "
+                             f"({type(exc).__name__}: {str(exc)[:200]}); concluded from the live read alone")
+        return
+    record.update(live_conclusion=record["conclusion"], activity_log=statuses,
+                  conclusion=crosscheck.conclusion_from_log(statuses))
 
 
 def _close_cut_off_runs(root: Path, report: Report) -> None:

@@ -109,6 +109,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                               "run folders (never rewrites the ledger)")
     _evidence_arg(e_rec)
     e_rec.set_defaults(handler=cmd_evidence_reconcile)
+    from vpnrunbook.runbook import crosscheck_cli
+
+    crosscheck_cli.add_parser(esub, _evidence_arg)
     e_head = esub.add_parser("head", help="print the ledger head (SEQ:SHA256 of the last line) to keep elsewhere")
     _evidence_arg(e_head)
     e_head.set_defaults(handler=cmd_evidence_head)
@@ -472,19 +475,23 @@ def _quarantine_note(root: Path) -> None:
 
 
 def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
+    from vpnrunbook.evidence.index import terminal_text
     from vpnrunbook.evidence.reconcile import reconcile
     from vpnrunbook.evidence.rundir import evidence_root
     from vpnrunbook.operations.arm import read_resource
+    from vpnrunbook.runbook.crosscheck_cli import activity_of
 
     root = evidence_root(args.evidence_dir)
-    report = reconcile(root, read=read_resource)
+    report = reconcile(root, read=read_resource, activity=activity_of)
     from vpnrunbook.render import terminal
 
     for e in report.reconciled:
         e = {k: terminal(v) if isinstance(v, str) else v for k, v in e.items()}
         states = ", ".join(f"{r.get('label') or r['resource_id']}: {r['state']}" for r in e["resources"])
-        print(f"run {e['run_id']} step {e['step']}: {e['conclusion']} ({states}) — reconcile record, ledger line "
-              f"{e['seq']}")
+        log = "; Activity Log: " + ", ".join(f"{rid.rsplit('/', 1)[-1]} {status}" for rid, status in
+                                              e["activity_log"].items()) if "activity_log" in e else ""
+        print(terminal_text(f"run {e['run_id']} step {e['step']}: {e['conclusion']} ({states}{log}) — reconcile "
+                            f"record, ledger line {e['seq']}"))
     for run_id in report.closed:
         print(f"run {terminal(run_id)}: closed (manifest written, outcome interrupted)")
     for run_id in report.removed_staging:
