@@ -134,7 +134,15 @@ def test_a_ledger_cut_back_verifies_with_a_copied_key_but_crosscheck_reports_the
     copied = tmp_path / "operator.pub"
     shutil.copy(signing.load_signer().pub_path, copied)
     capsys.readouterr()
-    assert main(["evidence", "verify", "--key", str(copied)]) == EXIT_OK  # what the issue found: it passes
+    # on the signer's host the key's anchor sees the cut (exit 4); an auditor elsewhere, with a copy of the public
+    # key and no anchor, accepts an unanchored check — and that passes: only the target can tell
+    assert main(["evidence", "verify", "--key", str(copied)]) == 4
+    auditor = tmp_path / "auditor-host"
+    auditor.mkdir(mode=0o700)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(signing.DIR_ENV, str(auditor))
+        mp.delenv(signing.KEY_ENV, raising=False)
+        assert main(["evidence", "verify", "--key", str(copied), "--accept-unanchored"]) == EXIT_OK
     code, report = _crosscheck(capsys)
     assert code == crosscheck.EXIT_CONTRADICTED
     [rollback] = _kinds(report, crosscheck.ROLLBACK)
