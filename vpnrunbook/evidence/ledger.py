@@ -61,7 +61,10 @@ GAP = "ledger_gap"
 
 def append(root: Path, entry: dict[str, Any], *, signer: signing.Signer | None = None) -> dict[str, Any]:
     """Append ``entry`` (seq and prev are filled in, then the envelope signing them) under an exclusive lock;
-    returns the line written. ``signer``: default this process's key (``signing.load_signer``)."""
+    returns the line written. ``signer``: default this process's key (``signing.load_signer``).
+
+    O(1) in the ledger's length: the head (last line, its seq) is read from the file's tail, and the signer's
+    anchor is looked for backwards from there (it is almost always the last line or a few before it)."""
     signer = signer or signing.load_signer()
     root.mkdir(parents=True, exist_ok=True)
     _refuse_key_inside(root, signer)
@@ -70,13 +73,11 @@ def append(root: Path, entry: dict[str, Any], *, signer: signing.Signer | None =
     with open(path, "a+b") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
-            f.seek(0)
-            lines = [ln for ln in f.read().split(b"\n") if ln.strip()]
-            prev = sha256_bytes(lines[-1]) if lines else GENESIS
+            tail = Tail(f.fileno())
             line = {k: v for k, v in entry.items() if k != ENVELOPE}
-            line.update({"seq": len(lines) + 1, "prev": prev})
+            line.update({"seq": tail.seq + 1, "prev": tail.hash})
             last = signer.last_signed_head(root)
-            if last is not None and not _holds(lines, last):
+            if last is not None and not tail.holds(last):
                 line[GAP] = {"lost_head": last, "keyid": signer.keyid,
                              "note": "the ledger no longer held the head this key signed last here: lines were "
                                      "deleted or the ledger replaced before this line"}
@@ -91,6 +92,98 @@ def append(root: Path, entry: dict[str, Any], *, signer: signing.Signer | None =
     # signed and the ledger holds (never a false alarm), only a slightly older anchor
     signer.remember_head(root, f"{line['seq']}:{sha256_bytes(data)}")
     return line
+
+
+TAIL_CHUNK = 1 << 16
+
+
+def _reverse_lines(fd: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(start offset, raw bytes) of the non-empty lines of ``fd`` before ``end``, last first, read backwards in
+    chunks (``pread``: the file position is left alone)."""
+    pos, rest, chunk = end, b"", TAIL_CHUNK
+    while pos > 0:
+        step = min(chunk, pos)
+        pos -= step
+        buf = os.pread(fd, step, pos) + rest
+        parts = buf.split(b"\n")
+        rest = parts[0]  # may continue before pos
+        offset = pos + len(parts[0]) + 1
+        found = []
+        for part in parts[1:]:
+            if part.strip():
+                found.append((offset, part))
+            offset += len(part) + 1
+        yield from reversed(found)
+        chunk = min(chunk * 2, 1 << 22)
+    if rest.strip():
+        yield 0, rest
+
+
+class Tail:
+    """The ledger's head read from its end: ``seq`` (the last line's own ``seq``), ``hash`` (SHA-256 of its
+    bytes; GENESIS and 0 for an empty ledger), ``end`` (the file's size). A last line that is not a JSON object
+    with an integer seq (edited) makes the seq that of a full count, as before: never a guess."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.end = os.fstat(fd).st_size
+        self.raw: bytes | None = None
+        self.start = 0
+        for self.start, self.raw in _reverse_lines(fd, self.end):
+            break
+        self.hash = sha256_bytes(self.raw) if self.raw is not None else GENESIS
+        seq = (_parsed(self.raw) or {}).get("seq") if self.raw is not None else 0
+        self.seq = seq if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0 else self._count()
+
+    def _count(self) -> int:
+        return sum(1 for _ in _forward_lines(self.fd, self.end))
+
+    def line(self, seq: int) -> bytes | None:
+        """The ``seq``-th line (counting non-empty lines from the start, like :func:`read`), found backwards
+        from the tail when the lines there carry their own numbers; else by a forward count."""
+        if seq < 1 or self.raw is None:
+            return None
+        if seq <= self.seq:
+            back = self.seq - seq
+            for k, (_, raw) in enumerate(_reverse_lines(self.fd, self.end)):
+                if k == back:
+                    if (_parsed(raw) or {}).get("seq") == seq:
+                        return raw
+                    break
+        for n, raw in enumerate(_forward_lines(self.fd, self.end), start=1):
+            if n == seq:
+                return raw
+        return None
+
+    def holds(self, kept: str) -> bool:
+        try:
+            seq, digest = parse_head(kept)
+        except ValueError:
+            return False
+        if seq == self.seq and self.raw is not None:
+            return self.hash.startswith(digest)
+        raw = self.line(seq)
+        return raw is not None and sha256_bytes(raw).startswith(digest)
+
+
+def _forward_raw(fd: int, end: int, start: int = 0) -> Iterator[bytes]:
+    """Every line of ``fd`` from ``start`` to ``end`` (empty ones too), first first, read in 4 MiB chunks."""
+    pos, rest = start, b""
+    while pos < end:
+        data = os.pread(fd, min(1 << 22, end - pos), pos)
+        if not data:
+            break
+        pos += len(data)
+        parts = (rest + data).split(b"\n")
+        rest = parts.pop()
+        yield from parts
+    if rest:
+        yield rest
+
+
+def _forward_lines(fd: int, end: int, start: int = 0) -> Iterator[bytes]:
+    """The non-empty lines of ``fd`` from ``start`` to ``end``, first first."""
+    return (raw for raw in _forward_raw(fd, end, start) if raw.strip())
 
 
 def _write_whole(f: Any, data: bytes) -> None:
@@ -117,12 +210,16 @@ def fsync_dir(folder: Path) -> None:
 
 def _numbered(root: Path) -> Iterator[tuple[int, bytes]]:
     """(line number, raw bytes) of every non-empty ledger line."""
-    path = root / LEDGER_NAME
-    if not path.exists():
+    try:
+        fd = os.open(root / LEDGER_NAME, os.O_RDONLY)
+    except FileNotFoundError:
         return
-    for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
-        if raw.strip():
-            yield n, raw
+    try:
+        for n, raw in enumerate(_forward_raw(fd, os.fstat(fd).st_size), start=1):
+            if raw.strip():
+                yield n, raw
+    finally:
+        os.close(fd)
 
 
 def _parsed(raw: bytes) -> dict[str, Any] | None:
@@ -139,11 +236,6 @@ def read(root: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
         yield n, raw, _parsed(raw)
 
 
-def _lines(root: Path) -> list[bytes]:
-    """The ledger's lines as bytes (not parsed: the head and a kept head's check only hash them)."""
-    return [raw for _, raw in _numbered(root)]
-
-
 def read_naming(root: Path, value: str) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
     """:func:`read`, but only the lines that can hold the string ``value`` (a run id): a line is parsed only if
     its bytes hold ``value`` as written, or a ``\\u00XX`` escape (the only JSON escape that spells an ASCII
@@ -156,9 +248,16 @@ def read_naming(root: Path, value: str) -> Iterator[tuple[int, bytes, dict[str, 
 
 
 def head(root: Path) -> str | None:
-    """``SEQ:SHA256`` of the ledger's last line (None for an empty ledger)."""
-    lines = _lines(root)
-    return f"{len(lines)}:{sha256_bytes(lines[-1])}" if lines else None
+    """``SEQ:SHA256`` of the ledger's last line (None for an empty ledger); read from the file's tail."""
+    try:
+        fd = os.open(root / LEDGER_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        tail = Tail(fd)
+        return f"{tail.seq}:{tail.hash}" if tail.raw is not None else None
+    finally:
+        os.close(fd)
 
 
 HEAD_MIN_HEX = 12  # a kept head may be shortened to this many hex digits
@@ -176,13 +275,24 @@ def parse_head(text: str) -> tuple[int, str]:
 
 
 def check_head(root: Path, kept: str, *, source: str = "the head kept from an earlier run") -> list[Finding]:
-    """Findings when the ledger no longer holds the line a kept head names (cut off, or rewritten)."""
+    """Findings when the ledger no longer holds the line a kept head names (cut off, or rewritten). Looks
+    backwards from the tail: a recent head costs a few lines' reading, not the ledger's."""
     seq, digest = parse_head(kept)
-    lines = _lines(root)
-    if len(lines) < seq:
-        return [Finding("ledger", f"has {len(lines)} line(s), but {source} ({seq}:"
+    try:
+        fd = os.open(root / LEDGER_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        fd = None
+    try:
+        tail = Tail(fd) if fd is not None else None
+        raw = tail.line(seq) if tail is not None else None
+        count = tail.seq if tail is not None and tail.raw is not None else 0
+    finally:
+        if fd is not None:
+            os.close(fd)
+    if raw is None:
+        return [Finding("ledger", f"has {min(count, seq - 1)} line(s), but {source} ({seq}:"
                                   f"{digest[:HEAD_MIN_HEX]}…) names line {seq}: the newest lines were removed")]
-    if not sha256_bytes(lines[seq - 1]).startswith(digest):
+    if not sha256_bytes(raw).startswith(digest):
         return [Finding(f"ledger line {seq}", f"differs from {source} ({seq}:"
                                               f"{digest[:HEAD_MIN_HEX]}…): the line or one before it was rewritten")]
     return []
@@ -200,45 +310,127 @@ class Finding:
 def verify(root: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
     """Check the chain, every manifest's hash and every file the manifests list, that every intent has an outcome
     and that no run folder lacks its manifest; returns (run entries, findings)."""
-    findings: list[Finding] = []
-    findings += signature_check(root).findings  # every line, whatever its kind (signing.py; see check() for --key)
-    entries: list[dict[str, Any]] = []
-    prev = GENESIS
-    expected_seq = 1
+    result = scan(root)
+    return result.entries, result.findings
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a scan starts: after ledger line ``seq`` (raw line number ``line``) ending at byte ``offset``, whose
+    SHA-256 is ``sha256``; ``runs`` and ``changes`` counted before it, ``folders`` the digest of the run folders
+    then (:func:`folders_digest`). A scan from GENESIS is ``Start()``."""
+
+    seq: int = 0
+    sha256: str = GENESIS
+    offset: int = 0
+    line: int = 0
+    runs: int = 0
+    changes: int = 0
+    folders: str | None = None
+
+
+def run_folders(root: Path) -> list[str]:
+    """The names of the run folders under ``root`` (folders not starting with a dot), sorted."""
+    try:
+        with os.scandir(root) as it:
+            return sorted(e.name for e in it if not e.name.startswith(".") and e.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def folders_digest(names: Any) -> str:
+    return sha256_bytes("\n".join(sorted(names)).encode("utf-8", "surrogateescape"))
+
+
+def scan(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
+         subscription: str | None = None, start: Start | None = None) -> Verification:
+    """One reading of the ledger: chain, sequence, signature of every line (against ``key``, else the key each
+    statement names; ``target``/``subscription`` required when given), every run's files, the journal and the
+    run folders. From ``start`` (a signed checkpoint) only the lines after it are read; the run folders from
+    before it must be the ones it recorded (by digest)."""
+    strict = key is not None or target is not None or subscription is not None
+    result = Verification()
+    signed: list[Finding] = []
+    found: list[Finding] = []
+    at = start or Start()
+    prev, expected_seq = at.sha256, at.seq + 1
     seen_runs: set[str] = set()
     journal: list[dict[str, Any]] = []
-    for n, raw, entry in read(root):
-        where = f"ledger line {n}"
-        if entry is None:
-            findings.append(Finding(where, "is not a JSON object (edited)"))
-            prev = sha256_bytes(raw)
+    n, runs, changes, parsed_any = at.line, at.runs, at.changes, at.seq > 0
+    path = root / LEDGER_NAME
+    try:
+        fd: int | None = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        fd = None
+    try:
+        end = os.fstat(fd).st_size if fd is not None else 0
+        raws = _forward_raw(fd, end, at.offset) if fd is not None else iter(())
+        for raw in raws:
+            n += 1
+            if not raw.strip():
+                continue
+            where = f"ledger line {n}"
+            entry = _parsed(raw)
+            digest = sha256_bytes(raw)
+            if entry is None:
+                found.append(Finding(where, "is not a JSON object (edited)"))
+                prev = digest
+                expected_seq += 1
+                continue
+            parsed_any = True
+            signed += _check_signature(where, entry, key, target, subscription, result.signers)
+            if entry.get("prev") != prev:
+                found.append(Finding(where, f"previous-hash mismatch: the ledger was edited, a line removed or the "
+                                            f"lines reordered (run {entry.get('run_id')})"))
+            if entry.get("seq") != expected_seq:
+                found.append(Finding(where, f"sequence number {entry.get('seq')} where {expected_seq} was expected "
+                                            "(lines removed or reordered)"))
+            prev = digest
             expected_seq += 1
-            continue
-        if entry.get("prev") != prev:
-            findings.append(Finding(where, f"previous-hash mismatch: the ledger was edited, a line removed or the "
-                                           f"lines reordered (run {entry.get('run_id')})"))
-        if entry.get("seq") != expected_seq:
-            findings.append(Finding(where, f"sequence number {entry.get('seq')} where {expected_seq} was expected "
-                                           "(lines removed or reordered)"))
-        prev = sha256_bytes(raw)
-        expected_seq += 1
-        if (entry.get("kind") or "run") != "run":  # the change journal: intent / outcome / reconcile
-            journal.append(entry)
-            continue
-        entries.append(entry)
-        run_id = str(entry.get("run_id"))
-        seen_runs.add(run_id)
-        findings += verify_run(root, entry)
+            kind = entry.get("kind") or "run"
+            if kind != "run":  # the change journal: intent / outcome / reconcile
+                journal.append(entry)
+                changes += kind == "intent"
+                continue
+            result.entries.append(entry)
+            runs += 1
+            seen_runs.add(str(entry.get("run_id")))
+            found += verify_run(root, entry)
+    finally:
+        if fd is not None:
+            os.close(fd)
+    result.runs, result.changes = runs, changes
     from vpnrunbook.evidence.journal import folder_findings, incomplete_findings
 
-    findings += incomplete_findings(journal)
-    if (root / LEDGER_NAME).exists() or any(root.iterdir() if root.is_dir() else ()):
-        for d in sorted(p for p in root.iterdir() if p.is_dir() and (p / "manifest.json").exists()):
-            if d.name not in seen_runs:
-                findings.append(Finding(f"run {d.name}", "has evidence but no ledger line (ledger truncated or "
-                                                         "the run was added by hand)"))
-        findings += folder_findings(root, journal)
-    return entries, findings
+    found += incomplete_findings(journal)
+    folders = run_folders(root)
+    if start is not None and start.folders is not None:
+        new = set(seen_runs) | {str(e.get("run_id")) for e in journal}
+        if folders_digest(f for f in folders if f not in new) != start.folders:
+            found.append(Finding("run folders", f"the folders of the runs before checkpointed line {start.seq} "
+                                                "differ from those the checkpoint recorded (one was added, renamed "
+                                                "or removed by hand); a full `vpnrunbook evidence verify` names it"))
+        folders = [f for f in folders if f in new]  # the others: as the checkpoint saw them (checked above)
+    if path.exists() or folders or (root.is_dir() and any(root.iterdir())):
+        for name in folders:
+            if name not in seen_runs and (root / name / "manifest.json").exists():
+                found.append(Finding(f"run {name}", "has evidence but no ledger line (ledger truncated or "
+                                                    "the run was added by hand)"))
+        found += folder_findings(root, journal)
+    result.end = Start(seq=expected_seq - 1, sha256=prev, offset=end, line=n, runs=runs, changes=changes,
+                       folders=folders_digest(run_folders(root)))
+    if strict and key is not None:
+        if not parsed_any:
+            state = "is absent" if not path.exists() else "holds no line"
+            signed.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
+        if key.path is not None:
+            anchor = signing.anchor_file(key.path.parent, root)
+            result.anchor = signing.read_anchor(anchor)
+            if result.anchor is not None:
+                signed += check_head(root, result.anchor, source="the head this key last signed here "
+                                                                 f"(kept in {anchor})")
+    result.findings = found + signed if strict else signed + found
+    return result
 
 
 def verify_run(root: Path, entry: dict[str, Any]) -> list[Finding]:
@@ -281,21 +473,19 @@ class Verification:
     findings: list[Finding] = field(default_factory=list)
     signers: dict[str, int] = field(default_factory=dict)   # fingerprint -> lines it signed (valid signatures)
     anchor: str | None = None
+    runs: int = 0       # run lines in the whole ledger (``entries`` holds those read: after the checkpoint)
+    changes: int = 0    # intent records in the whole ledger
+    end: Start | None = None  # where the ledger ended when read: the next checkpoint
+    since: int | None = None  # the checkpointed line an incremental verify started after
 
 
 def check(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
           subscription: str | None = None) -> Verification:
     """``verify`` plus: with ``key`` every line must be signed by it, an empty or absent ledger is a finding
     (nothing signed to verify) and the key's anchor for this folder must still be in the ledger; with ``target``
-    (``azure``) every signed statement must name that target (and ``subscription`` when given)."""
-    entries, findings = verify(root)
-    plain = signature_check(root)
-    if key is None and target is None and subscription is None:
-        return Verification(entries, findings, plain.signers)
-    strict = signature_check(root, key=key, target=target, subscription=subscription)
-    drop = set(plain.findings)
-    return Verification(entries, [f for f in findings if f not in drop] + strict.findings, strict.signers,
-                        strict.anchor)
+    (``azure``) every signed statement must name that target (and ``subscription`` when given). One reading of
+    the ledger (:func:`scan`)."""
+    return scan(root, key=key, target=target, subscription=subscription)
 
 
 def signature_check(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
@@ -324,14 +514,6 @@ def _refuse_key_inside(root: Path, signer: signing.Signer) -> None:
     if signer.inside(root):
         raise signing.SigningError(f"signing key {signer.key_path} lies inside the evidence folder {root}; allowed: "
                                    f"a key outside it (${signing.DIR_ENV} or ${signing.KEY_ENV})")
-
-
-def _holds(lines: list[bytes], kept: str) -> bool:
-    try:
-        seq, digest = parse_head(kept)
-    except ValueError:
-        return False
-    return len(lines) >= seq and sha256_bytes(lines[seq - 1]).startswith(digest)
 
 
 def _check_signature(where: str, entry: dict[str, Any], key: signing.PublicKey | None, target: str | None,

@@ -70,6 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e_verify.add_argument("--target", choices=("emulator", "azure"),
                           help="every signed record must name this target (azure: emulator runs are refused)")
     e_verify.add_argument("--subscription", metavar="ID", help="every signed record must name this subscription")
+    e_verify.add_argument("--since-checkpoint", action="store_true",
+                          help="read only the lines after the newest signed checkpoint (written by each clean verify, "
+                               "signed by this host's key or --key's) — it must still be in the ledger and be the last "
+                               "the key signed; without one, the full verify")
     e_verify.set_defaults(handler=cmd_evidence_verify)
     e_rec = esub.add_parser("reconcile", help="for every change left without an outcome (a run killed, a full disk), "
                                               "read the resources and append what actually happened; close cut-off "
@@ -306,8 +310,14 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         print(f"vpnrunbook evidence verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
     root = evidence_root(args.evidence_dir)
-    result = check(root, key=key, target=args.target, subscription=args.subscription)  # (signatures: signing.py)
-    entries, findings = result.entries, result.findings
+    if getattr(args, "since_checkpoint", False):
+        from vpnrunbook.evidence.checkpoint import check_since
+
+        result = check_since(root, key=key, target=args.target, subscription=args.subscription,
+                             checks=_checks(key, args.target, args.subscription))
+    else:
+        result = check(root, key=key, target=args.target, subscription=args.subscription)  # (signatures: signing.py)
+    findings = result.findings
     for kept in args.head:
         findings += check_head(root, kept)
     if findings:
@@ -318,13 +328,20 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         return EXIT_EVIDENCE
     print(_signature_summary(result, key, args.target))
     kept = f"; the kept head(s) {', '.join(args.head)} still in it" if args.head else ""
-    from vpnrunbook.evidence.journal import INTENT, kind_of
-    from vpnrunbook.evidence.ledger import read
+    since = (f" (lines after the signed checkpoint of line {result.since}; the full verify re-reads all)"
+             if result.since is not None else "")
+    print(f"evidence under {root}: {result.runs} run(s) and {result.changes} change(s), none incomplete (each has its "
+          f"outcome or reconcile record); ledger chain and all file hashes verified{since}{kept}")
+    from vpnrunbook.evidence.checkpoint import record
 
-    n_changes = sum(1 for _, _, e in read(root) if e is not None and kind_of(e) == INTENT)
-    print(f"evidence under {root}: {len(entries)} run(s) and {n_changes} change(s), none incomplete (each has its "
-          f"outcome or reconcile record); ledger chain and all file hashes verified{kept}")
+    # a checkpoint records what this verify proved (signed by this host's key, when it has one)
+    record(root, result, checks=_checks(key, args.target, args.subscription))
     return EXIT_OK
+
+
+def _checks(key: Any, target: str | None, subscription: str | None) -> dict[str, Any]:
+    """The options a verify ran with: a checkpoint serves only a verify with the same ones."""
+    return {"key": key.fingerprint if key is not None else None, "target": target, "subscription": subscription}
 
 
 def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
