@@ -10,8 +10,11 @@
                     over the per-resource-group list audit of the same subscriptions in the same run
   airflow_seed   6. the seed workflow through the Airflow DAG (`airflow dags test`) over `vpnrunbook demo`
                     (needs .venv/airflow-3.3.2; skipped without it)
+  ledger_growth  7. one ledger append at 100,000 lines over one at 10 (before: the whole-ledger read, same run);
+                    `evidence verify` of 100,000 lines, full and from the last signed checkpoint
 ``python -m benchmarks fleet_audit fleet_rollout`` runs only those. The other scripts in this folder
 (emulator.py, operations_seed.py, runbook_demo.py, ui_widgets.py, device_lab.py) are run directly.
 """
 
-BENCHMARKS = ("seed_workflow", "step_overhead", "fleet_audit", "fleet_rollout", "fleet_resource_graph", "airflow_seed")
+BENCHMARKS = ("seed_workflow", "step_overhead", "fleet_audit", "fleet_rollout", "fleet_resource_graph", "airflow_seed",
+              "ledger_growth")

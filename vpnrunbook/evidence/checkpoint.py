@@ -25,7 +25,9 @@ An incremental verify takes the newest checkpoint signed by the key (``--key``, 
   ``--key`` or ``--target azure`` one);
 * reads every line after S exactly as the full verify does: chain from S's hash, sequence from S + 1, every
   signature, every new run's files, every new change's outcome;
-* requires the run folders named by no line after S to be exactly those the checkpoint recorded (by digest).
+* requires every run folder the checkpoint saw to be still there (their names are kept in
+  ``ledger.checkpoint-folders.txt``, whose SHA-256 the checkpoint signs), and any other to have its run line
+  after S.
 
 What it does not re-read is what the checkpoint already proved: the lines up to S and the files of the runs they
 name. An edit there that leaves line S intact (breaking the chain before it) is found by the full verify, which
@@ -35,6 +37,7 @@ stays the default; schedule one (e.g. weekly) and use the incremental one after 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -45,6 +48,7 @@ from typing import Any
 from vpnrunbook.evidence import ledger, signing
 
 CHECKPOINTS_NAME = "ledger.checkpoints.jsonl"
+FOLDERS_NAME = "ledger.checkpoint-folders.txt"
 PREDICATE_TYPE = "urn:vpnrunbook:ledger-checkpoint:v1"
 RECORD_SUFFIX = ".checkpoint.json"
 
@@ -85,6 +89,7 @@ def record(root: Path, result: ledger.Verification, *, checks: dict[str, Any] | 
         return None
     path = root / CHECKPOINTS_NAME
     try:
+        _write_folders(root, end)
         with open(path, "a+b") as f:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
             try:
@@ -118,6 +123,30 @@ def record(root: Path, result: ledger.Verification, *, checks: dict[str, Any] | 
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, keep)
     return checkpoint
+
+
+def _write_folders(root: Path, end: ledger.Start) -> None:
+    """The run folders the checkpoint saw, one name a line (``folders`` is the SHA-256 of this text), replaced
+    atomically: an index for the next incremental verify, not a record (a missing or other one costs a full
+    verify, never a wrong answer)."""
+    text = "\n".join(end.folder_names or ())
+    tmp = root / f".{FOLDERS_NAME}.tmp"
+    with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, root / FOLDERS_NAME)
+
+
+def _read_folders(root: Path, digest: str) -> tuple[str, ...] | None:
+    try:
+        data = (root / FOLDERS_NAME).read_bytes()
+    except OSError:
+        return None
+    if ledger.sha256_bytes(data) != digest:
+        return None
+    text = data.decode("utf-8", "surrogateescape")
+    return tuple(text.split("\n")) if text else ()
 
 
 def _now() -> str:
@@ -242,10 +271,12 @@ def check_since(root: Path, *, key: signing.PublicKey | None = None, target: str
     found, own, problems = latest(root, signer_key, checks) if signer_key is not None else (None, None, [])
     for checkpoint in {c.sha256: c for c in (found, own) if c is not None}.values():
         problems += holds(root, checkpoint.start)
-    if found is None or problems:
+    names = _read_folders(root, found.start.folders or "") if found is not None else None
+    if found is None or problems or names is None:
         result = ledger.scan(root, key=key, target=target, subscription=subscription)
         result.findings = problems + result.findings
         return result
-    result = ledger.scan(root, key=key, target=target, subscription=subscription, start=found.start)
+    start = dataclasses.replace(found.start, folder_names=names)
+    result = ledger.scan(root, key=key, target=target, subscription=subscription, start=start)
     result.since = found.start.seq
     return result

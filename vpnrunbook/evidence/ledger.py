@@ -327,6 +327,7 @@ class Start:
     runs: int = 0
     changes: int = 0
     folders: str | None = None
+    folder_names: tuple[str, ...] | None = None  # the run folders then (their digest is ``folders``)
 
 
 def run_folders(root: Path) -> list[str]:
@@ -346,8 +347,8 @@ def scan(root: Path, *, key: signing.PublicKey | None = None, target: str | None
          subscription: str | None = None, start: Start | None = None) -> Verification:
     """One reading of the ledger: chain, sequence, signature of every line (against ``key``, else the key each
     statement names; ``target``/``subscription`` required when given), every run's files, the journal and the
-    run folders. From ``start`` (a signed checkpoint) only the lines after it are read; the run folders from
-    before it must be the ones it recorded (by digest)."""
+    run folders. From ``start`` (a signed checkpoint) only the lines after it are read; the run folders it
+    recorded must all still be there, and any other must have its run line after it."""
     strict = key is not None or target is not None or subscription is not None
     result = Verification()
     signed: list[Finding] = []
@@ -403,14 +404,13 @@ def scan(root: Path, *, key: signing.PublicKey | None = None, target: str | None
     from vpnrunbook.evidence.journal import folder_findings, incomplete_findings
 
     found += incomplete_findings(journal)
-    folders = run_folders(root)
-    if start is not None and start.folders is not None:
-        new = set(seen_runs) | {str(e.get("run_id")) for e in journal}
-        if folders_digest(f for f in folders if f not in new) != start.folders:
-            found.append(Finding("run folders", f"the folders of the runs before checkpointed line {start.seq} "
-                                                "differ from those the checkpoint recorded (one was added, renamed "
-                                                "or removed by hand); a full `vpnrunbook evidence verify` names it"))
-        folders = [f for f in folders if f in new]  # the others: as the checkpoint saw them (checked above)
+    folders = all_folders = run_folders(root)
+    if start is not None and start.folder_names is not None:  # the runs before the checkpoint: their folders
+        before = set(start.folder_names)
+        for name in sorted(before - set(folders)):
+            found.append(Finding(f"run {name}", f"evidence folder was removed (it was there at the checkpoint of "
+                                                f"line {start.seq})"))
+        folders = [f for f in folders if f not in before]  # the others: checked by the verify that checkpointed
     if path.exists() or folders or (root.is_dir() and any(root.iterdir())):
         for name in folders:
             if name not in seen_runs and (root / name / "manifest.json").exists():
@@ -418,7 +418,7 @@ def scan(root: Path, *, key: signing.PublicKey | None = None, target: str | None
                                                     "the run was added by hand)"))
         found += folder_findings(root, journal)
     result.end = Start(seq=expected_seq - 1, sha256=prev, offset=end, line=n, runs=runs, changes=changes,
-                       folders=folders_digest(run_folders(root)))
+                       folders=folders_digest(all_folders), folder_names=tuple(all_folders))
     if strict and key is not None:
         if not parsed_any:
             state = "is absent" if not path.exists() else "holds no line"
