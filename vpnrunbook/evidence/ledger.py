@@ -343,12 +343,124 @@ def folders_digest(names: Any) -> str:
     return sha256_bytes("\n".join(sorted(names)).encode("utf-8", "surrogateescape"))
 
 
+PARALLEL_BYTES = 32 << 20  # a ledger part larger than this is read by one process per core
+
+
+@dataclass
+class _Part:
+    """What one reader found in its byte range of the ledger: per non-empty line (raw line number relative to
+    the range, whether it is a JSON object, its ``seq`` and ``prev`` fields, its SHA-256, its run id), its signature problems, its run's
+    problems, the run entries, the journal entries (without envelopes or PUT bodies) and the signers."""
+
+    raw_lines: int = 0
+    lines: list[tuple[int, bool, Any, Any, str, Any]] = field(default_factory=list)  # (n, json, seq, prev, sha, run)
+    signature: dict[int, list[str]] = field(default_factory=dict)
+    runs: dict[int, list[Finding]] = field(default_factory=dict)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    journal: list[dict[str, Any]] = field(default_factory=list)
+    signers: dict[str, int] = field(default_factory=dict)
+    changes: int = 0
+
+
+def _read_part(root: Path, begin: int, end: int, key: signing.PublicKey | None, target: str | None,
+               subscription: str | None) -> _Part:
+    """Read the lines in bytes [begin, end) of the ledger (a range that starts and ends at a line's start)."""
+    part = _Part()
+    fd = os.open(root / LEDGER_NAME, os.O_RDONLY)
+    try:
+        for raw in _forward_raw(fd, end, begin):
+            part.raw_lines += 1
+            if not raw.strip():
+                continue
+            n = part.raw_lines
+            entry = _parsed(raw)
+            if entry is None:
+                part.lines.append((n, False, None, None, sha256_bytes(raw), None))
+                continue
+            part.lines.append((n, True, entry.get("seq"), entry.get("prev"), sha256_bytes(raw), entry.get("run_id")))
+            problems = _check_signature("", entry, key, target, subscription, part.signers)
+            if problems:
+                part.signature[n] = [f.problem for f in problems]
+            kind = entry.get("kind") or "run"
+            if kind != "run":  # the change journal: intent / outcome / reconcile
+                part.journal.append(_slim(entry))
+                part.changes += kind == "intent"
+                continue
+            part.entries.append(entry)
+            run_found = verify_run(root, entry)
+            if run_found:
+                part.runs[n] = run_found
+    finally:
+        os.close(fd)
+    return part
+
+
+def _slim(entry: dict[str, Any]) -> dict[str, Any]:
+    """A journal entry as the journal's findings read it: without its envelope and the writes' PUT bodies and
+    planned changes (large, and only needed to show a change, not to settle it)."""
+    out = {k: v for k, v in entry.items() if k != ENVELOPE}
+    writes = out.get("writes")
+    if isinstance(writes, list):
+        out["writes"] = [{k: v for k, v in w.items() if k not in ("body", "changes")} if isinstance(w, dict) else w
+                         for w in writes]
+    return out
+
+
+def _ranges(fd: int, begin: int, end: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` byte ranges covering [begin, end), each starting at a line's start."""
+    cuts = [begin]
+    for k in range(1, parts):
+        at = begin + (end - begin) * k // parts
+        while at < end:
+            window = os.pread(fd, 1 << 16, at)
+            i = window.find(b"\n")
+            if i >= 0:
+                at += i + 1
+                break
+            at += len(window)
+        if cuts[-1] < at < end:
+            cuts.append(at)
+    return list(zip(cuts, [*cuts[1:], end], strict=True))
+
+
+def _workers() -> int:
+    """Processes to read a large ledger with: one per core (at most 8), or 1 when this process runs other
+    threads (a fork copies only the calling thread, and a lock another one holds would stay locked)."""
+    import threading
+
+    return 1 if threading.active_count() > 1 else min(os.cpu_count() or 1, 8)
+
+
+def _read_parts(root: Path, begin: int, end: int, key: signing.PublicKey | None, target: str | None,
+                subscription: str | None) -> list[_Part]:
+    """The ledger's bytes [begin, end) read in parts: one process per core when the range is large and this
+    process runs no other thread (a fork must not copy a lock another thread holds), else here."""
+    workers = _workers()
+    if end - begin < PARALLEL_BYTES or workers < 2:
+        return [_read_part(root, begin, end, key, target, subscription)]
+    import concurrent.futures
+    import multiprocessing
+
+    fd = os.open(root / LEDGER_NAME, os.O_RDONLY)
+    try:
+        ranges = _ranges(fd, begin, end, workers * 2)
+    finally:
+        os.close(fd)
+    try:
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_read_part, *zip(*[(root, b, e, key, target, subscription) for b, e in ranges],
+                                                   strict=True)))
+    except (OSError, concurrent.futures.process.BrokenProcessPool):
+        return [_read_part(root, begin, end, key, target, subscription)]
+
+
 def scan(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
          subscription: str | None = None, start: Start | None = None) -> Verification:
     """One reading of the ledger: chain, sequence, signature of every line (against ``key``, else the key each
     statement names; ``target``/``subscription`` required when given), every run's files, the journal and the
     run folders. From ``start`` (a signed checkpoint) only the lines after it are read; the run folders it
-    recorded must all still be there, and any other must have its run line after it."""
+    recorded must all still be there, and any other must have its run line after it. A large ledger is read by
+    one process per core, each a byte range; the chain is checked across the ranges here."""
     strict = key is not None or target is not None or subscription is not None
     result = Verification()
     signed: list[Finding] = []
@@ -360,46 +472,38 @@ def scan(root: Path, *, key: signing.PublicKey | None = None, target: str | None
     n, runs, changes, parsed_any = at.line, at.runs, at.changes, at.seq > 0
     path = root / LEDGER_NAME
     try:
-        fd: int | None = os.open(path, os.O_RDONLY)
+        end = path.stat().st_size
     except FileNotFoundError:
-        fd = None
-    try:
-        end = os.fstat(fd).st_size if fd is not None else 0
-        raws = _forward_raw(fd, end, at.offset) if fd is not None else iter(())
-        for raw in raws:
-            n += 1
-            if not raw.strip():
-                continue
-            where = f"ledger line {n}"
-            entry = _parsed(raw)
-            digest = sha256_bytes(raw)
-            if entry is None:
+        end = None
+    parts = _read_parts(root, at.offset, end, key, target, subscription) if end is not None and end > at.offset \
+        else []
+    for part in parts:
+        for rel, is_json, seq, line_prev, digest, run_id in part.lines:
+            where = f"ledger line {n + rel}"
+            if not is_json:
                 found.append(Finding(where, "is not a JSON object (edited)"))
                 prev = digest
                 expected_seq += 1
                 continue
             parsed_any = True
-            signed += _check_signature(where, entry, key, target, subscription, result.signers)
-            if entry.get("prev") != prev:
+            signed += [Finding(where, problem) for problem in part.signature.get(rel, ())]
+            if line_prev != prev:
                 found.append(Finding(where, f"previous-hash mismatch: the ledger was edited, a line removed or the "
-                                            f"lines reordered (run {entry.get('run_id')})"))
-            if entry.get("seq") != expected_seq:
-                found.append(Finding(where, f"sequence number {entry.get('seq')} where {expected_seq} was expected "
+                                            f"lines reordered (run {run_id})"))
+            if seq != expected_seq:
+                found.append(Finding(where, f"sequence number {seq} where {expected_seq} was expected "
                                             "(lines removed or reordered)"))
             prev = digest
             expected_seq += 1
-            kind = entry.get("kind") or "run"
-            if kind != "run":  # the change journal: intent / outcome / reconcile
-                journal.append(entry)
-                changes += kind == "intent"
-                continue
-            result.entries.append(entry)
-            runs += 1
-            seen_runs.add(str(entry.get("run_id")))
-            found += verify_run(root, entry)
-    finally:
-        if fd is not None:
-            os.close(fd)
+            found += part.runs.get(rel, [])
+        n += part.raw_lines
+        for fp, count in part.signers.items():
+            result.signers[fp] = result.signers.get(fp, 0) + count
+        result.entries += part.entries
+        journal += part.journal
+        runs += len(part.entries)
+        changes += part.changes
+        seen_runs.update(str(e.get("run_id")) for e in part.entries)
     result.runs, result.changes = runs, changes
     from vpnrunbook.evidence.journal import folder_findings, incomplete_findings
 
@@ -411,17 +515,17 @@ def scan(root: Path, *, key: signing.PublicKey | None = None, target: str | None
             found.append(Finding(f"run {name}", f"evidence folder was removed (it was there at the checkpoint of "
                                                 f"line {start.seq})"))
         folders = [f for f in folders if f not in before]  # the others: checked by the verify that checkpointed
-    if path.exists() or folders or (root.is_dir() and any(root.iterdir())):
+    if end is not None or folders or (root.is_dir() and any(root.iterdir())):
         for name in folders:
             if name not in seen_runs and (root / name / "manifest.json").exists():
                 found.append(Finding(f"run {name}", "has evidence but no ledger line (ledger truncated or "
                                                     "the run was added by hand)"))
         found += folder_findings(root, journal)
-    result.end = Start(seq=expected_seq - 1, sha256=prev, offset=end, line=n, runs=runs, changes=changes,
+    result.end = Start(seq=expected_seq - 1, sha256=prev, offset=end or 0, line=n, runs=runs, changes=changes,
                        folders=folders_digest(all_folders), folder_names=tuple(all_folders))
     if strict and key is not None:
         if not parsed_any:
-            state = "is absent" if not path.exists() else "holds no line"
+            state = "is absent" if end is None else "holds no line"
             signed.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
         if key.path is not None:
             anchor = signing.anchor_file(key.path.parent, root)
