@@ -12,9 +12,11 @@
                     (needs .venv/airflow-3.3.2; skipped without it)
   ledger_growth  7. one ledger append at 100,000 lines over one at 10 (before: the whole-ledger read, same run);
                     `evidence verify` of 100,000 lines, full and from the last signed checkpoint
+  evidence_size  8. evidence of a read-only run (`vpnrunbook run 07`) and of a 1,000-connection rollout, before
+                    (the template's head, the manifest's record copies: recomputed from the same runs) and after
 ``python -m benchmarks fleet_audit fleet_rollout`` runs only those. The other scripts in this folder
 (emulator.py, operations_seed.py, runbook_demo.py, ui_widgets.py, device_lab.py) are run directly.
 """
 
 BENCHMARKS = ("seed_workflow", "step_overhead", "fleet_audit", "fleet_rollout", "fleet_resource_graph", "airflow_seed",
-              "ledger_growth")
+              "ledger_growth", "evidence_size")
