@@ -20,6 +20,12 @@ against the key given (``--key``: re-signed history, another key's lines, an uns
 fail) or against the keys the statements name — and, with the signer's own key, its *anchor*: the last head it
 signed in this evidence folder, which the ledger must still hold. A line appended after the anchor went missing
 records the loss (``ledger_gap``), signed, so a deleted history stays visible after new runs.
+
+Growth (issue 24, docs/performance.md): ``append`` and ``head`` read the file's *tail* (backwards from its end:
+the last line, its own seq; the anchor a few lines before it), so an append costs the same at 10 lines and at
+100,000. ``scan`` (behind ``verify`` and ``check``) reads the ledger once — a large one in byte ranges, one process
+per core — and can start after a signed checkpoint (:mod:`vpnrunbook.evidence.checkpoint`,
+``evidence verify --since-checkpoint``).
 """
 
 from __future__ import annotations
