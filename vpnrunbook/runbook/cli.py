@@ -394,6 +394,9 @@ def _signature_summary(result: Any, key: Any, target: str | None) -> str:
             how += f", the head it last signed here ({result.anchor.split(':')[0]}:…) still in the ledger"
     else:
         how = f"valid, signed by {_signers(result)} — pass --key to require a key"
+    if getattr(result, "since", None) is not None:  # (only the lines after the checkpoint were read)
+        how = (f"{how}; for the lines after the signed checkpoint of line {result.since}" if result.signers
+               else f"no line since the signed checkpoint of line {result.since}")
     scope = f"; every record names target {target}" if target else ""
     return f"signatures: {how}{scope}"
 
