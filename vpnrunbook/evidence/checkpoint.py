@@ -84,6 +84,8 @@ def record(root: Path, result: ledger.Verification, *, checks: dict[str, Any] | 
     end = result.end
     if result.findings or end is None or end.seq == 0 or end.folders is None:
         return None
+    if any("in progress" in n.problem for n in result.notices):
+        return None  # a run in progress was not checked: the next verify must read its lines
     signer = signer or _local_signer()
     if signer is None or signer.inside(root):
         return None
@@ -93,7 +95,7 @@ def record(root: Path, result: ledger.Verification, *, checks: dict[str, Any] | 
         with open(path, "a+b") as f:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
             try:
-                tail = ledger.Tail(f.fileno())
+                tail = ledger.Tail(f.fileno(), locked=True)
                 line: dict[str, Any] = {
                     "seq": tail.seq + 1, "prev": tail.hash,
                     "ledger": {"seq": end.seq, "sha256": end.sha256, "offset": end.offset, "line": end.line},
@@ -262,12 +264,16 @@ def holds(root: Path, start: ledger.Start) -> list[ledger.Finding]:
                                      "ledger was rolled back to before the checkpoint, replaced or edited")]
 
 
-def check_since(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
+def check_since(root: Path, *, key: ledger.Keys = None, target: str | None = None,
                 subscription: str | None = None, checks: dict[str, Any] | None = None) -> ledger.Verification:
-    """:func:`ledger.check`, reading only the lines after the newest checkpoint signed by ``key`` (else this
-    host's key) for a verify with the same ``checks``. Without one it is the full check (``since`` stays None);
-    with a rollback found, the full check plus the findings saying so."""
-    signer_key = key if key is not None else signing.local_public_key()
+    """:func:`ledger.check`, reading only the lines after the newest checkpoint signed by ``key`` (a keyring:
+    this host's key if it is one of them, else the first; no key: this host's) for a verify with the same
+    ``checks``. Without one it is the full check (``since`` stays None); with a rollback found, the full check
+    plus the findings saying so."""
+    ring = ledger._keyring(key)
+    local = signing.local_public_key()
+    signer_key = (local if local is not None and any(k.keyid == local.keyid for k in ring) else ring[0]) if ring \
+        else local
     found, own, problems = latest(root, signer_key, checks) if signer_key is not None else (None, None, [])
     for checkpoint in {c.sha256: c for c in (found, own) if c is not None}.values():
         problems += holds(root, checkpoint.start)

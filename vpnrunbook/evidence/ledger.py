@@ -30,6 +30,7 @@ per core — and can start after a signed checkpoint (:mod:`vpnrunbook.evidence.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -79,7 +80,7 @@ def append(root: Path, entry: dict[str, Any], *, signer: signing.Signer | None =
     with open(path, "a+b") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
-            tail = Tail(f.fileno())
+            tail = Tail(f.fileno(), locked=True)
             line = {k: v for k, v in entry.items() if k != ENVELOPE}
             line.update({"seq": tail.seq + 1, "prev": tail.hash})
             last = signer.last_signed_head(root)
@@ -130,12 +131,13 @@ class Tail:
     bytes; GENESIS and 0 for an empty ledger), ``end`` (the file's size). A last line that is not a JSON object
     with an integer seq (edited) makes the seq that of a full count, as before: never a guess."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, *, locked: bool = False) -> None:
         self.fd = fd
-        self.end = os.fstat(fd).st_size
+        self.end = os.fstat(fd).st_size if locked else settled_size(fd)
         self.raw: bytes | None = None
         self.start = 0
-        for self.start, self.raw in _reverse_lines(fd, self.end):
+        for start, raw in _reverse_lines(fd, self.end):
+            self.start, self.raw = start, raw
             break
         self.hash = sha256_bytes(self.raw) if self.raw is not None else GENESIS
         seq = (_parsed(self.raw) or {}).get("seq") if self.raw is not None else 0
@@ -214,14 +216,29 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def settled_size(fd: int) -> int:
+    """The ledger's size when no append is in progress: taken under a shared lock (appends hold it exclusively
+    until their line is whole), so the bytes before it are whole lines; those never change afterwards (an
+    append only adds after them, or cuts its own failed line off again). A filesystem without locks (ENOLCK):
+    the size as it stands."""
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    try:
+        return os.fstat(fd).st_size
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 def _numbered(root: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, raw bytes) of every non-empty ledger line."""
+    """(line number, raw bytes) of every non-empty ledger line, up to its size when no append was in progress
+    (:func:`settled_size`: an append in progress is never read half written)."""
     try:
         fd = os.open(root / LEDGER_NAME, os.O_RDONLY)
     except FileNotFoundError:
         return
     try:
-        for n, raw in enumerate(_forward_raw(fd, os.fstat(fd).st_size), start=1):
+        for n, raw in enumerate(_forward_raw(fd, settled_size(fd)), start=1):
             if raw.strip():
                 yield n, raw
     finally:
@@ -313,10 +330,16 @@ class Finding:
         return f"{self.where}: {self.problem}"
 
 
-def verify(root: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
+def verify(root: Path, *, notices: list[Finding] | None = None) -> tuple[list[dict[str, Any]], list[Finding]]:
     """Check the chain, every manifest's hash and every file the manifests list, that every intent has an outcome
-    and that no run folder lacks its manifest; returns (run entries, findings)."""
+    and that no run folder lacks its manifest; returns (run entries, findings).
+
+    Not findings but ``notices`` (appended to the list given): a run in progress (its lock is held: its evidence
+    is not complete yet, so neither its missing manifest nor its intents without outcome are reported) and a
+    JupyterLab checkpoint that is a byte-identical copy of a file the manifest hashes (:data:`CHECKPOINT_RULE`)."""
     result = scan(root)
+    if notices is not None:
+        notices += result.notices
     return result.entries, result.findings
 
 
@@ -362,13 +385,14 @@ class _Part:
     lines: list[tuple[int, bool, Any, Any, str, Any]] = field(default_factory=list)  # (n, json, seq, prev, sha, run)
     signature: dict[int, list[str]] = field(default_factory=dict)
     runs: dict[int, list[Finding]] = field(default_factory=dict)
+    notices: list[Finding] = field(default_factory=list)
     entries: list[dict[str, Any]] = field(default_factory=list)
     journal: list[dict[str, Any]] = field(default_factory=list)
     signers: dict[str, int] = field(default_factory=dict)
     changes: int = 0
 
 
-def _read_part(root: Path, begin: int, end: int, key: signing.PublicKey | None, target: str | None,
+def _read_part(root: Path, begin: int, end: int, ring: list[signing.PublicKey], target: str | None,
                subscription: str | None) -> _Part:
     """Read the lines in bytes [begin, end) of the ledger (a range that starts and ends at a line's start)."""
     part = _Part()
@@ -384,7 +408,7 @@ def _read_part(root: Path, begin: int, end: int, key: signing.PublicKey | None, 
                 part.lines.append((n, False, None, None, sha256_bytes(raw), None))
                 continue
             part.lines.append((n, True, entry.get("seq"), entry.get("prev"), sha256_bytes(raw), entry.get("run_id")))
-            problems = _check_signature("", entry, key, target, subscription, part.signers)
+            problems = _check_signature("", entry, ring, target, subscription, part.signers)
             if problems:
                 part.signature[n] = [f.problem for f in problems]
             kind = entry.get("kind") or "run"
@@ -393,7 +417,7 @@ def _read_part(root: Path, begin: int, end: int, key: signing.PublicKey | None, 
                 part.changes += kind == "intent"
                 continue
             part.entries.append(entry)
-            run_found = verify_run(root, entry)
+            run_found = verify_run(root, entry, notices=part.notices)
             if run_found:
                 part.runs[n] = run_found
     finally:
@@ -437,13 +461,13 @@ def _workers() -> int:
     return 1 if threading.active_count() > 1 else min(os.cpu_count() or 1, 8)
 
 
-def _read_parts(root: Path, begin: int, end: int, key: signing.PublicKey | None, target: str | None,
+def _read_parts(root: Path, begin: int, end: int, ring: list[signing.PublicKey], target: str | None,
                 subscription: str | None) -> list[_Part]:
     """The ledger's bytes [begin, end) read in parts: one process per core when the range is large and this
     process runs no other thread (a fork must not copy a lock another thread holds), else here."""
     workers = _workers()
     if end - begin < PARALLEL_BYTES or workers < 2:
-        return [_read_part(root, begin, end, key, target, subscription)]
+        return [_read_part(root, begin, end, ring, target, subscription)]
     import concurrent.futures
     import multiprocessing
 
@@ -454,20 +478,21 @@ def _read_parts(root: Path, begin: int, end: int, key: signing.PublicKey | None,
         os.close(fd)
     try:
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(_read_part, *zip(*[(root, b, e, key, target, subscription) for b, e in ranges],
+            return list(pool.map(_read_part, *zip(*[(root, b, e, ring, target, subscription) for b, e in ranges],
                                                    strict=True)))
     except (OSError, concurrent.futures.process.BrokenProcessPool):
-        return [_read_part(root, begin, end, key, target, subscription)]
+        return [_read_part(root, begin, end, ring, target, subscription)]
 
 
-def scan(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
-         subscription: str | None = None, start: Start | None = None) -> Verification:
+def scan(root: Path, *, key: Keys = None, target: str | None = None, subscription: str | None = None,
+         start: Start | None = None) -> Verification:
     """One reading of the ledger: chain, sequence, signature of every line (against ``key``, else the key each
     statement names; ``target``/``subscription`` required when given), every run's files, the journal and the
     run folders. From ``start`` (a signed checkpoint) only the lines after it are read; the run folders it
     recorded must all still be there, and any other must have its run line after it. A large ledger is read by
     one process per core, each a byte range; the chain is checked across the ranges here."""
-    strict = key is not None or target is not None or subscription is not None
+    ring = _keyring(key)
+    strict = bool(ring) or target is not None or subscription is not None
     result = Verification()
     signed: list[Finding] = []
     found: list[Finding] = []
@@ -478,10 +503,15 @@ def scan(root: Path, *, key: signing.PublicKey | None = None, target: str | None
     n, runs, changes, parsed_any = at.line, at.runs, at.changes, at.seq > 0
     path = root / LEDGER_NAME
     try:
-        end = path.stat().st_size
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         end = None
-    parts = _read_parts(root, at.offset, end, key, target, subscription) if end is not None and end > at.offset \
+    else:
+        try:
+            end = settled_size(fd)
+        finally:
+            os.close(fd)
+    parts = _read_parts(root, at.offset, end, ring, target, subscription) if end is not None and end > at.offset \
         else []
     for part in parts:
         for rel, is_json, seq, line_prev, digest, run_id in part.lines:
@@ -503,6 +533,7 @@ def scan(root: Path, *, key: signing.PublicKey | None = None, target: str | None
             expected_seq += 1
             found += part.runs.get(rel, [])
         n += part.raw_lines
+        result.notices += part.notices
         for fp, count in part.signers.items():
             result.signers[fp] = result.signers.get(fp, 0) + count
         result.entries += part.entries
@@ -511,9 +542,10 @@ def scan(root: Path, *, key: signing.PublicKey | None = None, target: str | None
         changes += part.changes
         seen_runs.update(str(e.get("run_id")) for e in part.entries)
     result.runs, result.changes = runs, changes
-    from vpnrunbook.evidence.journal import folder_findings, incomplete_findings
+    from vpnrunbook.evidence.journal import folder_findings, incomplete_findings, run_in_progress
 
-    found += incomplete_findings(journal)
+    busy = {r for r in {str(e.get("run_id")) for e in journal} if run_in_progress(root, r)}
+    found += incomplete_findings([e for e in journal if str(e.get("run_id")) not in busy])
     folders = all_folders = run_folders(root)
     if start is not None and start.folder_names is not None:  # the runs before the checkpoint: their folders
         before = set(start.folder_names)
@@ -523,27 +555,59 @@ def scan(root: Path, *, key: signing.PublicKey | None = None, target: str | None
         folders = [f for f in folders if f not in before]  # the others: checked by the verify that checkpointed
     if end is not None or folders or (root.is_dir() and any(root.iterdir())):
         for name in folders:
-            if name not in seen_runs and (root / name / "manifest.json").exists():
-                found.append(Finding(f"run {name}", "has evidence but no ledger line (ledger truncated or "
-                                                    "the run was added by hand)"))
-        found += folder_findings(root, journal)
+            if name in seen_runs or not (root / name / "manifest.json").exists():
+                continue
+            if run_in_progress(root, name) or _has_run_line(root, name):
+                continue  # (a run in progress, or one that ended while the ledger was read: its line is there now)
+            found.append(Finding(f"run {name}", "has evidence but no ledger line (ledger truncated or "
+                                                "the run was added by hand)"))
+        found += folder_findings(root, journal, notices=result.notices)
     result.end = Start(seq=expected_seq - 1, sha256=prev, offset=end or 0, line=n, runs=runs, changes=changes,
                        folders=folders_digest(all_folders), folder_names=tuple(all_folders))
-    if strict and key is not None:
+    if ring:
         if not parsed_any:
             state = "is absent" if end is None else "holds no line"
             signed.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
-        if key.path is not None:
-            anchor = signing.anchor_file(key.path.parent, root)
-            result.anchor = signing.read_anchor(anchor)
-            if result.anchor is not None:
-                signed += check_head(root, result.anchor, source="the head this key last signed here "
-                                                                 f"(kept in {anchor})")
+        for k in ring:
+            if k.path is None:
+                continue
+            anchor = signing.anchor_file(k.path.parent, root)
+            kept = signing.read_anchor(anchor)
+            if kept is not None:
+                result.anchor = result.anchor or kept
+                signed += check_head(root, kept, source=f"the head this key last signed here (kept in {anchor})")
     result.findings = found + signed if strict else signed + found
     return result
 
 
-def verify_run(root: Path, entry: dict[str, Any]) -> list[Finding]:
+def _has_run_line(root: Path, run_id: str) -> bool:
+    return any(e is not None and e.get("run_id") == run_id and (e.get("kind") or "run") == "run"
+               for _, _, e in read_naming(root, run_id))
+
+
+CHECKPOINT_DIR = ".ipynb_checkpoints"
+CHECKPOINT_RULE = (f"a file in a run's {CHECKPOINT_DIR}/ folder named <name>-checkpoint<ext> whose bytes are "
+                   "identical to the run's <name><ext> as the manifest hashes it is a copy Jupyter made when the file "
+                   "was opened: a notice, not a problem (it adds nothing). Any other file there — different bytes, "
+                   "another name, a sub-folder — is reported as added after the run, like anywhere else.")
+
+
+def _checkpoint_copy(rel: str, path: Path, files: dict[str, str]) -> str | None:
+    """The manifest's file that ``rel`` is an identical Jupyter checkpoint of (CHECKPOINT_RULE), else None."""
+    parts = rel.split("/")
+    if len(parts) != 2 or parts[0] != CHECKPOINT_DIR:
+        return None
+    stem, dot, ext = parts[1].rpartition(".")
+    base, suffix = (stem, f".{ext}") if dot else (parts[1], "")
+    if not base.endswith("-checkpoint"):
+        return None
+    original = base[: -len("-checkpoint")] + suffix
+    if original in files and not path.is_symlink() and sha256_file(path) == files[original]:
+        return original
+    return None
+
+
+def verify_run(root: Path, entry: dict[str, Any], *, notices: list[Finding] | None = None) -> list[Finding]:
     run_id = str(entry.get("run_id"))
     where = f"run {run_id}"
     run_dir = root / run_id
@@ -568,8 +632,13 @@ def verify_run(root: Path, entry: dict[str, Any]) -> list[Finding]:
             found.append(Finding(where, f"{name} was changed after the run (SHA-256 differs from the manifest)"))
     for f in sorted(run_dir.rglob("*")):
         rel = f.relative_to(run_dir).as_posix()
-        if f.is_file() and rel != "manifest.json" and rel not in files:
-            found.append(Finding(where, f"{rel} was added after the run (not in the manifest)"))
+        if (f.is_file() or f.is_symlink()) and rel != "manifest.json" and rel not in files:
+            original = _checkpoint_copy(rel, f, files)
+            if original is None:
+                found.append(Finding(where, f"{rel} was added after the run (not in the manifest)"))
+            elif notices is not None:
+                notices.append(Finding(where, f"{rel} is Jupyter's checkpoint of {original}, byte-identical to it "
+                                              "(the file was opened in JupyterLab; nothing was added)"))
     return found
 
 
@@ -581,6 +650,7 @@ class Verification:
 
     entries: list[dict[str, Any]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    notices: list[Finding] = field(default_factory=list)  # runs in progress, identical checkpoints (not problems)
     signers: dict[str, int] = field(default_factory=dict)   # fingerprint -> lines it signed (valid signatures)
     anchor: str | None = None
     runs: int = 0       # run lines in the whole ledger (``entries`` holds those read: after the checkpoint)
@@ -589,34 +659,47 @@ class Verification:
     since: int | None = None  # the checkpointed line an incremental verify started after
 
 
-def check(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
+Keys = signing.PublicKey | list[signing.PublicKey] | tuple[signing.PublicKey, ...] | None
+
+
+def _keyring(key: Keys) -> list[signing.PublicKey]:
+    return [] if key is None else [key] if isinstance(key, signing.PublicKey) else list(key)
+
+
+def check(root: Path, *, key: Keys = None, target: str | None = None,
           subscription: str | None = None) -> Verification:
     """``verify`` plus: with ``key`` every line must be signed by it, an empty or absent ledger is a finding
-    (nothing signed to verify) and the key's anchor for this folder must still be in the ledger; with ``target``
-    (``azure``) every signed statement must name that target (and ``subscription`` when given). One reading of
-    the ledger (:func:`scan`)."""
+    (nothing signed to verify) and the key's anchor for this folder must still be in the ledger; ``key`` may be a
+    keyring (a list), taken as a whole: every line signed by one of its keys, each key's anchor still held; with
+    ``target`` (``azure``) every signed statement must name that target (and ``subscription`` when given). One
+    reading of the ledger (:func:`scan`)."""
     return scan(root, key=key, target=target, subscription=subscription)
 
 
-def signature_check(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
+def signature_check(root: Path, *, key: Keys = None, target: str | None = None,
                     subscription: str | None = None) -> Verification:
-    """The signature of every line (any kind): against ``key``, or the key each statement names."""
+    """The signature of every line (any kind): against ``key`` (or a keyring: any of its keys), or the key each
+    statement names."""
+    ring = _keyring(key)
     result = Verification()
     for n, _raw, entry in read(root):
         if entry is None:
             continue  # verify reports it
         result.entries.append(entry)
-        result.findings += _check_signature(f"ledger line {n}", entry, key, target, subscription, result.signers)
-    if key is not None:
+        result.findings += _check_signature(f"ledger line {n}", entry, ring, target, subscription, result.signers)
+    if ring:
         if not result.entries:
             state = "is absent" if not (root / LEDGER_NAME).exists() else "holds no line"
             result.findings.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
-        if key.path is not None:
-            anchor = signing.anchor_file(key.path.parent, root)
-            result.anchor = signing.read_anchor(anchor)
-            if result.anchor is not None:
-                result.findings += check_head(root, result.anchor, source="the head this key last signed here "
-                                                                          f"(kept in {anchor})")
+        for k in ring:
+            if k.path is None:
+                continue
+            anchor = signing.anchor_file(k.path.parent, root)
+            kept = signing.read_anchor(anchor)
+            if kept is not None:
+                result.anchor = result.anchor or kept
+                result.findings += check_head(root, kept, source="the head this key last signed here "
+                                                                 f"(kept in {anchor})")
     return result
 
 
@@ -626,13 +709,28 @@ def _refuse_key_inside(root: Path, signer: signing.Signer) -> None:
                                    f"a key outside it (${signing.DIR_ENV} or ${signing.KEY_ENV})")
 
 
-def _check_signature(where: str, entry: dict[str, Any], key: signing.PublicKey | None, target: str | None,
+def _open(envelope: Any, ring: list[signing.PublicKey]) -> signing.Opened:
+    """The envelope opened with the one key of ``ring`` that signed it (or the key it names, with no ring)."""
+    if len(ring) <= 1:
+        return signing.open_envelope(envelope, ring[0] if ring else None)
+    refusals = []
+    for k in ring:
+        try:
+            return signing.open_envelope(envelope, k)
+        except signing.SignatureError as exc:
+            if "does not verify" in str(exc):  # signed by this key, then edited: that is the finding
+                raise
+            refusals.append(exc)
+    raise signing.SignatureError(f"{refusals[0]} — nor by any of the {len(ring)} keys given")
+
+
+def _check_signature(where: str, entry: dict[str, Any], ring: list[signing.PublicKey], target: str | None,
                      subscription: str | None, signers: dict[str, int]) -> list[Finding]:
     envelope = entry.get(ENVELOPE)
     if envelope is None:
         return [Finding(where, "is not signed (no envelope): added by hand or by a vpnrunbook without signing")]
     try:
-        opened = signing.open_envelope(envelope, key)
+        opened = _open(envelope, ring)
     except signing.SignatureError as exc:
         return [Finding(where, str(exc))]
     signers[opened.key.fingerprint] = signers.get(opened.key.fingerprint, 0) + 1
