@@ -24,6 +24,8 @@ import contextlib
 import fcntl
 import io
 import json
+import os
+import resource
 import statistics
 import sys
 import time
@@ -170,13 +172,21 @@ def append_times(roots: dict[str, Path], append: Any, signer: Any, rounds: int) 
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def verify(root: Path, *extra: str) -> tuple[float, int, str]:
+def cpu_seconds() -> float:
+    """CPU time of this process and of the readers it forked (the machine is shared: wall time is not all ours)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def verify(root: Path, *extra: str) -> tuple[float, int, str, float]:
+    """(wall seconds, exit code, output, CPU seconds) of `vpnrunbook evidence verify`."""
     from vpnrunbook.cli import main
 
     out, err = io.StringIO(), io.StringIO()
+    cpu = cpu_seconds()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         seconds, code = timed(lambda: main(["evidence", "verify", "--evidence-dir", str(root), *extra]))
-    return seconds, code, (out.getvalue() + err.getvalue()).strip()
+    return seconds, code, (out.getvalue() + err.getvalue()).strip(), cpu_seconds() - cpu
 
 
 def main(argv: list[str]) -> None:
@@ -195,14 +205,16 @@ def main(argv: list[str]) -> None:
           f"{before['big'] * 1e3:.2f} ms, ratio {before['big'] / before['10']:.2f}")
     print(f"after (tail read): append at 10 lines {after['10'] * 1e3:.2f} ms, at {lines} lines "
           f"{after['big'] * 1e3:.2f} ms")
-    full, code, text = verify(big)
-    print(f"full verify: exit {code}: {text.splitlines()[-1] if text else ''}")
+    full, code, text, full_cpu = verify(big)
+    print(f"full verify: exit {code}, {full:.1f} s wall, {full_cpu:.1f} s CPU ({os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f}): {text.splitlines()[-1] if text else ''}")
     # a day's work after the checkpoint the full verify signed: a change (intent + outcome)
     run_id = next(p.name for p in sorted(big.iterdir()) if p.is_dir())
     e = ledger.append(big, intent(20_000_000, run_id))
     ledger.append(big, outcome(20_000_000, run_id, e["intent_id"]))
-    incremental, code2, text2 = verify(big, "--since-checkpoint")
-    print(f"incremental verify: exit {code2}: {text2.splitlines()[-1] if text2 else ''}")
+    incremental, code2, text2, inc_cpu = verify(big, "--since-checkpoint")
+    print(f"incremental verify: exit {code2}, {incremental:.2f} s wall, {inc_cpu:.2f} s CPU: "
+          f"{text2.splitlines()[-1] if text2 else ''}")
     if code or code2:
         print(text + "\n" + text2, file=sys.stderr)
     print(f"ratio ledger append at {lines} lines / at 10 lines: {after['big'] / after['10']:.2f}")
