@@ -218,3 +218,14 @@ def test_a_checkpoint_serves_only_a_verify_with_the_same_checks(checkpointed, ca
     code, out = _verify(root, capsys, "--since-checkpoint", "--target", "azure")
     assert code == EXIT_EVIDENCE  # every line re-read: none of them names azure
     assert "after the signed checkpoint" not in out
+
+
+def test_a_discarded_evidence_folder_is_not_a_rollback_of_its_checkpoints(tmp_path, capsys):
+    root = tmp_path / "ev"
+    _run(root, "run-0")
+    code, _ = _verify(root, capsys)
+    assert code == EXIT_OK and (root / checkpoint.CHECKPOINTS_NAME).exists()
+    assert main(["evidence", "discard", "--evidence-dir", str(root), "--yes"]) == EXIT_OK
+    _run(root, "run-1")
+    code, out = _verify(root, capsys, "--since-checkpoint")
+    assert code == EXIT_OK, out

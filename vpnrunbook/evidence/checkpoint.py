@@ -66,6 +66,12 @@ def _record_file(key_dir: Path, root: Path) -> Path:
     return anchor.with_name(anchor.stem + RECORD_SUFFIX)
 
 
+def forget(key_dir: Path, root: Path) -> None:
+    """Forget the last checkpoint the key in ``key_dir`` signed for ``root`` (``evidence discard``: the folder
+    was deleted on purpose, so a new one there is not a rollback)."""
+    _record_file(key_dir, root).unlink(missing_ok=True)
+
+
 def _local_signer() -> signing.Signer | None:
     if signing.local_public_key() is None:
         return None

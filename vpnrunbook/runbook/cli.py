@@ -463,9 +463,12 @@ def cmd_evidence_discard(args: argparse.Namespace) -> int:
         print(f"vpnrunbook evidence discard: {root} holds no ledger.jsonl, so it is not an evidence folder; nothing "
               "deleted", file=sys.stderr)
         return EXIT_USAGE
+    from vpnrunbook.evidence.checkpoint import forget
+
     anchor = anchor_file(key_paths()[0].parent, root)
     shutil.rmtree(root, ignore_errors=True)
     anchor.unlink(missing_ok=True)
+    forget(key_paths()[0].parent, root)  # and the last checkpoint it signed there
     print(f"deleted {root}; forgot the head this host's key last signed there ({anchor})")
     return EXIT_OK
 
