@@ -111,20 +111,23 @@ class PublicKey:
         return FINGERPRINT_PREFIX + self.keyid
 
     def verify(self, signature: bytes, message: bytes) -> bool:
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
         if self.raw is None:
             return False
         loaded = _loaded.get(self.raw)
         if loaded is None:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
             loaded = Ed25519PublicKey.from_public_bytes(self.raw)
             if len(_loaded) < 1024:
                 _loaded[self.raw] = loaded
         try:
             loaded.verify(signature, message)
-        except InvalidSignature:
-            return False
+        except Exception as exc:  # cryptography's InvalidSignature (imported only when one is raised)
+            from cryptography.exceptions import InvalidSignature
+
+            if isinstance(exc, InvalidSignature):
+                return False
+            raise
         return True
 
 
