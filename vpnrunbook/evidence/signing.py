@@ -111,16 +111,28 @@ class PublicKey:
         return FINGERPRINT_PREFIX + self.keyid
 
     def verify(self, signature: bytes, message: bytes) -> bool:
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
         if self.raw is None:
             return False
+        loaded = _loaded.get(self.raw)
+        if loaded is None:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+            loaded = Ed25519PublicKey.from_public_bytes(self.raw)
+            if len(_loaded) < 1024:
+                _loaded[self.raw] = loaded
         try:
-            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, message)
-        except InvalidSignature:
-            return False
+            loaded.verify(signature, message)
+        except Exception as exc:  # cryptography's InvalidSignature (imported only when one is raised)
+            from cryptography.exceptions import InvalidSignature
+
+            if isinstance(exc, InvalidSignature):
+                return False
+            raise
         return True
+
+
+_loaded: dict[bytes, Any] = {}  # raw public key -> its loaded Ed25519PublicKey (loading is half a verify's cost)
+_embedded: dict[str, PublicKey | None] = {}  # a statement's base64 publicKey -> the PublicKey it is
 
 
 class Signer:
@@ -158,7 +170,14 @@ class Signer:
 
     def envelope(self, entry: dict[str, Any]) -> dict[str, Any]:
         """The DSSE envelope over ``entry``'s statement (``entry`` is the line without ``envelope``)."""
-        payload = _canonical(self.statement(entry))
+        return self.sign_statement(self.statement(entry))
+
+    def signer_info(self) -> dict[str, str]:
+        return {"keyid": self.keyid, "publicKey": self._public_b64}
+
+    def sign_statement(self, statement: dict[str, Any]) -> dict[str, Any]:
+        """The DSSE envelope over any in-toto statement (a ledger line's, a checkpoint's)."""
+        payload = _canonical(statement)
         sig = self._private.sign(pae(PAYLOAD_TYPE, payload))
         return {"payloadType": PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode("ascii"),
                 "signatures": [{"keyid": self.keyid, "sig": base64.b64encode(sig).decode("ascii")}]}
@@ -503,10 +522,14 @@ def _embedded_key(statement: dict[str, Any]) -> PublicKey | None:
     signer = (statement.get("predicate") or {}).get("signer") if isinstance(statement.get("predicate"), dict) else None
     if not isinstance(signer, dict):
         return None
+    text = str(signer.get("publicKey", ""))
+    if text in _embedded:
+        return _embedded[text]
     try:
-        raw = base64.b64decode(str(signer.get("publicKey", "")), validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return None
-    if len(raw) != 32:
-        return None
-    return PublicKey(keyid_of(raw), raw)
+    found = PublicKey(keyid_of(raw), raw) if len(raw) == 32 else None
+    if len(_embedded) < 1024:
+        _embedded[text] = found
+    return found

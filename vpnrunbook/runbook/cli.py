@@ -103,6 +103,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e_verify.add_argument("--target", choices=("emulator", "azure"),
                           help="every signed record must name this target (azure: emulator runs are refused)")
     e_verify.add_argument("--subscription", metavar="ID", help="every signed record must name this subscription")
+    e_verify.add_argument("--since-checkpoint", action="store_true",
+                          help="read only the lines after the newest signed checkpoint (written by each clean verify, "
+                               "signed by this host's key or --key's) — it must still be in the ledger and be the last "
+                               "the key signed; without one, the full verify")
     e_verify.set_defaults(handler=cmd_evidence_verify)
     e_rec = esub.add_parser("reconcile", help="for every change left without an outcome (a run killed, a full disk), "
                                               "read the resources and append what actually happened; close cut-off "
@@ -411,8 +415,14 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     root = evidence_root(args.evidence_dir)
     key = ring[0] if len(ring) == 1 else ring or None
-    result = check(root, key=key, target=args.target, subscription=args.subscription)  # (signatures: signing.py)
-    entries, findings = result.entries, result.findings
+    if getattr(args, "since_checkpoint", False):
+        from vpnrunbook.evidence.checkpoint import check_since
+
+        result = check_since(root, key=key, target=args.target, subscription=args.subscription,
+                             checks=_checks(key, args.target, args.subscription))
+    else:
+        result = check(root, key=key, target=args.target, subscription=args.subscription)  # (signatures: signing.py)
+    findings = result.findings
     for kept in args.head:
         findings += check_head(root, kept)
     from vpnrunbook.evidence.index import terminal_text
@@ -427,14 +437,12 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         return EXIT_EVIDENCE
     print(_signature_summary(result, key, args.target))
     kept = f"; the kept head(s) {', '.join(args.head)} still in it" if args.head else ""
-    from vpnrunbook.evidence.journal import INTENT, kind_of
-    from vpnrunbook.evidence.ledger import read
-
-    n_changes = sum(1 for _, _, e in read(root) if e is not None and kind_of(e) == INTENT)
+    since = (f" (lines after the signed checkpoint of line {result.since}; the full verify re-reads all)"
+             if result.since is not None else "")
     busy = sum(1 for n in result.notices if "in progress" in n.problem)
     later = f"; {busy} run(s) in progress, not checked yet (verify again when they end)" if busy else ""
-    print(f"evidence under {root}: {len(entries)} run(s) and {n_changes} change(s), none incomplete (each has its "
-          f"outcome or reconcile record); ledger chain and all file hashes verified{kept}{later}")
+    print(f"evidence under {root}: {result.runs} run(s) and {result.changes} change(s), none incomplete (each has its "
+          f"outcome or reconcile record); ledger chain and all file hashes verified{since}{kept}{later}")
     _quarantine_note(root)
     unanchored = [k for k in ring if not _anchored(k, root)]
     if unanchored:
@@ -446,6 +454,10 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
                   "without the anchor, or give the signer's own public key file (`vpnrunbook evidence key`)",
                   file=sys.stderr)
             return EXIT_UNANCHORED
+    from vpnrunbook.evidence.checkpoint import record
+
+    # a checkpoint records what this verify proved (signed by this host's key, when it has one)
+    record(root, result, checks=_checks(key, args.target, args.subscription))
     return EXIT_OK
 
 
@@ -472,6 +484,13 @@ def _quarantine_note(root: Path) -> None:
         print(f"note: {len(items)} item(s) in {folder} were quarantined by `vpnrunbook evidence reconcile` (not "
               "written by this project; never signed, not evidence) — inspect, then delete them", file=sys.stderr)
 
+
+
+def _checks(key: Any, target: str | None, subscription: str | None) -> dict[str, Any]:
+    """The options a verify ran with: a checkpoint serves only a verify with the same ones."""
+    ring = [] if key is None else [key] if not isinstance(key, list | tuple) else list(key)
+    return {"key": ",".join(sorted(k.fingerprint for k in ring)) or None, "target": target,
+            "subscription": subscription}
 
 
 def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
@@ -535,6 +554,9 @@ def _signature_summary(result: Any, key: Any, target: str | None) -> str:
             how += f", the head it last signed here ({result.anchor.split(':')[0]}:…) still in the ledger"
     else:
         how = f"valid, signed by {_signers(result)} — pass --key to require a key"
+    if getattr(result, "since", None) is not None:  # (only the lines after the checkpoint were read)
+        how = (f"{how}; for the lines after the signed checkpoint of line {result.since}" if result.signers
+               else f"no line since the signed checkpoint of line {result.since}")
     scope = f"; every record names target {target}" if target else ""
     return f"signatures: {how}{scope}"
 
@@ -571,9 +593,12 @@ def cmd_evidence_discard(args: argparse.Namespace) -> int:
         print(f"vpnrunbook evidence discard: {root} holds no ledger.jsonl, so it is not an evidence folder; nothing "
               "deleted", file=sys.stderr)
         return EXIT_USAGE
+    from vpnrunbook.evidence.checkpoint import forget
+
     anchor = anchor_file(key_paths()[0].parent, root)
     shutil.rmtree(root, ignore_errors=True)
     anchor.unlink(missing_ok=True)
+    forget(key_paths()[0].parent, root)  # and the last checkpoint it signed there
     print(f"deleted {root}; forgot the head this host's key last signed there ({anchor})")
     return EXIT_OK
 
