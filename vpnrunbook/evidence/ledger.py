@@ -569,9 +569,10 @@ def scan(root: Path, *, key: Keys = None, target: str | None = None, subscriptio
             state = "is absent" if end is None else "holds no line"
             signed.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
         for k in ring:
-            if k.path is None:
+            key_dir = signing.anchor_dir_for(k)   # the signer's folder, also for a copy of its public key
+            if key_dir is None:
                 continue
-            anchor = signing.anchor_file(k.path.parent, root)
+            anchor = signing.anchor_file(key_dir, root)
             kept = signing.read_anchor(anchor)
             if kept is not None:
                 result.anchor = result.anchor or kept
