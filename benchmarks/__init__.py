@@ -10,8 +10,17 @@
                     over the per-resource-group list audit of the same subscriptions in the same run
   airflow_seed   6. the seed workflow through the Airflow DAG (`airflow dags test`) over `vpnrunbook demo`
                     (needs .venv/airflow-3.3.2; skipped without it)
+  server_https   7. 1,000 HTTPS GETs at 100 concurrency against `emulator serve`, clients keeping their
+                    connection over a new connection per request (same run)
+  activity_crosscheck  8. crosscheck of a 1,000-connection rollout's ledger against the Activity Log: pages
+                    read over the ledger's lines (one query per subscription, not one per resource)
+  ledger_growth  10. one ledger append at 100,000 lines over one at 10 (before: the whole-ledger read, same run);
+                    `evidence verify` of 100,000 lines, full and from the last signed checkpoint
+  evidence_size  11. evidence of a read-only run (`vpnrunbook run 07`) and of a 1,000-connection rollout, before
+                    (the template's head, the manifest's record copies: recomputed from the same runs) and after
 ``python -m benchmarks fleet_audit fleet_rollout`` runs only those. The other scripts in this folder
 (emulator.py, operations_seed.py, runbook_demo.py, ui_widgets.py, device_lab.py) are run directly.
 """
 
-BENCHMARKS = ("seed_workflow", "step_overhead", "fleet_audit", "fleet_rollout", "fleet_resource_graph", "airflow_seed")
+BENCHMARKS = ("seed_workflow", "step_overhead", "fleet_audit", "fleet_rollout", "fleet_resource_graph", "airflow_seed",
+              "server_https", "activity_crosscheck", "rollout_arm_limits", "ledger_growth", "evidence_size")

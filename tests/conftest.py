@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+TEST_SECRET_ENV_PREFIX = "VPNRUNBOOK_,VPN_,TINY_,RELIABILITY_,CLI_,LAB_,X,K,NAME"   # the tests' key variables
 # The system tests: they need root, Debian's chromium, strongSwan, or a tool installed from PyPI on first use into
 # its own venv (the Azure CLI, Apache Airflow), take minutes, and run one at a time in `make test-system` (which
 # .ci/run also runs); `make test` leaves them out.
@@ -29,6 +30,8 @@ def _isolated_signing_key(tmp_path_factory):
         mp.setenv("VPNRUNBOOK_SIGNING_DIR", str(tmp_path_factory.mktemp("signing-session")))
         mp.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(tmp_path_factory.mktemp("evidence-session") / "evidence"))
         mp.delenv("VPNRUNBOOK_SIGNING_KEY", raising=False)
+        mp.setenv("VPNRUNBOOK_SECRET_ENV_PREFIX", TEST_SECRET_ENV_PREFIX)   # (see _isolated_state)
+        mp.setenv("VPNRUNBOOK_SECRETS_DIR", str(tmp_path_factory.getbasetemp()))
         yield
 
 
@@ -43,6 +46,10 @@ def _isolated_state(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("VPNRUNBOOK_TARGET", raising=False)
     # the ledger's signing key (vpnrunbook.evidence.signing): never the real ~/.config/vpnrunbook/signing
     monkeypatch.setenv("VPNRUNBOOK_SIGNING_DIR", str(state / "signing"))
+    # where shared-key references may point (vpnrunbook.azure.secrets, issue 22.2), as an operator configures it:
+    # the tests' own key variables and their tmp folders. tests/reliability/test_secret_places.py checks the defaults
+    monkeypatch.setenv("VPNRUNBOOK_SECRET_ENV_PREFIX", TEST_SECRET_ENV_PREFIX)
+    monkeypatch.setenv("VPNRUNBOOK_SECRETS_DIR", str(tmp_path_factory.getbasetemp()))
     monkeypatch.delenv("VPNRUNBOOK_SIGNING_KEY", raising=False)
     yield
 

@@ -66,7 +66,23 @@ def skip_slow_optional_imports() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Whatever it prints goes through ``vpnrunbook.render.TerminalStream``: untrusted text
+    (resource names, tags, ledger fields) never reaches the terminal with a raw control, ANSI/OSC or bidi
+    character."""
+    from vpnrunbook.render import safe_streams
+
     skip_slow_optional_imports()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = safe_streams(*saved)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = saved
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

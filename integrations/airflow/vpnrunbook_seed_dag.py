@@ -7,16 +7,24 @@ holding a worker slot to poll would deadlock a serial executor such as ``airflow
 
 Per DAG run (``dag_run.conf``, all optional)::
 
-    {"apply": true,                                   # false: every run only plans (nothing written)
+    {"apply": true,                                   # a JSON boolean; false: every run only plans (nothing written)
      "change_window": {"start": "2026-12-02T18:00:00+00:00", "end": "2026-12-02T20:00:00+00:00"},
      "parameters": {"04_vnet1_to_site6": {"dpd_timeout_seconds": 60}},   # per task: -P NAME=VALUE overrides
-     "evidence_dir": "/srv/evidence", "seed_dir": "/srv/params/seed", "timeout_seconds": 7200}
+     "seed_dir": "/srv/params/seed", "timeout_seconds": 7200}
 
-A task outside the change window fails before anything runs. Exit codes of ``vpnrunbook run`` → task state:
-0 success; 2 refused (bad parameters, nothing changed) and 1 failed (a person reads the evidence first) and 4 →
-failed, no retry (``AirflowFailException``); 3 timed out and 130 / a signal (interrupted) → up for retry
-(``AirflowException``, the task's ``retries``). Each task pushes to XCom ``ledger_head`` (``SEQ:SHA256``, for
-``vpnrunbook evidence verify --head``), ``run_id``, ``evidence`` and ``outcome``; its return value is the same dict.
+The conf goes to ``vpnrunbook run --job`` whole: the project's entry gate (``vpnrunbook.gate``) checks it as it
+checks every other entry point — ``"apply": "false"`` (a string), ``"yes"`` or ``1`` are refused, not read as true;
+a timeout must be a finite number of seconds (1 .. 604800); ``evidence_dir`` is refused (the evidence root is the
+worker's ``VPNRUNBOOK_EVIDENCE_DIR``, the project's configuration, never a job's). A refusal is exit 2 with a
+``refused`` evidence folder, like any refused run.
+
+A task outside the change window fails before anything runs. Exit codes of ``vpnrunbook run`` (``vpnrunbook run
+--help``) → task state: 0 success; 2 refused (bad parameters, nothing changed), 1 failed (a person reads the
+evidence first) and 4 → failed, no retry (``AirflowFailException``); 3 timed out (also a kernel that did not
+start in time) and 130 / a signal (interrupted) → up for retry (``AirflowException``, the task's ``retries``).
+Each task pushes to XCom ``ledger_head`` (``SEQ:SHA256``, for ``vpnrunbook evidence verify --head``), ``run_id``,
+``evidence`` and ``outcome`` — read from the run's result file (``vpnrunbook run --result``), never parsed from
+its output; its return value is the same dict.
 
 Environment of the workers: ``VPNRUNBOOK_BIN`` (default ``<repo>/.venv/bin/vpnrunbook``), the usual
 ``VPNRUNBOOK_TARGET`` / ``AZURE_*`` / ``VPNRUNBOOK_EVIDENCE_DIR`` / ``VPNRUNBOOK_STATE_DIR`` and the shared key
@@ -32,6 +40,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +53,8 @@ DAG_ID = "vpnrunbook_seed"
 RETRIES = int(os.environ.get("VPNRUNBOOK_AIRFLOW_RETRIES", "2"))
 RETRY_DELAY = dt.timedelta(seconds=float(os.environ.get("VPNRUNBOOK_AIRFLOW_RETRY_DELAY", "60")))
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_TIMEOUT, EXIT_EVIDENCE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
-CONF_KEYS = ("apply", "change_window", "parameters", "evidence_dir", "seed_dir", "timeout_seconds")
+OUTCOMES = {EXIT_OK: "succeeded", EXIT_FAILED: "failed", EXIT_REFUSED: "refused", EXIT_TIMEOUT: "timed_out",
+            EXIT_EVIDENCE: "evidence", EXIT_INTERRUPTED: "interrupted"}
 
 
 def task_id(params_file: str) -> str:
@@ -68,61 +78,64 @@ def outcome_to_state(code: int, detail: str) -> None:
     raise AirflowFailException(f"vpnrunbook run {kind.get(code, 'failed')} (exit {code}); not retried: {detail}")
 
 
-def check_conf(conf: dict[str, Any], task_ids: list[str]) -> None:
-    unknown = sorted(set(conf) - set(CONF_KEYS))
-    if unknown:
-        raise AirflowFailException(f"dag_run.conf: unknown key {unknown[0]!r}; allowed: {', '.join(CONF_KEYS)}")
-    params = conf.get("parameters") or {}
-    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
-        raise AirflowFailException("dag_run.conf.parameters: allowed is {task id: {parameter: value}}")
-    bad = sorted(set(params) - set(task_ids))
-    if bad:
-        raise AirflowFailException(f"dag_run.conf.parameters: {bad[0]!r} is not a task; allowed: {', '.join(task_ids)}")
-
-
-def check_window(window: Any, now: dt.datetime | None = None) -> None:
-    """Fail (no retry) outside ``{"start": ISO, "end": ISO}``; no window: always open."""
-    if window is None:
-        return
+def window_bounds(window: Any) -> tuple[dt.datetime, dt.datetime] | None:
+    """``{"start": ISO, "end": ISO}`` with time zones → (start, end); None when malformed (the gate refuses it)."""
     try:
         start = dt.datetime.fromisoformat(str(window["start"]))
         end = dt.datetime.fromisoformat(str(window["end"]))
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("a time zone is required")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise AirflowFailException(f"dag_run.conf.change_window: {exc}; allowed: {{\"start\": ISO 8601 with a "
-                                   "time zone, \"end\": ...}") from None
+    except (KeyError, TypeError, ValueError):
+        return None
+    if start.tzinfo is None or end.tzinfo is None:
+        return None
+    return start, end
+
+
+def check_window(window: Any, now: dt.datetime | None = None) -> None:
+    """Fail (no retry) outside ``{"start": ISO, "end": ISO}``; no window: always open; a malformed one is left to
+    the gate (a refused run, exit 2)."""
+    bounds = None if window is None else window_bounds(window)
+    if bounds is None:
+        return
+    start, end = bounds
     now = now or dt.datetime.now(dt.UTC)
     if not start <= now < end:
         raise AirflowFailException(f"outside the change window {start.isoformat()} .. {end.isoformat()} "
                                    f"(now {now.isoformat(timespec='seconds')}): nothing was run")
 
 
+def conf_text(conf: Any) -> str:
+    """The conf as JSON for ``vpnrunbook run --job``; a conf that cannot be written as JSON (nested beyond the
+    encoder, not JSON data) becomes a text the gate refuses by name (a refused run, never a crash here)."""
+    try:
+        return json.dumps(conf)
+    except (ValueError, TypeError, RecursionError) as exc:
+        return json.dumps(f"<dag_run.conf is not JSON data: {type(exc).__name__}>")
+
+
 def run_one(run: dict[str, Any], graph: dict[str, Any], conf: dict[str, Any], ti: Any = None) -> dict[str, Any]:
-    """One ``vpnrunbook run`` for ``run`` with the DAG run's conf; pushes and returns the ledger head."""
+    """One ``vpnrunbook run`` for ``run`` with the DAG run's conf (checked by the project's entry gate); pushes
+    and returns the run's result."""
     tid = task_id(run["params"])
-    check_conf(conf, [task_id(r["params"]) for r in graph["runs"]])
-    check_window(conf.get("change_window"))
-    env = dict(os.environ)
-    if conf.get("evidence_dir"):
-        env["VPNRUNBOOK_EVIDENCE_DIR"] = str(conf["evidence_dir"])
-    seed_dir = Path(conf.get("seed_dir") or graph["seed_dir"])
-    cmd = [VPNRUNBOOK, "run", run["step"], "-p", str(seed_dir / run["params"])]
-    if conf.get("apply", True):
-        cmd.append("--apply")
-    for name, value in ((conf.get("parameters") or {}).get(tid) or {}).items():
-        cmd += ["-P", f"{name}={json.dumps(value)}"]   # JSON is YAML: read back exactly
-    if conf.get("timeout_seconds"):
-        cmd += ["--timeout", str(float(conf["timeout_seconds"]))]
-    proc = subprocess.run(cmd, cwd=graph["repo"], env=env, capture_output=True, text=True)
-    print(proc.stdout)
-    print(proc.stderr)
-    head = re.search(r"^ledger head: (\S+)", proc.stdout, re.M)
-    evidence = re.search(r"^evidence: (\S+)", proc.stdout, re.M)
-    outcome = re.search(r": (\w+) \(exit \d+\)$", proc.stdout.splitlines()[0] if proc.stdout else "")
-    result = {"task": tid, "exit_code": proc.returncode, "outcome": outcome.group(1) if outcome else None,
-              "ledger_head": head.group(1) if head else None, "evidence": evidence.group(1) if evidence else None,
-              "run_id": Path(evidence.group(1)).name if evidence else None}
+    check_window(conf.get("change_window") if isinstance(conf, dict) else None)
+    seed = conf.get("seed_dir") if isinstance(conf, dict) else None
+    seed_dir = Path(seed if isinstance(seed, str) and seed else graph["seed_dir"])
+    with tempfile.TemporaryDirectory(prefix="vpnrunbook-task-") as tmp:
+        job, result_file = Path(tmp) / "job.json", Path(tmp) / "result.json"
+        job.write_text(conf_text(conf), encoding="utf-8")
+        # --apply: the DAG's default; the conf's "apply" (a JSON boolean, checked by the gate) overrides it
+        cmd = [VPNRUNBOOK, "run", run["step"], "-p", str(seed_dir / run["params"]), "--apply", "--job", str(job),
+               "--job-task", tid, "--job-label", "dag_run.conf", "--result", str(result_file)]
+        proc = subprocess.run(cmd, cwd=graph["repo"], env=dict(os.environ), capture_output=True, text=True)
+        print(proc.stdout)
+        print(proc.stderr)
+        try:
+            written = json.loads(result_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            written = {}   # the command refused before any run (a usage error): the exit code says what happened
+    result = {"task": tid, "exit_code": proc.returncode,
+              "outcome": written.get("outcome") or OUTCOMES.get(proc.returncode, "failed"),
+              "ledger_head": written.get("ledger_head"), "evidence": written.get("evidence"),
+              "run_id": written.get("run_id")}
     if ti is not None:
         for key in ("ledger_head", "run_id", "evidence", "outcome"):
             ti.xcom_push(key=key, value=result[key])

@@ -185,6 +185,20 @@ def test_az_drives_the_document_workflow(az, emulator, tmp_path):
     assert _json(az("network", "vpn-connection", "show", "-g", "TestRG1", "-n", "VNet1toVNet2")
                  )["connectionStatus"] == "Connected"
 
+    # Who changed what: the emulator's Activity Log, as `az monitor activity-log list` reads Azure's.
+    log = _json(az("monitor", "activity-log", "list", "--resource-group", "TestRG1", "--offset", "1h",
+                   "--max-events", "1000"))
+    s2s_id = f"/subscriptions/{SUB}/resourceGroups/TestRG1/providers/Microsoft.Network/connections/VNet1toSite6"
+    on_s2s = [e for e in log if e["resourceId"].lower().startswith(s2s_id.lower())]
+    ops = {(e["operationName"]["value"], e["status"]["value"]) for e in on_s2s}
+    assert ("Microsoft.Network/connections/write", "Succeeded") in ops
+    assert ("Microsoft.Network/connections/sharedKey/write", "Succeeded") in ops
+    assert {e["resourceGroupName"] for e in log} == {"TestRG1"}
+    assert all(e["caller"] and e["correlationId"] and e["httpRequest"]["clientRequestId"] for e in log)
+    assert KEY1 not in json.dumps(log) and KEY2 not in json.dumps(log)
+    by_correlation = _json(az("monitor", "activity-log", "list", "--correlation-id", on_s2s[0]["correlationId"]))
+    assert by_correlation and {e["correlationId"] for e in by_correlation} == {on_s2s[0]["correlationId"]}
+
     # Generic resource reads: `az resource list` with its filters (resourceGroup / resourceType / tag / name).
     az("network", "local-gateway", "create", "-g", "TestRG2", "-n", "Site7", "--gateway-ip-address",
        "131.107.72.23", "--local-address-prefixes", "10.71.0.0/16", "--tags", "env=prod")

@@ -16,7 +16,7 @@ def test_csv_plan_with_presets_default_yaml_file_and_fields(tmp_path):
         "pfsGroup,saLifeTimeSeconds,saDataSizeKilobytes,dpd_timeout_seconds,use_policy_based_traffic_selectors\n"
         "rg1,a,strong-modern,,,,,,,,,,\n"
         "rg1,b,default,,,,,,,,,30,\n"
-        "rg2,c,pol.yaml,,,,,,,,,,yes\n"
+        "rg2,c,pol.yaml,,,,,,,,,,true\n"
         "rg2,d,,AES256,SHA256,DHGroup14,AES256,SHA256,PFS2048,3600,102400000,,\n", encoding="utf-8")
     items = load_plan(plan)
     assert [(i.resource_group, i.connection) for i in items] == [("rg1", "a"), ("rg1", "b"), ("rg2", "c"),

@@ -40,14 +40,11 @@ def test_run_reads_the_demos_key_when_nothing_is_exported(tmp_path, monkeypatch)
 
 
 def test_unknown_step_and_bad_timeouts(capsys, tmp_path):
-    assert main(["run", "99_nothing"]) == EXIT_USAGE
+    assert main(["run", "99_nothing", "--evidence-dir", str(tmp_path / "ev")]) == EXIT_USAGE
     assert "unknown step '99_nothing'; steps: 01_create_vnet_gateway" in capsys.readouterr().err
-    try:
-        main(["run", "06", "--timeout", "0"])
-    except SystemExit as exc:
-        assert "--timeout must be a positive number of seconds" in str(exc)
-    else:
-        raise AssertionError("a zero timeout is refused")
+    assert main(["run", "06", "--timeout", "0", "--evidence-dir", str(tmp_path / "ev")]) == EXIT_USAGE
+    assert "--timeout: 0 s is out of range; allowed: a finite number of seconds" in capsys.readouterr().err
+    assert [r["outcome"] for r in rundir.list_runs(tmp_path / "ev")] == ["refused", "refused"]   # (the gate)
 
 
 def test_missing_parameter_file_is_refused_with_evidence(tmp_path, capsys):

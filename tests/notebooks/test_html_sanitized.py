@@ -118,9 +118,10 @@ def test_markdown_and_outputs_with_script_export_without_it():
     nb.cells += _hostile_notebook(HOSTILE + ["KEEP-THIS-TEXT"]).cells
     page = notebook_to_html(nb)
     assert live(page) == []
-    # the runbook's own content, the hostile text as text, and the template's script stay
+    # the runbook's own content, the hostile text as text, and the lean stylesheet stay; the template's script
+    # (MathJax's configuration) went with its head (issue 24)
     assert "Update a connection" in page and "jp-Notebook" in page and "<style" in page
-    assert "KEEP-THIS-TEXT" in page and "text/x-mathjax-config" in page
+    assert "KEEP-THIS-TEXT" in page and "text/x-mathjax-config" not in page
 
 
 @settings(max_examples=200, deadline=None)
@@ -131,3 +132,22 @@ def test_sanitized_html_has_nothing_live_and_is_stable(fragment):
     clean = sanitize(page)
     assert live(clean) == []
     assert sanitize(clean) == clean
+
+
+def test_the_page_is_lean_and_keeps_every_output_byte_for_byte():
+    """Issue 24: the template's head (JupyterLab's stylesheets, ~265 KB, and its MathJax script) is replaced by a
+    few KB of CSS; the body — every output and markdown cell — is exactly what the template wrote, sanitized."""
+    from vpnrunbook.evidence import export
+
+    nb = nbformat.read(str(Path(__file__).resolve().parents[2] / "notebooks" / "07_overview.ipynb"), 4)
+    nb.cells += _hostile_notebook(["KEEP-THIS-TEXT"]).cells
+    page = notebook_to_html(nb)
+    exporter = export._take()
+    try:
+        body, _ = exporter.from_notebook_node(nb)
+    finally:
+        export._give(exporter)
+    full = sanitize(export._strip_remote(body), allowed_scripts=export.template_scripts())
+    assert page[page.index("</head>"):] == full[full.index("</head>"):]
+    assert len(page) < len(full) - 200_000 and len(page) - len(page[page.index("</head>"):]) < 4_000
+    assert export.LEAN_CSS in page and "<script" not in page and "KEEP-THIS-TEXT" in page

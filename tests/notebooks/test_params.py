@@ -60,8 +60,11 @@ def test_literal_shared_key_refused_without_echo():
     assert "AzureA1b2C3" not in str(probs[0]) and probs[0].value == "<redacted>"
 
 
-@pytest.mark.parametrize("ref", ["env:VPNRUNBOOK_SEED_KEY", "file:/tmp/k", "generate"])
+@pytest.mark.parametrize("ref", ["env:VPNRUNBOOK_SEED_KEY", "file:{secrets}/k", "generate"])
 def test_secret_references_accepted(ref):
+    from vpnrunbook.azure.secrets import secrets_dir
+
+    ref = ref.format(secrets=secrets_dir())   # a file in the allowed secrets folder (issue 22.2)
     assert [p for p in _problems("04_connect", {"shared_key_ref": ref}) if p.field == "shared_key_ref"] == []
 
 

@@ -80,6 +80,18 @@ def test_seed_workflow_succeeds_with_one_evidence_folder_per_run(seed_run):
     assert "summary:" in seed_run["out"] and f"evidence: {seed_run['root']}" in seed_run["out"]
 
 
+def test_the_demos_own_ledger_crosschecks_clean(seed_env, capsys):
+    """Every change the demo recorded is a write the emulator's Activity Log holds with its request ids, nothing
+    else wrote to its resources, and every live ETag is the last recorded one (issue 23)."""
+    from vpnrunbook.cli import main
+
+    capsys.readouterr()
+    code = main(["evidence", "crosscheck", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == EXIT_OK, report
+    assert report["findings"] == [] and report["confirmed"] >= 8 and len(report["queries"]) == 1
+
+
 def test_planted_key_is_nowhere_in_the_evidence(seed_run):
     assert files_containing(seed_run["root"], PLANTED_KEY) == []
     assert PLANTED_KEY not in seed_run["out"]

@@ -242,7 +242,7 @@ def test_shared_key_reference_that_resolves_to_nothing(seeded, monkeypatch, ref,
     before = store_dump(seeded["db"])
     r = run_step("04", parameters={**S2S, "connection_name": "NewConn", "shared_key_ref": ref}, apply=True)
     assert (r.outcome, r.exit_code) == ("refused", EXIT_USAGE), r.error
-    assert r.manifest["error"]["type"] in ("SecretReferenceError", "PrecheckError")
+    assert r.manifest["error"]["type"] in ("SecretReferenceError", "PrecheckError", "ParameterError")
     assert "shared_key_ref" in r.error and named in r.error
     assert store_dump(seeded["db"]) == before
     assert rundir.list_runs(seeded["evidence"])[0]["outcome"] == "refused"

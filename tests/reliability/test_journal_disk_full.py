@@ -1,7 +1,10 @@
 """A full disk as `ulimit -f` makes it (RLIMIT_FSIZE set in the child before exec: every file the runner and its
 kernel write is capped, writes beyond fail with EFBIG). A change is either recorded (intent + outcome) or refused:
-- a cap below the HTML's size: the change is applied with its intent and outcome, the HTML is named in the
-  manifest's file_errors instead of left truncated, and verify passes (it counts the run and the change);
+- a cap hit while the HTML is written: the change is applied with its intent and outcome, the HTML is named in the
+  manifest's file_errors instead of left truncated, and verify passes (it counts the run and the change). Since
+  the page is lean (issue 24: ~30 KB, smaller than the notebook and the emulator's WAL), no single cap falls
+  between it and the files before it: the runner's own process lowers its cap to 4 KiB for that one write
+  (`sitecustomize`, below), so the write still fails with a real EFBIG half-way;
 - a ledger already at the cap: the intent cannot be written, so the change is refused — nothing written —
   with an error saying why; the ledger is left whole (no half line) and verify reports the run it could not record.
 Also the in-process form: an unwritable ledger refuses apply_plan before any write request."""
@@ -26,12 +29,51 @@ SEED = REPO / "parameters" / "seed"
 CAP = 240 * 1024  # above the emulator's WAL, notebook and manifest of run 05; below its HTML (~310 KB)
 
 
-def _run_05_capped(cap: int) -> subprocess.CompletedProcess:
+# Loaded by the runner (and its kernel) through PYTHONPATH: when vpnrunbook.evidence.rundir is imported, its
+# write_once writes notebook.html under a 4 KiB RLIMIT_FSIZE (Python ignores SIGXFSZ: the write fails with EFBIG)
+HTML_CAP_HOOK = """
+import importlib.abc, importlib.util, resource, sys
+
+class _Hook(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "vpnrunbook.evidence.rundir":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            real = module.write_once
+
+            def write_once(folder, name, text):
+                if name != "notebook.html":
+                    return real(folder, name, text)
+                soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+                try:
+                    return real(folder, name, text)
+                finally:
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+            module.write_once = write_once
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, _Hook())
+"""
+
+
+def _run_05_capped(cap: int, *, hook: Path | None = None) -> subprocess.CompletedProcess:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
 
+    env = dict(os.environ)
+    if hook is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), env.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, "-m", "vpnrunbook", "run", "05", "-p",
-                           str(SEED / "05_update_vnet1_to_site6.yaml"), "--apply"], cwd=REPO, env=dict(os.environ),
+                           str(SEED / "05_update_vnet1_to_site6.yaml"), "--apply"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300, preexec_fn=limit)
 
 
@@ -49,10 +91,13 @@ def _verify(root: Path, capsys) -> tuple[int, str]:
     return code, out.out + out.err
 
 
-def test_efbig_on_the_html_keeps_the_change_records_and_says_so(seeded, capsys):
+def test_efbig_on_the_html_keeps_the_change_records_and_says_so(seeded, capsys, tmp_path):
     root = seeded["evidence"]
     before = _etag()
-    r = _run_05_capped(CAP)
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HTML_CAP_HOOK)
+    r = _run_05_capped(CAP, hook=hook)
     assert "Traceback" not in r.stdout + r.stderr, r.stderr[-3000:]
     assert r.returncode == EXIT_OK, r.stdout + r.stderr[-3000:]
     assert _etag() != before, "the change was applied"

@@ -38,6 +38,7 @@ class Session:
     transport: Any = None  # the in-process transport (emulator in-process only): .requests, .sleeps
     credential: Any = None
     base_url: str = ARM_URL
+    ca_bundle: str | None = None  # the served emulator's CA (its other clients, e.g. azure/monitor.py, need it too)
 
     def __repr__(self) -> str:  # never shows a credential
         return (f"Session(target={self.target!r}, subscription_id={self.subscription_id!r}, "
@@ -141,7 +142,7 @@ def _connect_emulator_server(url: str, sub: str, interval: float) -> Session:
                                        "or start `vpnrunbook emulator serve` in this state dir")
     credential = StaticTokenCredential(token)
     network, resources = _clients(credential, sub, url, interval, connection_verify=ca)
-    return Session(network, resources, "emulator", sub, interval, None, credential, url)
+    return Session(network, resources, "emulator", sub, interval, None, credential, url, ca)
 
 
 def _credential_sources() -> list[str]:

@@ -7,11 +7,16 @@ refused). Azure answers ``400 InvalidResourceGroup`` otherwise (ResourceGroups_C
 service's). A network resource name is 1–80 word characters, ``.`` or ``-``, beginning with a word character
 and ending with one (Azure's ``InvalidResourceName``). Any name placed in a URL path is percent-encoded as one segment (``/``, ``?``, ``#`` and ``%``
 cannot reshape the URL).
+
+Names and ids are compared as Azure Resource Manager compares them: ordinal ignore-case (.NET's
+``StringComparison.OrdinalIgnoreCase``), :func:`fold`. ``TestRG`` and ``testrg`` are one group; ``TestKRG`` and
+``Test\u212aRG`` (Kelvin sign) are two, where ``str.lower()`` and ``str.casefold()`` would make them one.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import quote
 
 from vpnrunbook.policy import rules
@@ -73,3 +78,36 @@ def segment(name: str) -> str:
 
 def _shown(name: str, limit: int = 100) -> str:
     return repr(name if len(name) <= limit else name[:limit] + "…")
+
+
+# ---- comparing names as ARM does -------------------------------------------------------------------------
+# .NET's OrdinalIgnoreCase (System.Globalization.OrdinalCasing, dotnet/runtime): each UTF-16 unit's simple
+# uppercase mapping (ICU u_toupper), except U+0131 dotless i and U+017F long s, which stay themselves (no Turkish
+# i behaviour in ordinal operations), and outside the BMP only these scripts' small letters.
+_ORDINAL_SELF = frozenset("\u0131\u017f")
+_ASTRAL_CASED = ((0x10428, 0x1044F), (0x104D8, 0x104FB), (0x10CC0, 0x10CF2), (0x118C0, 0x118DF), (0x16E60, 0x16E7F),
+                 (0x1E922, 0x1E943))
+
+
+def fold(text: str) -> str:
+    """``text`` in the form in which two names or ids that ARM takes as the same are equal: ASCII letters in lower
+    case (so keys stored before this rule stay valid), every other character by its simple uppercase mapping, as
+    ordinal ignore-case compares them. ``fold("TestRG") == fold("testrg")``; ``fold("TestKRG") !=
+    fold("Test\u212aRG")``; ``ß``, ``ı`` and ``ſ`` stay themselves."""
+    if text.isascii():
+        return text.lower()
+    return "".join(c.lower() if c.isascii() else _fold_char(c) for c in text)
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(c: str) -> str:
+    code = ord(c)
+    if c in _ORDINAL_SELF or (code > 0xFFFF and not any(lo <= code <= hi for lo, hi in _ASTRAL_CASED)):
+        return c
+    upper = c.upper()
+    if len(upper) == 1:
+        return upper
+    # Python's upper() is the full mapping ("ß" -> "SS"); where it has several characters, the simple mapping is
+    # the single-character titlecase when there is one ("\u1f80" -> "\u1f88"), else the character itself.
+    title = c.title()
+    return title if len(title) == 1 else c

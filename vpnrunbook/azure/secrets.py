@@ -3,6 +3,17 @@
 A key is resolved inside the operation that needs it and is never returned in a result, printed,
 logged or put in an exception message. ``generate`` writes a strong random key to a file with mode
 0600 under ``$VPNRUNBOOK_STATE_DIR/secrets/`` and from then on the key is referred to by that file.
+
+A reference is resolved only from the places the operator allows (a job's parameters must not turn any readable
+variable or file into a shared key that anyone with ARM read access can read back):
+
+- ``env:NAME`` — ``NAME`` starts with an allowed prefix: ``$VPNRUNBOOK_SECRET_ENV_PREFIX`` (comma-separated;
+  default ``VPNRUNBOOK_``, which holds the demo's ``VPNRUNBOOK_SEED_KEY``), and is not one of the project's own
+  settings (:data:`PROJECT_SETTINGS`: ``VPNRUNBOOK_SIGNING_KEY``, ``VPNRUNBOOK_EMULATOR_TOKEN`` ...);
+- ``file:PATH`` — the file, symbolic links resolved, lies inside the state folder's ``secrets/`` (where ``generate``
+  and ``vpnrunbook demo`` write keys) or a folder listed in ``$VPNRUNBOOK_SECRETS_DIR`` (``os.pathsep``-separated).
+
+Anything else (``env:WORKER_SECRET``, ``file:/etc/machine-id``) is refused naming the rule (:func:`place_problem`).
 """
 
 from __future__ import annotations
@@ -28,6 +39,20 @@ GENERATED_LENGTH = 32
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
+SECRETS_DIR_ENV = "VPNRUNBOOK_SECRETS_DIR"
+ENV_PREFIX_ENV = "VPNRUNBOOK_SECRET_ENV_PREFIX"
+DEFAULT_ENV_PREFIX = "VPNRUNBOOK_"
+# the project's own settings: never a shared key, whatever the prefix allows
+PROJECT_SETTINGS = frozenset({
+    "VPNRUNBOOK_SIGNING_KEY", "VPNRUNBOOK_SIGNING_DIR", "VPNRUNBOOK_STATE_DIR", "VPNRUNBOOK_EVIDENCE_DIR",
+    "VPNRUNBOOK_DB", "VPNRUNBOOK_EMULATOR_TOKEN", "VPNRUNBOOK_EMULATOR_URL", "VPNRUNBOOK_EMULATOR_CA",
+    "VPNRUNBOOK_TARGET", "VPNRUNBOOK_BIN", "VPNRUNBOOK_REPO", "VPNRUNBOOK_OPERATOR", "VPNRUNBOOK_POLICY_DIR",
+    "VPNRUNBOOK_PROGRESS_FILE", "VPNRUNBOOK_RUN_DIR", "VPNRUNBOOK_RUN_ID", "VPNRUNBOOK_STEP", "VPNRUNBOOK_HEADLESS",
+    "VPNRUNBOOK_SECRETS_DIR", "VPNRUNBOOK_SECRET_ENV_PREFIX", "VPNRUNBOOK_KERNEL_WARM",
+    "VPNRUNBOOK_KERNEL_WARM_MODULES", "VPNRUNBOOK_DEMO_PARALLEL", "VPNRUNBOOK_EMULATOR_TIME_FACTOR",
+    "VPNRUNBOOK_AIRFLOW_RETRIES", "VPNRUNBOOK_AIRFLOW_RETRY_DELAY", "VPNRUNBOOK_CI"})
+
+
 class SecretReferenceError(ValueError):
     """A shared-key reference is malformed or cannot be resolved. The message never holds the key."""
 
@@ -38,6 +63,47 @@ def state_dir() -> Path:
 
 def secrets_dir() -> Path:
     return state_dir() / "secrets"
+
+
+def allowed_env_prefixes() -> tuple[str, ...]:
+    text = os.environ.get(ENV_PREFIX_ENV)
+    prefixes = tuple(p.strip() for p in (text if text is not None else DEFAULT_ENV_PREFIX).split(",") if p.strip())
+    return prefixes
+
+
+def allowed_folders() -> list[Path]:
+    """The folders a ``file:`` reference may point into (resolved): the state folder's ``secrets/`` and
+    ``$VPNRUNBOOK_SECRETS_DIR``'s."""
+    extra = [Path(p).expanduser() for p in os.environ.get(SECRETS_DIR_ENV, "").split(os.pathsep) if p.strip()]
+    return [f.resolve() for f in (secrets_dir(), *extra)]
+
+
+def place_rule() -> str:
+    prefixes = ", ".join(f"{p}*" for p in allowed_env_prefixes()) or "none"
+    folders = ", ".join(str(f) for f in allowed_folders())
+    return (f"env:NAME with NAME in {prefixes} (${ENV_PREFIX_ENV}; not a vpnrunbook setting), or file:PATH "
+            f"inside {folders} (${SECRETS_DIR_ENV}), or generate")
+
+
+def place_problem(ref: str) -> str | None:
+    """Why a well-formed reference points outside the allowed places (None when it is allowed)."""
+    if ref == GENERATE:
+        return None
+    if ref.startswith(ENV_PREFIX):
+        name = ref[len(ENV_PREFIX):]
+        if name in PROJECT_SETTINGS:
+            return f"{name} is a vpnrunbook setting, never a shared key"
+        if not any(name.startswith(p) for p in allowed_env_prefixes()):
+            return f"environment variable {name} is not one the operator allows for keys"
+        return None
+    if ref.startswith(FILE_PREFIX):
+        try:
+            path = key_file(ref).resolve()
+        except (OSError, RuntimeError, ValueError):
+            return "the file's path cannot be resolved"
+        if not any(path.is_relative_to(folder) for folder in allowed_folders()):
+            return f"file {path} is outside the folders the operator allows for keys"
+    return None
 
 
 def is_reference(value: object) -> bool:
@@ -56,14 +122,22 @@ def check_reference(ref: object, *, label: str = "shared_key_ref") -> None:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise SecretReferenceError(f"{label} {ref!r}: {name!r} is not an environment variable name; "
                                        "allowed: env:NAME with letters, digits and '_'")
+        _check_place(ref, label)
         return
     if ref.startswith(FILE_PREFIX):
         if not ref[len(FILE_PREFIX):]:
             raise SecretReferenceError(f"{label} 'file:' has no path; allowed: file:PATH")
+        _check_place(ref, label)
         return
     # Do not echo: the caller may have pasted the key itself.
     raise SecretReferenceError(f"{label} is not a reference (value not shown, it may be a key); "
                                f"allowed: {ALLOWED_FORMS}. Shared keys are never given as literal values.")
+
+
+def _check_place(ref: str, label: str) -> None:
+    why = place_problem(ref)
+    if why is not None:
+        raise SecretReferenceError(f"{label} {ref!r}: {why}; allowed: {place_rule()}")
 
 
 def key_file(ref: str) -> Path:

@@ -6,7 +6,6 @@ The same callable serves the in-process transport (``transport.py``) and ``vpnru
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import sys
 import traceback
@@ -15,8 +14,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from vpnrunbook.emulator import control, errors, limits, routes
-from vpnrunbook.emulator.models import SUPPORTED_API_VERSIONS, Ctx, Response
+from vpnrunbook.emulator import activity_log, control, errors, limits, routes
+from vpnrunbook.emulator.models import SUPPORTED_API_VERSIONS, Ctx, Response, serialized
 from vpnrunbook.emulator.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ class EmulatorApp:
     # ---- WSGI ------------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"].upper()
-        path = environ.get("PATH_INFO", "") or "/"
+        path = _wsgi_text(environ.get("PATH_INFO", "")) or "/"
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
@@ -55,8 +54,8 @@ class EmulatorApp:
         except errors.ArmError as exc:  # refused before the body is read: no token, too large, bad length
             resp = Response(exc.status, exc.body(), exc.headers)
         else:
-            resp = self.handle(method, path, environ.get("QUERY_STRING", ""), headers, body, base_url)
-        payload = b"" if resp.body is None else json.dumps(resp.body).encode()
+            resp = self.handle(method, path, _wsgi_text(environ.get("QUERY_STRING", "")), headers, body, base_url)
+        payload = serialized(resp.body)
         out_headers = {"x-ms-request-id": str(uuid.uuid4()), **resp.headers}
         if resp.body is not None:
             out_headers["Content-Type"] = "application/json; charset=utf-8"
@@ -82,12 +81,23 @@ class EmulatorApp:
         if not public:
             self._authenticate(headers)
         limits.check_size(length, limits.LOGIN_BODY_LIMIT if public else limits.BODY_LIMIT)
-        return environ["wsgi.input"].read(length) if length else b""
+        body = environ["wsgi.input"].read(length) if length else b""
+        if len(body) < length:  # the client went away before sending what it declared: nothing to answer
+            raise errors.DropConnection()
+        return body
 
     # ---- one request -----------------------------------------------------------------------------------
     def handle(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,
                base_url: str) -> Response:
-        """Answer one request; raises :class:`errors.DropConnection` when a fault says to cut the line."""
+        """Answer one request; raises :class:`errors.DropConnection` when a fault says to cut the line.
+        A write's Activity Log events are stored once it is answered (``activity_log.py``)."""
+        started = self.store.now()
+        resp = self._answer(method, path, query_string, headers, body, base_url)
+        activity_log.record(self, method, routes.normalize(path), query_string, headers, resp, started, base_url)
+        return resp
+
+    def _answer(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes,
+                base_url: str) -> Response:
         query = dict(parse_qsl(query_string, keep_blank_values=True))
         path = routes.normalize(path)
         try:
@@ -159,6 +169,16 @@ class EmulatorApp:
     def _count(self, method: str, kind: str) -> None:
         with self.store.write() as db:
             self.store.count(db, method, kind)
+
+
+def _wsgi_text(value: str) -> str:
+    """A PEP 3333 environ string (the request's bytes as latin-1) as the UTF-8 text the client sent, invalid
+    bytes replaced as ``urllib.parse.unquote`` does in-process: ``Grüße`` over HTTPS is the name it is in-process."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:  # already text (a server that decoded UTF-8 itself)
+        return value
+    return raw.decode("utf-8", "replace")
 
 
 def _looks_like_api_version(version: str) -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.store import Record, Store
 
@@ -101,8 +103,19 @@ def new_guid() -> str:
 
 def public_ip_for(key: str) -> str:
     """A stable public address for a resource id, in 20.0.0.0/8 (an Azure public range), never .0 or .255."""
-    digest = hashlib.sha256(key.lower().encode()).digest()
+    digest = hashlib.sha256(fold(key).encode()).digest()
     return f"20.{digest[0]}.{digest[1]}.{1 + digest[2] % 254}"
+
+
+class RawJson(bytes):
+    """A response body already serialized as JSON: the transport and the server send these bytes as they are."""
+
+
+def serialized(body: Any) -> bytes:
+    """A response body as the bytes sent (``b""`` for None)."""
+    if body is None:
+        return b""
+    return bytes(body) if isinstance(body, RawJson) else json.dumps(body).encode("utf-8")
 
 
 @dataclass

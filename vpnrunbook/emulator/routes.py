@@ -8,6 +8,7 @@ from functools import partial
 
 from vpnrunbook.emulator import lro
 from vpnrunbook.emulator.handlers import (
+    activity_log,
     common,
     connections,
     deployments,
@@ -91,6 +92,9 @@ ROUTES: list[Route] = [
     _route(SUB + r"/resources", "Microsoft.Resources", "read", get=resource_list.list_resources),
     _route(SUB + r"/providers", None, "read", get=subscriptions.list_providers),
     _route(SUB + r"/providers/(?P<namespace>[A-Za-z.]+)", None, "read", get=subscriptions.get_provider),
+    # its api-version (Microsoft.Insights 2015-04-01) is checked by the handler
+    _route(SUB + r"/providers/microsoft\.insights/eventtypes/management/values", None, "read",
+           get=activity_log.list_events),
     _route(RG + DEPLOYMENTS + r"/" + NAME, "Microsoft.Resources", put=deployments.put,
            get=deployments.get, delete=deployments.delete),
     _route(RG + DEPLOYMENTS + r"/" + NAME + "/operations", "Microsoft.Resources",

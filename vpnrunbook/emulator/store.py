@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator.private_files import private_dir, private_file, private_umask, tighten_database
 
 DEFAULT_TIME_FACTOR = 0.002
 FAILED_SUFFIX = ":failed"  # op_kind "create:failed": the operation runs, then the resource is Failed
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
-    key TEXT PRIMARY KEY,            -- lower-cased ARM id
+    key TEXT PRIMARY KEY,            -- the ARM id folded as ARM compares ids (vpnrunbook.azure.names.fold)
     id TEXT NOT NULL,                -- ARM id as created
     sub TEXT NOT NULL, rg TEXT NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL,
     location TEXT, body TEXT NOT NULL, etag TEXT NOT NULL,
@@ -34,6 +35,9 @@ CREATE TABLE IF NOT EXISTS resources (
     op_id TEXT, op_kind TEXT, op_start REAL, op_done REAL
 );
 CREATE INDEX IF NOT EXISTS resources_scope ON resources (sub, type, rg, seq);
+CREATE INDEX IF NOT EXISTS resources_seq ON resources (seq);          -- save(): MAX(seq) without a scan
+CREATE INDEX IF NOT EXISTS resources_type_id ON resources (type, id);  -- Resource Graph pages in id order
+CREATE INDEX IF NOT EXISTS resources_op_kind ON resources (op_kind);   -- purge() before each write: no scan
 CREATE TABLE IF NOT EXISTS operations (
     op_id TEXT PRIMARY KEY, resource_key TEXT NOT NULL, kind TEXT NOT NULL, location TEXT,
     start REAL NOT NULL, done REAL NOT NULL, status TEXT NOT NULL, error TEXT, result TEXT
@@ -47,6 +51,13 @@ CREATE TABLE IF NOT EXISTS faults (
 );
 CREATE TABLE IF NOT EXISTS stats (method TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL,
                                   PRIMARY KEY (method, kind));
+CREATE TABLE IF NOT EXISTS activity_log (  -- Activity Log events (activity_log.py); columns lower-cased for filters
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, sub TEXT NOT NULL, rg TEXT NOT NULL,
+    resource_id TEXT NOT NULL, correlation_id TEXT NOT NULL, provider TEXT NOT NULL, caller TEXT NOT NULL,
+    status TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS activity_log_time ON activity_log (sub, ts);
+CREATE INDEX IF NOT EXISTS activity_log_age ON activity_log (ts);
 """
 
 
@@ -193,6 +204,24 @@ class Store:
                 except sqlite3.OperationalError as exc:
                     if "duplicate column" not in str(exc).lower():
                         raise
+        self._refold_keys(conn)
+
+    @staticmethod
+    def _refold_keys(conn: sqlite3.Connection) -> None:
+        """Keys written before names were folded as ARM does (``str.lower()``) differ from today's only where an
+        id has a non-ASCII character: fold those again (with their rows' operations and secrets)."""
+        rows = conn.execute("SELECT key, id FROM resources WHERE key GLOB '*[^ -~]*'").fetchall()
+        for old, rid in rows:
+            new = fold(rid)
+            if new == old:
+                continue
+            parts = rid.split("/")
+            rg = fold(parts[4]) if len(parts) > 4 else ""
+            conn.execute("UPDATE OR REPLACE resources SET key = ?, rg = ? WHERE key = ?", (new, rg, old))
+            conn.execute("UPDATE operations SET resource_key = ? WHERE resource_key = ?", (new, old))
+            conn.execute("UPDATE OR REPLACE secrets SET resource_key = ? || substr(resource_key, ?) "
+                         "WHERE resource_key = ? OR substr(resource_key, 1, ?) = ?",
+                         (new, len(old) + 1, old, len(old) + 1, old + "#"))
 
     # ---- connections and transactions ---------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -244,16 +273,16 @@ class Store:
 
     def get(self, db: sqlite3.Connection, key: str, now: float) -> Record | None:
         row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM resources WHERE key = ? AND {self._VISIBLE}",
-                         (key.lower(), now)).fetchone()
+                         (fold(key), now)).fetchone()
         return _record(row) if row else None
 
     def list(self, db: sqlite3.Connection, now: float, *, sub: str, type: str, rg: str | None = None,
              after_seq: int = 0, limit: int | None = None) -> list[Record]:
         sql = f"SELECT {', '.join(_COLUMNS)} FROM resources WHERE sub = ? AND type = ? AND seq > ? AND {self._VISIBLE}"
-        args: list[Any] = [sub.lower(), type.lower(), after_seq, now]
+        args: list[Any] = [fold(sub), fold(type), after_seq, now]
         if rg is not None:
             sql += " AND rg = ?"
-            args.append(rg.lower())
+            args.append(fold(rg))
         sql += " ORDER BY seq"
         if limit is not None:
             sql += " LIMIT ?"
@@ -262,27 +291,51 @@ class Store:
 
     def list_where(self, db: sqlite3.Connection, now: float, *, type: str, sub: str | None = None,
                    rg: str | None = None, body_contains: str | None = None) -> list[Record]:
-        """``body_contains``: only rows whose stored body mentions this text (case-insensitive), filtered in
-        SQL so a lookup among thousands of resources does not parse every body."""
+        """``body_contains``: only rows whose stored body mentions this text (as ARM compares names), filtered in
+        SQL so a lookup among thousands of resources does not parse every body. (An ASCII text: SQLite's lower()
+        folds ASCII letters only, which is :func:`fold` for it, since no other character folds to an ASCII one;
+        bodies are stored with non-ASCII characters escaped, so other texts are compared after parsing.)"""
         sql = f"SELECT {', '.join(_COLUMNS)} FROM resources WHERE type = ? AND {self._VISIBLE}"
-        args: list[Any] = [type.lower(), now]
+        args: list[Any] = [fold(type), now]
         if sub is not None:
             sql += " AND sub = ?"
-            args.append(sub.lower())
+            args.append(fold(sub))
         if rg is not None:
             sql += " AND rg = ?"
-            args.append(rg.lower())
-        if body_contains:
+            args.append(fold(rg))
+        if body_contains and body_contains.isascii():
             sql += " AND instr(lower(body), ?) > 0"
-            args.append(body_contains.lower())
-        return [_record(r) for r in db.execute(sql + " ORDER BY seq", args).fetchall()]
+            args.append(fold(body_contains))
+        found = [_record(r) for r in db.execute(sql + " ORDER BY seq", args).fetchall()]
+        if body_contains and not body_contains.isascii():
+            wanted = fold(body_contains)
+            found = [r for r in found if wanted in fold(json.dumps(r.body, ensure_ascii=False))]
+        return found
+
+    def get_many(self, db: sqlite3.Connection, keys: list[str], now: float) -> dict[str, Record]:
+        """{key: record} of the ``keys`` that exist (one query per 500 keys instead of one per key)."""
+        out: dict[str, Record] = {}
+        wanted = sorted({k.lower() for k in keys if k})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            sql = (f"SELECT {', '.join(_COLUMNS)} FROM resources WHERE key IN ({','.join('?' * len(chunk))}) "
+                   f"AND {self._VISIBLE}")
+            for row in db.execute(sql, (*chunk, now)).fetchall():
+                rec = _record(row)
+                out[rec.key] = rec
+        return out
+
+    def count_in(self, db: sqlite3.Connection, now: float, *, subs: list[str], type: str) -> int:
+        marks = ",".join("?" * len(subs))
+        return int(db.execute(f"SELECT count(*) FROM resources WHERE sub IN ({marks}) AND type = ? AND "
+                              f"{self._VISIBLE}", (*[s.lower() for s in subs], type.lower(), now)).fetchone()[0])
 
     def save(self, db: sqlite3.Connection, rec: Record) -> Record:
         if not rec.seq:
             rec.seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM resources").fetchone()[0])
         values = [getattr(rec, c) for c in _COLUMNS]
         values[_COLUMNS.index("body")] = json.dumps(rec.body, sort_keys=True)
-        values[_COLUMNS.index("key")] = rec.key.lower()
+        values[_COLUMNS.index("key")] = fold(rec.key)
         db.execute(f"INSERT OR REPLACE INTO resources ({', '.join(_COLUMNS)}) VALUES "
                    f"({', '.join('?' for _ in _COLUMNS)})", values)
         return rec
@@ -296,8 +349,8 @@ class Store:
             _delete_secrets(db, key)
 
     def remove(self, db: sqlite3.Connection, key: str) -> None:
-        db.execute("DELETE FROM resources WHERE key = ?", (key.lower(),))
-        _delete_secrets(db, key.lower())
+        db.execute("DELETE FROM resources WHERE key = ?", (fold(key),))
+        _delete_secrets(db, fold(key))
 
     # ---- operations -------------------------------------------------------------------------
     def add_operation(self, db: sqlite3.Connection, *, op_id: str, resource_key: str, kind: str,
@@ -305,7 +358,7 @@ class Store:
                       error: dict[str, Any] | None = None, result: dict[str, Any] | None = None) -> None:
         db.execute("INSERT INTO operations (op_id, resource_key, kind, location, start, done, status, error, result) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   (op_id, resource_key.lower(), kind, location, start, done, status,
+                   (op_id, fold(resource_key), kind, location, start, done, status,
                     json.dumps(error) if error else None, json.dumps(result) if result is not None else None))
 
     def get_operation(self, db: sqlite3.Connection, op_id: str) -> dict[str, Any] | None:
@@ -321,11 +374,11 @@ class Store:
 
     # ---- secrets ----------------------------------------------------------------------------
     def get_secret(self, db: sqlite3.Connection, key: str) -> str | None:
-        row = db.execute("SELECT shared_key FROM secrets WHERE resource_key = ?", (key.lower(),)).fetchone()
+        row = db.execute("SELECT shared_key FROM secrets WHERE resource_key = ?", (fold(key),)).fetchone()
         return row[0] if row else None
 
     def set_secret(self, db: sqlite3.Connection, key: str, value: str) -> None:
-        db.execute("INSERT OR REPLACE INTO secrets (resource_key, shared_key) VALUES (?, ?)", (key.lower(), value))
+        db.execute("INSERT OR REPLACE INTO secrets (resource_key, shared_key) VALUES (?, ?)", (fold(key), value))
 
     # ---- settings ---------------------------------------------------------------------------
     def get_setting(self, db: sqlite3.Connection, key: str) -> str | None:
@@ -355,8 +408,10 @@ class Store:
 
     # ---- whole state ------------------------------------------------------------------------
     def reset(self, db: sqlite3.Connection) -> None:
-        for table in ("resources", "operations", "secrets", "settings", "faults", "stats"):
+        for table in ("resources", "operations", "secrets", "settings", "faults", "stats", "activity_log"):
             db.execute(f"DELETE FROM {table}")
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'graph_index'").fetchone():
+            db.execute("DELETE FROM graph_index")   # Resource Graph's rows (handlers/resource_graph.py)
 
 
 def _delete_secrets(db: sqlite3.Connection, key: str) -> None:

@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from azure.core.exceptions import ServiceResponseError
@@ -22,6 +22,31 @@ from azure.core.utils import case_insensitive_dict
 
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.app import EmulatorApp
+from vpnrunbook.emulator.models import RawJson, serialized
+
+LARGE_BODY = 64 * 1024            # a response body larger than this is kept serialized in ``exchanges``
+LARGE_BODIES_BUDGET = 16 * 1024 * 1024   # at most this much of them; the oldest beyond it are dropped
+
+
+class KeptBody(Mapping[str, Any]):
+    """A large response body in ``exchanges``: its JSON bytes, read on access (not kept parsed), dropped when the
+    log's budget for large bodies is spent (then it reads as ``{"_dropped": "<n> bytes"}``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.size = len(data)
+        self.data: bytes | None = data
+
+    def _value(self) -> dict[str, Any]:
+        return json.loads(self.data) if self.data is not None else {"_dropped": f"{self.size} bytes"}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._value()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._value())
+
+    def __len__(self) -> int:
+        return len(self._value())
 
 
 class InProcessResponse(HttpResponse):
@@ -132,6 +157,7 @@ class InProcessTransport(HttpTransport):
         # The last exchanges in full, for inspection: (method, url, status, response headers, response JSON)
         self.exchanges: deque[tuple[str, str, int, dict[str, str], Any]] = deque(maxlen=max_exchanges)
         self.sleeps: list[float] = []
+        self._large: deque[KeptBody] = deque()   # the large bodies kept, oldest first, within the budget
         self._lock = threading.Lock()
 
     def __enter__(self) -> InProcessTransport:
@@ -152,6 +178,16 @@ class InProcessTransport(HttpTransport):
         if not self.fast_sleep:
             time.sleep(duration)
 
+    def _keep_large(self, body: bytes) -> KeptBody:
+        kept = KeptBody(body)
+        self._large.append(kept)
+        total = sum(k.size for k in self._large)
+        while total > LARGE_BODIES_BUDGET and len(self._large) > 1:
+            oldest = self._large.popleft()
+            total -= oldest.size
+            oldest.data = None
+        return kept
+
     def send(self, request: Any, **kwargs: Any) -> InProcessResponse:
         url = urllib.parse.urlsplit(request.url)
         data = getattr(request, "content", None)
@@ -170,7 +206,7 @@ class InProcessTransport(HttpTransport):
             with self._lock:
                 self.requests.append((request.method.upper(), path, 0))
             raise ServiceResponseError(f"Connection closed by the emulator ({exc})") from None
-        body = b"" if resp.body is None else json.dumps(resp.body).encode("utf-8")
+        body = serialized(resp.body)
         out = dict(resp.headers)
         if resp.body is not None:
             out["Content-Type"] = "application/json; charset=utf-8"
@@ -180,6 +216,10 @@ class InProcessTransport(HttpTransport):
             kept = resp.body
             if path.lower().endswith("/sharedkey") and isinstance(kept, dict) and "value" in kept:
                 kept = {**kept, "value": "<redacted>"}  # the key never lands in an inspectable log
+            elif len(body) > LARGE_BODY:  # a page of 1,000 rows: not every one parsed in memory for the log
+                kept = self._keep_large(body)
+            elif isinstance(kept, RawJson):
+                kept = json.loads(body)
             self.exchanges.append((request.method.upper(), request.url, resp.status, dict(resp.headers), kept))
         from vpnrunbook.emulator.app import REASONS
 

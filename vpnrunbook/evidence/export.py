@@ -9,6 +9,12 @@ text), so every script or stylesheet that points at the network is removed, and 
 The page is then sanitized (``htmlsanitize``): a notebook's outputs and markdown carry text from parameter files,
 so no inline event handler, ``javascript:`` URL, frame or script stays, except the scripts the export template
 itself writes (learnt from exporting a tiny notebook with the same template).
+
+A lean page (issue 24): the lab template's ``<head>`` carries about 265 KB of JupyterLab's stylesheets (its
+themes, CodeMirror, every widget's CSS) and a MathJax configuration script, the same in every run. None of it is
+content: the head is replaced by :data:`LEAN_CSS` (a few KB: cells, text and error outputs with their ANSI
+colours, tables, markdown), and the body — every output, the change record, the outputs' own styles — is kept
+byte for byte. The page holds no script. The full notebook is notebook.ipynb beside it, as before.
 """
 
 from __future__ import annotations
@@ -27,12 +33,60 @@ NOTE = ("<!-- vpnrunbook: exported for offline reading; scripts and stylesheets 
 
 def make_offline(html: str) -> str:
     """Remove every network-loaded script/stylesheet (and inline scripts that import from the network), then
-    everything a browser could run that the export template did not write (``htmlsanitize.sanitize``)."""
+    everything a browser could run that the export template did not write (``htmlsanitize.sanitize``); the
+    template's head (stylesheets, MathJax configuration) becomes the lean one (:func:`lean_head`)."""
     from vpnrunbook.evidence.sanitize import sanitize
 
     html = _strip_remote(html)
     html = sanitize(html, allowed_scripts=template_scripts())
-    return html.replace("<head>", "<head>\n" + NOTE, 1)
+    return lean_head(html).replace("<head>", "<head>\n" + NOTE, 1)
+
+
+_HEAD_RE = re.compile(r"<head\b[^>]*>(.*?)</head>", re.I | re.S)
+_HEAD_BLOCK_RE = re.compile(r"<(style|script)\b[^>]*>.*?</\1\s*>", re.I | re.S)
+# What the evidence page needs to read well: the lab template's class names, styled in a few KB
+LEAN_CSS = """<style type="text/css">
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;font-size:14px;line-height:1.45;color:#1f1f1f;
+margin:0;background:#fff}
+.jp-Notebook{max-width:1200px;margin:0 auto;padding:8px 16px 32px}
+.jp-Cell{margin:6px 0;padding:2px 0}
+.jp-Collapser,.jp-InputPrompt,.jp-OutputPrompt,.jp-mod-noInput .jp-InputArea,a.anchor-link{display:none}
+.jp-OutputArea-child{display:block;margin:2px 0}
+.jp-OutputArea-output{overflow-x:auto}
+pre,code,.jp-RenderedText pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
+.jp-RenderedText pre{margin:0;padding:2px 0;white-space:pre-wrap;word-break:break-word}
+.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]{background:#fdd;padding:2px 6px}
+.jp-RenderedHTMLCommon table,table.dataframe{border-collapse:collapse;margin:6px 0;font-size:12.5px}
+.jp-RenderedHTMLCommon th,.jp-RenderedHTMLCommon td,table.dataframe th,table.dataframe td{border:1px solid #ccc;
+padding:2px 8px;text-align:left;vertical-align:top}
+.jp-RenderedHTMLCommon thead,table.dataframe thead{background:#f2f2f2}
+.jp-RenderedHTMLCommon tbody tr:nth-child(odd){background:#fafafa}
+.jp-RenderedHTMLCommon h1{font-size:1.7em}.jp-RenderedHTMLCommon h2{font-size:1.4em}
+.jp-RenderedHTMLCommon h3{font-size:1.2em}.jp-RenderedHTMLCommon h1,.jp-RenderedHTMLCommon h2,
+.jp-RenderedHTMLCommon h3{margin:.8em 0 .4em}
+.jp-RenderedHTMLCommon code{background:#f3f3f3;padding:0 3px;border-radius:3px}
+.jp-RenderedHTMLCommon pre{background:#f6f6f6;padding:6px 8px;overflow-x:auto}
+.jp-RenderedHTMLCommon blockquote{border-left:3px solid #ccc;margin:0;padding-left:10px;color:#555}
+.jp-RenderedSVG svg,.jp-RenderedImage img{max-width:100%;height:auto}
+.ansi-black-fg{color:#3e424d}.ansi-red-fg{color:#e75c58}.ansi-green-fg{color:#00a250}
+.ansi-yellow-fg{color:#ddb62b}.ansi-blue-fg{color:#208ffb}.ansi-magenta-fg{color:#d160c4}
+.ansi-cyan-fg{color:#60c6c8}.ansi-white-fg{color:#c5c1b4}.ansi-black-bg{background:#3e424d}
+.ansi-red-bg{background:#e75c58}.ansi-green-bg{background:#00a250}.ansi-yellow-bg{background:#ddb62b}
+.ansi-blue-bg{background:#208ffb}.ansi-magenta-bg{background:#d160c4}.ansi-cyan-bg{background:#60c6c8}
+.ansi-white-bg{background:#c5c1b4}.ansi-bold{font-weight:bold}.ansi-underline{text-decoration:underline}
+@media print{.jp-Notebook{max-width:none}}
+</style>"""
+
+
+def lean_head(html: str) -> str:
+    """``html`` with the stylesheets and scripts of its ``<head>`` (all written by the export template, never
+    by a notebook's outputs, which are in the body) replaced by :data:`LEAN_CSS`; the body is left as it is."""
+    m = _HEAD_RE.search(html)
+    if m is None:
+        return html
+    inner = _HEAD_BLOCK_RE.sub("", m.group(1))
+    inner = re.sub(r"\n\s*\n+", "\n", inner).rstrip() + "\n" + LEAN_CSS + "\n"
+    return html[:m.start(1)] + inner + html[m.end(1):]
 
 
 def _strip_remote(html: str) -> str:

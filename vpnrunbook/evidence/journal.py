@@ -9,6 +9,9 @@ the Python API or a fleet rollout — goes through it, so none can skip its reco
   the body to PUT (never a secret: those travel by reference) and the ETag read for the plan; the operator, the
   target (emulator | azure + subscription), the time, the run id and the step. If it cannot be written (disk
   full, ledger unwritable), the write is refused: :class:`EvidenceUnavailableError`, nothing changed.
+  It also holds the request ids every write sends (:func:`request_ids`): ``correlation_id`` (the intent id as a
+  GUID, sent as ``x-ms-correlation-request-id``) and per write ``client_request_id`` (``x-ms-client-request-id``);
+  Azure's Activity Log keeps both with each event of the write (``vpnrunbook evidence crosscheck`` joins on them).
 * ``kind: outcome`` — what happened: ``applied`` (every write, its new ETag, the verify result), ``failed`` (the
   error, what was written before it), ``accepted`` (a long-running create started and not waited for), and
   ``unplanned_changes`` when the after-state holds changes the plan did not make (another writer).
@@ -33,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.evidence import RUN_DIR_ENV, RUN_ID_ENV, ledger
+from vpnrunbook.evidence import RUN_DIR_ENV, RUN_ID_ENV, ledger, signing
 
 INTENT, OUTCOME, RECONCILE, RUN = "intent", "outcome", "reconcile", "run"
 STAGING_DIR = ".staging"  # per run in progress: its lock, and the runner's unscrubbed work files
@@ -102,13 +105,14 @@ class RunScope:
     def run_dir(self) -> Path | None:
         return None if self.run_id is None else self.root / self.run_id
 
-    def ensure_run(self) -> str:
-        """The run id, creating the run folder on first use (outside the runner)."""
+    def ensure_run(self, subjects: list[str] | tuple[str, ...] = ()) -> str:
+        """The run id, creating the run folder on first use (outside the runner), named after the step and the
+        connections the first intent writes (``subjects``)."""
         with _LOCK:  # the workers of a fleet rollout share one run
             if self.run_id is None:
-                from vpnrunbook.evidence.rundir import new_run_dir
+                from vpnrunbook.evidence.rundir import new_run_dir, run_name
 
-                run_id = new_run_dir(self.root, _safe(self.step), self.started).name
+                run_id = new_run_dir(self.root, run_name(_safe(self.step), subjects), self.started).name
                 self.lock_fd = lock_run(self.root, run_id)
                 self.run_id = run_id
             return self.run_id
@@ -221,14 +225,18 @@ def intent(scope: RunScope, session: Any, *, step: str, writes: list[dict[str, A
 
     fresh = scope.run_id is None
     try:
-        run_id = scope.ensure_run()
+        run_id = scope.ensure_run([str(w["name"]) for w in writes if w.get("kind") == "connection" and w.get("name")])
         scope.target = scope.target or target_of(session)
         scope.secret_refs |= {w["shared_key_ref"] for w in writes if w.get("shared_key_ref")}
+        intent_id = uuid.uuid4().hex
+        ids = {"intent_id": intent_id, "key_tag": signing.load_signer().keyid[:8]}  # the key that signs the line
         views = [{k: v for k, v in w.items() if k != "shared_key_ref"}
-                 | {"shared_key": f"by reference {w['shared_key_ref']}" if w.get("shared_key_ref") else None}
+                 | {"shared_key": f"by reference {w['shared_key_ref']}" if w.get("shared_key_ref") else None,
+                    "client_request_id": request_ids(ids, str(w["resource_id"]))["client_request_id"]}
                  for w in writes]
-        entry = {"kind": INTENT, "intent_id": uuid.uuid4().hex, "run_id": run_id, "step": step,
+        entry = {"kind": INTENT, "intent_id": intent_id, "run_id": run_id, "step": step,
                  "time": now_iso(), "operator": operator(), **target_of(session),
+                 "correlation_id": request_ids(ids, "")["correlation_id"],
                  "plan_created_at": plan_created_at, "writes": views,
                  "warnings": [str(w) for w in warnings], "tunnel_warnings": list(tunnel_warnings)}
         if scope.owner == "interactive":
@@ -250,16 +258,21 @@ def outcome(scope: RunScope, intent_entry: dict[str, Any], *, status: str, after
             unplanned: list[dict[str, Any]] | None = None, detail: dict[str, Any] | None = None) -> dict[str, Any]:
     """Record what happened to the writes of ``intent_entry`` (raises OSError when it cannot be written)."""
     after = after or {}
+    sent = {v["resource_id"]: v["client_request_id"] for v in intent_entry.get("writes") or []
+            if v.get("client_request_id")}
     entry: dict[str, Any] = {
         "kind": OUTCOME, "intent_id": intent_entry["intent_id"], "run_id": intent_entry["run_id"],
         "step": intent_entry["step"], "time": now_iso(), "status": status,
         # the intent's target: the signed statement of the outcome names it too (an emulator outcome never passes
         # `evidence verify --target azure`, and an Azure one passes it)
-        **{k: intent_entry.get(k) for k in ("target", "subscription_id", "endpoint") if k in intent_entry},
+        **{k: intent_entry.get(k) for k in ("target", "subscription_id", "endpoint", "correlation_id")
+           if k in intent_entry},
         "written": [{"resource_id": w["resource_id"], "label": w["label"],
                      "etag": (after.get(w["resource_id"]) or {}).get("etag"),
                      "provisioning_state": ((after.get(w["resource_id"]) or {}).get("properties") or {}).get(
-                         "provisioningState")} for w in written],
+                         "provisioningState"),
+                     **({"client_request_id": sent[w["resource_id"]]} if w["resource_id"] in sent else {})}
+                    for w in written],
     }
     if error is not None:
         entry["error"] = {"type": type(error).__name__, "message": str(error)[:2000]}
@@ -270,6 +283,60 @@ def outcome(scope: RunScope, intent_entry: dict[str, Any], *, status: str, after
     if detail:
         entry.update(detail)
     return _append(scope, entry)
+
+
+# ---- request ids: what ties a write Azure saw to its record ----------------------------------------------------
+TOOL_MARK = b"vpnrbk".hex()  # the last 12 hex digits of every client request id this tool sends
+NO_KEY_TAG = "00000000"
+
+
+def key_tag_of(intent_entry: dict[str, Any]) -> str:
+    """The first 8 hex digits of the keyid that signed the intent line (``key_tag`` before it is signed)."""
+    signatures = (intent_entry.get(ledger.ENVELOPE) or {}).get("signatures") or [{}]
+    keyid = str(signatures[0].get("keyid") or intent_entry.get("key_tag") or NO_KEY_TAG)
+    return keyid[:8].lower() if len(keyid) >= 8 and all(c in "0123456789abcdefABCDEF" for c in keyid[:8]) \
+        else NO_KEY_TAG
+
+
+def request_ids(intent_entry: dict[str, Any], resource_id: str, *, key_tag: str | None = None) -> dict[str, str]:
+    """The ``x-ms-correlation-request-id`` and ``x-ms-client-request-id`` of one write of an intent.
+
+    The correlation id is the intent id written as a GUID (an auditor filters the Activity Log on it:
+    ``az monitor activity-log list --correlation-id``). The client request id is a GUID (RFC 9562 version 8):
+    4 bytes of the signing key's id (``key_tag``, else the one that signed the intent line), 6 bytes of SHA-256 of
+    intent id and resource id, then :data:`TOOL_MARK`. So it is the same on a retry, derivable from the ledger alone,
+    and recognisable in the Activity Log as this tool's — and as this key's — when the ledger no longer holds it.
+    """
+    import hashlib
+
+    raw = str(intent_entry.get("intent_id") or "")
+    try:
+        correlation = str(uuid.UUID(hex=raw))
+    except ValueError:
+        correlation = str(uuid.uuid5(uuid.NAMESPACE_URL, f"vpnrunbook:intent:{raw}"))
+    tag = bytes.fromhex(key_tag or key_tag_of(intent_entry))
+    digest = bytearray(tag + hashlib.sha256(f"{raw}:{resource_id.lower()}".encode()).digest()[:6]
+                       + bytes.fromhex(TOOL_MARK))
+    digest[6] = (digest[6] & 0x0F) | 0x80  # version 8 (vendor-defined)
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC variant
+    return {"correlation_id": correlation, "client_request_id": str(uuid.UUID(bytes=bytes(digest)))}
+
+
+def tool_key_tag(value: str | None) -> str | None:
+    """The key tag (first 8 hex digits) of a client request id :func:`request_ids` made, or None when the id is
+    not this tool's (version 8, ending in the tool's mark)."""
+    try:
+        parsed = uuid.UUID(str(value or ""))
+    except ValueError:
+        return None
+    if parsed.version != 8 or not parsed.hex.endswith(TOOL_MARK):
+        return None
+    return parsed.hex[:8]
+
+
+def is_tool_request_id(value: str | None) -> bool:
+    """Whether a client request id is one :func:`request_ids` makes."""
+    return tool_key_tag(value) is not None
 
 
 def reconcile_entry(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
@@ -303,24 +370,31 @@ def incomplete_findings(entries: list[dict[str, Any]]) -> list[ledger.Finding]:
 
 
 
-def folder_findings(root: Path, journal: list[dict[str, Any]]) -> list[ledger.Finding]:
-    """Run folders without a manifest (a run cut off: killed, disk full) and staging left by one."""
+def folder_findings(root: Path, journal: list[dict[str, Any]], *,
+                    notices: list[ledger.Finding] | None = None) -> list[ledger.Finding]:
+    """Run folders without a manifest (a run cut off: killed, disk full) and staging left by one. A run still in
+    progress (its lock held) is a notice, not a finding."""
     out = []
+    notices = notices if notices is not None else []
     journaled = {e.get("run_id") for e in journal}
+    busy = set()
+    staging = root / STAGING_DIR
+    if staging.is_dir():
+        busy = {d.name for d in staging.iterdir() if run_in_progress(root, d.name)}
+    for name in sorted(busy):
+        notices.append(ledger.Finding(f"run {name}", "is in progress: its evidence is not complete yet and is not "
+                                                     "checked (verify again when it has ended)"))
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if (d / "manifest.json").exists():
+        if (d / "manifest.json").exists() or d.name in busy:
             continue
         what = ("its change records are in the ledger" if d.name in journaled
                 else "no change record names it (cut off before any change)")
         out.append(ledger.Finding(f"run {d.name}", f"has no manifest: the run was cut off (killed, disk full) before "
                                                    f"its evidence was complete; {what} — `vpnrunbook evidence "
                                                    "reconcile` records what happened and closes it"))
-    staging = root / STAGING_DIR
     if staging.is_dir():
         for d in sorted(staging.iterdir()):
-            if run_in_progress(root, d.name):
-                out.append(ledger.Finding(f"run {d.name}", "is still in progress (its evidence is not complete yet)"))
-            else:
+            if d.name not in busy:
                 out.append(ledger.Finding(f"run {d.name}", f"left work files in {STAGING_DIR}/ (the run was killed); "
                                                            "`vpnrunbook evidence reconcile` removes them"))
     return out

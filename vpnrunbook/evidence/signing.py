@@ -111,16 +111,28 @@ class PublicKey:
         return FINGERPRINT_PREFIX + self.keyid
 
     def verify(self, signature: bytes, message: bytes) -> bool:
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
         if self.raw is None:
             return False
+        loaded = _loaded.get(self.raw)
+        if loaded is None:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+            loaded = Ed25519PublicKey.from_public_bytes(self.raw)
+            if len(_loaded) < 1024:
+                _loaded[self.raw] = loaded
         try:
-            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, message)
-        except InvalidSignature:
-            return False
+            loaded.verify(signature, message)
+        except Exception as exc:  # cryptography's InvalidSignature (imported only when one is raised)
+            from cryptography.exceptions import InvalidSignature
+
+            if isinstance(exc, InvalidSignature):
+                return False
+            raise
         return True
+
+
+_loaded: dict[bytes, Any] = {}  # raw public key -> its loaded Ed25519PublicKey (loading is half a verify's cost)
+_embedded: dict[str, PublicKey | None] = {}  # a statement's base64 publicKey -> the PublicKey it is
 
 
 class Signer:
@@ -158,7 +170,14 @@ class Signer:
 
     def envelope(self, entry: dict[str, Any]) -> dict[str, Any]:
         """The DSSE envelope over ``entry``'s statement (``entry`` is the line without ``envelope``)."""
-        payload = _canonical(self.statement(entry))
+        return self.sign_statement(self.statement(entry))
+
+    def signer_info(self) -> dict[str, str]:
+        return {"keyid": self.keyid, "publicKey": self._public_b64}
+
+    def sign_statement(self, statement: dict[str, Any]) -> dict[str, Any]:
+        """The DSSE envelope over any in-toto statement (a ledger line's, a checkpoint's)."""
+        payload = _canonical(statement)
         sig = self._private.sign(pae(PAYLOAD_TYPE, payload))
         return {"payloadType": PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode("ascii"),
                 "signatures": [{"keyid": self.keyid, "sig": base64.b64encode(sig).decode("ascii")}]}
@@ -278,10 +297,12 @@ def _load_or_create(key_path: Path, pub_path: Path, *, create: bool) -> Signer:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    _refuse_open_folder(key_path.parent)
     if not key_path.exists():
         if not create:
             raise SigningError(f"no signing key at {key_path}")
         _create(key_path, pub_path)
+        _refuse_open_folder(key_path.parent)
     try:
         mode = key_path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -297,7 +318,39 @@ def _load_or_create(key_path: Path, pub_path: Path, *, create: bool) -> Signer:
     signer = Signer(private, key_path, pub_path)
     if not pub_path.exists():
         _write_new(pub_path, _public_pem(signer), 0o644)
+    _refuse_foreign_pub(signer, pub_path)
     return signer
+
+
+def _refuse_open_folder(folder: Path) -> None:
+    """A key folder others can write is refused: they could swap the key, its public half or the anchors."""
+    try:
+        st = folder.stat()
+    except FileNotFoundError:
+        return   # created 0700 by _create
+    except OSError as exc:
+        raise SigningError(f"signing key folder {folder} cannot be read ({exc.strerror or exc})") from None
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise SigningError(f"signing key folder {folder} can be written by other users (mode "
+                           f"{stat.S_IMODE(st.st_mode):04o}): they could replace the key or its public half; "
+                           f"fix: chmod 700 {folder} (or use another folder: ${DIR_ENV} or ${KEY_ENV})")
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise SigningError(f"signing key folder {folder} belongs to another user (uid {st.st_uid}); fix: use a "
+                           f"folder of your own (${DIR_ENV} or ${KEY_ENV}) or chown it")
+
+
+def _refuse_foreign_pub(signer: Signer, pub_path: Path) -> None:
+    """The public key file beside the key must be the key's own half (a planted one would be handed to auditors
+    as the key to verify with)."""
+    try:
+        raw = _raw_public(pub_path.read_bytes())
+    except OSError as exc:
+        raise SigningError(f"public key {pub_path} cannot be read ({exc.strerror or exc})") from None
+    if raw != signer.raw_public:
+        what = "is not an Ed25519 public key" if raw is None else f"is another key ({fingerprint_of(raw)})"
+        raise SigningError(f"public key {pub_path} does not match the signing key {signer.key_path} "
+                           f"({signer.fingerprint}): it {what} — planted, or left from an earlier key; fix: remove "
+                           f"{pub_path} (it is written again from the key) after checking who put it there")
 
 
 def _public_pem(signer: Signer) -> bytes:
@@ -346,6 +399,15 @@ def _write_new(path: Path, data: bytes, mode: int) -> bool:
         return True
     finally:
         os.unlink(tmp)
+
+
+def anchor_dir_for(key: PublicKey) -> Path | None:
+    """Where the anchors of ``key`` are kept: this host's signer folder when ``key`` is this host's key (given as
+    its file, a copy of it or its fingerprint), else the folder of the key file given (None for a fingerprint)."""
+    local = local_public_key()
+    if local is not None and local.keyid == key.keyid:
+        return key_paths()[0].parent
+    return key.path.parent if key.path is not None else None
 
 
 def local_public_key() -> PublicKey | None:
@@ -460,10 +522,14 @@ def _embedded_key(statement: dict[str, Any]) -> PublicKey | None:
     signer = (statement.get("predicate") or {}).get("signer") if isinstance(statement.get("predicate"), dict) else None
     if not isinstance(signer, dict):
         return None
+    text = str(signer.get("publicKey", ""))
+    if text in _embedded:
+        return _embedded[text]
     try:
-        raw = base64.b64decode(str(signer.get("publicKey", "")), validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return None
-    if len(raw) != 32:
-        return None
-    return PublicKey(keyid_of(raw), raw)
+    found = PublicKey(keyid_of(raw), raw) if len(raw) == 32 else None
+    if len(_embedded) < 1024:
+        _embedded[text] = found
+    return found

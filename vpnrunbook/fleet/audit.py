@@ -17,6 +17,7 @@ traffic_selector_policies (count), findings (lint text, ``; ``-separated), warni
 from __future__ import annotations
 
 import functools
+import json
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from vpnrunbook.azure.names import (
     InvalidNameError,
     check_resource_group,
+    fold,
     resource_group_problem,
     resource_name_problem,
 )
@@ -139,7 +141,7 @@ def connection_row(conn: dict[str, Any], gateway: dict[str, Any] | None, *, subs
     peer_id = _dig(props, "virtualNetworkGateway2", "id") if ctype == "Vnet2Vnet" \
         else _dig(props, "localNetworkGateway2", "id")
     peer_sub, peer_rg, peer_name = _id_parts(peer_id)
-    peer = f"{peer_rg}/{peer_name}" if peer_rg and peer_rg.lower() != rg.lower() else peer_name
+    peer = f"{peer_rg}/{peer_name}" if peer_rg and fold(peer_rg) != fold(rg) else peer_name
     policies = props.get("ipsecPolicies") or []
     row: dict[str, Any] = {
         "subscription": subscription, "resource_group": rg, "connection": conn.get("name"), "type": ctype,
@@ -311,12 +313,14 @@ def _list_pages(session: Any, rg: str, segment: str) -> list[dict[str, Any]]:
     url: str | None = f"{first}?api-version={NETWORK_API_VERSION}"
     items: list[dict[str, Any]] = []
     while url:
-        response = session.network.send_request(HttpRequest("GET", url), **retry_options())
+        # streamed, then read and parsed once here (not also by the pipeline's ContentDecodePolicy)
+        response = session.network.send_request(HttpRequest("GET", url), stream=True, **retry_options())
+        data = response.read()
         if response.status_code == 404:
             raise ResourceNotFoundError(response=response)
         if response.status_code != 200:
             raise HttpResponseError(response=response)
-        page = response.json() or {}
+        page = json.loads(data) if data else {}
         items += page.get("value") or []
         url = _next_link(session, page.get("nextLink"), first)
     return items
@@ -345,7 +349,7 @@ def _list_rg(session: Any, rg: str, raw: bool = True) -> tuple[list[dict[str, An
         opts = retry_options()
         conns = [_as_dict(c) for c in session.network.virtual_network_gateway_connections.list(rg, **opts)]
         gws = [_as_dict(x) for x in session.network.virtual_network_gateways.list(rg, **opts)] if conns else []
-    return conns, {str(g["id"]).lower(): g for g in gws}
+    return conns, {fold(str(g["id"])): g for g in gws}
 
 
 def _get_gateway(session: Any, gw_id: str) -> dict[str, Any] | None:
@@ -412,13 +416,13 @@ def audit_fleet(session: Any, *, resource_groups: Sequence[str] | None = None,
             conns, gws = outcome
             gateways.update(gws)
             listed += [(sub, c) for c in conns]
-        missing = sorted({str(_dig(c, "properties", "virtualNetworkGateway1", "id")).lower() for _s, c in listed
+        missing = sorted({fold(str(_dig(c, "properties", "virtualNetworkGateway1", "id"))) for _s, c in listed
                           if _dig(c, "properties", "virtualNetworkGateway1", "id")} - set(gateways))
         by_sub = {m: _id_parts(m)[0] for m in missing}
         for gw_id, found in zip(missing, pool.map(
                 lambda g: _get_gateway(sessions.get(by_sub[g]) or session, g), missing), strict=True):
             gateways[gw_id] = found
-    rows = [connection_row(c, gateways.get(str(_dig(c, "properties", "virtualNetworkGateway1", "id")).lower()),
+    rows = [connection_row(c, gateways.get(fold(str(_dig(c, "properties", "virtualNetworkGateway1", "id")))),
                            subscription=sub) for sub, c in listed]
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame = frame.sort_values(["subscription", "resource_group", "connection"], kind="stable").reset_index(drop=True)

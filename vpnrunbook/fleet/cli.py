@@ -180,8 +180,9 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     if result.evidence_dir:
         print(f"evidence: {result.evidence_dir}")
     if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        result.frame.to_csv(args.csv, index=False)
+        from vpnrunbook.fleet.report import write_csv
+
+        write_csv(result.frame, args.csv)   # formula prefixes neutralized (vpnrunbook.render.csv_cell)
         print(f"CSV: {args.csv}")
     return EXIT_OK if result.complete and not result.stopped else EXIT_FAILED
 
@@ -201,9 +202,10 @@ def _rollout_subscriptions(session: Any, targets: Any, args: argparse.Namespace,
     if args.csv:
         import pandas as pd
 
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        pd.concat([r.frame.assign(subscription=s) for s, r in result.by_subscription.items()],
-                  ignore_index=True).to_csv(args.csv, index=False)
+        from vpnrunbook.fleet.report import write_csv
+
+        write_csv(pd.concat([r.frame.assign(subscription=s) for s, r in result.by_subscription.items()],
+                            ignore_index=True), args.csv)
         print(f"CSV: {args.csv}")
     return EXIT_OK if result.complete else EXIT_FAILED
 
@@ -223,6 +225,7 @@ def _targets(session: Any, args: argparse.Namespace) -> Any:
             return None
         if not args.strength and not getattr(args, "all_subscriptions", False):
             return list(args.connection)
+    from vpnrunbook.azure.names import fold
     from vpnrunbook.fleet.audit import audit_fleet
     from vpnrunbook.fleet.report import STRENGTHS
 
@@ -231,12 +234,12 @@ def _targets(session: Any, args: argparse.Namespace) -> Any:
 
         frame = audit_resource_graph(session, max_workers=args.workers).frame
         if args.resource_group:
-            frame = frame[frame["resource_group"].str.lower().isin({g.lower() for g in args.resource_group})]
+            frame = frame[frame["resource_group"].map(fold).isin({fold(g) for g in args.resource_group})]
     else:
         frame = audit_fleet(session, resource_groups=args.resource_group or None, max_workers=args.workers).frame
     if args.connection:
-        wanted = {c.lower() for c in args.connection}
-        frame = frame[[f"{r}/{c}".lower() in wanted for r, c in zip(frame["resource_group"], frame["connection"],
+        wanted = {fold(c) for c in args.connection}
+        frame = frame[[fold(f"{r}/{c}") in wanted for r, c in zip(frame["resource_group"], frame["connection"],
                                                                     strict=True)]]
     if args.strength:
         chosen = [s.strip() for s in args.strength.split(",") if s.strip()]

@@ -6,7 +6,7 @@ CSV — one row per connection; columns (header names as below, any order):
                                           proposals), or a policy YAML file (relative to the plan file)
     ike_encryption ... sa_data_size_kilobytes   the eight fields instead of ``policy`` (REST/PowerShell names too)
     dpd_timeout_seconds                   optional, 9..3600
-    use_policy_based_traffic_selectors    optional, true/false
+    use_policy_based_traffic_selectors    optional, true/false (in YAML a boolean: "yes", "1" are refused)
 An empty cell means "not given"; a row without policy columns uses the rollout's common policy (if any).
 
 YAML — either a list of such mappings, or ``{policy: <common policy>, connections: [...]}`` where each entry is
@@ -32,7 +32,7 @@ from vpnrunbook.policy import presets, rules
 from vpnrunbook.policy.model import ALIASES, IpsecIkePolicy, load_policy_file
 
 DEFAULT_WORDS = ("default", "none", "azure-default")
-BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+BOOL_WORDS = {"true": True, "false": False}   # a CSV cell; YAML and the API take only a boolean (vpnrunbook.gate)
 KNOWN_KEYS = ("resource_group", "connection", "policy", "dpd_timeout_seconds", "use_policy_based_traffic_selectors")
 
 
@@ -115,7 +115,10 @@ def parse_policy(value: Any, *, where: str, base: Path | None, problems: list[ru
 
 
 def _item(raw: Mapping[str, Any], *, where: str, base: Path | None, common: Any,
-          problems: list[rules.Problem]) -> RolloutItem | None:
+          problems: list[rules.Problem], text_cells: bool = False) -> RolloutItem | None:
+    """One plan row. ``text_cells``: a CSV row (every cell is text: ``true``/``false`` and digits are read);
+    from YAML or the API a yes/no must be a boolean and a number a number (the entry gate's rule,
+    ``vpnrunbook.gate``)."""
     start = len(problems)
     data = {str(k).strip(): v for k, v in raw.items() if k is not None}
     names: dict[str, str] = {}
@@ -159,21 +162,23 @@ def _item(raw: Mapping[str, Any], *, where: str, base: Path | None, common: Any,
     if dpd is None or (isinstance(dpd, str) and not dpd.strip()):
         dpd = None
     else:
-        if isinstance(dpd, str) and dpd.strip().isdigit():
+        if text_cells and isinstance(dpd, str) and dpd.strip().isdigit():
             dpd = int(dpd)
         problems.extend(rules.Problem(f"{where}: {p.field}", p.value, p.message, p.allowed, p.code)
                         for p in rules.check_dpd_timeout(dpd))
     pbts = data.get("use_policy_based_traffic_selectors")
     if pbts is None or (isinstance(pbts, str) and not pbts.strip()):
         pbts = None
-    elif isinstance(pbts, str):
+    elif isinstance(pbts, str) and text_cells:
         if pbts.strip().lower() not in BOOL_WORDS:
-            problems.append(_problem(where, "use_policy_based_traffic_selectors", pbts, "is not a yes/no value",
-                                     "true, false (or yes/no, 1/0), or empty for unchanged", "InvalidType"))
+            problems.append(_problem(where, "use_policy_based_traffic_selectors", pbts, "is not true or false",
+                                     "true or false, or empty for unchanged", "InvalidType"))
         pbts = BOOL_WORDS.get(pbts.strip().lower())
     elif not isinstance(pbts, bool):
-        problems.append(_problem(where, "use_policy_based_traffic_selectors", pbts, "is not a yes/no value",
-                                 "true or false", "InvalidType"))
+        from vpnrunbook.gate import BOOL_ALLOWED
+
+        problems.append(_problem(where, "use_policy_based_traffic_selectors", pbts, "is not a boolean "
+                                 "(a string or a number is not read as yes/no)", BOOL_ALLOWED, "InvalidType"))
         pbts = None
     if policy is UNSET and dpd is None and pbts is None and len(problems) == start:
         problems.append(_problem(where, "policy", data.get("policy"), "is missing and the rollout has no common "
@@ -273,7 +278,8 @@ def load_plan(path: str | Path, *, policy: Any = UNSET) -> list[RolloutItem]:
                                               ".csv, .yaml or .yml", "UnknownFileType")],
                                subject=f"rollout plan {path}")
     items = [it for where, row in rows
-             if (it := _item(row, where=where, base=path.parent, common=common, problems=problems)) is not None]
+             if (it := _item(row, where=where, base=path.parent, common=common, problems=problems,
+                             text_cells=suffix == ".csv")) is not None]
     check_items(items, problems)
     if not rows and not problems:
         problems.append(rules.Problem("plan", str(path), "lists no connection", "at least one connection",

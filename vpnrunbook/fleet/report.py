@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vpnrunbook.render import csv_frame, html_document, html_text
+
 STRENGTHS = ("deprecated", "weak", "acceptable", "strong", "default")
 COLOURS = {"deprecated": "#b2182b", "weak": "#ef8a62", "acceptable": "#d9c34a", "strong": "#1a9850",
            "default": "#7f8fa6"}
@@ -55,7 +57,7 @@ def strength_chart_svg(counts: Mapping[str, int], *, title: str = "Connections b
 def write_csv(frame: Any, path: str | Path) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    csv_frame(frame).to_csv(out, index=False)   # formula prefixes neutralized, controls escaped (vpnrunbook.render)
     return out
 
 
@@ -82,7 +84,7 @@ def _table_html(frame: Any, *, wrap: tuple[str, ...] = (), nowrap: tuple[str, ..
             text = "" if v is None or (isinstance(v, float) and v != v) else str(v)
             cls = f' class="s-{html.escape(text)}"' if c == "strength" else (' class="wide"' if c == "findings" else "")
             cls += _WRAP if c in wrap else (_NOWRAP if c in nowrap else "")
-            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+            cells.append(f"<td{cls}>{html_text(text)}</td>")   # names, tags: controls and bidi marked
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
@@ -104,7 +106,7 @@ def html_fragment(audit: Any, *, max_rows: int | None = 50, compact: bool = True
         findings = audit.findings_table()
         text += ("<h4>Findings</h4>" + (_table_html(findings, wrap=("finding", "where")) if len(findings)
                                         else "<p>none</p>"))
-    return text
+    return html_document(text)   # no control or bidi character anywhere in the fragment (vpnrunbook.render)
 
 
 def write_html(audit: Any, path: str | Path, *, title: str = "VPN connection fleet audit") -> Path:

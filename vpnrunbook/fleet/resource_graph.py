@@ -17,9 +17,10 @@ far above what one audit sends (1 + pages), and the SDK's retry policy honours i
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,10 +117,10 @@ def list_subscriptions(session: Any) -> list[str]:
     return subs
 
 
-def query_pages(client: Any, subscriptions: Sequence[str], query: str = CONNECTIONS_QUERY, *,
-                page_size: int | None = None) -> tuple[list[dict[str, Any]], int]:
-    """All rows of ``query`` over ``subscriptions``, page by page (``page_size`` rows, default
-    :data:`PAGE_SIZE`); (rows, requests). 403 → GraphNotPermitted.
+def iter_query_pages(client: Any, subscriptions: Sequence[str], query: str = CONNECTIONS_QUERY, *,
+                     page_size: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``query`` over ``subscriptions``, one page (``page_size`` rows, default :data:`PAGE_SIZE`) at a
+    time, so a caller keeps what it needs of a page and not every row of a large estate. 403 → GraphNotPermitted.
 
     The request is the SDK's own (``QueryRequest`` serialized by the package, the ``resources`` operation's URL and
     api-version, through the client's pipeline: authentication, retries); the answer is read as JSON, without
@@ -131,24 +132,45 @@ def query_pages(client: Any, subscriptions: Sequence[str], query: str = CONNECTI
     url = f"/providers/Microsoft.ResourceGraph/resources?api-version={client._config.api_version}"
     # 8.0.1 names it _send_request (other generated clients: send_request): the client's own pipeline either way
     send = getattr(client, "send_request", None) or client._send_request
-    rows: list[dict[str, Any]] = []
     token: str | None = None
-    requests = 0
     while True:
         body = QueryRequest(subscriptions=list(subscriptions), query=query,
                             options=QueryRequestOptions(top=page_size, skip_token=token,
                                                         result_format="objectArray")).serialize()
-        requests += 1
-        response = send(HttpRequest("POST", url, json=body), **retry_options())
+        # streamed, then read and parsed once here (not also by the pipeline's ContentDecodePolicy)
+        response = send(HttpRequest("POST", url, json=body), stream=True, **retry_options())
+        data = response.read()
         if response.status_code == 403:
             raise GraphNotPermitted(_message(HttpResponseError(response=response)))
         if response.status_code != 200:
             raise _graph_error(response)
-        page = response.json() or {}
-        rows += list(page.get("data") or [])
+        page = json.loads(data) if data else {}
         token = page.get("$skipToken")
+        yield list(page.get("data") or [])
         if not token:
-            return rows, requests
+            return
+
+
+def query_pages(client: Any, subscriptions: Sequence[str], query: str = CONNECTIONS_QUERY, *,
+                page_size: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """All rows of ``query`` over ``subscriptions`` (:func:`iter_query_pages`); (rows, requests)."""
+    rows: list[dict[str, Any]] = []
+    requests = 0
+    for page in iter_query_pages(client, subscriptions, query, page_size=page_size):
+        requests += 1
+        rows += page
+    return rows, requests
+
+
+def _kept_pages(client: Any, subscriptions: Sequence[str], keep: Callable[[dict[str, Any]], Any]
+                ) -> tuple[list[Any], int]:
+    """``keep(row)`` for every row, page by page (a page's raw rows are dropped once kept); (kept, requests)."""
+    kept: list[Any] = []
+    requests = 0
+    for page in iter_query_pages(client, subscriptions):
+        requests += 1
+        kept += [keep(row) for row in page]
+    return kept, requests
 
 
 def _graph_error(response: Any) -> HttpResponseError:
@@ -158,17 +180,18 @@ def _graph_error(response: Any) -> HttpResponseError:
     return HttpResponseError(response=response, error_format=ARMErrorFormat)
 
 
-def _query_permitted(client: Any, subs: list[str], errors: list[tuple[str, str]]
-                     ) -> tuple[list[dict[str, Any]], list[str], list[str], int]:
-    """(rows, subscriptions read, subscriptions where Resource Graph is not permitted, requests)."""
-    rows: list[dict[str, Any]] = []
+def _query_permitted(client: Any, subs: list[str], errors: list[tuple[str, str]],
+                     keep: Callable[[dict[str, Any]], Any] = dict) -> tuple[list[Any], list[str], list[str], int]:
+    """(``keep(row)`` of every row, subscriptions read, subscriptions where Resource Graph is not permitted,
+    requests)."""
+    rows: list[Any] = []
     read: list[str] = []
     denied: list[str] = []
     requests = 0
     for start in range(0, len(subs), SUBSCRIPTIONS_PER_QUERY):
         batch = subs[start:start + SUBSCRIPTIONS_PER_QUERY]
         try:
-            got, n = query_pages(client, batch)
+            got, n = _kept_pages(client, batch, keep)
             requests += n
             rows += got
             read += batch
@@ -184,7 +207,7 @@ def _query_permitted(client: Any, subs: list[str], errors: list[tuple[str, str]]
             continue
         for sub in batch:   # which of them refuse: only those fall back
             try:
-                got, n = query_pages(client, [sub])
+                got, n = _kept_pages(client, [sub], keep)
                 requests += n
                 rows += got
                 read.append(sub)
@@ -222,15 +245,17 @@ def audit_resource_graph(session: Any, *, subscriptions: Sequence[str] | None = 
     errors: list[tuple[str, str]] = []
     subs = list(subscriptions) if subscriptions is not None else list_subscriptions(session)
     client = graph_client(session)
-    rows, read, denied, graph_requests = _query_permitted(client, subs, errors)
-    built = []
-    for row in rows:
+
+    def keep(row: dict[str, Any]) -> dict[str, Any]:
+        """A query row as the audit's table row (what the audit keeps of it, page by page)."""
         conn, gateway = _as_connection(row)
         if gateway is None:   # its gateway is outside the queried subscriptions: read it once
             gw_id = str((conn["properties"].get("virtualNetworkGateway1") or {}).get("id") or "")
             gw_sub = gw_id.split("/")[2] if gw_id.count("/") > 2 else session.subscription_id
             gateway = _get_gateway(_session_for(session, gw_sub), gw_id) if gw_id else None
-        built.append(connection_row(conn, gateway, subscription=str(row.get("subscriptionId") or "")))
+        return connection_row(conn, gateway, subscription=str(row.get("subscriptionId") or ""))
+
+    built, read, denied, graph_requests = _query_permitted(client, subs, errors, keep)
     frame = pd.DataFrame(built, columns=list(COLUMNS))
     groups = set(frame["resource_group"]) if len(frame) else set()
     if denied:
@@ -245,5 +270,5 @@ def audit_resource_graph(session: Any, *, subscriptions: Sequence[str] | None = 
                       graph_subscriptions=read, fallback_subscriptions=denied, graph_requests=graph_requests)
 
 
-__all__ = ["CONNECTIONS_QUERY", "GraphAudit", "audit_resource_graph", "graph_client", "list_subscriptions",
-           "query_pages"]
+__all__ = ["CONNECTIONS_QUERY", "GraphAudit", "audit_resource_graph", "graph_client", "iter_query_pages",
+           "list_subscriptions", "query_pages"]

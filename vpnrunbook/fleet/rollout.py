@@ -34,6 +34,7 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError
 
 from vpnrunbook.fleet.planfile import UNSET, RolloutItem, RolloutPlanError, items_for, load_plan
+from vpnrunbook.fleet.rollout_reads import FleetReads, unit_session
 from vpnrunbook.policy import rules
 
 DEFAULT_WORKERS = 8
@@ -173,8 +174,10 @@ class StateFile:
 
 
 # ---- pairing ----------------------------------------------------------------------------------------------
-def _pair_units(session: Any, items: Sequence[RolloutItem]) -> tuple[list[Unit], list[rules.Problem]]:
-    """Merge the two directions of a VNet-to-VNet pair into one unit (read with list endpoints)."""
+def _pair_units(session: Any, items: Sequence[RolloutItem],
+                fleet: FleetReads | None = None) -> tuple[list[Unit], list[rules.Problem]]:
+    """Merge the two directions of a VNet-to-VNet pair into one unit (read with list endpoints; the lists are
+    kept in ``fleet`` for the units' plans)."""
     from vpnrunbook.fleet.audit import _list_pages
 
     by_key = {it.key: it for it in items}
@@ -183,8 +186,11 @@ def _pair_units(session: Any, items: Sequence[RolloutItem]) -> tuple[list[Unit],
     listed: dict[str, list[dict[str, Any]]] = {}
 
     def read(rg: str) -> None:
+        started = time.monotonic()
         try:
             listed[rg.lower()] = _list_pages(session, rg, "connections")
+            if fleet is not None:
+                fleet.seed("connection", rg, listed[rg.lower()], started)
         except HttpResponseError:
             listed[rg.lower()] = []   # reported per connection by the plan (resource group not found ...)
 
@@ -232,9 +238,15 @@ def _error_text(exc: BaseException) -> str:
     return f"{code}: {msg}" if code else msg
 
 
-def _run_unit(session: Any, unit: Unit, apply: bool) -> Outcome:
+def _run_unit(session: Any, unit: Unit, apply: bool, fleet: FleetReads | None = None) -> Outcome:
+    """Plan and apply one unit. With ``fleet`` its reads go through the rollout's shared lists (see
+    :mod:`vpnrunbook.fleet.rollout_reads`): the second direction of a pair is read fresh before the first is
+    written; after a failure what the unit touched is read fresh by whoever reads it next."""
     from vpnrunbook.operations import ConcurrentChangeError, PrecheckError, apply_plan, plan_connection_update
 
+    reads = None
+    if fleet is not None:
+        session, reads = unit_session(session, fleet)
     it = unit.item
     out = Outcome(it.resource_group, it.connection, "failed", source=it.source + (
         f" + {unit.peer_source}" if unit.peer_source else ""))
@@ -260,6 +272,9 @@ def _run_unit(session: Any, unit: Unit, apply: bool) -> Outcome:
             out.outcome = "planned"
             out.detail = f"{len(plan.changes)} change(s) to {len(plan.writes)} connection(s); nothing written"
         else:
+            if reads is not None:
+                for w in plan.writes[1:]:  # If-Match guards the first write; this keeps a pair whole
+                    reads.read_fresh(w.kind, w.resource_group, w.name)
             result = apply_plan(session, plan)
             out.outcome = "applied"
             out.detail = f"{len(plan.changes)} change(s) written to {len(plan.writes)} connection(s)"
@@ -276,6 +291,11 @@ def _run_unit(session: Any, unit: Unit, apply: bool) -> Outcome:
         out.detail = _error_text(exc)
     except Exception as exc:  # noqa: BLE001 - one connection's failure must not stop the others
         out.outcome, out.detail = "failed", f"{type(exc).__name__}: {_error_text(exc)}"
+    if reads is not None:
+        if out.outcome in DONE or out.outcome == "planned":
+            reads.succeeded()
+        else:
+            reads.failed()
     out.seconds = round(time.perf_counter() - started, 3)
     if out.record is not None:
         out.record.update({"outcome": out.outcome, "detail": out.detail})
@@ -299,7 +319,9 @@ class Rollout:
     def run(self, session: Any, items: Sequence[RolloutItem], *, apply: bool = True,
             state_file: str | Path | None = None, stop_file: str | Path | None = None,
             max_workers: int = DEFAULT_WORKERS, evidence: bool = True, evidence_root: str | Path | None = None,
-            progress: bool | Callable[[Outcome], None] = False) -> RolloutResult:
+            progress: bool | Callable[[Outcome], None] = False, shared_reads: bool = True) -> RolloutResult:
+        """``shared_reads=False``: every unit reads through its own GETs and SDK pollers (the operations layer
+        alone; ~4x the reads) instead of the rollout's shared list calls."""
         import pandas as pd
 
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or not 1 <= max_workers <= 64:
@@ -326,7 +348,8 @@ class Rollout:
                                         f"{entry['outcome']} in an earlier run ({entry.get('at')})",
                                         etag_after=str(entry.get("etag_after") or ""), source=it.source))
         todo = [it for it in items if state.done(Unit(it)) is None]
-        units, problems = _pair_units(session, todo) if todo else ([], [])
+        fleet = FleetReads(session) if shared_reads else None
+        units, problems = _pair_units(session, todo, fleet) if todo else ([], [])
         if problems:
             raise RolloutPlanError(problems, subject="rollout plan")
         pending = list(units)
@@ -341,7 +364,7 @@ class Rollout:
                 it = unit.item
                 return Outcome(it.resource_group, it.connection, "not_started", "the rollout was stopped",
                                source=it.source)
-            out = _run_unit(session, unit, apply)
+            out = _run_unit(session, unit, apply, fleet)
             if apply and out.outcome in DONE:
                 state.mark(unit, out)
             return out
@@ -441,9 +464,9 @@ def rollout(session: Any, targets: Any = None, *, policy: Any = UNSET, plan_file
 # ---- evidence ------------------------------------------------------------------------------------------------
 def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, started_at: dt.datetime, session: Any,
                    root: str | Path | None = None, scope: Any = None) -> Path:
-    """One evidence run for the rollout: manifest.json (outcome table, every plan, the change journal's records),
+    """One evidence run for the rollout: manifest.json (outcome table, every plan, the change records by reference),
     outcomes.csv, ledger line. ``scope``: the rollout's change-journal run (its folder is this run's)."""
-    from vpnrunbook.evidence import journal, ledger
+    from vpnrunbook.evidence import journal, ledger, record
     from vpnrunbook.evidence import rundir as ev
     from vpnrunbook.evidence.scrub import Scrubber, secrets_in_state_dir
 
@@ -452,7 +475,9 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
     base = scope.root if own else ev.evidence_root(root)
     run_dir = scope.run_dir if own else ev.new_run_dir(base, "fleet-rollout", started_at)
     scrubber = Scrubber(secrets_in_state_dir())
-    csv_text = scrubber.text(result.frame.to_csv(index=False))
+    from vpnrunbook.render import csv_frame
+
+    csv_text = scrubber.text(csv_frame(result.frame).to_csv(index=False))   # formula prefixes neutralized
     ev.write_once(run_dir, "outcomes.csv", csv_text)
     manifest = {
         "schema": ev.SCHEMA, "run_id": run_dir.name, "step": "fleet-rollout",
@@ -465,12 +490,15 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
         "summary": result.summary(), "counts": result.counts,
         "outcomes": json.loads(result.frame.to_json(orient="records")),
         "changes": records,
-        "journal": journal.for_run(base, run_dir.name),
+        "journal": journal_refs(base, run_dir.name),
     }
+    # as every door's manifest names it (built from the records themselves; the manifest names them by reference)
+    manifest["change_record"] = record.applied(journal.for_run(base, run_dir.name))
     manifest = scrubber.data(manifest)
     manifest["scrubbed_occurrences"] = scrubber.count
     manifest["files"] = {"outcomes.csv": ledger.sha256_file(run_dir / "outcomes.csv")}
-    text = json.dumps(manifest, indent=2, default=str) + "\n"
+    # one outcome / change / journal reference a line: readable, without indent's ~40 % of a 1,000-unit manifest
+    text = _manifest_text(manifest)
     if scrubber.contains_secret(text):
         raise RuntimeError("secret value survived scrubbing; rollout evidence not written")
     ev.write_once(run_dir, ev.MANIFEST_FILE, text)
@@ -480,7 +508,40 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
                          "manifest_sha256": ledger.sha256_file(run_dir / ev.MANIFEST_FILE)})
     if own:
         scope.closed = True
+    from vpnrunbook.evidence import index
+
+    index.refresh(base)
     return run_dir
+
+
+def journal_refs(root: Path, run_id: str) -> list[dict[str, Any]]:
+    """The run's change records by reference: each intent / outcome / reconcile line of the ledger named by its
+    seq and SHA-256 (the ledger holds the record itself, signed; a copy per line tripled the evidence)."""
+    from vpnrunbook.evidence import journal, ledger
+
+    out = []
+    for _, raw, entry in ledger.read_naming(root, run_id):
+        if entry is None or entry.get("run_id") != run_id or journal.kind_of(entry) not in journal.JOURNAL_KINDS:
+            continue
+        ref = {"seq": entry.get("seq"), "sha256": ledger.sha256_bytes(raw), "kind": entry.get("kind"),
+               "intent_id": entry.get("intent_id")}
+        if entry.get("status"):
+            ref["status"] = entry["status"]
+        out.append(ref)
+    return out
+
+
+def _manifest_text(manifest: dict[str, Any]) -> str:
+    """JSON with each item of the long lists (outcomes, changes, journal) on a line of its own."""
+    dump = lambda v: json.dumps(v, default=str, separators=(",", ":"))  # noqa: E731
+    lines = []
+    for key, value in manifest.items():
+        if isinstance(value, list) and value:
+            items = ",\n    ".join(dump(v) for v in value)
+            lines.append(f"  {json.dumps(key)}: [\n    {items}\n  ]")
+        else:
+            lines.append(f"  {json.dumps(key)}: {dump(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 __all__ = ["OUTCOMES", "Rollout", "RolloutResult", "StateFile", "rollout", "write_evidence"]

@@ -14,10 +14,8 @@ Shared keys are generated and never returned.
 
 from __future__ import annotations
 
-import json
 import random
 import secrets
-import string
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +105,18 @@ class _Direct:
         from vpnrunbook.emulator import models, routes
 
         self.app, self.sub, self._models, self._routes = app, sub, models, routes
+        self._route_of: dict[str, Any] = {}   # path shape (the segment) → its route, matched once
+
+        @dataclass
+        class _Ctx(models.Ctx):  # type: ignore[misc]
+            """The body is the seed's own dict: no JSON round trip (serialise, parse, depth check) per PUT."""
+
+            body: dict[str, Any] = field(default_factory=dict)
+
+            def json(self) -> dict[str, Any]:
+                return self.body
+
+        self._ctx = _Ctx
 
     def rg_path(self, rg: str) -> str:
         return f"/subscriptions/{self.sub}/resourceGroups/{rg}"
@@ -118,15 +128,22 @@ class _Direct:
         from vpnrunbook.emulator import errors
 
         models = self._models
-        found = self._routes.match(path)
-        if found is None:
-            raise SeedError(f"the emulator has no route for {path}")
-        route, params = found
+        shape = path.rsplit("/", 2)[-2]
+        known = self._route_of.get(shape)
+        m = known.pattern.match(path) if known is not None else None
+        if m is not None:
+            route, params = known, m.groupdict()
+        else:
+            found = self._routes.match(path)
+            if found is None:
+                raise SeedError(f"the emulator has no route for {path}")
+            route, params = found
+            self._route_of[shape] = route
         version = models.RESOURCES_API_VERSION if route.provider == "Microsoft.Resources" \
             else models.NETWORK_API_VERSION
-        ctx = models.Ctx(app=self.app, store=self.app.store, db=db, now=now, method="PUT", path=path,
-                         query={"api-version": version}, headers={}, raw_body=json.dumps(body).encode(),
-                         base_url=ARM_URL, params=params, _factor=0.0)
+        ctx = self._ctx(app=self.app, store=self.app.store, db=db, now=now, method="PUT", path=path,
+                        query={"api-version": version}, headers={}, raw_body=b"{}", base_url=ARM_URL,
+                        params=params, _factor=0.0, body=body)  # each body is built fresh
         try:
             resp = route.methods["PUT"](ctx)
         except errors.ArmError as exc:
@@ -148,9 +165,9 @@ def _app_for(session: Any, db_path: str | Path | None) -> Any:
 
 
 def _key() -> str:
-    """A fresh random shared key (never returned or printed; the emulator keeps it in its secrets table)."""
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(32))
+    """A fresh random shared key of 32 characters (never returned or printed; the emulator keeps it in its secrets
+    table); one call to the OS's random source, not one per character."""
+    return secrets.token_hex(16)
 
 
 def seed_fleet(session: Any = None, *, connections: int = 100, resource_groups: int = 10,
@@ -213,10 +230,18 @@ def seed_fleet(session: Any = None, *, connections: int = 100, resource_groups: 
                     "publicIPAddress": {"id": pip}}}]}})
             gw_ids.append(gw)
 
+    wires: dict[int, dict[str, Any]] = {}
+
+    def wire(policy: IpsecIkePolicy) -> dict[str, Any]:
+        """A policy's wire form, made once per policy of the mix (not once per connection)."""
+        if id(policy) not in wires:
+            wires[id(policy)] = policy.as_wire_dict()
+        return wires[id(policy)]
+
     def conn_body(gw: str, policy: IpsecIkePolicy | None, key: str, peer: dict[str, Any]) -> dict[str, Any]:
         props: dict[str, Any] = {"virtualNetworkGateway1": {"id": gw}, **peer, "sharedKey": key,
                                  "connectionProtocol": "IKEv2",
-                                 "ipsecPolicies": [] if policy is None else [policy.as_wire_dict()],
+                                 "ipsecPolicies": [] if policy is None else [dict(wire(policy))],
                                  "dpdTimeoutSeconds": rng.choice(DPD_CHOICES)}
         if policy is not None and rng.random() < 0.1:
             props["usePolicyBasedTrafficSelectors"] = True

@@ -117,9 +117,11 @@ def rollout_by_subscription(session: Any, targets: Any, *, policy: Any = UNSET,
                             state_dir: str | Path | None = None, max_workers: int = DEFAULT_WORKERS,
                             parallel_subscriptions: int = DEFAULT_PARALLEL_SUBSCRIPTIONS,
                             budget: SubscriptionBudget | None = None, evidence: bool = True,
-                            evidence_root: str | Path | None = None) -> SubscriptionRolloutResult:
+                            evidence_root: str | Path | None = None,
+                            shared_reads: bool = True) -> SubscriptionRolloutResult:
     """Plan per subscription, then roll out each subscription within its ARM limits (see the module doc).
-    ``state_dir``: one resumable state file per subscription there (``rollout-<subscription>.json``)."""
+    ``state_dir``: one resumable state file per subscription there (``rollout-<subscription>.json``).
+    ``shared_reads``: see :meth:`vpnrunbook.fleet.rollout.Rollout.run`."""
     if policy is None:
         policy = "default"
     budget = budget or SubscriptionBudget()
@@ -131,7 +133,7 @@ def rollout_by_subscription(session: Any, targets: Any, *, policy: Any = UNSET,
         state = Path(state_dir) / f"rollout-{plan.subscription}.json" if state_dir else None
         return plan.subscription, Rollout().run(sess, plan.items, apply=apply, state_file=state,
                                                 max_workers=max_workers, evidence=evidence,
-                                                evidence_root=evidence_root)
+                                                evidence_root=evidence_root, shared_reads=shared_reads)
 
     workers = max(1, min(parallel_subscriptions, len(plans) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rollout-sub") as pool:

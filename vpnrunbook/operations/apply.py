@@ -104,14 +104,30 @@ class _LandedWrite:
         return current
 
 
-def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any] | None = None) -> Any:
-    """Send one planned PUT. Returns the SDK poller (LRO kinds) or the REST dict (resource group)."""
-    headers = _conditions(write)
+def request_headers(intent: dict[str, Any] | None, write: Write) -> dict[str, str]:
+    """``x-ms-client-request-id`` and ``x-ms-correlation-request-id`` of one write, as its intent record holds them:
+    Azure's Activity Log keeps both with every event of the write (``httpRequest.clientRequestId``,
+    ``correlationId``), which ties what Azure saw to the ledger (``vpnrunbook evidence crosscheck``)."""
+    if not intent:
+        return {}
+    ids = journal.request_ids(intent, write.resource_id)
+    recorded = next((w.get("client_request_id") for w in intent.get("writes") or []
+                     if w.get("resource_id") == write.resource_id), None)
+    return {"x-ms-client-request-id": recorded or ids["client_request_id"],
+            "x-ms-correlation-request-id": intent.get("correlation_id") or ids["correlation_id"]}
+
+
+def start_write(session: Any, write: Write, *, step: str, current: dict[str, Any] | None = None,
+                intent: dict[str, Any] | None = None) -> Any:
+    """Send one planned PUT (with the request ids of ``intent``). Returns the SDK poller (LRO kinds) or the REST
+    dict (resource group)."""
+    headers = {**_conditions(write), **request_headers(intent, write)}
     sent: list[Any] = []  # the PUT's pipeline context: azure-core's RetryPolicy counts its attempts there
     log.info("%s: %s %s", step, "update" if write.exists else "create", write.label)
     try:
         if write.kind == "resource_group":
-            return session.resources.resource_groups.create_or_update(write.name, write.body).as_dict()
+            return session.resources.resource_groups.create_or_update(write.name, write.body,
+                                                                      headers=headers).as_dict()
         net = session.network
         ops = {
             "virtual_network": net.virtual_networks,
@@ -217,7 +233,7 @@ def _apply_writes(session: Any, plan: Plan, current: dict[str, dict[str, Any] | 
     written: list[Write] = []
     try:
         for w in plan.writes:
-            pending = start_write(session, w, step=plan.step, current=current.get(w.resource_id))
+            pending = start_write(session, w, step=plan.step, current=current.get(w.resource_id), intent=intent)
             try:
                 done = finish_write(pending)
             except HttpResponseError as exc:
@@ -251,7 +267,7 @@ def _apply_writes(session: Any, plan: Plan, current: dict[str, dict[str, Any] | 
     if unplanned:
         result.details["unplanned_changes"] = unplanned
         log.warning("%s: %s", plan.step, unplanned_text(unplanned))
-    verify = {k: {"status": v.get("status"), "reason": v.get("reason")}
+    verify = {k: {f: v.get(f) for f in ("status", "reason", "ok", "warning", "peer", "peer_status") if f in v}
               for k, v in result.details.get("connection_status", {}).items()}
     try:
         journal.outcome(run, intent, status="applied", after=after, written=_landed(written), verify=verify,
@@ -269,7 +285,7 @@ def start_long_write(session: Any, plan: Plan) -> tuple[Any, dict[str, Any]]:
         intent = _record_intent(run, session, plan)
         w = plan.writes[0]
         try:
-            lro = start_write(session, w, step=plan.step)
+            lro = start_write(session, w, step=plan.step, intent=intent)
         except Exception as exc:
             with contextlib.suppress(OSError):
                 journal.outcome(run, intent, status="failed", error=exc, detail={"attempted": w.resource_id})

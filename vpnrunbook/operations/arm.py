@@ -9,7 +9,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from vpnrunbook.azure.names import InvalidNameError, check_resource_group, resource_name_problem
+from vpnrunbook.azure.names import InvalidNameError, check_resource_group, fold, resource_name_problem
 from vpnrunbook.operations.plan import SECRET_KEYS, scrub
 
 log = logging.getLogger("vpnrunbook.operations")
@@ -65,7 +65,8 @@ def parse_id(rid: str) -> dict[str, str]:
 
 
 def same_id(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and str(a).rstrip("/").lower() == str(b).rstrip("/").lower()
+    """The same resource, as ARM compares ids (ordinal ignore-case, :func:`vpnrunbook.azure.names.fold`)."""
+    return bool(a) and bool(b) and fold(str(a).rstrip("/")) == fold(str(b).rstrip("/"))
 
 
 def read(getter: Callable[..., Any], *args: Any) -> dict[str, Any] | None:

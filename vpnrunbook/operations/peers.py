@@ -19,6 +19,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.operations import arm
 from vpnrunbook.operations.plan import dig
 
@@ -109,7 +110,7 @@ def find_peer(session: Any, conn: dict[str, Any], *, peer_resource_group: str | 
         return checked(_read_id(session, tagged), "tag",
                        f"the recorded peer {tagged.rsplit('/', 1)[-1]} (tag {PEER_TAG})")
     groups = [arm.parse_id(gw2)["resource_group"]]
-    if me["resource_group"].lower() not in (g.lower() for g in groups):
+    if fold(me["resource_group"]) not in (fold(g) for g in groups):
         groups.append(me["resource_group"])
     candidates: list[dict[str, Any]] = []
     for rg in groups:

@@ -11,6 +11,8 @@ from typing import Any
 
 from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
+EXIT_UNANCHORED = 5  # (vpnrunbook.gate) verify --key could not check the key's anchor
+
 RUN_EPILOG = """exit codes:
   0    succeeded (a plan-only run: the plan is one `--apply` would make)
   1    failed: a cell raised or Azure refused during the run — also a resource changed by someone else after
@@ -19,8 +21,19 @@ RUN_EPILOG = """exit codes:
        the tunnel to the device / VNet-to-VNet peer without --allow-breaking. A plan-only run exits 2 too when
        `--apply` would be refused, whichever the reason (it prints them under "WOULD BE REFUSED")
   3    timed out: the kernel did not start, or a cell or the whole run exceeded its bound
-  4    (vpnrunbook evidence verify) the evidence was tampered with
+  4    (vpnrunbook evidence verify) the evidence was tampered with (or is incomplete: a run cut off). A run still
+       in progress is not a problem: verify says so ("in progress: not checked") and exits 0 when everything
+       complete verifies
   130  interrupted (Ctrl-C or SIGTERM); the run's evidence is still written, marked failed
+"""
+
+
+VERIFY_EPILOG = """exit codes:
+  0    verified (see docs/security.md, "What it guarantees", for what that proves without --key)
+  2    bad arguments (--head, --key not readable)
+  4    tampering or an incomplete change found (each problem is listed)
+  5    (--key) every signature verifies, but the key's anchor could not be checked (a fingerprint or a copy of
+       the public key was given): pass --accept-unanchored to accept that, or the signer's own key file
 """
 
 
@@ -48,34 +61,61 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "still go to stderr)")
     run.add_argument("--target", choices=("emulator", "azure"), help="default: $VPNRUNBOOK_TARGET or emulator")
     run.add_argument("--describe", action="store_true", help="print the step's parameters (type, default, help) and exit")
+    run.add_argument("--job", metavar="FILE.json",
+                     help="a scheduler's job (JSON object: apply, allow_breaking, parameters, timeout_seconds, "
+                          "start_timeout_seconds, cell_timeout_seconds), checked by the entry gate "
+                          "(vpnrunbook.gate): a boolean must be a boolean, a timeout a finite number; evidence_dir "
+                          "is refused (the evidence root is the project's). Bad values: exit 2 and a refused run")
+    run.add_argument("--job-task", metavar="TASK", help=argparse.SUPPRESS)   # the DAG: parameters per task
+    run.add_argument("--job-label", metavar="LABEL", default="job", help=argparse.SUPPRESS)  # e.g. dag_run.conf
+    run.add_argument("--result", metavar="FILE.json",
+                     help="write the run's result (step, outcome, exit_code, run_id, evidence, ledger_head, error, "
+                          "retry) as JSON to FILE: what schedulers read instead of parsing the output")
     _evidence_arg(run)
     _timeout_args(run)
     run.set_defaults(handler=cmd_run)
 
     ev = sub.add_parser("evidence", help="list or verify recorded runs")
     esub = ev.add_subparsers(dest="evidence_command", metavar="ACTION")
-    e_list = esub.add_parser("list", help="one line per recorded run (from the ledger)")
+    e_list = esub.add_parser("list", help="one line per recorded run, newest first: when, who, connection, from → "
+                                          "to, verify, weakened/broke (from the ledger); also writes "
+                                          "<evidence>/index.html")
     _evidence_arg(e_list)
+    e_list.add_argument("--wide", action="store_true", help="do not cut long cells (the change, the verify result)")
     e_list.set_defaults(handler=cmd_evidence_list)
     e_verify = esub.add_parser("verify", help="check the ledger chain, manifests and file hashes, and that every change "
-                                              "has its outcome (exit 4 on tampering or an incomplete change)")
+                                              "has its outcome (exit 4 on tampering or an incomplete change)",
+                               epilog=VERIFY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _evidence_arg(e_verify)
     e_verify.add_argument("--head", metavar="SEQ:SHA256", action="append", default=[],
                           help="a ledger head kept from an earlier run (printed by `vpnrunbook run`); the ledger must "
                                "still hold that line, unchanged — catches removed newest runs. Repeatable")
-    e_verify.add_argument("--key", metavar="PUBKEY",
+    e_verify.add_argument("--key", metavar="PUBKEY", action="append", default=[],
                           help="the public key file (`vpnrunbook evidence key` prints it) or its fingerprint "
                                "SHA256:<64 hex>: every line must be signed by it, an empty or absent ledger fails, "
-                               "and the last head this key signed here must still be in the ledger")
+                               "and the last head this key signed here must still be in the ledger. Repeatable: a "
+                               "keyring taken as a whole (every line signed by one of the keys)")
+    e_verify.add_argument("--accept-unanchored", action="store_true",
+                          help="with --key: accept a check without the key's anchor (the head it last signed "
+                               "here, kept beside the private key) — a fingerprint or a copy of the public key "
+                               "cannot show that the newest signed lines are still there; without this flag such "
+                               "a check exits 5")
     e_verify.add_argument("--target", choices=("emulator", "azure"),
                           help="every signed record must name this target (azure: emulator runs are refused)")
     e_verify.add_argument("--subscription", metavar="ID", help="every signed record must name this subscription")
+    e_verify.add_argument("--since-checkpoint", action="store_true",
+                          help="read only the lines after the newest signed checkpoint (written by each clean verify, "
+                               "signed by this host's key or --key's) — it must still be in the ledger and be the last "
+                               "the key signed; without one, the full verify")
     e_verify.set_defaults(handler=cmd_evidence_verify)
     e_rec = esub.add_parser("reconcile", help="for every change left without an outcome (a run killed, a full disk), "
                                               "read the resources and append what actually happened; close cut-off "
                                               "run folders (never rewrites the ledger)")
     _evidence_arg(e_rec)
     e_rec.set_defaults(handler=cmd_evidence_reconcile)
+    from vpnrunbook.runbook import crosscheck_cli
+
+    crosscheck_cli.add_parser(esub, _evidence_arg)
     e_head = esub.add_parser("head", help="print the ledger head (SEQ:SHA256 of the last line) to keep elsewhere")
     _evidence_arg(e_head)
     e_head.set_defaults(handler=cmd_evidence_head)
@@ -84,6 +124,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _evidence_arg(e_show)
     e_show.add_argument("run", metavar="RUN", help="run id (a unique part of it is enough, e.g. 05_update)")
     e_show.set_defaults(handler=cmd_evidence_show)
+    e_discard = esub.add_parser("discard", help="delete an evidence folder deliberately (the demo's, `make "
+                                                "clean-state`) and forget the head this host's key last signed there, "
+                                                "so the next run does not record the deletion as a lost history")
+    _evidence_arg(e_discard)
+    e_discard.add_argument("--yes", action="store_true", help="required: the folder and its ledger are deleted")
+    e_discard.set_defaults(handler=cmd_evidence_discard)
     e_key = esub.add_parser("key", help="print the signing key's public key path and fingerprint (created on "
                                         "first use)")
     e_key.set_defaults(handler=cmd_evidence_key)
@@ -125,12 +171,18 @@ def _timeout_args(p: argparse.ArgumentParser) -> None:
                    help=f"bound on the whole run (default {DEFAULT_RUN_TIMEOUT:g} s)")
 
 
-def _timeouts(args: argparse.Namespace):
+def _timeouts(args: argparse.Namespace, *, checked: bool = True):
+    """The timeouts given; ``checked``: refused here (SystemExit 2) when not finite and positive (the gate's rule).
+    ``vpnrunbook run`` leaves the check to the gate, which refuses with a refused evidence folder."""
+    from vpnrunbook.gate import timeout_problem
     from vpnrunbook.runbook.runner import Timeouts
 
-    for name in ("start_timeout", "cell_timeout", "timeout"):
-        if getattr(args, name) <= 0:
-            raise SystemExit(f"--{name.replace('_', '-')} must be a positive number of seconds, not {getattr(args, name)}")
+    if checked:
+        for name in ("start_timeout", "cell_timeout", "timeout"):
+            problem = timeout_problem(f"--{name.replace('_', '-')}", getattr(args, name))
+            if problem:
+                print(f"vpnrunbook: {problem}", file=sys.stderr)
+                raise SystemExit(EXIT_USAGE)
     return Timeouts(start=args.start_timeout, cell=args.cell_timeout, run=args.timeout)
 
 
@@ -153,8 +205,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         step = get_step(args.step)
     except KeyError as exc:
         print(f"vpnrunbook run: {exc.args[0]}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.describe:
+        if args.describe:
+            return EXIT_USAGE
+        step = None   # the gate refuses it: exit 2 and a refused evidence folder, as for any refusal
+    if args.describe and step is not None:
         print(f"{step.name}: {step.title}\nnotebook: {step.path}\nchanges: {step.changes or 'nothing (read-only)'}\n")
         for p in step.params:
             note = " (set with --apply)" if p.name == "apply" else ""
@@ -182,24 +236,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problem:
         print(f"vpnrunbook run: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    if not args.quiet:
-        print(f"running {step.name} ({'read-only' if step.read_only else 'apply' if args.apply else 'plan only'}"
-              f"{', breaking changes allowed' if args.allow_breaking else ''}) ...", file=sys.stderr)
+    from vpnrunbook import gate
+
+    job = gate.Job()
+    if args.job:
+        job = _read_job(args)
+    request = {"apply": job.apply if job.apply_given else args.apply,
+               "allow_breaking": job.allow_breaking if job.allow_breaking_given else args.allow_breaking,
+               "parameters": {**job.parameters, **overrides}, "timeouts": _timeouts(args, checked=False),
+               "problems": job.problems}
+    for part, value in job.timeouts.items():
+        setattr(request["timeouts"], part, value)
+    if not args.quiet and step is not None:
+        print(f"running {step.name} ({'read-only' if step.read_only else 'apply' if request['apply'] else 'plan only'}"
+              f"{', breaking changes allowed' if request['allow_breaking'] is True else ''}) ...", file=sys.stderr)
     from vpnrunbook.runbook.demo import seed_key_from_demo
 
     seed_key_from_demo()  # the seed files' env:VPNRUNBOOK_SEED_KEY after `vpnrunbook demo`, nothing exported
     _interrupt_on_sigterm()
-    result = _run_with_progress(step.name, args, overrides)
+    result = _run_with_progress(step.name if step is not None else args.step, args, request)
+    if args.result:
+        _write_result(Path(args.result), gate.result_dict(result, root))
     if not args.quiet:
+        from vpnrunbook.render import terminal
         from vpnrunbook.runbook.terminal import report_lines
 
-        for line in report_lines(result.manifest, allow_breaking=args.allow_breaking):
-            print(line)
+        for line in report_lines(result.manifest, allow_breaking=request["allow_breaking"] is True):
+            print(terminal(line))   # names, tags and descriptions from Azure: one escaped line each
     print(f"{result.step}: {result.outcome} (exit {result.exit_code})")
     if result.error:
         print(result.error, file=sys.stderr)
     print(f"evidence: {result.run_dir}")
+    from vpnrunbook.evidence import index
     from vpnrunbook.evidence.ledger import head
+
+    index.refresh(root)  # the auditor's index.html (derived from the ledger; not evidence)
 
     print(f"ledger head: {head(root)}  (keep it, e.g. in the change ticket: `vpnrunbook evidence verify --head` "
           "proves later that no newer run was removed)")
@@ -226,18 +297,51 @@ def _signing_ready(root: Path) -> str | None:
     return None
 
 
-def _run_with_progress(step: str, args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
-    """The run, with the progress lines of long operations (gateway creation: percentage, about … left) relayed
-    to stderr while it goes on (not with --quiet)."""
+CLI_LABELS = {"timeout": "--timeout", "cell_timeout": "--cell-timeout", "start_timeout": "--start-timeout",
+              "target": "--target"}
+
+
+def _read_job(args: argparse.Namespace) -> Any:
+    """``--job FILE``: the scheduler's job, read and checked by the gate (its problems become a refusal)."""
+    from vpnrunbook import gate
+    from vpnrunbook.policy.rules import Problem
+
+    label = args.job_label or "job"
+    try:
+        text = Path(args.job).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        job = gate.Job()
+        job.problems.append(Problem("--job", args.job, f"cannot be read ({getattr(exc, 'strerror', None) or exc})",
+                                    "a readable JSON file", "FileNotReadable"))
+        return job
+    tasks: list[str] = []
+    if args.job_task:
+        from vpnrunbook.runbook.demo import task_ids
+
+        tasks = task_ids()
+    return gate.read_job(text, label=label, task=args.job_task, tasks=tasks,
+                         scheduler_keys=gate.SCHEDULER_KEYS if args.job_task else ())
+
+
+def _write_result(path: Path, result: dict[str, Any]) -> None:
+    import json
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _run_with_progress(step: str, args: argparse.Namespace, request: dict[str, Any]) -> Any:
+    """The run (through the entry gate), with the progress lines of long operations (gateway creation:
+    percentage, about … left) relayed to stderr while it goes on (not with --quiet)."""
     import tempfile
 
-    from vpnrunbook.runbook.runner import run_step
+    from vpnrunbook import gate
     from vpnrunbook.runbook.terminal import PROGRESS_FILE_ENV, ProgressRelay
 
     def run() -> Any:
-        return run_step(step, params_file=args.parameters, parameters=overrides, apply=args.apply,
-                        target=args.target, evidence_dir=args.evidence_dir, timeouts=_timeouts(args),
-                        progress=sys.stderr.isatty(), allow_breaking=args.allow_breaking)
+        return gate.start(step, params_file=args.parameters, target=args.target, evidence_dir=args.evidence_dir,
+                          progress=sys.stderr.isatty(), labels=CLI_LABELS, **request)
 
     if args.quiet:
         return run()
@@ -280,19 +384,23 @@ def _overrides(items: list[str]) -> dict[str, Any]:
 
 
 def cmd_evidence_list(args: argparse.Namespace) -> int:
-    from vpnrunbook.evidence.rundir import evidence_root, list_runs
+    """Per run, newest first: when, who, connection, from → to, verify, weakened/broke, outcome, run id — and
+    the same as an offline page, <evidence>/index.html (rewritten now)."""
+    from vpnrunbook.evidence import index
+    from vpnrunbook.evidence.rundir import evidence_root
 
     root = evidence_root(args.evidence_dir)
-    runs = list_runs(root)
-    if not runs:
+    found = index.rows(root)
+    if not found:
         print(f"no runs recorded under {root}")
         return EXIT_OK
-    cols = ("seq", "run_id", "step", "outcome", "apply", "target", "operator", "started")
-    rows = [[str(e.get(c, "")) for c in cols] for e in runs]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
-    for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+    print(index.to_text(found, width=10_000 if args.wide else 60))
+    try:
+        page = index.write(root)
+    except OSError as exc:
+        print(f"(the index page could not be written: {exc.strerror or exc})", file=sys.stderr)
+    else:
+        print(f"\n{len(found)} run(s), newest first; the same as a page: {page}")
     return EXIT_OK
 
 
@@ -304,50 +412,117 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     try:
         for kept in args.head:
             parse_head(kept)
-        key = load_public_key(args.key) if args.key else None
+        ring = [load_public_key(k) for k in args.key]
     except ValueError as exc:
         print(f"vpnrunbook evidence verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
     root = evidence_root(args.evidence_dir)
-    result = check(root, key=key, target=args.target, subscription=args.subscription)  # (signatures: signing.py)
-    entries, findings = result.entries, result.findings
+    key = ring[0] if len(ring) == 1 else ring or None
+    if getattr(args, "since_checkpoint", False):
+        from vpnrunbook.evidence.checkpoint import check_since
+
+        result = check_since(root, key=key, target=args.target, subscription=args.subscription,
+                             checks=_checks(key, args.target, args.subscription))
+    else:
+        result = check(root, key=key, target=args.target, subscription=args.subscription)  # (signatures: signing.py)
+    findings = result.findings
     for kept in args.head:
         findings += check_head(root, kept)
+    from vpnrunbook.evidence.index import terminal_text
+
+    for n in result.notices:  # runs in progress, identical Jupyter checkpoints (ledger.CHECKPOINT_RULE)
+        print(f"note: {terminal_text(n)}")
     if findings:
         print(f"evidence under {root}: {len(findings)} problem(s) found", file=sys.stderr)
         for f in findings:
-            print(f"  - {f}", file=sys.stderr)
+            print(f"  - {terminal_text(f)}", file=sys.stderr)  # (file names in a run folder are anyone's)
         print(f"valid signatures by: {_signers(result)}", file=sys.stderr)
         return EXIT_EVIDENCE
     print(_signature_summary(result, key, args.target))
     kept = f"; the kept head(s) {', '.join(args.head)} still in it" if args.head else ""
-    from vpnrunbook.evidence.journal import INTENT, kind_of
-    from vpnrunbook.evidence.ledger import read
+    since = (f" (lines after the signed checkpoint of line {result.since}; the full verify re-reads all)"
+             if result.since is not None else "")
+    busy = sum(1 for n in result.notices if "in progress" in n.problem)
+    later = f"; {busy} run(s) in progress, not checked yet (verify again when they end)" if busy else ""
+    print(f"evidence under {root}: {result.runs} run(s) and {result.changes} change(s), none incomplete (each has its "
+          f"outcome or reconcile record); ledger chain and all file hashes verified{since}{kept}{later}")
+    _quarantine_note(root)
+    unanchored = [k for k in ring if not _anchored(k, root)]
+    if unanchored:
+        print(f"anchor check skipped: {'; '.join(_why_unanchored(k) for k in unanchored)} — the signatures "
+              "verify, but nothing shows that the newest lines this key signed are still there (a ledger cut back "
+              "to an older head would pass)", file=sys.stderr)
+        if not args.accept_unanchored:
+            print("vpnrunbook evidence verify: exit 5 (unanchored); pass --accept-unanchored to accept a check "
+                  "without the anchor, or give the signer's own public key file (`vpnrunbook evidence key`)",
+                  file=sys.stderr)
+            return EXIT_UNANCHORED
+    from vpnrunbook.evidence.checkpoint import record
 
-    n_changes = sum(1 for _, _, e in read(root) if e is not None and kind_of(e) == INTENT)
-    print(f"evidence under {root}: {len(entries)} run(s) and {n_changes} change(s), none incomplete (each has its "
-          f"outcome or reconcile record); ledger chain and all file hashes verified{kept}")
+    # a checkpoint records what this verify proved (signed by this host's key, when it has one)
+    record(root, result, checks=_checks(key, args.target, args.subscription))
     return EXIT_OK
 
 
+def _anchored(key: Any, root: Path) -> bool:
+    from vpnrunbook.evidence import signing
+
+    folder = signing.anchor_dir_for(key)
+    return folder is not None and signing.read_anchor(signing.anchor_file(folder, root)) is not None
+
+
+def _why_unanchored(key: Any) -> str:
+    if key.path is None:
+        return f"--key gave a fingerprint ({key.fingerprint[:23]}…), not the signer's key file"
+    return (f"no anchor for this evidence folder beside {key.path} (a copy of the public key, or a key that never "
+            "signed here)")
+
+
+def _quarantine_note(root: Path) -> None:
+    from vpnrunbook.evidence.reconcile import QUARANTINE_DIR
+
+    folder = root / QUARANTINE_DIR
+    items = sorted(folder.iterdir()) if folder.is_dir() else []
+    if items:
+        print(f"note: {len(items)} item(s) in {folder} were quarantined by `vpnrunbook evidence reconcile` (not "
+              "written by this project; never signed, not evidence) — inspect, then delete them", file=sys.stderr)
+
+
+
+def _checks(key: Any, target: str | None, subscription: str | None) -> dict[str, Any]:
+    """The options a verify ran with: a checkpoint serves only a verify with the same ones."""
+    ring = [] if key is None else [key] if not isinstance(key, list | tuple) else list(key)
+    return {"key": ",".join(sorted(k.fingerprint for k in ring)) or None, "target": target,
+            "subscription": subscription}
+
+
 def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
+    from vpnrunbook.evidence.index import terminal_text
     from vpnrunbook.evidence.reconcile import reconcile
     from vpnrunbook.evidence.rundir import evidence_root
     from vpnrunbook.operations.arm import read_resource
+    from vpnrunbook.runbook.crosscheck_cli import activity_of
 
     root = evidence_root(args.evidence_dir)
-    report = reconcile(root, read=read_resource)
+    report = reconcile(root, read=read_resource, activity=activity_of)
+    from vpnrunbook.render import terminal
+
     for e in report.reconciled:
+        e = {k: terminal(v) if isinstance(v, str) else v for k, v in e.items()}
         states = ", ".join(f"{r.get('label') or r['resource_id']}: {r['state']}" for r in e["resources"])
-        print(f"run {e['run_id']} step {e['step']}: {e['conclusion']} ({states}) — reconcile record, ledger line "
-              f"{e['seq']}")
+        log = "; Activity Log: " + ", ".join(f"{rid.rsplit('/', 1)[-1]} {status}" for rid, status in
+                                              e["activity_log"].items()) if "activity_log" in e else ""
+        print(terminal_text(f"run {e['run_id']} step {e['step']}: {e['conclusion']} ({states}{log}) — reconcile "
+                            f"record, ledger line {e['seq']}"))
     for run_id in report.closed:
-        print(f"run {run_id}: closed (manifest written, outcome interrupted)")
+        print(f"run {terminal(run_id)}: closed (manifest written, outcome interrupted)")
     for run_id in report.removed_staging:
-        print(f"run {run_id}: left-over work files removed")
+        print(f"run {terminal(run_id)}: left-over work files removed")
+    for line in report.quarantined:
+        print(f"quarantined: {line}")
     for err in report.errors:
-        print(f"vpnrunbook evidence reconcile: {err}", file=sys.stderr)
-    if not (report.reconciled or report.closed or report.removed_staging or report.errors):
+        print(f"vpnrunbook evidence reconcile: {terminal(err)}", file=sys.stderr)
+    if not (report.reconciled or report.closed or report.removed_staging or report.errors or report.quarantined):
         print(f"evidence under {root}: nothing to reconcile (every change has its outcome)")
     return EXIT_FAILED if report.errors else EXIT_OK
 
@@ -374,12 +549,17 @@ def _signers(result: Any) -> str:
 
 
 def _signature_summary(result: Any, key: Any, target: str | None) -> str:
-    if key is not None:
+    if isinstance(key, list):
+        how = f"every line signed by one of the {len(key)} keys given ({', '.join(k.fingerprint for k in key)})"
+    elif key is not None:
         how = f"every line signed by the key given ({key.fingerprint})"
         if result.anchor:
             how += f", the head it last signed here ({result.anchor.split(':')[0]}:…) still in the ledger"
     else:
         how = f"valid, signed by {_signers(result)} — pass --key to require a key"
+    if getattr(result, "since", None) is not None:  # (only the lines after the checkpoint were read)
+        how = (f"{how}; for the lines after the signed checkpoint of line {result.since}" if result.signers
+               else f"no line since the signed checkpoint of line {result.since}")
     scope = f"; every record names target {target}" if target else ""
     return f"signatures: {how}{scope}"
 
@@ -394,7 +574,35 @@ def cmd_evidence_show(args: argparse.Namespace) -> int:
     except LookupError as exc:
         print(f"vpnrunbook evidence show: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(record.to_text(built))
+    from vpnrunbook.evidence.index import terminal_text  # control characters in evidence text shown escaped
+
+    print("\n".join(terminal_text(line) for line in record.to_text(built).splitlines()))
+    return EXIT_OK
+
+
+def cmd_evidence_discard(args: argparse.Namespace) -> int:
+    """Deleting evidence by hand is what the signer's anchor catches (the next line records a ``ledger_gap``, and
+    every later verify reports it); this is the declared way, for throw-away evidence such as the demo's."""
+    import shutil
+
+    from vpnrunbook.evidence.rundir import evidence_root
+    from vpnrunbook.evidence.signing import anchor_file, key_paths
+
+    root = evidence_root(args.evidence_dir)
+    if not args.yes:
+        print(f"vpnrunbook evidence discard: this deletes {root} and its ledger; allowed: add --yes", file=sys.stderr)
+        return EXIT_USAGE
+    if root.is_dir() and not (root / "ledger.jsonl").is_file() and any(root.iterdir()):
+        print(f"vpnrunbook evidence discard: {root} holds no ledger.jsonl, so it is not an evidence folder; nothing "
+              "deleted", file=sys.stderr)
+        return EXIT_USAGE
+    from vpnrunbook.evidence.checkpoint import forget
+
+    anchor = anchor_file(key_paths()[0].parent, root)
+    shutil.rmtree(root, ignore_errors=True)
+    anchor.unlink(missing_ok=True)
+    forget(key_paths()[0].parent, root)  # and the last checkpoint it signed there
+    print(f"deleted {root}; forgot the head this host's key last signed there ({anchor})")
     return EXIT_OK
 
 

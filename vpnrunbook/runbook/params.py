@@ -121,6 +121,12 @@ def check_value(p: Param, value: Any) -> list[Problem]:
         # Never echo what might be the key itself.
         return [Problem(p.name, "<redacted>", "is not a secret reference (a literal key is refused)",
                         SECRET_REF_ALLOWED, "InvalidSecretReference")]
+    if base == "secret_ref":  # a reference, but only to a place the operator allows (azure.secrets)
+        from vpnrunbook.azure import secrets
+
+        why = secrets.place_problem(value)
+        if why is not None:
+            return [Problem(p.name, value, f"{value!r}: {why}", secrets.place_rule(), "SecretPlaceNotAllowed")]
     return []
 
 

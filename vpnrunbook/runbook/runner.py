@@ -237,9 +237,10 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
     target = default_target(target)
     root = rundir.evidence_root(evidence_dir)
     started = rundir.utcnow()
-    run_dir = rundir.new_run_dir(root, step, started)
-    notebook = Path(notebook)
     params = dict(parameters)
+    subjects = [str(params[k]) for k in ("connection_name", "peer_connection_name") if isinstance(params.get(k), str)]
+    run_dir = rundir.new_run_dir(root, rundir.run_name(step, subjects), started)
+    notebook = Path(notebook)
     if refusal is None:  # only plain data ever reaches a notebook (vpnrunbook.plaindata), whoever calls
         problems = [p for k, v in params.items() for p in plaindata.check(v, str(k))]
         problems += [plaindata.Problem(plaindata.safe_text(str(k), 40), None, "is not a parameter name",
@@ -456,10 +457,18 @@ def _papermill(notebook: Path, output: Path, env: dict[str, str], timeouts: Time
                                      "parameters: it plans from the current state and writes only what still differs "
                                      "(ETag-guarded; a gateway being created is attached to, not created twice)"}
     except RuntimeError as exc:
+        if timed_out.is_set():  # the watchdog killed the kernel while it started ("Kernel died before replying")
+            return "timed_out", {"type": "RunTimeout", "message": f"the run exceeded {timeouts.run:g} s (the kernel "
+                                 "was still starting)", "cell": None}
         if "didn't respond" in str(exc) or "timed out" in str(exc).lower():
             return "timed_out", {"type": "KernelStartTimeout",
                                  "message": f"the kernel did not start within {timeouts.start:g} s", "cell": None}
         return "failed", {"type": type(exc).__name__, "message": str(exc), "cell": None}
+    except TimeoutError as exc:  # a kernel that never became ready (start_timeout)
+        if timed_out.is_set():
+            return "timed_out", {"type": "RunTimeout", "message": f"the run exceeded {timeouts.run:g} s", "cell": None}
+        return "timed_out", {"type": "KernelStartTimeout", "cell": None,
+                             "message": f"the kernel did not start within {timeouts.start:g} s ({exc})"}
     except Exception as exc:  # noqa: BLE001 - any failure must still leave evidence
         if timed_out.is_set():
             return "timed_out", {"type": "RunTimeout", "message": f"the run exceeded {timeouts.run:g} s", "cell": None}
@@ -501,13 +510,21 @@ def run_step(step: str, *, params_file: str | Path | None = None, parameters: Ma
 
     Headless, a change the device or the peer would reject (``plan.breaks_tunnel``) is refused before any write
     (``refuse_breaking`` is set for the steps that have it) unless ``allow_breaking`` — recorded in the manifest."""
+    from vpnrunbook.gate import request_problems
     from vpnrunbook.runbook import params as P
     from vpnrunbook.runbook.steps import get_step
 
     spec = get_step(step)
     data: dict[str, Any] = {}
     refusal: ParameterError | None = None
+    # the gate's checks (strict booleans, finite positive timeouts, a known target), whoever calls: a refusal
+    gate_problems = request_problems(apply=apply, allow_breaking=allow_breaking, target=target, timeouts=timeouts,
+                                     parameters=parameters)
+    if not isinstance(parameters, Mapping | None):
+        parameters = {}
     try:
+        if gate_problems:
+            raise ParameterError(gate_problems, subject=f"parameters of {spec.name}")
         if params_file is not None:
             with contextlib.suppress(OSError, UnicodeDecodeError):  # load_file below reports these
                 data.update(P.parse_yaml(Path(params_file).read_text(encoding="utf-8"), source=str(params_file)))
@@ -525,6 +542,12 @@ def run_step(step: str, *, params_file: str | Path | None = None, parameters: Ma
         data.update(parameters or {})
         values = {k: _redacted_if_secret(spec, k, v) for k, v in data.items()}
     has_apply = any(p.name == "apply" for p in spec.params)
+    if gate_problems:  # what a refused run records: never a bad value read as true, nor a NaN timeout
+        from vpnrunbook.gate import TARGETS, _safe_timeouts
+
+        apply, allow_breaking = apply is True, allow_breaking is True
+        target = target if target in TARGETS else None
+        timeouts = _safe_timeouts(timeouts)
     return execute(spec.path, step=spec.name, parameters=values, apply=apply if has_apply else None, target=target,
                    evidence_dir=evidence_dir, timeouts=timeouts, refusal=refusal, parameters_file=params_file,
                    secret_params=[p.name for p in spec.params if p.secret], extra_secrets=extra_secrets, cwd=cwd,

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.runbook.runner import Timeouts, run_step
+from vpnrunbook.runbook.runner import Timeouts
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,32 +43,48 @@ def _pin_paths() -> None:
             os.environ[var] = env[var]
 
 
-def run_scheduled(*, step: str, params_file: str = "", apply: bool = False, overrides: Any = None,
-                  evidence_dir: str = "", timeout_seconds: float | None = None) -> dict[str, Any]:
+def run_scheduled(*, step: Any, params_file: Any = "", apply: Any = False, overrides: Any = None,
+                  evidence_dir: Any = "", timeout_seconds: Any = None) -> dict[str, Any]:
     """Run ``step`` like ``vpnrunbook run STEP -p PARAMS_FILE [-P k=v ...] [--apply]`` and return its outcome,
     run id, evidence folder and ledger head. ``params_file`` relative to the repository; ``overrides``: a mapping
-    or its JSON text."""
-    from vpnrunbook.evidence.ledger import head
+    or its JSON text.
+
+    Everything goes through the project's entry gate (:mod:`vpnrunbook.gate`): ``apply`` must be a boolean (``'yes'``
+    is refused), a timeout a finite number of seconds, ``overrides`` plain data (JSON nested 50,000 deep is refused,
+    never a crash); ``evidence_dir`` is refused (the evidence root is the project's configuration). A refusal is a
+    ``refused`` run with its evidence folder, raised as :class:`ScheduledRunError` (exit code 2)."""
+    from vpnrunbook import gate
     from vpnrunbook.evidence.rundir import evidence_root
 
     _pin_paths()
+    job: dict[str, Any] = {"apply": apply}
+    problems = []
     if isinstance(overrides, str):
-        overrides = json.loads(overrides) if overrides.strip() else {}
-    if overrides is not None and not isinstance(overrides, Mapping):
-        raise TypeError(f"overrides={overrides!r} is not allowed; allowed: a mapping or its JSON text")
-    if not isinstance(apply, bool):
-        raise TypeError(f"apply={apply!r} is not allowed; allowed: True or False")
-    path = Path(params_file) if params_file else None
-    if path is not None and not path.is_absolute():
-        path = REPO / path
-    timeouts = Timeouts(run=float(timeout_seconds)) if timeout_seconds else None
+        overrides, problem = gate.load_json_text(overrides, name="job.overrides") if overrides.strip() else ({}, None)
+        if problem is not None:
+            problems.append(problem)
+    if overrides is not None:
+        job["parameters"] = overrides
+    if timeout_seconds is not None:
+        job["timeout_seconds"] = timeout_seconds
+    if evidence_dir:
+        job["evidence_dir"] = evidence_dir
+    read = gate.read_job(job, label="job")
+    path = None
+    if params_file:
+        if isinstance(params_file, str | Path):
+            path = Path(params_file) if Path(params_file).is_absolute() else REPO / params_file
+        else:
+            read.problems.append(gate.Problem("job.params_file", gate.plaindata.shown(params_file),
+                                              "is not a path", "a parameter file path (text)", "InvalidType"))
+    timeouts = Timeouts()
+    for part, value in read.timeouts.items():
+        setattr(timeouts, part, value)
     # from the repository, as `vpnrunbook run` is: parameter files name other files relative to it
     with contextlib.chdir(REPO):
-        res = run_step(step, params_file=path, parameters=dict(overrides or {}), apply=apply,
-                       evidence_dir=evidence_dir or None, timeouts=timeouts, cwd=REPO)
-    result = {"step": res.step, "outcome": res.outcome, "exit_code": res.exit_code, "run_id": res.run_id,
-              "evidence": str(res.run_dir), "ledger_head": head(evidence_root(evidence_dir or None)),
-              "error": res.error}
+        res = gate.start(step, params_file=path, parameters=read.parameters, apply=read.apply, timeouts=timeouts,
+                         problems=[*problems, *read.problems], cwd=REPO)
+    result = gate.result_dict(res, evidence_root())
     print(json.dumps(result, indent=1))
     if not res.ok:
         raise ScheduledRunError(result)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import control, errors, lro
 from vpnrunbook.emulator.models import (
     Ctx,
@@ -43,7 +44,7 @@ class Kind:
     has_etag: bool = True
 
     def key(self, sub: str, rg: str, name: str) -> str:
-        return resource_id(sub, rg, self.segment, name).lower()
+        return fold(resource_id(sub, rg, self.segment, name))
 
 
 # ---- helpers shared by the resource modules -------------------------------------------------------
@@ -166,8 +167,8 @@ def put(kind: Kind, ctx: Ctx, name: str | None = None) -> Response:
     guid = (existing.body["properties"].get("resourceGuid") if existing else None) or new_guid()
     stored["properties"]["resourceGuid"] = guid
     if existing is None:
-        rec = Record(key=key, id=resource_id(ctx.sub, ctx.rg, kind.segment, name), sub=ctx.sub.lower(),
-                     rg=ctx.rg.lower(), type=kind.arm_type.lower(), name=name, location=location,
+        rec = Record(key=key, id=resource_id(ctx.sub, ctx.rg, kind.segment, name), sub=fold(ctx.sub),
+                     rg=fold(ctx.rg), type=fold(kind.arm_type), name=name, location=location,
                      body=stored, etag=new_etag(), created_at=ctx.now)
         op_kind, status = "create", 201
     else:

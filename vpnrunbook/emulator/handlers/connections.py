@@ -12,6 +12,7 @@ import secrets
 import string
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import errors, lro
 from vpnrunbook.emulator.handlers import common, gateways, local_gateways, virtual_networks
 from vpnrunbook.emulator.models import CONNECTION_TYPE, Ctx, Response, new_etag, parse_id
@@ -288,10 +289,10 @@ def reverse_connection(ctx: Ctx, rec: Record) -> Record | None:
     A pair recorded by its ``vpnrunbook-peer-connection`` tags (on either side) is only that pair: two pairs
     between the same gateways do not connect across each other."""
     props = rec.body["properties"]
-    mine_tag = ((rec.body.get("tags") or {}).get(PEER_TAG) or "").lower()
-    my_id = (rec.id or "").lower()
-    gw1 = (common.ref(props.get("virtualNetworkGateway1")) or "").lower()
-    gw2 = (common.ref(props.get("virtualNetworkGateway2")) or "").lower()
+    mine_tag = fold((rec.body.get("tags") or {}).get(PEER_TAG) or "")
+    my_id = fold(rec.id or "")
+    gw1 = fold(common.ref(props.get("virtualNetworkGateway1")) or "")
+    gw2 = fold(common.ref(props.get("virtualNetworkGateway2")) or "")
     mine = ctx.store.get_secret(ctx.db, rec.key)
     # Look first in the peer gateway's resource group (an indexed lookup, where the reverse usually is), then
     # everywhere: a fleet's lists stay linear instead of scanning every connection for each Vnet2Vnet one.
@@ -303,13 +304,13 @@ def reverse_connection(ctx: Ctx, rec: Record) -> Record | None:
             op = other.body["properties"]
             if other.key == rec.key or op.get("connectionType") != "Vnet2Vnet":
                 continue
-            if (common.ref(op.get("virtualNetworkGateway1")) or "").lower() != gw2 or \
-                    (common.ref(op.get("virtualNetworkGateway2")) or "").lower() != gw1:
+            if fold(common.ref(op.get("virtualNetworkGateway1")) or "") != gw2 or \
+                    fold(common.ref(op.get("virtualNetworkGateway2")) or "") != gw1:
                 continue
             if other.provisioning_state(ctx.now) != "Succeeded":
                 continue
-            their_tag = ((other.body.get("tags") or {}).get(PEER_TAG) or "").lower()
-            if (mine_tag and mine_tag != (other.id or "").lower()) or (
+            their_tag = fold((other.body.get("tags") or {}).get(PEER_TAG) or "")
+            if (mine_tag and mine_tag != fold(other.id or "")) or (
                     their_tag and my_id and their_tag != my_id):
                 continue
             if ctx.store.get_secret(ctx.db, other.key) == mine and _norm_policies(op) == _norm_policies(props):

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import errors, lro, routes
 from vpnrunbook.emulator.handlers.common import require_rg
 from vpnrunbook.emulator.models import Ctx, Response, new_guid
@@ -33,7 +34,7 @@ FAILED_MESSAGE = ("At least one resource deployment operation failed. Please lis
 
 
 def _key(ctx: Ctx) -> str:
-    return _id(ctx).lower()
+    return fold(_id(ctx))
 
 
 def _id(ctx: Ctx) -> str:
@@ -63,10 +64,10 @@ def _order(resources: list[dict[str, Any]], ids: list[str]) -> list[int]:
     visiting: set[int] = set()
 
     def find(dep: str) -> int | None:
-        dep_l = dep.lower()
+        dep_l = fold(dep)
         for i, (res, rid) in enumerate(zip(resources, ids, strict=True)):
-            name = str(res.get("name", "")).lower()
-            if dep_l in (rid.lower(), name, f"{str(res.get('type', '')).lower()}/{name}") or rid.lower().endswith(
+            name = fold(str(res.get("name", "")))
+            if dep_l in (fold(rid), name, f"{fold(str(res.get('type', '')))}/{name}") or fold(rid).endswith(
                     "/" + dep_l):
                 return i
         return None
@@ -205,8 +206,8 @@ def put(ctx: Ctx) -> Response:
               "error": {"code": "DeploymentFailed", "message": FAILED_MESSAGE, "details": failures} if failures
               else None}
     existing = ctx.get(_key(ctx))
-    rec = existing or Record(key=_key(ctx), id=_id(ctx), sub=ctx.sub.lower(), rg=ctx.rg.lower(),
-                             type=DEPLOYMENT_TYPE.lower(), name=ctx.params["name"], location=None, body={},
+    rec = existing or Record(key=_key(ctx), id=_id(ctx), sub=fold(ctx.sub), rg=fold(ctx.rg),
+                             type=fold(DEPLOYMENT_TYPE), name=ctx.params["name"], location=None, body={},
                              etag=new_guid(), created_at=ctx.now)
     rec.body = stored
     factor = ctx.factor
@@ -338,16 +339,16 @@ def what_if(ctx: Ctx) -> Response:
         delta = _delta(_strip(before), after)
         changes.append({"resourceId": res["id"], "changeType": "Modify" if delta else "NoChange",
                         "before": _strip(before), "after": after} | ({"delta": delta} if delta else {}))
-    planned = {r["id"].lower() for r in plan.resources}
+    planned = {fold(r["id"]) for r in plan.resources}
     for (rid,) in ctx.db.execute(
             f"SELECT id FROM resources WHERE sub = ? AND rg = ? AND type NOT LIKE 'microsoft.resources/%' "
-            f"AND {ctx.store._VISIBLE} ORDER BY seq", (ctx.sub.lower(), ctx.rg.lower(), ctx.now)):  # noqa: SLF001
-        if rid.lower() not in planned:
+            f"AND {ctx.store._VISIBLE} ORDER BY seq", (fold(ctx.sub), fold(ctx.rg), ctx.now)):  # noqa: SLF001
+        if fold(rid) not in planned:
             changes.append({"resourceId": rid, "changeType": "Ignore"})
     result: dict[str, Any] = {"status": "Failed" if error else "Succeeded", "properties": {"changes": changes}}
     if error:
         result["error"] = error
-    holder = Record(key=_key(ctx), id=_id(ctx), sub=ctx.sub.lower(), rg=ctx.rg.lower(), type=DEPLOYMENT_TYPE.lower(),
+    holder = Record(key=_key(ctx), id=_id(ctx), sub=fold(ctx.sub), rg=fold(ctx.rg), type=fold(DEPLOYMENT_TYPE),
                     name=ctx.params["name"], location=None, body={}, etag="", created_at=ctx.now)
     op_id = new_guid()
     ctx.store.add_operation(ctx.db, op_id=op_id, resource_key=holder.key, kind="whatif", location=None,
@@ -388,7 +389,7 @@ def _render(ctx: Ctx, rec: Record) -> dict[str, Any]:
 def _outputs(ctx: Ctx, rec: Record) -> dict[str, Any]:
     def reference(target: str) -> Any:
         rid = target if target.startswith("/") else next(
-            (op["resourceId"] for op in rec.body["operations"] if op["name"].lower() == target.lower()), target)
+            (op["resourceId"] for op in rec.body["operations"] if fold(op["name"]) == fold(target)), target)
         found = routes.match(rid)
         if found is None or "GET" not in found[0].methods:
             raise invalid(f"The resource '{target}' is not defined in the template")

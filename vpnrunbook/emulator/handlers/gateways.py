@@ -6,6 +6,7 @@ import ipaddress
 import json
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.handlers import common, public_ips, virtual_networks
 from vpnrunbook.emulator.models import CONNECTION_TYPE, GATEWAY_TYPE, Ctx, parse_id, public_ip_for
@@ -57,7 +58,7 @@ def _check_ip_configurations(ctx: Ctx, props: dict[str, Any], gateway_key: str, 
         subnet = None
         if vnet is not None:
             subnet = next((s for s in vnet.body["properties"].get("subnets", [])
-                           if s["name"].lower() == (parsed.child_name or "").lower()), None)
+                           if fold(s["name"]) == fold(parsed.child_name or "")), None)
         if subnet is None:
             raise errors.InvalidResourceReference(
                 f"Resource {subnet_id} referenced by resource {gateway_id} was not found. Please make sure that "
@@ -83,7 +84,7 @@ def _check_ip_configurations(ctx: Ctx, props: dict[str, Any], gateway_key: str, 
                 f"details : https://go.microsoft.com/fwlink/p/?linkid=2241350 {gateway_id}",
                 code="PublicIpWithBasicSkuNotAllowedOnVPNGateways")
         for used in public_ips.users(ctx, pip):
-            if not used.lower().startswith(gateway_key.lower() + "/"):
+            if not fold(used).startswith(fold(gateway_key) + "/"):
                 raise errors.PublicIPAddressInUse(
                     f"Public IP address {pip.id} is already used by {used}; a gateway needs its own public IP.")
         cfg_name = (cfg or {}).get("name") or f"ipconfig{i + 1}"
@@ -92,11 +93,11 @@ def _check_ip_configurations(ctx: Ctx, props: dict[str, Any], gateway_key: str, 
                                    "subnet": {"id": subnet["id"]}, "publicIPAddress": {"id": pip.id}}})
     # One VPN gateway per virtual network.
     for other in ctx.store.list_where(ctx.db, ctx.now, type=GATEWAY_TYPE, body_contains=vnet_key):
-        if other.key == gateway_key.lower():
+        if other.key == fold(gateway_key):
             continue
         for cfg in other.body["properties"].get("ipConfigurations", []):
             parsed = parse_id(common.ref(cfg["properties"].get("subnet")))
-            if parsed and parsed.parent_id.lower() == vnet_key:
+            if parsed and fold(parsed.parent_id) == vnet_key:
                 raise errors.ArmError(f"Virtual network {parsed.parent_id} already has gateway {other.id}; a "
                                       "virtual network holds one VPN gateway.", code="VnetAlreadyHasVpnGateway")
     return out
@@ -143,7 +144,7 @@ def _bgp_address(ctx: Ctx, subnet_id: str) -> str:
     parsed = parse_id(subnet_id)
     vnet = ctx.get(parsed.parent_id) if parsed else None
     for s in (vnet.body["properties"].get("subnets", []) if vnet else []):
-        if s["id"].lower() == subnet_id.lower():
+        if fold(s["id"]) == fold(subnet_id):
             net = ipaddress.ip_network(virtual_networks.subnet_prefix(s))
             return str(net.broadcast_address - 1)
     return "0.0.0.0"
@@ -217,8 +218,8 @@ def connections_of(ctx: Ctx, rec: Record) -> list[Record]:
     out = []
     for c in ctx.store.list_where(ctx.db, ctx.now, type=CONNECTION_TYPE, body_contains=rec.key):
         p = c.body["properties"]
-        ends = {(common.ref(p.get("virtualNetworkGateway1")) or "").lower(),
-                (common.ref(p.get("virtualNetworkGateway2")) or "").lower()}
+        ends = {fold(common.ref(p.get("virtualNetworkGateway1")) or ""),
+                fold(common.ref(p.get("virtualNetworkGateway2")) or "")}
         if rec.key in ends:
             out.append(c)
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.handlers import common
 from vpnrunbook.emulator.models import CONNECTION_TYPE, LOCAL_GATEWAY_TYPE, Ctx
@@ -42,7 +43,7 @@ def render_properties(ctx: Ctx, rec: Record) -> dict[str, Any]:
 def users(ctx: Ctx, rec: Record) -> list[str]:
     return [c.id for c in ctx.store.list_where(ctx.db, ctx.now, type=CONNECTION_TYPE, sub=rec.sub,
                                                      body_contains=rec.key)
-            if (common.ref(c.body["properties"].get("localNetworkGateway2")) or "").lower() == rec.key]
+            if fold(common.ref(c.body["properties"].get("localNetworkGateway2")) or "") == rec.key]
 
 
 def check_delete(ctx: Ctx, rec: Record) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import errors, lro
 from vpnrunbook.emulator.handlers import common, gateways
 from vpnrunbook.emulator.models import Ctx, Response, new_etag
@@ -72,13 +73,13 @@ def put(ctx: Ctx) -> Response:
     gw = _gateway(ctx)
     common.require_idle(ctx, gw, "virtual network gateway")
     name = ctx.params["child"]
-    if not any(r["name"].lower() == name.lower() for r in _rules(gw)):
+    if not any(fold(r["name"]) == fold(name) for r in _rules(gw)):
         errors.check_resource_name(name)
     props, problems = _validate(ctx.json().get("properties") or {})
     if problems:
         raise errors.ValidationFailed(problems, subject=f"The NAT rule {name!r} is invalid")
     rules = _rules(gw)
-    existing = next((r for r in rules if r["name"].lower() == name.lower()), None)
+    existing = next((r for r in rules if fold(r["name"]) == fold(name)), None)
     if existing is not None:
         existing["properties"] = props
     else:
@@ -87,13 +88,13 @@ def put(ctx: Ctx) -> Response:
     op_id = lro.start(ctx, gw, "update")
     ctx.store.save(ctx.db, gw)
     gw.extra["accepted"] = True
-    rule = next(r for r in rules if r["name"].lower() == name.lower())
+    rule = next(r for r in rules if fold(r["name"]) == fold(name))
     return Response(200 if existing else 201, _render(ctx, gw, rule), lro.async_headers(ctx, gw, op_id))
 
 
 def get(ctx: Ctx) -> Response:
     gw = _gateway(ctx)
-    rule = next((r for r in _rules(gw) if r["name"].lower() == ctx.params["child"].lower()), None)
+    rule = next((r for r in _rules(gw) if fold(r["name"]) == fold(ctx.params["child"])), None)
     if rule is None:
         raise errors.ResourceNotFound(f"NAT rule '{ctx.params['child']}' of gateway '{gw.name}' was not found.")
     return Response(200, _render(ctx, gw, rule))
@@ -107,7 +108,7 @@ def list_(ctx: Ctx) -> Response:
 def delete(ctx: Ctx) -> Response:
     gw = _gateway(ctx)
     rules = _rules(gw)
-    kept = [r for r in rules if r["name"].lower() != ctx.params["child"].lower()]
+    kept = [r for r in rules if fold(r["name"]) != fold(ctx.params["child"])]
     if len(kept) == len(rules):
         return Response(204)
     common.require_idle(ctx, gw, "virtual network gateway")

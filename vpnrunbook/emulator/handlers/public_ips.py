@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.handlers import common
 from vpnrunbook.emulator.models import GATEWAY_TYPE, PUBLIC_IP_TYPE, Ctx, public_ip_for
@@ -55,7 +56,7 @@ def users(ctx: Ctx, rec: Record) -> list[str]:
     for gw in ctx.store.list_where(ctx.db, ctx.now, type=GATEWAY_TYPE, sub=rec.sub, body_contains=rec.key):
         for cfg in gw.body.get("properties", {}).get("ipConfigurations", []):
             pid = common.ref((cfg.get("properties") or {}).get("publicIPAddress"))
-            if pid and pid.lower() == rec.key:
+            if pid and fold(pid) == rec.key:
                 out.append(f"{gw.id}/ipConfigurations/{cfg.get('name')}")
     return out
 

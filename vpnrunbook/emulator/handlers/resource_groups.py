@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import errors, lro
 from vpnrunbook.emulator.handlers.common import check_preconditions, page_size
 from vpnrunbook.emulator.models import RESOURCE_GROUP_TYPE, Ctx, Response, new_etag, normalize_location, rg_id
@@ -22,7 +23,7 @@ def _render(ctx: Ctx, rec: Record) -> dict[str, Any]:
 
 
 def _key(ctx: Ctx) -> str:
-    return rg_id(ctx.sub, ctx.rg).lower()
+    return fold(rg_id(ctx.sub, ctx.rg))
 
 
 def put(ctx: Ctx) -> Response:
@@ -51,7 +52,7 @@ def put(ctx: Ctx) -> Response:
         existing.etag = new_etag()
         ctx.store.save(ctx.db, existing)
         return Response(200, _render(ctx, existing))
-    rec = Record(key=_key(ctx), id=rg_id(ctx.sub, ctx.rg), sub=ctx.sub.lower(), rg=ctx.rg.lower(),
+    rec = Record(key=_key(ctx), id=rg_id(ctx.sub, ctx.rg), sub=fold(ctx.sub), rg=fold(ctx.rg),
                  type=RESOURCE_GROUP_TYPE.lower(), name=ctx.rg, location=location,
                  body={"tags": tags, "managedBy": body.get("managedBy")}, etag=new_etag(), created_at=ctx.now)
     ctx.store.save(ctx.db, rec)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.handlers import common
 from vpnrunbook.emulator.models import Ctx, Response, parse_id
@@ -71,7 +72,7 @@ def parse_filter(text: str) -> list[Clause]:
 def _text_matches(clause: Clause, actual: str | None, *, case_sensitive: bool = False) -> bool:
     if actual is None:
         return False
-    a, v = (actual, clause.value) if case_sensitive else (actual.lower(), clause.value.lower())
+    a, v = (actual, clause.value) if case_sensitive else (fold(actual), fold(clause.value))
     if clause.op == "eq":
         return a == v
     if clause.op == "startswith":
@@ -124,10 +125,10 @@ def list_resources(ctx: Ctx) -> Response:
                               code="InvalidSkipToken")
     sql = (f"SELECT seq, id, type, name, location, rg, body FROM resources WHERE sub = ? AND seq > ? "
            f"AND type NOT LIKE 'microsoft.resources/%' AND {ctx.store._VISIBLE}")  # noqa: SLF001 - same package
-    args: list[Any] = [ctx.sub.lower(), int(after), ctx.now]
+    args: list[Any] = [fold(ctx.sub), int(after), ctx.now]
     if rg is not None:
         sql += " AND rg = ?"
-        args.append(rg.lower())
+        args.append(fold(rg))
     value: list[dict[str, Any]] = []
     last_seq = None
     more = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import errors, lro
 from vpnrunbook.emulator.handlers import common, virtual_networks
 from vpnrunbook.emulator.models import Ctx, Response, new_etag
@@ -23,7 +24,7 @@ def _vnet(ctx: Ctx) -> Record:
 
 def _find(vnet: Record, name: str) -> tuple[int, dict[str, Any]] | None:
     for i, s in enumerate(vnet.body["properties"].get("subnets", [])):
-        if s["name"].lower() == name.lower():
+        if fold(s["name"]) == fold(name):
             return i, s
     return None
 
@@ -57,7 +58,7 @@ def put(ctx: Ctx) -> Response:
     common.check_preconditions(ctx, vnet if found is not None else None)
     common.require_idle(ctx, vnet, "virtual network")
     body = ctx.json()
-    subnets = [s for s in vnet.body["properties"].get("subnets", []) if s["name"].lower() != name.lower()]
+    subnets = [s for s in vnet.body["properties"].get("subnets", []) if fold(s["name"]) != fold(name)]
     new = virtual_networks.normalize_subnets(ctx, vnet.id, [{"name": name, "properties": body.get("properties")}])[0]
     if found is not None:
         subnets.insert(found[0], new)
@@ -88,7 +89,7 @@ def delete(ctx: Ctx) -> Response:
     if found is None:
         return Response(204)
     common.require_idle(ctx, vnet, "virtual network")
-    subnets = [s for s in vnet.body["properties"].get("subnets", []) if s["name"].lower() != name.lower()]
+    subnets = [s for s in vnet.body["properties"].get("subnets", []) if fold(s["name"]) != fold(name)]
     virtual_networks.check_in_use(ctx, vnet, subnets)
     vnet.body["properties"]["subnets"] = subnets
     vnet.etag = new_etag()

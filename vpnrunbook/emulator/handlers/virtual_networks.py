@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from vpnrunbook.azure.names import fold
 from vpnrunbook.emulator import errors
 from vpnrunbook.emulator.handlers import common
 from vpnrunbook.emulator.models import (
@@ -59,8 +60,8 @@ def gateway_subnet_users(ctx: Ctx, vnet: Record) -> dict[str, list[str]]:
         for cfg in gw.body.get("properties", {}).get("ipConfigurations", []):
             sid = common.ref((cfg.get("properties") or {}).get("subnet"))
             parsed = parse_id(sid)
-            if parsed and parsed.parent_id.lower() == vnet.key and parsed.child_name:
-                users.setdefault(parsed.child_name.lower(), []).append(f"{gw.id}/ipConfigurations/{cfg.get('name')}")
+            if parsed and fold(parsed.parent_id) == vnet.key and parsed.child_name:
+                users.setdefault(fold(parsed.child_name), []).append(f"{gw.id}/ipConfigurations/{cfg.get('name')}")
     return users
 
 
@@ -76,11 +77,11 @@ def normalize_subnets(ctx: Ctx, vnet_id: str, subnets: Any) -> list[dict[str, An
             raise errors.ValidationFailed([Problem(f"properties.subnets[{i}].name", None, "is required",
                                                    "a subnet name such as FrontEnd", "InvalidSubnetName")],
                                           subject="The virtual network is invalid")
-        if s["name"].lower() in seen:
+        if fold(s["name"]) in seen:
             raise errors.ValidationFailed([Problem(f"properties.subnets[{i}].name", s["name"], "appears twice",
                                                    "unique subnet names", "DuplicateResourceName")],
                                           subject="The virtual network is invalid")
-        seen.add(s["name"].lower())
+        seen.add(fold(s["name"]))
         errors.check_resource_name(s["name"])  # it becomes part of the subnet's id (a URL)
         props = {k: v for k, v in (s.get("properties") or {}).items() if k not in SUBNET_READ_ONLY}
         out.append({"name": s["name"], "id": f"{vnet_id}/subnets/{s['name']}", "properties": props})
@@ -92,8 +93,8 @@ def check_in_use(ctx: Ctx, vnet: Record | None, new_subnets: list[dict[str, Any]
     if vnet is None:
         return
     users = gateway_subnet_users(ctx, vnet)
-    old = {s["name"].lower(): subnet_prefix(s) for s in vnet.body["properties"].get("subnets", [])}
-    new = {s["name"].lower(): subnet_prefix(s) for s in new_subnets}
+    old = {fold(s["name"]): subnet_prefix(s) for s in vnet.body["properties"].get("subnets", [])}
+    new = {fold(s["name"]): subnet_prefix(s) for s in new_subnets}
     for name, ids in users.items():
         if name not in new:
             raise errors.InUseSubnetCannotBeDeleted(
@@ -120,7 +121,7 @@ def validate(ctx: Ctx, body: dict[str, Any], existing: Record | None) -> dict[st
 def render_subnet(ctx: Ctx, vnet: Record, subnet: dict[str, Any], users: dict[str, list[str]]) -> dict[str, Any]:
     props = copy.deepcopy(subnet.get("properties") or {})
     props["provisioningState"] = vnet.provisioning_state(ctx.now) if vnet.op_kind != "delete" else "Deleting"
-    ipcfgs = users.get(subnet["name"].lower())
+    ipcfgs = users.get(fold(subnet["name"]))
     if ipcfgs:
         props["ipConfigurations"] = [{"id": i} for i in ipcfgs]
     return {"name": subnet["name"], "id": subnet["id"], "etag": vnet.etag, "type": SUBNET_TYPE, "properties": props}
