@@ -210,13 +210,16 @@ def _project_copy(target: Path, source: Path | None = None) -> Path:
 
 
 @pytest.fixture(scope="module")
-def after_demo(tmp_path_factory) -> Path:
-    """The project as `make demo` leaves it (its emulator state, evidence, key files), built once."""
-    project = _project_copy(tmp_path_factory.mktemp("docs") / "project")
+def after_demo(tmp_path_factory) -> tuple[Path, Path]:
+    """The project as `make demo` leaves it (its emulator state, evidence, key files), built once, and a copy of
+    it. Each block runs in the demo's own folder, restored from the copy first: the evidence's anchors are kept
+    per evidence folder path, so a copy elsewhere would not be the same checkout."""
+    base = tmp_path_factory.mktemp("docs")
+    project = _project_copy(base / "project")
     out = subprocess.run([str(VENV_BIN / "vpnrunbook"), "demo"], cwd=project, env=_clean_env(project / "home"),
                          capture_output=True, text=True, timeout=RUN_TIMEOUT)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return project
+    return project, _project_copy(base / "after-demo", project)
 
 
 def _line_matches(shown: str, actual: str) -> bool:
@@ -225,8 +228,10 @@ def _line_matches(shown: str, actual: str) -> bool:
 
 
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: b.id)
-def test_documented_commands_run_after_the_demo(block, after_demo, tmp_path):
-    project = _project_copy(tmp_path / "project", after_demo)
+def test_documented_commands_run_after_the_demo(block, after_demo):
+    project, saved = after_demo
+    shutil.rmtree(project)
+    _project_copy(project, saved)  # the state `make demo` left, whatever the block before changed
     env = _clean_env(project / "home")
     for command in block.commands():
         if command.text.startswith("make "):  # `make demo` made the state this block runs in
