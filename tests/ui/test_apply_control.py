@@ -100,7 +100,7 @@ def test_after_the_confirmation_it_applies_once_records_the_acceptance_and_shows
     assert "I accept that this change breaks the tunnel to Site6" in calls[0]["accepted"]
     box = control.outcome.value
     assert "vpnrunbook-message-error" in box and "vpnrunbook-message-ok" not in box  # never just a green Applied
-    assert "the tunnel to Site6 (VNet1toSite6) is now NotConnected" in box
+    assert "The tunnel to Site6 (VNet1toSite6) is now NotConnected" in box
     assert "Evidence of this change: /evidence/run-1" in box
 
 
@@ -119,7 +119,7 @@ def test_a_plain_change_that_ends_not_connected_is_red_too():
     control = apply_control(planned_, lambda: applied_result(planned_.plan, "NotConnected"), interactive=True)
     assert not control.confirm.required and control.confirm.checkbox.layout.display == "none"
     control.click()
-    assert "vpnrunbook-message-error" in control.outcome.value and "is now NotConnected" in control.outcome.value
+    assert "vpnrunbook-message-error" in control.outcome.value and "(VNet1toSite6) is now NotConnected" in control.outcome.value
 
 
 def test_the_session_form_passes_the_acceptance_to_the_apply_path(monkeypatch):

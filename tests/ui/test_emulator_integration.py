@@ -105,7 +105,7 @@ def test_a_breaking_update_in_the_panel_is_recorded_as_accepted_and_shown_red(se
     panel.apply_button.click()
     assert connection_policy(session) == PRESETS["strong-modern"].policy
     assert "vpnrunbook-message-error" in panel.outcome.value, panel.outcome.value
-    assert "the tunnel to Site6 (VNet1toSite6) is now NotConnected" in panel.outcome.value
+    assert "The tunnel to Site6 (VNet1toSite6) is now NotConnected" in panel.outcome.value
     run_id = panel.evidence["run_id"]
     assert panel.evidence["path"] in panel.outcome.value
     (intent,) = [e for e in journal.for_run(tmp_path / "evidence", run_id) if e["kind"] == "intent"]

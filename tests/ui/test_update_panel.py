@@ -197,7 +197,7 @@ def test_a_breaking_update_needs_the_confirmation_and_then_shows_the_status_in_r
     assert ops.policy == PRESETS["seed-update"].policy
     assert ops.accepted[-1].startswith("I accept that this change breaks the tunnel to Site6")
     assert "vpnrunbook-message-error" in p.outcome.value and "vpnrunbook-message-ok" not in p.outcome.value
-    assert "the tunnel to Site6 (VNet1toSite6) is now NotConnected" in p.outcome.value
+    assert "The tunnel to Site6 (VNet1toSite6) is now NotConnected" in p.outcome.value
     assert "Evidence of this change: /evidence/run-2" in p.outcome.value
 
 

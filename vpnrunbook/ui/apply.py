@@ -76,8 +76,9 @@ def outcome_html(result: Any, *, risky: bool, lead: str, evidence: Mapping[str, 
     ok, lines = guard.status_lines(result)
     tail = "\n".join(lines)
     link = f"\nEvidence of this change: {evidence['path']}" if evidence and evidence.get("path") else ""
-    if not ok:
-        text = f"{lead}\n{tail}\nThe change was made: reconfigure the other end (or apply a policy it accepts)."
+    if not ok:  # the status first: that is what the operator must act on
+        text = (f"{tail[:1].upper()}{tail[1:]}\n{lead}\nThe change was made: reconfigure the other end (or apply a "
+                "policy it accepts).")
         return html.message_html("error", text + link)
     if risky:
         return html.message_html("warning", f"{lead}\n{tail}".rstrip() + link)
