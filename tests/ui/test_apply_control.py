@@ -100,6 +100,7 @@ def test_after_the_confirmation_it_applies_once_records_the_acceptance_and_shows
     assert "I accept that this change breaks the tunnel to Site6" in calls[0]["accepted"]
     box = control.outcome.value
     assert "vpnrunbook-message-error" in box and "vpnrunbook-message-ok" not in box  # never just a green Applied
+    assert control.button.disabled and control.confirm.checkbox.disabled  # done: nothing more to accept
     assert "The tunnel to Site6 (VNet1toSite6) is now NotConnected" in box
     assert "Evidence of this change: /evidence/run-1" in box
 

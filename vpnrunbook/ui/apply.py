@@ -183,11 +183,11 @@ class ApplyControl:
             return self.result
         try:
             self.in_flight = True
-            self.button.disabled = True
+            self.button.disabled = self.confirm.checkbox.disabled = True
             return self._click()
         finally:
             self.in_flight = False
-            self.button.disabled = self.empty or self.applied
+            self.button.disabled = self.confirm.checkbox.disabled = self.empty or self.applied
             self._lock.release()
 
     def _refuse(self, exc: BaseException) -> None:
