@@ -51,6 +51,9 @@ def close_run(scope: RunScope) -> dict[str, Any] | None:
         return None
     scope.closed = True
     scope.where = {"run_id": scope.run_id, "path": str(scope.run_dir)}
+    from vpnrunbook.evidence import index
+
+    index.refresh(scope.root)  # the auditor's index.html (derived from the ledger; not evidence)
     if scope.owner == "interactive":
         _show(scope, manifest)
     return manifest

@@ -102,13 +102,14 @@ class RunScope:
     def run_dir(self) -> Path | None:
         return None if self.run_id is None else self.root / self.run_id
 
-    def ensure_run(self) -> str:
-        """The run id, creating the run folder on first use (outside the runner)."""
+    def ensure_run(self, subjects: list[str] | tuple[str, ...] = ()) -> str:
+        """The run id, creating the run folder on first use (outside the runner), named after the step and the
+        connections the first intent writes (``subjects``)."""
         with _LOCK:  # the workers of a fleet rollout share one run
             if self.run_id is None:
-                from vpnrunbook.evidence.rundir import new_run_dir
+                from vpnrunbook.evidence.rundir import new_run_dir, run_name
 
-                run_id = new_run_dir(self.root, _safe(self.step), self.started).name
+                run_id = new_run_dir(self.root, run_name(_safe(self.step), subjects), self.started).name
                 self.lock_fd = lock_run(self.root, run_id)
                 self.run_id = run_id
             return self.run_id
@@ -221,7 +222,7 @@ def intent(scope: RunScope, session: Any, *, step: str, writes: list[dict[str, A
 
     fresh = scope.run_id is None
     try:
-        run_id = scope.ensure_run()
+        run_id = scope.ensure_run([str(w["name"]) for w in writes if w.get("kind") == "connection" and w.get("name")])
         scope.target = scope.target or target_of(session)
         scope.secret_refs |= {w["shared_key_ref"] for w in writes if w.get("shared_key_ref")}
         views = [{k: v for k, v in w.items() if k != "shared_key_ref"}
@@ -303,24 +304,31 @@ def incomplete_findings(entries: list[dict[str, Any]]) -> list[ledger.Finding]:
 
 
 
-def folder_findings(root: Path, journal: list[dict[str, Any]]) -> list[ledger.Finding]:
-    """Run folders without a manifest (a run cut off: killed, disk full) and staging left by one."""
+def folder_findings(root: Path, journal: list[dict[str, Any]], *,
+                    notices: list[ledger.Finding] | None = None) -> list[ledger.Finding]:
+    """Run folders without a manifest (a run cut off: killed, disk full) and staging left by one. A run still in
+    progress (its lock held) is a notice, not a finding."""
     out = []
+    notices = notices if notices is not None else []
     journaled = {e.get("run_id") for e in journal}
+    busy = set()
+    staging = root / STAGING_DIR
+    if staging.is_dir():
+        busy = {d.name for d in staging.iterdir() if run_in_progress(root, d.name)}
+    for name in sorted(busy):
+        notices.append(ledger.Finding(f"run {name}", "is in progress: its evidence is not complete yet and is not "
+                                                     "checked (verify again when it has ended)"))
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if (d / "manifest.json").exists():
+        if (d / "manifest.json").exists() or d.name in busy:
             continue
         what = ("its change records are in the ledger" if d.name in journaled
                 else "no change record names it (cut off before any change)")
         out.append(ledger.Finding(f"run {d.name}", f"has no manifest: the run was cut off (killed, disk full) before "
                                                    f"its evidence was complete; {what} — `vpnrunbook evidence "
                                                    "reconcile` records what happened and closes it"))
-    staging = root / STAGING_DIR
     if staging.is_dir():
         for d in sorted(staging.iterdir()):
-            if run_in_progress(root, d.name):
-                out.append(ledger.Finding(f"run {d.name}", "is still in progress (its evidence is not complete yet)"))
-            else:
+            if d.name not in busy:
                 out.append(ledger.Finding(f"run {d.name}", f"left work files in {STAGING_DIR}/ (the run was killed); "
                                                            "`vpnrunbook evidence reconcile` removes them"))
     return out

@@ -24,6 +24,7 @@ records the loss (``ledger_gap``), signed, so a deleted history stays visible af
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -116,11 +117,17 @@ def fsync_dir(folder: Path) -> None:
 
 
 def _numbered(root: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, raw bytes) of every non-empty ledger line."""
+    """(line number, raw bytes) of every non-empty ledger line, read under a shared lock (an append in progress
+    is never read half written)."""
     path = root / LEDGER_NAME
-    if not path.exists():
+    try:
+        with open(path, "rb") as f:
+            with contextlib.suppress(OSError):  # a filesystem without locks (ENOLCK): read as it stands
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+            data = f.read()
+    except FileNotFoundError:
         return
-    for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+    for n, raw in enumerate(data.split(b"\n"), start=1):
         if raw.strip():
             yield n, raw
 
@@ -197,9 +204,14 @@ class Finding:
         return f"{self.where}: {self.problem}"
 
 
-def verify(root: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
+def verify(root: Path, *, notices: list[Finding] | None = None) -> tuple[list[dict[str, Any]], list[Finding]]:
     """Check the chain, every manifest's hash and every file the manifests list, that every intent has an outcome
-    and that no run folder lacks its manifest; returns (run entries, findings)."""
+    and that no run folder lacks its manifest; returns (run entries, findings).
+
+    Not findings but ``notices`` (appended to the list given): a run in progress (its lock is held: its evidence
+    is not complete yet, so neither its missing manifest nor its intents without outcome are reported) and a
+    JupyterLab checkpoint that is a byte-identical copy of a file the manifest hashes (:data:`CHECKPOINT_RULE`)."""
+    notices = notices if notices is not None else []
     findings: list[Finding] = []
     findings += signature_check(root).findings  # every line, whatever its kind (signing.py; see check() for --key)
     entries: list[dict[str, Any]] = []
@@ -228,20 +240,49 @@ def verify(root: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
         entries.append(entry)
         run_id = str(entry.get("run_id"))
         seen_runs.add(run_id)
-        findings += verify_run(root, entry)
-    from vpnrunbook.evidence.journal import folder_findings, incomplete_findings
+        findings += verify_run(root, entry, notices=notices)
+    from vpnrunbook.evidence.journal import folder_findings, incomplete_findings, run_in_progress
 
-    findings += incomplete_findings(journal)
+    busy = {r for r in {str(e.get("run_id")) for e in journal} if run_in_progress(root, r)}
+    findings += incomplete_findings([e for e in journal if str(e.get("run_id")) not in busy])
     if (root / LEDGER_NAME).exists() or any(root.iterdir() if root.is_dir() else ()):
         for d in sorted(p for p in root.iterdir() if p.is_dir() and (p / "manifest.json").exists()):
-            if d.name not in seen_runs:
-                findings.append(Finding(f"run {d.name}", "has evidence but no ledger line (ledger truncated or "
-                                                         "the run was added by hand)"))
-        findings += folder_findings(root, journal)
+            if d.name in seen_runs or run_in_progress(root, d.name) or _has_run_line(root, d.name):
+                continue  # (a run in progress, or one that ended while the ledger was read: its line is there now)
+            findings.append(Finding(f"run {d.name}", "has evidence but no ledger line (ledger truncated or "
+                                                     "the run was added by hand)"))
+        findings += folder_findings(root, journal, notices=notices)
     return entries, findings
 
 
-def verify_run(root: Path, entry: dict[str, Any]) -> list[Finding]:
+def _has_run_line(root: Path, run_id: str) -> bool:
+    return any(e is not None and e.get("run_id") == run_id and (e.get("kind") or "run") == "run"
+               for _, _, e in read_naming(root, run_id))
+
+
+CHECKPOINT_DIR = ".ipynb_checkpoints"
+CHECKPOINT_RULE = (f"a file in a run's {CHECKPOINT_DIR}/ folder named <name>-checkpoint<ext> whose bytes are "
+                   "identical to the run's <name><ext> as the manifest hashes it is a copy Jupyter made when the file "
+                   "was opened: a notice, not a problem (it adds nothing). Any other file there — different bytes, "
+                   "another name, a sub-folder — is reported as added after the run, like anywhere else.")
+
+
+def _checkpoint_copy(rel: str, path: Path, files: dict[str, str]) -> str | None:
+    """The manifest's file that ``rel`` is an identical Jupyter checkpoint of (CHECKPOINT_RULE), else None."""
+    parts = rel.split("/")
+    if len(parts) != 2 or parts[0] != CHECKPOINT_DIR:
+        return None
+    stem, dot, ext = parts[1].rpartition(".")
+    base, suffix = (stem, f".{ext}") if dot else (parts[1], "")
+    if not base.endswith("-checkpoint"):
+        return None
+    original = base[: -len("-checkpoint")] + suffix
+    if original in files and not path.is_symlink() and sha256_file(path) == files[original]:
+        return original
+    return None
+
+
+def verify_run(root: Path, entry: dict[str, Any], *, notices: list[Finding] | None = None) -> list[Finding]:
     run_id = str(entry.get("run_id"))
     where = f"run {run_id}"
     run_dir = root / run_id
@@ -266,8 +307,13 @@ def verify_run(root: Path, entry: dict[str, Any]) -> list[Finding]:
             found.append(Finding(where, f"{name} was changed after the run (SHA-256 differs from the manifest)"))
     for f in sorted(run_dir.rglob("*")):
         rel = f.relative_to(run_dir).as_posix()
-        if f.is_file() and rel != "manifest.json" and rel not in files:
-            found.append(Finding(where, f"{rel} was added after the run (not in the manifest)"))
+        if (f.is_file() or f.is_symlink()) and rel != "manifest.json" and rel not in files:
+            original = _checkpoint_copy(rel, f, files)
+            if original is None:
+                found.append(Finding(where, f"{rel} was added after the run (not in the manifest)"))
+            elif notices is not None:
+                notices.append(Finding(where, f"{rel} is Jupyter's checkpoint of {original}, byte-identical to it "
+                                              "(the file was opened in JupyterLab; nothing was added)"))
     return found
 
 
@@ -279,44 +325,60 @@ class Verification:
 
     entries: list[dict[str, Any]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    notices: list[Finding] = field(default_factory=list)  # runs in progress, identical checkpoints (not problems)
     signers: dict[str, int] = field(default_factory=dict)   # fingerprint -> lines it signed (valid signatures)
     anchor: str | None = None
 
 
-def check(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
+Keys = signing.PublicKey | list[signing.PublicKey] | tuple[signing.PublicKey, ...] | None
+
+
+def _keyring(key: Keys) -> list[signing.PublicKey]:
+    return [] if key is None else [key] if isinstance(key, signing.PublicKey) else list(key)
+
+
+def check(root: Path, *, key: Keys = None, target: str | None = None,
           subscription: str | None = None) -> Verification:
     """``verify`` plus: with ``key`` every line must be signed by it, an empty or absent ledger is a finding
-    (nothing signed to verify) and the key's anchor for this folder must still be in the ledger; with ``target``
+    (nothing signed to verify) and the key's anchor for this folder must still be in the ledger; ``key`` may be a
+    keyring (a list), taken as a whole: every line signed by one of its keys, each key's anchor still held; with
+    ``target``
     (``azure``) every signed statement must name that target (and ``subscription`` when given)."""
-    entries, findings = verify(root)
+    notices: list[Finding] = []
+    entries, findings = verify(root, notices=notices)
     plain = signature_check(root)
-    if key is None and target is None and subscription is None:
-        return Verification(entries, findings, plain.signers)
+    if not _keyring(key) and target is None and subscription is None:
+        return Verification(entries, findings, notices, plain.signers)
     strict = signature_check(root, key=key, target=target, subscription=subscription)
     drop = set(plain.findings)
-    return Verification(entries, [f for f in findings if f not in drop] + strict.findings, strict.signers,
+    return Verification(entries, [f for f in findings if f not in drop] + strict.findings, notices, strict.signers,
                         strict.anchor)
 
 
-def signature_check(root: Path, *, key: signing.PublicKey | None = None, target: str | None = None,
+def signature_check(root: Path, *, key: Keys = None, target: str | None = None,
                     subscription: str | None = None) -> Verification:
-    """The signature of every line (any kind): against ``key``, or the key each statement names."""
+    """The signature of every line (any kind): against ``key`` (or a keyring: any of its keys), or the key each
+    statement names."""
+    ring = _keyring(key)
     result = Verification()
     for n, _raw, entry in read(root):
         if entry is None:
             continue  # verify reports it
         result.entries.append(entry)
-        result.findings += _check_signature(f"ledger line {n}", entry, key, target, subscription, result.signers)
-    if key is not None:
+        result.findings += _check_signature(f"ledger line {n}", entry, ring, target, subscription, result.signers)
+    if ring:
         if not result.entries:
             state = "is absent" if not (root / LEDGER_NAME).exists() else "holds no line"
             result.findings.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
-        if key.path is not None:
-            anchor = signing.anchor_file(key.path.parent, root)
-            result.anchor = signing.read_anchor(anchor)
-            if result.anchor is not None:
-                result.findings += check_head(root, result.anchor, source="the head this key last signed here "
-                                                                          f"(kept in {anchor})")
+        for k in ring:
+            if k.path is None:
+                continue
+            anchor = signing.anchor_file(k.path.parent, root)
+            kept = signing.read_anchor(anchor)
+            if kept is not None:
+                result.anchor = result.anchor or kept
+                result.findings += check_head(root, kept, source="the head this key last signed here "
+                                                                 f"(kept in {anchor})")
     return result
 
 
@@ -334,13 +396,28 @@ def _holds(lines: list[bytes], kept: str) -> bool:
     return len(lines) >= seq and sha256_bytes(lines[seq - 1]).startswith(digest)
 
 
-def _check_signature(where: str, entry: dict[str, Any], key: signing.PublicKey | None, target: str | None,
+def _open(envelope: Any, ring: list[signing.PublicKey]) -> signing.Opened:
+    """The envelope opened with the one key of ``ring`` that signed it (or the key it names, with no ring)."""
+    if len(ring) <= 1:
+        return signing.open_envelope(envelope, ring[0] if ring else None)
+    refusals = []
+    for k in ring:
+        try:
+            return signing.open_envelope(envelope, k)
+        except signing.SignatureError as exc:
+            if "does not verify" in str(exc):  # signed by this key, then edited: that is the finding
+                raise
+            refusals.append(exc)
+    raise signing.SignatureError(f"{refusals[0]} — nor by any of the {len(ring)} keys given")
+
+
+def _check_signature(where: str, entry: dict[str, Any], ring: list[signing.PublicKey], target: str | None,
                      subscription: str | None, signers: dict[str, int]) -> list[Finding]:
     envelope = entry.get(ENVELOPE)
     if envelope is None:
         return [Finding(where, "is not signed (no envelope): added by hand or by a vpnrunbook without signing")]
     try:
-        opened = signing.open_envelope(envelope, key)
+        opened = _open(envelope, ring)
     except signing.SignatureError as exc:
         return [Finding(where, str(exc))]
     signers[opened.key.fingerprint] = signers.get(opened.key.fingerprint, 0) + 1

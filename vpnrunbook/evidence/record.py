@@ -43,11 +43,98 @@ def _finding_text(w: Any) -> str:
     return str(w)
 
 
+def _short_field(path: str) -> str:
+    """``properties.ipsecPolicies[0].dhGroup`` → ``dhGroup`` (the one-line summary; the record keeps the path)."""
+    return re.split(r"[.\]]", path)[-1] or path
+
+
+def _verify_row(label: str, v: Any) -> dict[str, Any]:
+    v = v if isinstance(v, dict) else {}
+    status = v.get("status")
+    ok = v.get("ok") if "ok" in v else status == "Connected"
+    return {"connection": label, "status": status if status is not None else "not read back", "ok": bool(ok),
+            "reason": v.get("reason"), "warning": v.get("warning"), "peer": v.get("peer"),
+            "peer_status": v.get("peer_status")}
+
+
+def applied(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the apply path recorded for a run (its ledger ``intent`` / ``outcome`` / ``reconcile`` lines), or None
+    when it recorded no intent (a plan-only run). The same whatever the door — ``vpnrunbook run``, a JupyterLab
+    panel, a cell, the Python API, a rollout, a scheduler — since every door applies through the one apply path.
+
+    Returns plain data: ``plan`` (rows resource, field, current, desired, action), ``warnings`` (weak-crypto
+    findings and every tunnel-break warning), ``notes``, ``verify`` (per connection the status read back after
+    the write: ``NotConnected`` stays ``NotConnected``), ``status`` (per intent its outcome: applied, failed,
+    refused, accepted, a reconcile conclusion, or ``no outcome recorded``), ``connections``, ``who``, ``when``,
+    ``target``, ``subscription``, ``weakened`` / ``breaks`` (booleans) and ``summary`` (field from → to, one line)."""
+    intents = [e for e in entries if e.get("kind") == "intent"]
+    if not intents:
+        return None
+    last: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        if e.get("kind") in ("outcome", "reconcile") and e.get("intent_id"):
+            last[str(e["intent_id"])] = e
+    plan: list[dict[str, str]] = []
+    warnings: list[str] = []
+    notes: list[str] = []
+    verify: list[dict[str, Any]] = []
+    statuses: list[str] = []
+    errors: list[str] = []
+    connections: list[str] = []
+    breaks = weakened = False
+    for i in intents:
+        for w in i.get("writes") or []:
+            if not isinstance(w, dict):
+                continue
+            if w.get("kind") == "connection" and w.get("name"):
+                connections.append(str(w["name"]))
+            for c in w.get("changes") or []:
+                if isinstance(c, dict):
+                    plan.append({"resource": str(c.get("resource", "")), "field": str(c.get("field", "")),
+                                 "current": _display(c.get("current")), "desired": _display(c.get("desired")),
+                                 "action": str(c.get("action", ""))})
+        for text in (str(x) for x in i.get("warnings") or []):
+            if text.startswith("INFO "):
+                notes.append(text)
+            else:
+                warnings.append(text)
+                weakened = weakened or text.startswith(("WARNING ", "ERROR "))
+        tunnel = [str(t) for t in i.get("tunnel_warnings") or []]
+        breaks = breaks or bool(tunnel)
+        warnings += tunnel
+        o = last.get(str(i.get("intent_id")))
+        if o is None:
+            statuses.append("no outcome recorded")
+            continue
+        statuses.append(str(o.get("status") or o.get("conclusion") or o.get("kind")))
+        if isinstance(o.get("error"), dict):
+            errors.append(f"{o['error'].get('type')}: {o['error'].get('message')}")
+        for u in o.get("unplanned_changes") or []:
+            warnings.append(f"unplanned change (another writer?): {_display(u)}")
+        for label, v in (o.get("verify") or {}).items() if isinstance(o.get("verify"), dict) else ():
+            verify.append(_verify_row(str(label), v))
+    operator = intents[0].get("operator") or {}
+    who = operator.get("user") if isinstance(operator, dict) else operator
+    if isinstance(operator, dict) and operator.get("host"):
+        who = f"{who}@{operator['host']}"
+    broken = [v for v in verify if not v["ok"]]
+    summary = "; ".join(f"{_short_field(p['field'])} {p['current']} → {p['desired']}" for p in plan) or "no field"
+    return {"plan": plan, "warnings": list(dict.fromkeys(warnings)), "notes": list(dict.fromkeys(notes)),
+            "verify": verify, "status": ", ".join(dict.fromkeys(statuses)), "errors": errors,
+            "connections": list(dict.fromkeys(connections)), "who": who, "when": intents[0].get("time"),
+            "target": intents[0].get("target"), "subscription": intents[0].get("subscription_id"),
+            "weakened": weakened, "breaks": breaks or bool(broken), "summary": summary}
+
+
 def build(manifest: dict[str, Any], *, ledger_lines: list[dict[str, Any]] | None = None,
           head_before: str | None = None, signer: str | None = None,
           journal_entries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The change record of one run. ``ledger_lines``: the run's ledger lines known (each with seq, sha256 and
-    optionally kind, signed_by, signature); ``head_before``: the ledger head when the record was made."""
+    optionally kind, signed_by, signature); ``head_before``: the ledger head when the record was made;
+    ``journal_entries``: the run's intent/outcome lines. When the apply path recorded an intent, the plan,
+    warnings and verify come from those lines alone (:func:`applied`), whatever the notebook recorded — so a
+    change made from a JupyterLab panel after the notebook's cells ran is recorded as it was made. A run without
+    intent (plan only) shows the plan its notebook recorded."""
     operator = manifest.get("operator") or {}
     who = operator.get("user") if isinstance(operator, dict) else operator
     if isinstance(operator, dict) and operator.get("host"):
@@ -75,16 +162,27 @@ def build(manifest: dict[str, Any], *, ledger_lines: list[dict[str, Any]] | None
                            "peer": rec.get("peer"), "peer_status": rec.get("peer_status")})
     error = manifest.get("error")
     error_text = f"{error.get('type')}: {error.get('message')}" if isinstance(error, dict) else error
+    change = applied(journal_entries or [])
+    if change is not None:
+        plan, verify = change["plan"], change["verify"]
+        warnings, notes = change["warnings"], change["notes"]
+        who = who or change["who"]
+        if change["errors"] and not error_text:
+            error_text = "; ".join(change["errors"])
     return {
         "run_id": manifest.get("run_id"), "step": manifest.get("step"), "title": manifest.get("title"),
         "what": manifest.get("changes_what"), "who": who, "started": manifest.get("started"),
         "ended": manifest.get("ended"), "duration_seconds": manifest.get("duration_seconds"),
-        "target": manifest.get("target"), "subscription": manifest.get("subscription_id",
-                                                                       manifest.get("subscription")),
+        "target": manifest.get("target") or (change or {}).get("target"),
+        "subscription": manifest.get("subscription_id", manifest.get("subscription")),
         "apply": manifest.get("apply"), "outcome": manifest.get("outcome"), "error": error_text,
         "plan": plan, "warnings": list(dict.fromkeys(warnings)), "notes": list(dict.fromkeys(notes)),
         "verify": verify, "ledger": list(ledger_lines or []), "head_before": head_before, "signer": signer,
         "journal": journal(journal_entries or []),
+        "source": "apply path (the ledger's intent/outcome lines)" if change is not None
+        else "the notebook's records (no change was applied)",
+        "status": change["status"] if change is not None else None,
+        "change": change,
     }
 
 
@@ -201,6 +299,15 @@ def for_run(root: Path, run: str) -> dict[str, Any]:
     return build(manifest, ledger_lines=lines, signer=", ".join(signers) or None, journal_entries=entries)
 
 
+def for_evidence(where: dict[str, Any]) -> dict[str, Any]:
+    """The change record of the run an apply names (``result.details["evidence"]``: ``run_id`` and ``path``) —
+    for a widget showing what it just applied. LookupError when the run is not (yet) in its evidence folder."""
+    run_id, path = where.get("run_id"), where.get("path")
+    if not run_id or not path:
+        raise LookupError(f"no evidence run named in {where!r}")
+    return for_run(Path(str(path)).parent, str(run_id))
+
+
 # ---- rendering --------------------------------------------------------------------------------------
 def _when(rec: dict[str, Any]) -> str:
     dur = rec.get("duration_seconds")
@@ -264,6 +371,8 @@ def to_text(rec: dict[str, Any]) -> str:
              f"  target:    {_target(rec)}",
              f"  apply:     {rec.get('apply')}",
              f"  outcome:   {rec.get('outcome')}" + (f" — {rec['error']}" if rec.get("error") else "")]
+    if rec.get("status"):
+        lines.append(f"  applied:   {rec['status']} (the apply path's outcome; record built from {rec.get('source')})")
     if rec.get("plan"):
         lines.append("  plan (field: current → desired):")
         lines += [f"    {p['action']:6} {p['resource']} {p['field']}: {p['current']} → {p['desired']}"
@@ -305,7 +414,8 @@ def to_html(rec: dict[str, Any]) -> str:
         row("target", e(_target(rec)), "" if rec.get("target") == "azure" else "warn"),
         row("apply", e(str(rec.get("apply")))),
         row("outcome", outcome, "" if rec.get("outcome") == "succeeded" else "warn"),
-    ])
+    ] + ([row("applied", e(f"{rec['status']} (the apply path's outcome; record built from {rec.get('source')})"),
+              "" if rec["status"] in ("applied", "accepted") else "warn")] if rec.get("status") else []))
     if rec.get("plan"):
         plan = ("<table><tr><th>action</th><th>resource</th><th>field</th><th>current → desired</th></tr>"
                 + "".join(f"<tr><td>{e(p['action'])}</td><td>{e(p['resource'])}</td><td><code>{e(p['field'])}"

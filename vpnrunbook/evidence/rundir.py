@@ -43,6 +43,15 @@ def iso(t: dt.datetime) -> str:
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def run_name(step: str, subjects: list[str] | tuple[str, ...] = ()) -> str:
+    """``step`` and the connection(s) it changes, for a run folder's name: ``05_update_policy-VNet1toSite6``
+    (characters other than letters, digits, ``_.-`` become ``-``; the subjects cut to 40 characters)."""
+    import re
+
+    subject = re.sub(r"[^A-Za-z0-9_.-]+", "-", "+".join(s for s in subjects if s and s not in step)).strip("-.")[:40]
+    return f"{step}-{subject}" if subject else step
+
+
 def new_run_dir(root: Path, step: str, started: dt.datetime) -> Path:
     """A fresh folder ``<UTC time>-<step>-<random>``; never an existing one."""
     root.mkdir(parents=True, exist_ok=True)
@@ -119,7 +128,10 @@ class RunEvidence:
     def write(self, *, notebook_text: str | None, html: str | None, records: list[dict[str, Any]],
               scrubber: Scrubber, ended: dt.datetime, extra_files: dict[str, str] | None = None,
               run_line: dict[str, Any] | None = None, keep_files: dict[str, str] | None = None) -> dict[str, Any]:
-        html = self._with_change_record(html, records, ended)  # (record.py) the auditor's page opens with it
+        from vpnrunbook.evidence import record
+
+        journal = [e for _, e in record._run_entries(self.root, self.run_id)]
+        html = self._with_change_record(html, records, ended, journal)  # (record.py) the auditor's page opens with it
         files: dict[str, str] = dict(keep_files or {})  # files already in the folder (name -> SHA-256)
         errors: dict[str, str] = {}
         texts = {NOTEBOOK_FILE: notebook_text, HTML_FILE: html, **(extra_files or {})}
@@ -145,6 +157,8 @@ class RunEvidence:
             "duration_seconds": round((ended - self.started).total_seconds(), 3),
             "changes": [_change(r) for r in clean_records],
             "records": clean_records,
+            # what the apply path recorded (the ledger's intent/outcome lines): the same whatever the door
+            "change_record": record.applied(journal),
         })
         manifest = scrubber.data(manifest)
         manifest["scrubbed_occurrences"] = scrubber.count
@@ -166,7 +180,8 @@ class RunEvidence:
         })
         return manifest
 
-    def _with_change_record(self, html: str | None, records: list[dict[str, Any]], ended: dt.datetime) -> str | None:
+    def _with_change_record(self, html: str | None, records: list[dict[str, Any]], ended: dt.datetime,
+                            journal: list[dict[str, Any]]) -> str | None:
         """The HTML opened by the run's change record (``changerecord``): the ledger as it stands now (this
         run's own line is written after the manifest, which hashes this HTML) and the signer's fingerprint.
         The page is scrubbed as a whole afterwards (the record shows plan rows, warnings and verify results,
@@ -180,7 +195,7 @@ class RunEvidence:
                 "records": records}
         built = record.build(view, ledger_lines=record.run_lines(self.root, self.run_id, check=False),
                              head_before=ledger.head(self.root), signer=signing.load_signer().fingerprint,
-                             journal_entries=[e for _, e in record._run_entries(self.root, self.run_id)])
+                             journal_entries=journal)
         return record.insert_into(html, built)
 
     def _write_once(self, name: str, text: str) -> None:

@@ -443,7 +443,7 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
                    root: str | Path | None = None, scope: Any = None) -> Path:
     """One evidence run for the rollout: manifest.json (outcome table, every plan, the change journal's records),
     outcomes.csv, ledger line. ``scope``: the rollout's change-journal run (its folder is this run's)."""
-    from vpnrunbook.evidence import journal, ledger
+    from vpnrunbook.evidence import journal, ledger, record
     from vpnrunbook.evidence import rundir as ev
     from vpnrunbook.evidence.scrub import Scrubber, secrets_in_state_dir
 
@@ -467,6 +467,7 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
         "changes": records,
         "journal": journal.for_run(base, run_dir.name),
     }
+    manifest["change_record"] = record.applied(manifest["journal"])  # as every door's manifest names it
     manifest = scrubber.data(manifest)
     manifest["scrubbed_occurrences"] = scrubber.count
     manifest["files"] = {"outcomes.csv": ledger.sha256_file(run_dir / "outcomes.csv")}
@@ -480,6 +481,9 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
                          "manifest_sha256": ledger.sha256_file(run_dir / ev.MANIFEST_FILE)})
     if own:
         scope.closed = True
+    from vpnrunbook.evidence import index
+
+    index.refresh(base)
     return run_dir
 
 

@@ -266,7 +266,7 @@ def _apply_writes(session: Any, plan: Plan, current: dict[str, dict[str, Any] | 
     if unplanned:
         result.details["unplanned_changes"] = unplanned
         log.warning("%s: %s", plan.step, unplanned_text(unplanned))
-    verify = {k: {"status": v.get("status"), "reason": v.get("reason")}
+    verify = {k: {f: v.get(f) for f in ("status", "reason", "ok", "warning", "peer", "peer_status") if f in v}
               for k, v in result.details.get("connection_status", {}).items()}
     try:
         journal.outcome(run, intent, status="applied", after=after, written=_landed(written), verify=verify,

@@ -19,7 +19,9 @@ RUN_EPILOG = """exit codes:
   2    refused before any change, nothing written: bad parameters, a pre-check, or a change that would break
        the tunnel to the device / VNet-to-VNet peer without --allow-breaking
   3    timed out: the kernel did not start, or a cell or the whole run exceeded its bound
-  4    (vpnrunbook evidence verify) the evidence was tampered with
+  4    (vpnrunbook evidence verify) the evidence was tampered with (or is incomplete: a run cut off). A run still
+       in progress is not a problem: verify says so ("in progress: not checked") and exits 0 when everything
+       complete verifies
   130  interrupted (Ctrl-C or SIGTERM); the run's evidence is still written, marked failed
 """
 
@@ -54,8 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ev = sub.add_parser("evidence", help="list or verify recorded runs")
     esub = ev.add_subparsers(dest="evidence_command", metavar="ACTION")
-    e_list = esub.add_parser("list", help="one line per recorded run (from the ledger)")
+    e_list = esub.add_parser("list", help="one line per recorded run, newest first: when, who, connection, from → "
+                                          "to, verify, weakened/broke (from the ledger); also writes "
+                                          "<evidence>/index.html")
     _evidence_arg(e_list)
+    e_list.add_argument("--wide", action="store_true", help="do not cut long cells (the change, the verify result)")
     e_list.set_defaults(handler=cmd_evidence_list)
     e_verify = esub.add_parser("verify", help="check the ledger chain, manifests and file hashes, and that every change "
                                               "has its outcome (exit 4 on tampering or an incomplete change)")
@@ -63,10 +68,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e_verify.add_argument("--head", metavar="SEQ:SHA256", action="append", default=[],
                           help="a ledger head kept from an earlier run (printed by `vpnrunbook run`); the ledger must "
                                "still hold that line, unchanged — catches removed newest runs. Repeatable")
-    e_verify.add_argument("--key", metavar="PUBKEY",
+    e_verify.add_argument("--key", metavar="PUBKEY", action="append", default=[],
                           help="the public key file (`vpnrunbook evidence key` prints it) or its fingerprint "
                                "SHA256:<64 hex>: every line must be signed by it, an empty or absent ledger fails, "
-                               "and the last head this key signed here must still be in the ledger")
+                               "and the last head this key signed here must still be in the ledger. Repeatable: a "
+                               "keyring taken as a whole (every line signed by one of the keys)")
     e_verify.add_argument("--target", choices=("emulator", "azure"),
                           help="every signed record must name this target (azure: emulator runs are refused)")
     e_verify.add_argument("--subscription", metavar="ID", help="every signed record must name this subscription")
@@ -84,6 +90,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _evidence_arg(e_show)
     e_show.add_argument("run", metavar="RUN", help="run id (a unique part of it is enough, e.g. 05_update)")
     e_show.set_defaults(handler=cmd_evidence_show)
+    e_discard = esub.add_parser("discard", help="delete an evidence folder deliberately (the demo's, `make "
+                                                "clean-state`) and forget the head this host's key last signed there, "
+                                                "so the next run does not record the deletion as a lost history")
+    _evidence_arg(e_discard)
+    e_discard.add_argument("--yes", action="store_true", help="required: the folder and its ledger are deleted")
+    e_discard.set_defaults(handler=cmd_evidence_discard)
     e_key = esub.add_parser("key", help="print the signing key's public key path and fingerprint (created on "
                                         "first use)")
     e_key.set_defaults(handler=cmd_evidence_key)
@@ -196,7 +208,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.error:
         print(result.error, file=sys.stderr)
     print(f"evidence: {result.run_dir}")
+    from vpnrunbook.evidence import index
     from vpnrunbook.evidence.ledger import head
+
+    index.refresh(root)  # the auditor's index.html (derived from the ledger; not evidence)
 
     print(f"ledger head: {head(root)}  (keep it, e.g. in the change ticket: `vpnrunbook evidence verify --head` "
           "proves later that no newer run was removed)")
@@ -277,19 +292,23 @@ def _overrides(items: list[str]) -> dict[str, Any]:
 
 
 def cmd_evidence_list(args: argparse.Namespace) -> int:
-    from vpnrunbook.evidence.rundir import evidence_root, list_runs
+    """Per run, newest first: when, who, connection, from → to, verify, weakened/broke, outcome, run id — and
+    the same as an offline page, <evidence>/index.html (rewritten now)."""
+    from vpnrunbook.evidence import index
+    from vpnrunbook.evidence.rundir import evidence_root
 
     root = evidence_root(args.evidence_dir)
-    runs = list_runs(root)
-    if not runs:
+    found = index.rows(root)
+    if not found:
         print(f"no runs recorded under {root}")
         return EXIT_OK
-    cols = ("seq", "run_id", "step", "outcome", "apply", "target", "operator", "started")
-    rows = [[str(e.get(c, "")) for c in cols] for e in runs]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
-    for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+    print(index.to_text(found, width=10_000 if args.wide else 60))
+    try:
+        page = index.write(root)
+    except OSError as exc:
+        print(f"(the index page could not be written: {exc.strerror or exc})", file=sys.stderr)
+    else:
+        print(f"\n{len(found)} run(s), newest first; the same as a page: {page}")
     return EXIT_OK
 
 
@@ -301,19 +320,24 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     try:
         for kept in args.head:
             parse_head(kept)
-        key = load_public_key(args.key) if args.key else None
+        ring = [load_public_key(k) for k in args.key]
     except ValueError as exc:
         print(f"vpnrunbook evidence verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
     root = evidence_root(args.evidence_dir)
+    key = ring[0] if len(ring) == 1 else ring or None
     result = check(root, key=key, target=args.target, subscription=args.subscription)  # (signatures: signing.py)
     entries, findings = result.entries, result.findings
     for kept in args.head:
         findings += check_head(root, kept)
+    from vpnrunbook.evidence.index import terminal_text
+
+    for n in result.notices:  # runs in progress, identical Jupyter checkpoints (ledger.CHECKPOINT_RULE)
+        print(f"note: {terminal_text(n)}")
     if findings:
         print(f"evidence under {root}: {len(findings)} problem(s) found", file=sys.stderr)
         for f in findings:
-            print(f"  - {f}", file=sys.stderr)
+            print(f"  - {terminal_text(f)}", file=sys.stderr)  # (file names in a run folder are anyone's)
         print(f"valid signatures by: {_signers(result)}", file=sys.stderr)
         return EXIT_EVIDENCE
     print(_signature_summary(result, key, args.target))
@@ -322,9 +346,12 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     from vpnrunbook.evidence.ledger import read
 
     n_changes = sum(1 for _, _, e in read(root) if e is not None and kind_of(e) == INTENT)
+    busy = sum(1 for n in result.notices if "in progress" in n.problem)
+    later = f"; {busy} run(s) in progress, not checked yet (verify again when they end)" if busy else ""
     print(f"evidence under {root}: {len(entries)} run(s) and {n_changes} change(s), none incomplete (each has its "
-          f"outcome or reconcile record); ledger chain and all file hashes verified{kept}")
+          f"outcome or reconcile record); ledger chain and all file hashes verified{kept}{later}")
     return EXIT_OK
+
 
 
 def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
@@ -371,7 +398,9 @@ def _signers(result: Any) -> str:
 
 
 def _signature_summary(result: Any, key: Any, target: str | None) -> str:
-    if key is not None:
+    if isinstance(key, list):
+        how = f"every line signed by one of the {len(key)} keys given ({', '.join(k.fingerprint for k in key)})"
+    elif key is not None:
         how = f"every line signed by the key given ({key.fingerprint})"
         if result.anchor:
             how += f", the head it last signed here ({result.anchor.split(':')[0]}:…) still in the ledger"
@@ -391,7 +420,32 @@ def cmd_evidence_show(args: argparse.Namespace) -> int:
     except LookupError as exc:
         print(f"vpnrunbook evidence show: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(record.to_text(built))
+    from vpnrunbook.evidence.index import terminal_text  # control characters in evidence text shown escaped
+
+    print("\n".join(terminal_text(line) for line in record.to_text(built).splitlines()))
+    return EXIT_OK
+
+
+def cmd_evidence_discard(args: argparse.Namespace) -> int:
+    """Deleting evidence by hand is what the signer's anchor catches (the next line records a ``ledger_gap``, and
+    every later verify reports it); this is the declared way, for throw-away evidence such as the demo's."""
+    import shutil
+
+    from vpnrunbook.evidence.rundir import evidence_root
+    from vpnrunbook.evidence.signing import anchor_file, key_paths
+
+    root = evidence_root(args.evidence_dir)
+    if not args.yes:
+        print(f"vpnrunbook evidence discard: this deletes {root} and its ledger; allowed: add --yes", file=sys.stderr)
+        return EXIT_USAGE
+    if root.is_dir() and not (root / "ledger.jsonl").is_file() and any(root.iterdir()):
+        print(f"vpnrunbook evidence discard: {root} holds no ledger.jsonl, so it is not an evidence folder; nothing "
+              "deleted", file=sys.stderr)
+        return EXIT_USAGE
+    anchor = anchor_file(key_paths()[0].parent, root)
+    shutil.rmtree(root, ignore_errors=True)
+    anchor.unlink(missing_ok=True)
+    print(f"deleted {root}; forgot the head this host's key last signed there ({anchor})")
     return EXIT_OK
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from vpnrunbook.runbook.runner import RunResult, Timeouts, run_step
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,14 +124,32 @@ def ensure_seed_key() -> str:
 
 
 def demo_signer():
-    """The demo signs with a key in the state folder (``.vpnrunbook/signing/``, removed with the demo state by
-    ``make clean-state``), never the operator's key in the home folder — unless $VPNRUNBOOK_SIGNING_DIR or
-    $VPNRUNBOOK_SIGNING_KEY choose one."""
+    """The demo signs with the operator's key — the one ``vpnrunbook run``, JupyterLab's kernels, the Python API and
+    the schedulers use ($VPNRUNBOOK_SIGNING_KEY, $VPNRUNBOOK_SIGNING_DIR, else ~/.config/vpnrunbook/signing/):
+    one identity per operator, so the verify command the demo prints still passes after any later run."""
     from vpnrunbook.evidence import signing
 
-    if not os.environ.get(signing.DIR_ENV) and not os.environ.get(signing.KEY_ENV):
-        os.environ[signing.DIR_ENV] = str(Path(os.environ.get("VPNRUNBOOK_STATE_DIR", ".vpnrunbook")) / "signing")
     return signing.load_signer()
+
+
+LEGACY_KEY = "signing/ed25519.pub"  # under the state folder: the demo's own key before issue 21 (one identity since)
+
+
+def demo_keyring(signer: Any, root: Path) -> list[Any]:
+    """The keys the demo verifies with: the operator's, and the state folder's older demo key while lines of this
+    ledger are signed by it (an evidence folder begun before the demo used the operator's key)."""
+    from vpnrunbook.evidence import ledger, signing
+
+    ring = [signer.public_key]
+    legacy = Path(os.environ.get("VPNRUNBOOK_STATE_DIR", ".vpnrunbook")) / LEGACY_KEY
+    if legacy.is_file():
+        try:
+            old = signing.load_public_key(str(legacy))
+        except ValueError:
+            return ring
+        if old.keyid != signer.keyid and old.fingerprint in ledger.signature_check(root).signers:
+            ring.append(old)
+    return ring
 
 
 def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | None = None,
@@ -167,16 +185,29 @@ def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | N
     from vpnrunbook.evidence.rundir import evidence_root
 
     root = evidence_root(evidence_dir).resolve()
-    findings = check(root, key=signer.public_key).findings
-    print(f"\nevidence: {root}  (ledger: {root / 'ledger.jsonl'}; "
-          f"`vpnrunbook evidence verify --key {signer.pub_path}`: "
-          f"{'OK' if not findings else f'{len(findings)} problem(s)'}; ledger head {head(root)})", file=out)
-    print(f"signed by: {signer.fingerprint} (Ed25519; public key {signer.pub_path})", file=out)
+    from vpnrunbook.evidence import index
+
+    page = index.write(root) if (root / "ledger.jsonl").exists() else None
+    ring = demo_keyring(signer, root)
+    # (no ledger: no run wrote evidence — each run says why; verify would only add "nothing signed")
+    findings = check(root, key=ring if len(ring) > 1 else ring[0]).findings if page is not None else []
+    keys = " ".join(f"--key {k.path}" for k in ring)
+    command = f"vpnrunbook evidence verify --evidence-dir {root} {keys}"
+    print(f"\nevidence: {root}  (ledger: {root / 'ledger.jsonl'}; ledger head {head(root)})", file=out)
+    print(f"verify: {command}  → {'OK' if not findings else f'{len(findings)} PROBLEM(S)'}", file=out)
+    if page is not None:
+        print(f"index: {page} (one line per change; `vpnrunbook evidence list`)", file=out)
+    for f in findings[:10]:
+        print(f"  - {f}", file=out)
+    print(f"signed by: {signer.fingerprint} (Ed25519; public key {signer.pub_path}; the operator's key, the same "
+          "for `vpnrunbook run`, JupyterLab and the schedulers)", file=out)
     failed = [res for _, _, _, res in results.values() if not res.ok]
     skipped = [r.params for r in runs if r.params not in results]
     if skipped:
         print(f"not run after the failure: {', '.join(skipped)}", file=out)
-    return EXIT_OK if not failed and not skipped else (failed[0].exit_code if failed else EXIT_FAILED)
+    if failed or skipped:
+        return failed[0].exit_code if failed else EXIT_FAILED
+    return EXIT_EVIDENCE if findings else EXIT_OK  # a demo whose evidence does not verify did not succeed
 
 
 class _ResourceGroups:

@@ -236,9 +236,10 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
     target = default_target(target)
     root = rundir.evidence_root(evidence_dir)
     started = rundir.utcnow()
-    run_dir = rundir.new_run_dir(root, step, started)
-    notebook = Path(notebook)
     params = dict(parameters)
+    subjects = [str(params[k]) for k in ("connection_name", "peer_connection_name") if isinstance(params.get(k), str)]
+    run_dir = rundir.new_run_dir(root, rundir.run_name(step, subjects), started)
+    notebook = Path(notebook)
     if refusal is None:  # only plain data ever reaches a notebook (vpnrunbook.plaindata), whoever calls
         problems = [p for k, v in params.items() for p in plaindata.check(v, str(k))]
         problems += [plaindata.Problem(plaindata.safe_text(str(k), 40), None, "is not a parameter name",

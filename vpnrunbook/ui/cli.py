@@ -28,6 +28,7 @@ def register(subparsers: Any) -> None:
 def _lab(args: argparse.Namespace) -> int:
     from vpnrunbook.project import project_root
     from vpnrunbook.ui.lab import (
+        CHECKPOINTS_DIR,
         PATH_VARIABLES,
         SEED_KEY_ENV,
         SEED_KEY_FILE,
@@ -44,7 +45,8 @@ def _lab(args: argparse.Namespace) -> int:
     env = lab_environment(project)
     settings_dir = Path(env["VPNRUNBOOK_STATE_DIR"]) / "lab-settings"
     cmd = lab_command(project, ip=args.ip, port=args.port, open_browser=args.open_browser,
-                      extra=[a for a in args.jupyter_args if a != "--"], settings_dir=settings_dir)
+                      extra=[a for a in args.jupyter_args if a != "--"], settings_dir=settings_dir,
+                      checkpoints_dir=Path(env["VPNRUNBOOK_STATE_DIR"]) / CHECKPOINTS_DIR)
     for var in (*PATH_VARIABLES, "VPNRUNBOOK_TARGET", "VPNRUNBOOK_EMULATOR_URL"):
         if env.get(var):
             print(f"{var}={env[var]}")

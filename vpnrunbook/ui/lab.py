@@ -57,11 +57,22 @@ def write_lab_settings(folder: Path) -> Path:
     return path
 
 
+CHECKPOINTS_DIR = "lab-checkpoints"  # under the state folder: where JupyterLab keeps its file checkpoints
+
+
 def lab_command(project: Path, *, ip: str = "127.0.0.1", port: int = 8888, open_browser: bool = False,
-                extra: list[str] | None = None, settings_dir: Path | None = None) -> list[str]:
+                extra: list[str] | None = None, settings_dir: Path | None = None,
+                checkpoints_dir: Path | None = None) -> list[str]:
+    """The ``jupyter lab`` command. Its file checkpoints (the copy JupyterLab writes when a file is opened) go to
+    ``checkpoints_dir`` (default ``<project>/.vpnrunbook/lab-checkpoints``), mirroring the project's folders,
+    never into ``.ipynb_checkpoints/`` beside the file: opening ``evidence/<run>/notebook.html`` writes nothing
+    into the run's folder."""
     jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
+    checkpoints = checkpoints_dir or project / ".vpnrunbook" / CHECKPOINTS_DIR
     cmd = [jupyter, "lab", f"--ip={ip}", f"--port={port}", f"--ServerApp.root_dir={project}",
-           "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+           "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           "--ContentsManager.checkpoints_class=vpnrunbook.ui.labcheckpoints.OutsideCheckpoints",
+           f"--OutsideCheckpoints.root_dir={checkpoints}"]
     if settings_dir is not None:
         cmd.append(f"--LabApp.app_settings_dir={settings_dir}")
     if not open_browser:

@@ -1,0 +1,112 @@
+"""Issue 21 item 6: the auditor's index — `evidence list` and <evidence>/index.html: per change when, who,
+connection, from → to in one line, verify result, weakened/broke, newest first; run folders named after the
+connection; untrusted text escaped."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from vpnrunbook.cli import EXIT_OK, main
+from vpnrunbook.evidence import index, journal, ledger, record, rundir
+
+SESSION = SimpleNamespace(target="emulator", subscription_id="sub-1", base_url="https://127.0.0.1")
+
+
+def _write(conn: str, changes: list[tuple[str, str, str]], *, warnings=(), tunnel=(), status="Connected",
+           step="update connection") -> str:
+    """One change through the journal as the apply path records it; returns its run id."""
+    with journal.run_scope(f"{step} {conn}") as scope:
+        label = f"TestRG1/connections/{conn}"
+        writes = [{"resource_id": f"/subscriptions/s/resourceGroups/TestRG1/providers/x/connections/{conn}",
+                   "label": label, "kind": "connection", "resource_group": "TestRG1", "name": conn,
+                   "action": "update", "changes": [{"resource": label, "field": f"properties.ipsecPolicies[0].{f}",
+                                                    "current": a, "desired": b, "action": "update"}
+                                                   for f, a, b in changes]}]
+        intent = journal.intent(scope, SESSION, step=f"{step} {conn}", writes=writes, warnings=list(warnings),
+                                tunnel_warnings=list(tunnel))
+        journal.outcome(scope, intent, status="applied",
+                        verify={label: {"status": status, "reason": "read back", "ok": status == "Connected"}})
+        return str(scope.run_id)
+
+
+def test_list_and_page_show_each_change_newest_first(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "ev"
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(root))
+    monkeypatch.setenv("VPNRUNBOOK_OPERATOR", "alice")
+    first = _write("VNet1toSite6", [("dhGroup", "DHGroup24", "DHGroup14")])
+    second = _write("VNet1toSite7", [("ikeIntegrity", "SHA384", "SHA1")],
+                    warnings=["WARNING ike_integrity=SHA1 [weak]: SHA1 is deprecated"],
+                    tunnel=["the tunnel to Site7 breaks: the device offers only SHA384"], status="NotConnected")
+    assert "VNet1toSite6" in first and "VNet1toSite7" in second, "run folders name the connection"
+
+    rows = index.rows(root)
+    assert [r["run"] for r in rows] == [second, first], "newest first"
+    new, old = rows
+    assert old["connection"] == "VNet1toSite6" and old["change"] == "dhGroup DHGroup24 → DHGroup14"
+    assert old["verify"] == "VNet1toSite6: Connected" and old["flags"] == "no" and old["who"].startswith("alice@")
+    assert new["flags"] == "WEAKENED, BROKE A TUNNEL" and new["verify"] == "VNet1toSite7: NotConnected"
+
+    assert main(["evidence", "list", "--evidence-dir", str(root)]) == EXIT_OK
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["when", "who", "connection", "change"]
+    assert "VNet1toSite7" in lines[1] and "NotConnected" in lines[1] and "WEAKENED, BROKE A TUNNEL" in lines[1]
+    assert "dhGroup DHGroup24 → DHGroup14" in lines[2]
+    page = (root / "index.html").read_text(encoding="utf-8")
+    assert page.index("VNet1toSite7") < page.index("VNet1toSite6") and "DHGroup24 → DHGroup14" in page
+    assert "<script" not in page.lower() and "http" not in page.replace(str(root), "")
+
+
+def test_the_index_is_rewritten_after_a_change_and_is_not_evidence(tmp_path, monkeypatch):
+    root = tmp_path / "ev"
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(root))
+    run_id = _write("VNet1toSite6", [("dhGroup", "DHGroup24", "DHGroup14")])  # an API change: close_run rewrites it
+    assert run_id in (root / "index.html").read_text(encoding="utf-8")
+    (root / "index.html").write_text("edited")
+    assert rundir.verify(root) == [], "index.html is derived from the ledger, not hashed (stated rule)"
+    index.write(root)
+    assert run_id in (root / "index.html").read_text(encoding="utf-8")
+
+
+def test_untrusted_text_is_escaped_in_page_and_terminal(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "ev"
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(root))
+    monkeypatch.setenv("VPNRUNBOOK_OPERATOR", "eve\x1b[31m<script>alert(1)</script>")
+    _write("VNet1toSite6", [("dhGroup", "<img src=x onerror=alert(1)>", "DHGroup14\x1b[2J")])
+    page = (root / "index.html").read_text(encoding="utf-8")
+    assert "<script>" not in page and "<img" not in page and "&lt;img src=x" in page
+    assert main(["evidence", "list", "--evidence-dir", str(root), "--wide"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[2J" in out
+
+
+def test_a_plan_only_run_is_listed_as_no_change(tmp_path):
+    root = tmp_path / "ev"
+    ledger.append(root, {"kind": "run", "run_id": "20260101T000000Z-05_update_policy-VNet1toSite6-ab", "step": "05",
+                         "outcome": "succeeded", "started": "2026-01-01T00:00:00Z", "operator": "bob"})
+    (row,) = index.rows(root)
+    assert row["change"] == "plan only (nothing changed)" and row["who"] == "bob"
+    assert record.applied([]) is None
+
+
+def test_run_folder_names_show_the_connection():
+    assert rundir.run_name("05_update_policy", ["VNet1toSite6"]) == "05_update_policy-VNet1toSite6"
+    assert rundir.run_name("update-connection-VNet1toSite6", ["VNet1toSite6"]) == "update-connection-VNet1toSite6"
+    assert rundir.run_name("04_connect", ["a/b c", "d"]) == "04_connect-a-b-c-d"
+
+
+def test_the_record_of_a_breaking_change_shows_the_break_and_notconnected(tmp_path, monkeypatch):
+    """What the widgets show after an apply (record.for_evidence): the tunnel warning and the status read back."""
+    root = tmp_path / "ev"
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(root))
+    run_id = _write("VNet1toSite7", [("ikeIntegrity", "SHA384", "SHA1")],
+                    tunnel=["the tunnel to Site7 breaks: the device offers only SHA384"], status="NotConnected")
+    rec = record.for_evidence({"run_id": run_id, "path": str(root / run_id)})
+    text = record.to_text(rec)
+    assert "the tunnel to Site7 breaks" in text and "TestRG1/connections/VNet1toSite7: NotConnected — NOT OK" in text
+    assert "ikeIntegrity: SHA384 → SHA1" in text and "applied:   applied" in text
+    assert rec["change"]["breaks"] and rec["status"] == "applied"
+    page = (root / run_id / "notebook.html")
+    assert not page.exists()  # an API run has no notebook; its manifest carries the record
+    manifest = rundir.load_manifest(root, run_id)
+    assert manifest["change_record"]["verify"][0]["status"] == "NotConnected"

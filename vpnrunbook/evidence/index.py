@@ -1,0 +1,155 @@
+"""The auditor's index: one line per run, newest first — ``vpnrunbook evidence list`` and ``<evidence>/index.html``.
+
+Per run: when, who, connection(s), the change from → to in one line, the verify read-back, whether the change
+weakened crypto or broke (or was predicted to break) a tunnel, the outcome, the run id. Built from the ledger alone
+(the run lines and the apply path's intent/outcome lines, :func:`vpnrunbook.evidence.record.applied`), so it shows
+the same change whatever door made it; a run without intent changed nothing (``plan only``).
+
+``index.html`` is derived, not evidence: it is not hashed nor listed in any manifest, and is rewritten (atomically,
+whole) by ``vpnrunbook evidence list``, at the end of ``vpnrunbook run`` and of the demo, after a change made in
+JupyterLab or through the Python API, and after a rollout (not inside the runner's own evidence writing, which
+jupyter-scheduler and Airflow call: there the next of those rewrites it). The page names the ledger head it was built
+from, so a page older than the ledger shows it. The rule ``evidence verify`` applies: files at the top of the
+evidence folder other than the ledger are not evidence and not checked; the ledger and the run folders are. Delete
+or edit ``index.html`` and the next rewrite builds it again from the ledger.
+
+Every text taken from the evidence is escaped for its medium: ``html.escape`` on the page, control characters
+shown escaped (repr-style) on the terminal.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from vpnrunbook.evidence import ledger, record
+
+INDEX_FILE = "index.html"
+COLUMNS = ("when", "who", "connection", "change", "verify", "weakened/broke", "outcome", "run")
+
+
+def rows(root: Path) -> list[dict[str, Any]]:
+    """One row per run of the ledger (runs cut off before their run line included, from their change records),
+    newest first."""
+    runs: dict[str, dict[str, Any]] = {}
+    journals: dict[str, list[dict[str, Any]]] = {}
+    order: list[str] = []
+    for _, _, e in ledger.read(root):
+        if e is None or not e.get("run_id"):
+            continue
+        run_id = str(e["run_id"])
+        if run_id not in runs and run_id not in journals:
+            order.append(run_id)
+        if (e.get("kind") or "run") == "run":
+            runs[run_id] = e
+        elif e.get("kind") in ("intent", "outcome", "reconcile"):
+            journals.setdefault(run_id, []).append(e)
+    out = [_row(run_id, runs.get(run_id), journals.get(run_id, [])) for run_id in order]
+    out.sort(key=lambda r: (str(r["when"] or ""), r["seq"]), reverse=True)
+    return out
+
+
+def _row(run_id: str, run: dict[str, Any] | None, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    change = record.applied(entries)
+    run = run or {}
+    when = (change or {}).get("when") or run.get("started") or run.get("ended")
+    who = (change or {}).get("who") or run.get("operator")
+    seq = run.get("seq") or (entries[0].get("seq") if entries else 0)
+    base = {"run": run_id, "seq": seq or 0, "when": when, "who": who, "step": run.get("step"),
+            "target": run.get("target") or (change or {}).get("target"),
+            "outcome": run.get("outcome") or "incomplete (no run line: cut off or in progress)"}
+    if change is None:
+        return base | {"connection": "-", "change": "plan only (nothing changed)", "verify": "-", "verify_ok": True,
+                       "weakened": False, "breaks": False, "flags": "-", "status": None}
+    verify = ", ".join(f"{v['connection'].rsplit('/', 1)[-1]}: {v['status']}" for v in change["verify"]) \
+        or "not read back"
+    flags = [w for w, on in (("WEAKENED", change["weakened"]), ("BROKE A TUNNEL", change["breaks"])) if on]
+    return base | {"connection": ", ".join(change["connections"]) or _resources(entries),
+                   "change": change["summary"], "verify": verify,
+                   "verify_ok": bool(change["verify"]) and all(v["ok"] for v in change["verify"]),
+                   "weakened": change["weakened"],
+                   "breaks": change["breaks"], "flags": ", ".join(flags) or "no", "status": change["status"]}
+
+
+def _resources(entries: list[dict[str, Any]]) -> str:
+    names = [str(w.get("name") or w.get("label")) for e in entries if e.get("kind") == "intent"
+             for w in e.get("writes") or [] if isinstance(w, dict)]
+    return ", ".join(dict.fromkeys(names)) or "-"
+
+
+def terminal_text(value: Any) -> str:
+    """Untrusted text for a terminal: control characters (and other unprintables) shown escaped, repr-style.
+    (Until the shared one-renderer-per-medium module lands.)"""
+    text = "-" if value is None else str(value)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _cells(r: dict[str, Any]) -> list[str]:
+    return [terminal_text(r["when"]), terminal_text(r["who"]), terminal_text(r["connection"]),
+            terminal_text(r["change"]), terminal_text(r["verify"]), terminal_text(r["flags"]),
+            terminal_text(r["outcome"]), terminal_text(r["run"])]
+
+
+def to_text(found: list[dict[str, Any]], *, width: int = 60) -> str:
+    """The table ``vpnrunbook evidence list`` prints (long cells cut to ``width`` characters with …)."""
+    table = [[c if len(c) <= width else c[: width - 1] + "…" for c in _cells(r)] for r in found]
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(COLUMNS)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(COLUMNS, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    return "\n".join(lines)
+
+
+_STYLE = ("body{font-family:system-ui,sans-serif;margin:16px}table{border-collapse:collapse}"
+          "td,th{border:1px solid #bbb;padding:3px 8px;text-align:left;vertical-align:top}"
+          "th{background:#eee}.warn{color:#b00020;font-weight:bold}code{font-size:90%}")
+
+
+def to_html(found: list[dict[str, Any]], root: Path) -> str:
+    """The offline page: no script, no external resource; every value escaped; links to each run's notebook.html."""
+    e = html.escape
+    body = []
+    for r in found:
+        run = str(r["run"])
+        link = f'<a href="{e(run)}/notebook.html">{e(run)}</a>' if (root / run / "notebook.html").exists() else e(run)
+        flag = ' class="warn"' if r["weakened"] or r["breaks"] else ""
+        bad_verify = "" if r["verify_ok"] else ' class="warn"'
+        body.append(f"<tr><td>{e(str(r['when']))}</td><td>{e(str(r['who']))}</td><td>{e(str(r['connection']))}</td>"
+                    f"<td>{e(str(r['change']))}</td><td{bad_verify}>{e(str(r['verify']))}</td>"
+                    f"<td{flag}>{e(str(r['flags']))}</td><td>{e(str(r['outcome']))}</td><td><code>{link}</code></td>"
+                    "</tr>")
+    head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>vpnrunbook evidence index</title>"
+            f"<style>{_STYLE}</style></head><body><h1>Evidence index</h1>"
+            f"<p>{len(found)} run(s) under <code>{e(str(root))}</code>, newest first. Built from the ledger "
+            f"(<code>ledger.jsonl</code>) at its head <code>{e(str(ledger.head(root)))}</code>; newer runs are "
+            "listed by <code>vpnrunbook evidence list</code>, which rewrites this page. This page is not evidence — "
+            "check the evidence with <code>vpnrunbook evidence verify</code>.</p>"
+            f"<table><tr>{head}</tr>{''.join(body)}</table></body></html>\n")
+
+
+def write(root: Path) -> Path | None:
+    """Rewrite ``<root>/index.html`` whole (a temporary file renamed over it); None when there is no ledger."""
+    if not (root / ledger.LEDGER_NAME).exists():
+        return None
+    page = to_html(rows(root), root)
+    path = root / INDEX_FILE
+    tmp = root / f".{INDEX_FILE}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(page)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def refresh(root: Path) -> None:
+    """Best effort after a run: the index is derived, so failing to write it never fails the run."""
+    try:
+        write(root)
+    except OSError:
+        pass
