@@ -13,7 +13,6 @@ test-artifacts/browser/<test>/."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +72,7 @@ def intents(evidence: Path) -> list[dict[str, Any]]:
 def open_and_run_all(lab: dict[str, Any], nb: Notebook, step: str, ready: str) -> None:
     name = next((lab["root"] / "notebooks").glob(f"{step}_*.ipynb")).name
     nb.open(lab["server"].url(f"notebooks/{name}"), timeout=120)
-    started = nb.panel(".jp-InputPrompt").filter(has_text=re.compile(r"\[(\d+|\*)\]")).first
-    for attempt in range(3):  # a Run menu click that landed while the page was still settling: run all again
-        nb.run_all()
-        try:
-            started.wait_for(timeout=30_000)
-            break
-        except Exception:  # noqa: BLE001 - playwright's TimeoutError: nothing started yet
-            if attempt == 2:
-                raise
+    nb.run_all()  # (retries the menu until a cell has started)
     nb.wait_idle(timeout=300)
     nb.shot(f"{step}-run-all")
     assert not tracebacks(nb), tracebacks(nb)
