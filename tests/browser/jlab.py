@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -134,15 +135,25 @@ class Notebook:
             time.sleep(0.2)
         raise TimeoutError(f"kernel not ready after {timeout} s")
 
-    def run_all(self) -> None:
-        self.page.locator("li.lm-MenuBar-item:has-text('Run')").first.click()
-        self.page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").first.click()
-        dialog = self.page.locator(".jp-Dialog .jp-mod-accept")
-        try:
-            dialog.first.wait_for(timeout=1000)
-            dialog.first.click()
-        except Exception:  # noqa: BLE001 - no dialog is the normal case
-            pass
+    def run_all(self, *, attempts: int = 3) -> None:
+        """Run → Run All Cells, until a cell prompt shows that running started ([*] or [n]): on a loaded machine a
+        menu click can land while the page is still settling and run nothing."""
+        started = self.panel(".jp-InputPrompt").filter(has_text=re.compile(r"\[(\d+|\*)\]")).first
+        for attempt in range(attempts):
+            self.page.locator("li.lm-MenuBar-item:has-text('Run')").first.click()
+            self.page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").first.click()
+            dialog = self.page.locator(".jp-Dialog .jp-mod-accept")
+            try:
+                dialog.first.wait_for(timeout=1000)
+                dialog.first.click()
+            except Exception:  # noqa: BLE001 - no dialog is the normal case
+                pass
+            try:
+                started.wait_for(timeout=30_000)
+                return
+            except Exception:  # noqa: BLE001 - playwright's TimeoutError: nothing started; try the menu again
+                if attempt == attempts - 1:
+                    raise
 
     def wait_idle(self, *, timeout: float = 120) -> None:
         indicator = self.page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator").first

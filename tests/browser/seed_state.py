@@ -65,3 +65,29 @@ def connection_policy(session: Any) -> IpsecIkePolicy | None:
     conn = _params("04_vnet1_to_site6.yaml")
     c = session.network.virtual_network_gateway_connections.get(conn["resource_group"], conn["connection_name"])
     return IpsecIkePolicy.from_sdk(c.ipsec_policies[0]) if c.ipsec_policies else None
+
+
+def create_site6(session: Any, *, device: bool = False) -> dict[str, Any]:
+    """VNet1GW (with its prerequisites) and Site6; ``device``: Site6's tags describe an on-premises device that
+    speaks only the seed S2S policy (aes256-sha384-modp2048s256 / aes256-sha256), so other policies break the
+    tunnel. Returns the seed's 04 parameters."""
+    from vpnrunbook import operations as ops
+
+    gw = create_vnet1_gateway(session)
+    site = _params("02_site6.yaml")
+    tags = {"device_ike": "aes256-sha384-modp2048s256", "device_esp": "aes256-sha256"} if device else {}
+    ops.ensure_local_network_gateway(session, resource_group=gw["resource_group"], name=site["local_gateway_name"],
+                                     location=gw["location"], gateway_ip_address=site["gateway_ip_address"],
+                                     address_prefixes=site["address_prefixes"], apply=True, **tags)
+    return _params("04_vnet1_to_site6.yaml")
+
+
+def connection_exists(session: Any) -> bool:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    conn = _params("04_vnet1_to_site6.yaml")
+    try:
+        session.network.virtual_network_gateway_connections.get(conn["resource_group"], conn["connection_name"])
+    except ResourceNotFoundError:
+        return False
+    return True

@@ -120,8 +120,12 @@ def test_update_notebook_apply(lab, artifacts, monkeypatch):
     apply = nb.panel("button.vpnrunbook-apply").first
     expect(apply).to_be_enabled(timeout=15_000)
     nb.shot("01-update-planned", ".vpnrunbook-compare")
+    # seed-update weakens the IKE integrity (SHA384 → SHA1): Apply asks the operator to accept it (issue 21.3)
+    confirm = nb.panel(".vpnrunbook-update-panel .vpnrunbook-confirm").first
+    expect(confirm).to_contain_text("I accept that this change weakens", timeout=15_000)
+    confirm.locator("input[type=checkbox]").check()
     apply.click()
-    outcome = nb.panel(".vpnrunbook-apply-outcome .vpnrunbook-message-ok").first
+    outcome = nb.panel(".vpnrunbook-apply-outcome .vpnrunbook-message").first
     expect(outcome).to_contain_text("Applied", timeout=60_000)
     nb.shot("02-update-applied", ".vpnrunbook-apply-outcome")
 

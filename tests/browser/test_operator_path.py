@@ -121,8 +121,11 @@ def test_documented_operator_path_01_to_08(operator_lab, artifacts):
         buttons = nb.panel("button.vpnrunbook-apply")
         if buttons.count() and buttons.first.is_enabled():
             before = ledger_lines(root)
+            confirm = nb.panel(".vpnrunbook-confirm input[type=checkbox]")
+            if confirm.count() and confirm.first.is_visible():  # a weakening/breaking change: the operator accepts it
+                confirm.first.check()
             buttons.first.click()
-            outcome = nb.panel(".vpnrunbook-apply-outcome .vpnrunbook-message-ok").first
+            outcome = nb.panel(".vpnrunbook-apply-outcome .vpnrunbook-message").first  # red/amber after a risky one
             expect(outcome).to_contain_text("Applied", timeout=600_000)
             nb.wait_idle(timeout=600)
             nb.shot(f"{step}-2-applied", ".vpnrunbook-apply-outcome")

@@ -65,6 +65,7 @@ def _door_kernel(root: Path) -> None:
              "from vpnrunbook.ui import apply_control\nsession = connect(target='emulator')\n"
              f"planned = ops.update_connection(session, **{_update()!r})\nprint(planned.plan.summary())",
              "control = apply_control(planned, lambda: ops.apply_plan(session, planned.plan), interactive=True)\n"
+             "control.confirm.checkbox.value = True  # the update weakens the crypto: the operator accepts it\n"
              "control.click()\nprint('OUTCOME', control.outcome.value)"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

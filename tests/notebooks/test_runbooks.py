@@ -155,6 +155,18 @@ def test_overview_lists_all_three_connections(seed_run):
     assert "image/svg+xml" in html and "VNet1toSite6" in html
 
 
+def test_overview_shows_the_crosscheck_of_the_demo_ledger(seed_run):
+    """07's crosscheck cell (issue 23.3): the demo's own ledger, with the applies of 03-06, crosschecks clean."""
+    ov = _by_file(seed_run, "07_overview.yaml")
+    (xc,) = [r for r in ov["records"] if r["name"] == "crosscheck"]
+    assert (xc["verdict"], xc["exit_code"]) == ("consistent", 0)
+    rows = {r["crosscheck"]: r["result"] for r in xc["rows"]}
+    assert rows["confirmed by Azure"] != "0 recorded write(s)" and "change(s)" in rows["ledger"]
+    html = (seed_run["root"] / ov["run_id"] / "notebook.html").read_text()
+    assert "Crosscheck with Azure&#x27;s Activity Log" in html or "Crosscheck with Azure's Activity Log" in html
+    assert "consistent" in html and "confirmed by Azure" in html
+
+
 def test_show_step_in_the_seed_run(seed_run):
     """08 shows the VNet-to-VNet connection's seed policy with both directions of the pair, read-only."""
     m = _by_file(seed_run, "08_show_vnet1_to_vnet2.yaml")

@@ -192,9 +192,21 @@ def _write_rows(plan: Plan, writes: list[Write]) -> list[dict[str, Any]]:
              "body": scrub(w.body), "shared_key_ref": w.shared_key_ref} for w in writes]
 
 
-def _record_intent(run: journal.RunScope, session: Any, plan: Plan) -> dict[str, Any]:
+def acceptance_lines(plan: Plan, *, refuse_breaking: bool, accepted: str | None) -> list[str]:
+    """What the caller accepted, for the intent record: a tunnel break let through (``refuse_breaking=False``: the
+    CLI's ``--allow-breaking``, the Apply controls' confirmation) and the operator's own words, when given."""
+    lines = []
+    if plan.breaks_tunnel and not refuse_breaking:
+        lines.append(f"ACCEPTED: applied although it breaks {sum(i.breaks for i in plan.impacts)} tunnel(s) "
+                     "(refuse_breaking=False: --allow-breaking, or confirmed at the Apply control)")
+    if accepted:
+        lines.append(f"ACCEPTED by the operator: {accepted}")
+    return lines
+
+
+def _record_intent(run: journal.RunScope, session: Any, plan: Plan, *, accepted: list[str] = ()) -> dict[str, Any]:
     return journal.intent(run, session, step=plan.step, writes=_write_rows(plan, plan.writes),
-                          plan_created_at=plan.created_at, warnings=[str(x) for x in plan.warnings],
+                          plan_created_at=plan.created_at, warnings=[str(x) for x in plan.warnings] + list(accepted),
                           tunnel_warnings=plan.tunnel_warnings())
 
 
@@ -202,7 +214,7 @@ def _landed(writes: list[Write], *, body: bool = False) -> list[dict[str, Any]]:
     return [{"resource_id": w.resource_id, "label": w.label} | ({"body": w.body} if body else {}) for w in writes]
 
 
-def apply_plan(session: Any, plan: Plan, *, refuse_breaking: bool = False) -> OperationResult:
+def apply_plan(session: Any, plan: Plan, *, refuse_breaking: bool = False, accepted: str | None = None) -> OperationResult:
     """Apply a plan made earlier (``apply=False``). Empty plan → no request that writes.
 
     A plan that would break a tunnel (``plan.breaks_tunnel``) is applied — its WARNING is in the plan and the
@@ -210,6 +222,8 @@ def apply_plan(session: Any, plan: Plan, *, refuse_breaking: bool = False) -> Op
     After connection writes, ``result.verification`` / ``details["connection_status"]`` hold the status read back.
     The intent and outcome records go to the evidence ledger (``details["evidence"]`` says where); an after-state
     holding changes the plan did not make is flagged (``details["unplanned_changes"]``, a WARNING in the result).
+    ``accepted``: what the operator explicitly accepted (the Apply controls' confirmation, e.g. "I accept that this
+    change breaks the tunnel to Site6"), recorded in the intent with a break let through (``ACCEPTED: …`` lines).
     """
     if plan.empty:
         log.info("%s: nothing to change", plan.step)
@@ -221,7 +235,8 @@ def apply_plan(session: Any, plan: Plan, *, refuse_breaking: bool = False) -> Op
         log.warning("%s: %s (applying anyway: refuse_breaking=False)", plan.step, text)
     with journal.run_scope(plan.step) as run:
         current = verify_unchanged(session, plan)
-        intent = _record_intent(run, session, plan)  # no record, no write (EvidenceUnavailableError)
+        intent = _record_intent(run, session, plan, accepted=acceptance_lines(  # no record, no write
+            plan, refuse_breaking=refuse_breaking, accepted=accepted))
         result = _apply_writes(session, plan, current, run, intent)
     result.details["evidence"] = dict(run.where) or {"run_id": run.run_id, "path": str(run.run_dir)}
     return result

@@ -184,6 +184,7 @@ def default_proposal_findings() -> list[Finding]:
 
 # ---- weakening: a change that lowers the strength of a field ------------------------------------------------
 DEFAULTS_TEXT = "Azure's default proposals"
+WEAKER = "WEAKER than now"  # how a weakening finding's message starts (the Apply controls ask for confirmation)
 
 
 def default_accepted_weakest() -> dict[str, str]:
@@ -229,6 +230,6 @@ def weakening(current: IpsecIkePolicy | dict[str, Any] | None,
         was = f"{a} ({ra.strength.label})" + (f", the weakest of {DEFAULTS_TEXT}" if now_default else "")
         becomes = (f"{DEFAULTS_TEXT}, which accept {b} ({rb.strength.label})" if then_default
                    else f"{b} ({rb.strength.label})")
-        found.append(Finding("warning", spec.name, b, f"WEAKER than now: {was} → {becomes} — {rb.reason}",
+        found.append(Finding("warning", spec.name, b, f"{WEAKER}: {was} → {becomes} — {rb.reason}",
                              rb.strength.label, rb.source))
     return found

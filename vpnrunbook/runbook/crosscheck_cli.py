@@ -103,11 +103,12 @@ def cmd_evidence_crosscheck(args: argparse.Namespace) -> int:
           f"({report.ledger_entries} line(s)); Activity Log: {len(report.queries)} quer"
           f"{'y' if len(report.queries) == 1 else 'ies'}, {report.pages_read} page(s), {report.events_read} "
           f"event(s); {report.confirmed} recorded write(s) confirmed by Azure; {report.resources_read} resource(s) "
-          f"read live — {_verdict(report)}")
+          f"read live — {verdict(report)}")
     return report.exit_code
 
 
-def _verdict(report: Any) -> str:
+def verdict(report: Any) -> str:
+    """The one-word-or-so conclusion: consistent, not concluded, or the count of each kind of finding."""
     from vpnrunbook.evidence import crosscheck as xc
 
     code = report.exit_code
@@ -117,3 +118,32 @@ def _verdict(report: Any) -> str:
         return "not concluded (could not read)"
     counts = {k: len(report.of(k)) for k in (xc.OUT_OF_BAND, xc.DRIFT, xc.NEVER_SEEN, xc.ROLLBACK)}
     return ", ".join(f"{n} {k.replace('_', '-')}" for k, n in counts.items() if n)
+
+
+def crosscheck_frame(session: Any, *, root: Any = None, subscription: str | None = None) -> Any:
+    """The crosscheck of the ledger (under ``root``, default the evidence folder) against ``session``'s target, as
+    the table a notebook cell shows (07): the verdict, the counts ``evidence crosscheck`` prints, then one row per
+    finding. ``frame.attrs`` holds ``verdict`` and ``exit_code``. ``subscription`` defaults to the session's."""
+    import pandas as pd
+
+    from vpnrunbook.evidence import crosscheck as xc
+    from vpnrunbook.evidence.rundir import evidence_root
+
+    folder = evidence_root(root)
+    sub = subscription or session.subscription_id
+    report = run(folder, session.target, sub)
+    titles = {xc.OUT_OF_BAND: "out-of-band", xc.DRIFT: "drift", xc.NEVER_SEEN: "never seen by Azure",
+              xc.ROLLBACK: "rollback", xc.FAILED_ATTEMPT: "failed attempt (information)",
+              xc.UNCONFIRMED: "unconfirmed (information)"}
+    queries = len(report.queries)
+    rows = [("verdict", verdict(report)), ("exit code", str(report.exit_code)),
+            ("ledger", f"{report.changes} change(s) in {report.ledger_entries} line(s) under {folder}"),
+            ("Activity Log", f"{queries} quer{'y' if queries == 1 else 'ies'}, {report.pages_read} page(s), "
+                             f"{report.events_read} event(s) for subscription {sub} on {session.target}"),
+            ("confirmed by Azure", f"{report.confirmed} recorded write(s)"),
+            ("read live", f"{report.resources_read} resource(s)")]
+    rows += [(titles.get(f.kind, f.kind), f"{f.resource_id}: {f.text}") for f in report.findings]
+    rows += [("error", err) for err in report.errors]
+    frame = pd.DataFrame(rows, columns=["crosscheck", "result"])
+    frame.attrs.update(verdict=verdict(report), exit_code=report.exit_code)
+    return frame

@@ -40,6 +40,16 @@ def what_to_do(exc: BaseException) -> str:
         return "Free space or fix the evidence folder (VPNRUNBOOK_EVIDENCE_DIR), then Apply again. Nothing was changed."
     if name == "OutcomeNotRecordedError":
         return "The change WAS made. Fix the evidence folder, then run `vpnrunbook evidence reconcile`."
+    if name == "ConfirmationRequiredError":
+        return ("Read the warning above Apply; to make the change anyway, tick the box stating what you accept, "
+                "then Apply (recorded in the evidence). Or choose a policy the other end accepts. Nothing was changed.")
+    if name == "StalePlanError":
+        return ("Run the cells from the picker down again (or the whole notebook) so the plan shows the values you "
+                "chose, review it, then Apply. Nothing was changed.")
+    if name == "PrecheckError" and "UpdateBreaksTunnel" in {getattr(p, "code", "") for p in getattr(exc, "problems", [])}:
+        return ("refuse_breaking is True in the parameters: set it to False (and tick what you accept above Apply) "
+                "to make a change that breaks the tunnel, or choose a policy the other end accepts. Nothing was "
+                "changed.")
     if name == "ParameterError":
         return "Correct the parameters cell (or the parameter file) and run the step again. Nothing was changed."
     return "Correct the value(s) named above and run the step again. Nothing was changed."
@@ -71,6 +81,19 @@ def error_html(exc: BaseException) -> str:
             'padding:6px 10px;border-radius:4px;text-align:left;white-space:pre-wrap">'
             f"✘ <b>{escape(type(exc).__name__)}</b>: {escape(head)}{table}"
             f"<div><b>What to do:</b> {escape(what_to_do(exc))}</div></div>")
+
+
+def unexpected_error_html(exc: BaseException, *, evidence: dict[str, Any] | None = None) -> str:
+    """An error the package does not expect, as one box (never a traceback in front of the operator): what failed,
+    whether anything may have been written, and what next."""
+    where = f"\nEvidence of this attempt: {evidence['path']}" if evidence and evidence.get("path") else ""
+    written = ("Its evidence run says what was written before the error; `vpnrunbook evidence show` and "
+               "`vpnrunbook evidence reconcile` read it." if where else "Nothing was recorded, so nothing was written.")
+    return ('<div class="vpnrunbook-error-box" style="background:#fdecea;color:#a61b1b;border:1px solid #a61b1b;'
+            'padding:6px 10px;border-radius:4px;text-align:left;white-space:pre-wrap">'
+            f"✘ <b>Not applied: {escape(type(exc).__name__)}</b>: {escape(str(exc)[:1000])}{escape(where)}"
+            f"<div><b>What to do:</b> {escape(written)} Re-run the step to plan again from the current state; "
+            "if it happens again, report it with the message above (the kernel log holds the details).</div></div>")
 
 
 def _handler(shell: Any, etype: type[BaseException], value: BaseException, tb: Any,

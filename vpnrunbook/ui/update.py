@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from vpnrunbook.policy import rules
 from vpnrunbook.policy.model import IpsecIkePolicy
-from vpnrunbook.ui import html
+from vpnrunbook.ui import guard, html
+from vpnrunbook.ui.apply import evidence_of, outcome_html, warnings_html
 from vpnrunbook.ui.env import is_interactive
+from vpnrunbook.ui.errors import domain_errors, error_html, unexpected_error_html
 from vpnrunbook.ui.widgets import PolicyPicker
+
+log = logging.getLogger("vpnrunbook.ui")
 
 
 def _operations() -> Any:
@@ -22,7 +28,8 @@ def _operations() -> Any:
 
 class UpdatePanel:
     """Build with :func:`update_panel`. ``.current`` (policy on the connection, None = Azure defaults),
-    ``.picker``, ``.plan`` (None while the chosen policy has errors), ``.apply()``, ``.result``, ``.widget``."""
+    ``.picker``, ``.plan`` (None while the chosen policy has errors), ``.confirm`` (the "I accept …" box of a
+    breaking or weakening plan), ``.apply()``, ``.result``, ``.last_applied``, ``.evidence``, ``.widget``."""
 
     def __init__(self, session: Any, *, resource_group: str, connection_name: str,
                  initial: IpsecIkePolicy | str | Path | Mapping[str, Any] | None = None,
@@ -49,7 +56,12 @@ class UpdatePanel:
         self.plan: Any = None
         self.plan_error: str | None = None
         self.result: Any = None
+        self.last_applied: Any = None  # the last change this panel applied (kept when a new choice re-plans)
+        self.evidence: dict[str, Any] | None = None  # where the evidence of the last applied change went
         self.error: BaseException | None = None
+        self.applies = 0  # applies started (a second click while one is in flight never starts another)
+        self.in_flight = False
+        self._lock = threading.Lock()
 
         self.use_defaults = w.Checkbox(value=False, indent=False,
                                        description="use Azure's default proposals (remove the custom policy)")
@@ -61,6 +73,7 @@ class UpdatePanel:
         self.plan_box.add_class("vpnrunbook-plan-box")
         self.warning = w.HTML()  # above Apply: tunnels the plan breaks, fields it weakens (shown, never blocking)
         self.warning.add_class("vpnrunbook-apply-warning")
+        self.confirm = guard.Confirmation()  # above Apply: the operator ticks what a breaking/weakening plan does
         self.apply_button = w.Button(description="Apply planned change", button_style="danger", icon="check",
                                      layout=w.Layout(width="260px"))
         self.apply_button.add_class("vpnrunbook-apply")
@@ -71,7 +84,7 @@ class UpdatePanel:
                        f"{html.escape(resource_group)}: choose the policy; the table compares it with the current one "
                        "(differences highlighted), then Apply performs exactly the plan shown")
         self.widget = w.VBox([title, self.use_defaults, self.picker.widget, self.compare, self.plan_box,
-                              self.warning, self.apply_button, self.outcome])
+                              self.warning, self.confirm.widget, self.apply_button, self.outcome])
         self.widget.add_class("vpnrunbook-update-panel")
         self.picker.on_change(lambda _p: self._on_choice())
         self.replan()
@@ -84,6 +97,8 @@ class UpdatePanel:
     # ---- planning ----------------------------------------------------------------------------
     def _on_choice(self) -> None:
         """The operator changed the choice: a new plan, and an earlier outcome no longer describes it."""
+        if self.in_flight:  # the apply in flight uses the plan it started with; its outcome follows
+            return
         self.outcome.value = ""
         self.result = None
         self.error = None
@@ -105,7 +120,9 @@ class UpdatePanel:
                 "error", "No plan: the chosen policy has errors —\n" + "\n".join(str(f) for f in self.picker.errors))
         else:
             self._plan(policy=self.picker.policy)
-        self.apply_button.disabled = self.plan is None or bool(getattr(self.plan, "empty", False))
+        empty = self.plan is None or bool(getattr(self.plan, "empty", False))
+        self.confirm.show_for(None if empty else self.plan)  # a new plan: unticked, whatever was accepted before
+        self.apply_button.disabled = empty or self.in_flight
 
     def _plan(self, **change: Any) -> None:
         try:
@@ -117,13 +134,18 @@ class UpdatePanel:
             self.plan_box.value = html.message_html("error", f"No plan: {self.plan_error}")
         else:
             self.plan_box.value = html.plan_html(self.plan.changes)
-            from vpnrunbook.ui.apply import warnings_html
-
             self.warning.value = warnings_html(self.plan)
 
     # ---- applying ----------------------------------------------------------------------------
-    def apply(self) -> Any:
-        """Apply exactly the shown plan (If-Match with the ETags read at plan time). Raises what the operations raise."""
+    @property
+    def applied(self) -> bool:
+        """A change was applied with this panel (stays True when a later choice re-plans)."""
+        return self.last_applied is not None
+
+    def apply(self, *, accept: bool | None = None) -> Any:
+        """Apply exactly the shown plan (If-Match with the ETags read at plan time). A plan that breaks a tunnel or
+        weakens the crypto needs the confirmation (``accept``; None: the checkbox) — else
+        :class:`~vpnrunbook.ui.guard.ConfirmationRequiredError`, nothing written. Raises what the operations raise."""
         if self.plan is None:
             raise rules.PolicyValidationError(
                 [rules.Problem("policy", None if self.use_defaults.value else self.picker.values, self.plan_error or "has errors; nothing is planned",
@@ -131,48 +153,80 @@ class UpdatePanel:
         if getattr(self.plan, "empty", False):
             return None
         plan = self.plan
-        self.result = self.ops.apply_plan(self.session, plan)
+        accepted = self.confirm.accepted if accept is None else (accept and self.confirm.required)
+        if self.confirm.required and not accepted:
+            raise guard.ConfirmationRequiredError(plan, what=f"the change of {self.connection_name}")
+        self.result = self.ops.apply_plan(self.session, plan, refuse_breaking=False,
+                                          accepted=self.confirm.text if accepted else None)
+        self.last_applied = self.result
         self.current = self._read_current()
         self.replan()
         return self.result
 
     def _on_apply(self) -> None:
-        self.apply_button.disabled = True
+        """The Apply button: one apply at a time; a click while one is in flight, or with nothing planned to apply
+        (e.g. the second of a double click), starts nothing and leaves the outcome (and its evidence link) as is."""
+        if self.plan is None or getattr(self.plan, "empty", False) or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self.in_flight = True
+            self.apply_button.disabled = True
+            self._apply_once()
+        finally:
+            self.in_flight = False
+            self.apply_button.disabled = self.plan is None or bool(getattr(self.plan, "empty", False))
+            self._lock.release()
+
+    def _apply_once(self) -> None:
+        risky = self.confirm.required
+        if risky and not self.confirm.accepted:
+            self.error = guard.ConfirmationRequiredError(self.plan, what=f"the change of {self.connection_name}")
+            self.outcome.value = error_html(self.error)
+            return
         self.outcome.value = html.message_html("info", "Applying …")
         self.error = None
+        self.applies += 1
+        text = self.confirm.text  # (the re-plan after the apply asks a new question)
+        from vpnrunbook.evidence import capture, journal
+
+        run: Any = None
         try:
-            result = self.apply()
-        except Exception as exc:  # noqa: BLE001 - the operator sees it; the plan is refreshed
+            with journal.run_scope(capture.step_name(str(getattr(self.plan, "step", "") or "update"))) as run:
+                result = self.apply()
+        except Exception as exc:  # noqa: BLE001 - the operator sees one box; the plan is refreshed
             self.error = exc
-            concurrent = type(exc).__name__ == "ConcurrentChangeError"
             with contextlib.suppress(Exception):
                 self.current = self._read_current()
             self.replan()
-            if concurrent:  # one instruction, for this panel: the plan above is already the new one
-                text = (f"Not applied (ConcurrentChangeError): {getattr(exc, 'resource', self.connection_name)} was changed by someone "
-                        "else after the plan was made (ETag mismatch); nothing was written. The plan above has been "
-                        "made again from the current state — review it, then Apply again.")
-            else:
-                text = f"Not applied: {type(exc).__name__}: {exc}\nNothing further was attempted."
-            self.outcome.value = html.message_html("error", text)
+            self.outcome.value = self._error_box(exc, evidence_of(None, run))
             return
         if result is None:
             self.outcome.value = html.message_html("info", "Nothing to apply: the connection already matches.")
             return
         now = self.current.summary() if self.current else "Azure's default proposals"
-        warnings = getattr(result, "warnings", None) or []
-        extra = "".join(f"\n{w}" for w in warnings)
-        where = (getattr(result, "details", None) or {}).get("evidence") or {}
-        unplanned = (getattr(result, "details", None) or {}).get("unplanned_changes")
-        if unplanned:
+        details = getattr(result, "details", None) or {}
+        extra = "".join(f"\n{w}" for w in getattr(result, "warnings", None) or [])
+        if details.get("unplanned_changes"):
             from vpnrunbook.evidence.compare import unplanned_text
 
-            extra += "\n" + unplanned_text(unplanned)
-        if where.get("path"):
-            extra += f"\nEvidence of this change: {where['path']}"
-        self.outcome.value = html.message_html(
-            "ok", f"Applied {len(result.plan.changes) if getattr(result, 'plan', None) else ''} change(s) to "
-                  f"{self.connection_name}. The connection now uses: {now}{extra}")
+            extra += "\n" + unplanned_text(details["unplanned_changes"])
+        self.evidence = evidence_of(result, run)
+        n = len(result.plan.changes) if getattr(result, "plan", None) else ""
+        accepted = f" (accepted: {text.removeprefix('I accept that ')})" if risky else ""
+        self.outcome.value = outcome_html(
+            result, risky=risky, evidence=self.evidence,
+            lead=f"Applied {n} change(s) to {self.connection_name}{accepted}. The connection now uses: {now}{extra}")
+
+    def _error_box(self, exc: BaseException, where: dict[str, Any] | None) -> str:
+        if type(exc).__name__ == "ConcurrentChangeError":  # one instruction, for this panel: the plan is already new
+            return html.message_html(
+                "error", f"Not applied (ConcurrentChangeError): {getattr(exc, 'resource', self.connection_name)} was "
+                         "changed by someone else after the plan was made (ETag mismatch); nothing was written. The "
+                         "plan above has been made again from the current state — review it, then Apply again.")
+        if isinstance(exc, domain_errors()):
+            return error_html(exc)
+        log.debug("update panel apply failed", exc_info=True)
+        return unexpected_error_html(exc, evidence=where)
 
     # ---- display -----------------------------------------------------------------------------
     def static_html(self) -> str:

@@ -97,7 +97,7 @@ def device_configuration_script(ctx: Ctx) -> Response:
 
     policy = IpsecIkePolicy.from_mapping(pols[0], validate=False) if pols else None
     config = render.render_cisco(policy, remote_address=remote, local_prefixes=local_prefixes,
-                                 remote_prefixes=remote_prefixes, shared_key_ref="env:AZURE_VPN_SHARED_KEY",
+                                 remote_prefixes=remote_prefixes, shared_key_ref="env:VPNRUNBOOK_DEVICE_SHARED_KEY",
                                  use_policy_based_traffic_selectors=bool(props.get("usePolicyBasedTrafficSelectors")))
     return Response(200, config.text)
 
