@@ -12,7 +12,8 @@ TEST_SECRET_ENV_PREFIX = "VPNRUNBOOK_,VPN_,TINY_,RELIABILITY_,CLI_,LAB_,X,K,NAME
 # The system tests: they need root, Debian's chromium, strongSwan, or a tool installed from PyPI on first use into
 # its own venv (the Azure CLI, Apache Airflow), take minutes, and run one at a time in `make test-system` (which
 # .ci/run also runs); `make test` leaves them out.
-SYSTEM_TESTS = ("tests/browser/", "tests/device/test_lab.py", "tests/azcli/", "tests/integrations/test_airflow_dag.py")
+SYSTEM_TESTS = ("tests/browser/", "tests/device/test_lab.py", "tests/azcli/", "tests/integrations/test_airflow_dag.py",
+                "tests/emulator/test_js_sdk.py")
 
 
 def pytest_collection_modifyitems(config, items):
