@@ -16,6 +16,29 @@ SYSTEM_TESTS = ("tests/browser/", "tests/device/test_lab.py", "tests/azcli/", "t
                 "tests/emulator/test_js_sdk.py")
 
 
+def _kernels_on_unix_sockets() -> None:
+    """Kernels the tests start themselves (nbclient's NotebookClient) talk over Unix sockets in a private folder,
+    as the runner's kernels do: with loopback TCP, parallel workers (pytest-xdist) race for the same free ports,
+    and a client can end up waiting forever on another worker's kernel (seen: a Run All that never returned)."""
+    import tempfile
+
+    import jupyter_client
+    from jupyter_client.manager import AsyncKernelManager
+
+    folder = Path(tempfile.mkdtemp(prefix="vpnrunbook-test-kernels-"))
+
+    class IpcKernelManager(AsyncKernelManager):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.transport = "ipc"
+            self.ip = str(folder / "kernel")
+
+    jupyter_client.AsyncKernelManager = IpcKernelManager  # nbclient takes its default manager from here
+
+
+_kernels_on_unix_sockets()
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if Path(str(item.path)).resolve().relative_to(REPO).as_posix().startswith(SYSTEM_TESTS):
