@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.azure.secrets import GENERATED_ALPHABET
+from vpnrunbook.azure.secrets import GENERATED_ALPHABET, secrets_dir
 from vpnrunbook.device.negotiate import NO_PROPOSAL_CHOSEN, CompatibilityResult, Side, check_compatibility
 from vpnrunbook.device.proposals import split_proposals, strongswan_proposals
 from vpnrunbook.device.render import render_swanctl, write_swanctl_secret
@@ -374,7 +374,11 @@ class LabPair:
             _run(["ip", "-n", ns, "link", "set", "lo", "up"])
             _run(["ip", "-n", ns, "addr", "add", f"{TUNNEL_HOSTS[side]}/32", "dev", "lo"])
         self.workdir.mkdir(parents=True, exist_ok=True)
-        keyfile = self.workdir / "psk.key"
+        # the lab's throwaway key lives where keys may be referenced from (the secrets folder), removed by down()
+        base = secrets_dir()
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.key_dir = Path(tempfile.mkdtemp(prefix="lab-", dir=base))
+        keyfile = self.key_dir / "psk.key"
         fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, "".join(pysecrets.choice(GENERATED_ALPHABET) for _ in range(32)).encode() + b"\n")
@@ -386,6 +390,10 @@ class LabPair:
         for ns in reversed(self.created):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
         self.created.clear()
+        key_dir = getattr(self, "key_dir", None)
+        if key_dir is not None:
+            shutil.rmtree(key_dir, ignore_errors=True)
+            self.key_dir = None
 
     def _configure(self, case: LabCase) -> dict[str, Daemon]:
         azure_role = "responder" if case.initiator == "device" else "initiator"
