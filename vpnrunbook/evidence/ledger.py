@@ -568,17 +568,25 @@ def scan(root: Path, *, key: Keys = None, target: str | None = None, subscriptio
         if not parsed_any:
             state = "is absent" if end is None else "holds no line"
             signed.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
-        for k in ring:
-            key_dir = signing.anchor_dir_for(k)   # the signer's folder, also for a copy of its public key
-            if key_dir is None:
-                continue
-            anchor = signing.anchor_file(key_dir, root)
-            kept = signing.read_anchor(anchor)
-            if kept is not None:
-                result.anchor = result.anchor or kept
-                signed += check_head(root, kept, source=f"the head this key last signed here (kept in {anchor})")
+        signed += _anchor_findings(root, ring, result)
     result.findings = found + signed if strict else signed + found
     return result
+
+
+def _anchor_findings(root: Path, ring: list[signing.PublicKey], result: Verification) -> list[Finding]:
+    """Each key's anchor for this folder (the head it last signed here) must still be in the ledger; the first
+    anchor found goes to ``result.anchor``."""
+    found: list[Finding] = []
+    for k in ring:
+        key_dir = signing.anchor_dir_for(k)   # the signer's folder, also for a copy of its public key
+        if key_dir is None:
+            continue
+        anchor = signing.anchor_file(key_dir, root)
+        kept = signing.read_anchor(anchor)
+        if kept is not None:
+            result.anchor = result.anchor or kept
+            found += check_head(root, kept, source=f"the head this key last signed here (kept in {anchor})")
+    return found
 
 
 def _has_run_line(root: Path, run_id: str) -> bool:
@@ -692,16 +700,7 @@ def signature_check(root: Path, *, key: Keys = None, target: str | None = None,
         if not result.entries:
             state = "is absent" if not (root / LEDGER_NAME).exists() else "holds no line"
             result.findings.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
-        for k in ring:
-            key_dir = signing.anchor_dir_for(k)   # the signer's folder, also for a copy of its public key
-            if key_dir is None:
-                continue
-            anchor = signing.anchor_file(key_dir, root)
-            kept = signing.read_anchor(anchor)
-            if kept is not None:
-                result.anchor = result.anchor or kept
-                result.findings += check_head(root, kept, source="the head this key last signed here "
-                                                                 f"(kept in {anchor})")
+        result.findings += _anchor_findings(root, ring, result)
     return result
 
 
