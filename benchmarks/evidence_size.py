@@ -41,7 +41,6 @@ def read_only_run(base: Path) -> tuple[int, int, dict[str, int]]:
     """(bytes now, bytes before, files) of one `vpnrunbook run 07` on a small seeded fleet."""
     from vpnrunbook.azure.connect import connect
     from vpnrunbook.evidence import export
-    from vpnrunbook.evidence.sanitize import sanitize
     from vpnrunbook.fleet.seed import seed_fleet
 
     session = connect(target="emulator")
@@ -60,12 +59,7 @@ def read_only_run(base: Path) -> tuple[int, int, dict[str, int]]:
     import nbformat
 
     nb = nbformat.read(str(run / "notebook.ipynb"), as_version=4)
-    exporter = export._take()
-    try:
-        body, _ = exporter.from_notebook_node(nb)
-    finally:
-        export._give(exporter)
-    full = sanitize(export._strip_remote(body), allowed_scripts=export.template_scripts())
+    full = export.template_page(nb)
     page = (run / "notebook.html").read_text(encoding="utf-8")
     head_then = len(full[:full.index("</head>")].encode())
     head_now = len(page[:page.index("</head>")].encode())

@@ -142,12 +142,7 @@ def test_the_page_is_lean_and_keeps_every_output_byte_for_byte():
     nb = nbformat.read(str(Path(__file__).resolve().parents[2] / "notebooks" / "07_overview.ipynb"), 4)
     nb.cells += _hostile_notebook(["KEEP-THIS-TEXT"]).cells
     page = notebook_to_html(nb)
-    exporter = export._take()
-    try:
-        body, _ = exporter.from_notebook_node(nb)
-    finally:
-        export._give(exporter)
-    full = sanitize(export._strip_remote(body), allowed_scripts=export.template_scripts())
+    full = export.template_page(nb)
     assert page[page.index("</head>"):] == full[full.index("</head>"):]
     assert len(page) < len(full) - 200_000 and len(page) - len(page[page.index("</head>"):]) < 4_000
     assert export.LEAN_CSS in page and "<script" not in page and "KEEP-THIS-TEXT" in page

@@ -35,11 +35,13 @@ def make_offline(html: str) -> str:
     """Remove every network-loaded script/stylesheet (and inline scripts that import from the network), then
     everything a browser could run that the export template did not write (``htmlsanitize.sanitize``); the
     template's head (stylesheets, MathJax configuration) becomes the lean one (:func:`lean_head`)."""
+    return lean_head(_sanitized(html)).replace("<head>", "<head>\n" + NOTE, 1)
+
+
+def _sanitized(html: str) -> str:
     from vpnrunbook.evidence.sanitize import sanitize
 
-    html = _strip_remote(html)
-    html = sanitize(html, allowed_scripts=template_scripts())
-    return lean_head(html).replace("<head>", "<head>\n" + NOTE, 1)
+    return sanitize(_strip_remote(html), allowed_scripts=template_scripts())
 
 
 _HEAD_RE = re.compile(r"<head\b[^>]*>(.*?)</head>", re.I | re.S)
@@ -176,10 +178,20 @@ def prepare() -> None:
     template_scripts()
 
 
-def notebook_to_html(nb: Any) -> str:
+def _export(nb: Any) -> str:
     exporter = _take()
     try:
         body, _ = exporter.from_notebook_node(nb)
     finally:
         _give(exporter)
-    return make_offline(body)
+    return body
+
+
+def notebook_to_html(nb: Any) -> str:
+    return make_offline(_export(nb))
+
+
+def template_page(nb: Any) -> str:
+    """The page as the export template's own head left it (its stylesheets), sanitized the same way: what the
+    evidence page was before the lean head — for the check and the benchmark that only the head changed."""
+    return _sanitized(_export(nb))
