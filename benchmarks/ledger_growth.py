@@ -103,9 +103,20 @@ def run_line(run_id: str, digest: str) -> dict[str, Any]:
             "operator": "alice", "manifest_sha256": digest}
 
 
-def history(root: Path, lines: int, signer: Any) -> None:
-    """Write ``lines`` chained, signed lines of rollouts in one go (as ``ledger.append`` would, without a fsync
-    per line)."""
+def v1_line(entry: dict[str, Any], signer: Any) -> bytes:
+    """The line as statement v1 wrote it (the "before": ledgers written until statement v2): the statement's
+    predicate holds a copy of the entry, the envelope sorted among the line's keys."""
+    from vpnrunbook.evidence import ledger, signing
+
+    statement = {"_type": signing.STATEMENT_TYPE, "subject": signing.subjects(entry),
+                 "predicateType": signing.PREDICATE_TYPE_V1,
+                 "predicate": {"entry": entry, "target": signing.target_of(entry), "signer": signer.signer_info()}}
+    return ledger._dumps({**entry, ledger.ENVELOPE: signer.sign_statement(statement)}).encode("ascii")
+
+
+def history(root: Path, lines: int, signer: Any, *, v1: bool = False) -> None:
+    """Write ``lines`` chained, signed lines of rollouts in one go (as ``ledger.append`` would — the same
+    ``Signer.sign_line`` — without a fsync per line); ``v1``: in the format before statement v2."""
     from vpnrunbook.evidence import ledger
 
     root.mkdir(parents=True, exist_ok=True)
@@ -115,8 +126,7 @@ def history(root: Path, lines: int, signer: Any) -> None:
             nonlocal prev, seq
             seq += 1
             entry.update(seq=seq, prev=prev)
-            entry[ledger.ENVELOPE] = signer.envelope(entry)
-            data = ledger._dumps(entry).encode("ascii")
+            data = v1_line(entry, signer) if v1 else signer.sign_line(entry)[0]
             f.write(data + b"\n")
             prev = ledger.sha256_bytes(data)
 
@@ -150,8 +160,7 @@ def old_append(root: Path, entry: dict[str, Any], *, signer: Any) -> None:
             if last is not None:
                 seq, digest = ledger.parse_head(last)
                 _ = len(lines) >= seq and ledger.sha256_bytes(lines[seq - 1]).startswith(digest)
-            line[ledger.ENVELOPE] = signer.envelope(line)
-            data = ledger._dumps(line).encode("ascii")
+            data, line[ledger.ENVELOPE] = signer.sign_line(line)
             ledger._write_whole(f, data + b"\n")
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
@@ -189,6 +198,31 @@ def verify(root: Path, *extra: str) -> tuple[float, int, str, float]:
     return seconds, code, (out.getvalue() + err.getvalue()).strip(), cpu_seconds() - cpu
 
 
+def line_sizes(signer: Any) -> str:
+    """Bytes of an intent and of an outcome line of the fleet history, statement v1 (before) and v2 (now)."""
+    e = {**intent(1, "20261206T000001Z-fleet-rollout-00000001"), "seq": 100, "prev": "0" * 64}
+    o = {**outcome(1, e["run_id"], e["intent_id"]), "seq": 101, "prev": "0" * 64}
+    sizes = [(len(v1_line(x, signer)), len(signer.sign_line(x)[0])) for x in (e, o)]
+    return (f"bytes per line: intent {sizes[0][0]} (v1) -> {sizes[0][1]} (v2), outcome {sizes[1][0]} -> "
+            f"{sizes[1][1]}")
+
+
+def verify_cpu_per_line(base: Path, signer: Any, lines: int = 2000) -> str:
+    """CPU microseconds per line of one in-process reading (``ledger.scan``, one process) of the same fleet
+    history in format v1 and in v2."""
+    from vpnrunbook.evidence import ledger
+
+    out = []
+    for name, v1 in (("v1", True), ("v2", False)):
+        root = base / f"evidence-per-line-{name}"
+        history(root, lines, signer, v1=v1)
+        t = time.process_time()
+        result = ledger.scan(root, key=signer.public_key)
+        out.append(f"{name} {(time.process_time() - t) / lines * 1e6:.0f} us"
+                   + (f" ({len(result.findings)} findings)" if result.findings else ""))
+    return f"verify CPU per line, one process, {lines} lines: " + ", ".join(out)
+
+
 def main(argv: list[str]) -> None:
     lines = int(argv[0]) if argv else 100_000
     base = fresh_state("ledger-growth")
@@ -199,6 +233,8 @@ def main(argv: list[str]) -> None:
     t, _ = timed(lambda: (history(small, 10, signer), history(big, lines, signer)))
     size = (big / ledger.LEDGER_NAME).stat().st_size
     print(f"history written: {lines} lines, {size / 1e6:.1f} MB, in {t:.1f} s")
+    print(line_sizes(signer))
+    print(verify_cpu_per_line(base, signer))
     # after first: the before's whole-ledger reads (650 MB each) would leave the page cache and the disk busy
     after = append_times({"10": small, "big": big}, ledger.append, signer, rounds=25)
     before = append_times({"10": small, "big": big}, old_append, signer, rounds=3)

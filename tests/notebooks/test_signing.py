@@ -5,6 +5,7 @@ emulator record offered as Azure evidence all fail `vpnrunbook evidence verify -
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -56,7 +57,8 @@ def test_each_line_is_a_signed_in_toto_statement_in_a_dsse_envelope(runs):
 
     root, dirs, pub = runs
     public = load_pem_public_key(pub.read_bytes())
-    for line, d in zip(_lines(root), dirs, strict=True):
+    raws = (root / ledger.LEDGER_NAME).read_bytes().splitlines()
+    for line, raw, d in zip(_lines(root), raws, dirs, strict=True):
         env = line["envelope"]
         assert env["payloadType"] == "application/vnd.in-toto+json"
         payload = base64.b64decode(env["payload"])
@@ -66,8 +68,15 @@ def test_each_line_is_a_signed_in_toto_statement_in_a_dsse_envelope(runs):
         st = json.loads(payload)
         assert st["_type"] == "https://in-toto.io/Statement/v1" and st["predicateType"]
         assert {"name": f"{d.name}/manifest.json", "digest": {"sha256": line["manifest_sha256"]}} in st["subject"]
-        assert st["predicate"]["entry"] == {k: v for k, v in line.items() if k != "envelope"}
-        assert {"seq", "prev"} <= set(st["predicate"]["entry"]), "the chain itself is signed"
+        assert st["predicateType"] == "urn:vpnrunbook:ledger-entry:v2" and "entry" not in st["predicate"]
+        entry = {k: v for k, v in line.items() if k != "envelope"}
+        canonical = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
+        digest = hashlib.sha256(canonical).hexdigest()
+        assert st["subject"][-1] == {"name": f"ledger-entry/{line['seq']}", "digest": {"sha256": digest}}
+        assert {"seq", "prev"} <= set(entry), "the chain itself is signed (by the entry's digest)"
+        # the line is the entry's canonical JSON with the envelope as its last key: the digest comes from its bytes
+        assert raw.startswith(canonical[:-1] + b',"envelope":{') and raw.endswith(b"}")
+        assert hashlib.sha256(raw[:raw.rfind(b',"envelope":{')] + b"}").hexdigest() == digest
         assert st["predicate"]["target"] == {"name": "emulator", "subscription": "sub-1"}
         assert sig["keyid"] == signing.load_signer().keyid
 
@@ -150,8 +159,10 @@ def test_edited_line_fails_even_with_a_recomputed_chain(runs, capsys):
         prev = ledger.sha256_bytes(raw.encode())
     (root / ledger.LEDGER_NAME).write_text("\n".join(out) + "\n")
     found = [str(f) for f in ledger.verify(root)[1]]
-    assert "ledger line 2: differs from its signed statement in outcome: edited after it was signed" in found
-    assert "ledger line 3: differs from its signed statement in prev: edited after it was signed" in found
+    edited = "differs from its signed statement: its content no longer matches the signed digest"
+    assert "ledger line 1: " + edited not in " ".join(found), "re-serialized, unedited: still its signed content"
+    assert f"ledger line 2: {edited} (edited after it was signed)" in found
+    assert f"ledger line 3: {edited} (edited after it was signed)" in found
     assert _verify(root, "--key", str(pub)) == EXIT_EVIDENCE
 
 

@@ -14,8 +14,10 @@ gap: ``SEQ:SHA256`` of the last line, printed by every ``vpnrunbook run`` and by
 change ticket, the scheduler's log), it lets ``vpnrunbook evidence verify --head SEQ:SHA256`` prove that the ledger
 still holds that line, unchanged.
 
-Every line is signed (``signing``: Ed25519, an in-toto Statement v1 in a DSSE envelope under ``envelope``; the
-statement's predicate holds the line's other fields, seq and prev included). ``check`` verifies the signatures —
+Every line is signed (``signing``: Ed25519, an in-toto Statement v1 in a DSSE envelope under ``envelope``, the
+line's last key; the statement signs the SHA-256 of the line's other fields, seq and prev included, as canonical
+JSON — the line's own bytes before the envelope; lines of format v1 carry a copy of them instead and still
+verify). ``check`` verifies the signatures —
 against the key given (``--key``: re-signed history, another key's lines, an unsigned line and an empty ledger all
 fail) or against the keys the statements name — and, with the signer's own key, its *anchor*: the last head it
 signed in this evidence folder, which the ledger must still hold. A line appended after the anchor went missing
@@ -88,8 +90,7 @@ def append(root: Path, entry: dict[str, Any], *, signer: signing.Signer | None =
                 line[GAP] = {"lost_head": last, "keyid": signer.keyid,
                              "note": "the ledger no longer held the head this key signed last here: lines were "
                                      "deleted or the ledger replaced before this line"}
-            line[ENVELOPE] = signer.envelope(line)
-            data = _dumps(line).encode("ascii")
+            data, line[ENVELOPE] = signer.sign_line(line)
             _write_whole(f, data + b"\n")
             if created:
                 fsync_dir(root)
@@ -408,7 +409,7 @@ def _read_part(root: Path, begin: int, end: int, ring: list[signing.PublicKey], 
                 part.lines.append((n, False, None, None, sha256_bytes(raw), None))
                 continue
             part.lines.append((n, True, entry.get("seq"), entry.get("prev"), sha256_bytes(raw), entry.get("run_id")))
-            problems = _check_signature("", entry, ring, target, subscription, part.signers)
+            problems = _check_signature("", entry, ring, target, subscription, part.signers, raw)
             if problems:
                 part.signature[n] = [f.problem for f in problems]
             kind = entry.get("kind") or "run"
@@ -691,11 +692,12 @@ def signature_check(root: Path, *, key: Keys = None, target: str | None = None,
     statement names."""
     ring = _keyring(key)
     result = Verification()
-    for n, _raw, entry in read(root):
+    for n, raw, entry in read(root):
         if entry is None:
             continue  # verify reports it
         result.entries.append(entry)
-        result.findings += _check_signature(f"ledger line {n}", entry, ring, target, subscription, result.signers)
+        result.findings += _check_signature(f"ledger line {n}", entry, ring, target, subscription, result.signers,
+                                            raw)
     if ring:
         if not result.entries:
             state = "is absent" if not (root / LEDGER_NAME).exists() else "holds no line"
@@ -726,24 +728,22 @@ def _open(envelope: Any, ring: list[signing.PublicKey]) -> signing.Opened:
 
 
 def _check_signature(where: str, entry: dict[str, Any], ring: list[signing.PublicKey], target: str | None,
-                     subscription: str | None, signers: dict[str, int]) -> list[Finding]:
-    envelope = entry.get(ENVELOPE)
+                     subscription: str | None, signers: dict[str, int], raw: bytes | None = None) -> list[Finding]:
+    """The signature of one line (``entry`` parsed; ``raw`` its bytes, when known, let a v2 line's digest be read
+    from them: :func:`signing.split_line`) and the line against its statement (:func:`signing.line_problems`)."""
+    split = signing.split_line(raw) if raw is not None else None
+    envelope = split.envelope if split is not None else entry.get(ENVELOPE)
     if envelope is None:
         return [Finding(where, "is not signed (no envelope): added by hand or by a vpnrunbook without signing")]
     try:
         opened = _open(envelope, ring)
     except signing.SignatureError as exc:
         return [Finding(where, str(exc))]
-    signers[opened.key.fingerprint] = signers.get(opened.key.fingerprint, 0) + 1
-    predicate = opened.statement.get("predicate") or {}
-    visible = {k: v for k, v in entry.items() if k != ENVELOPE}
-    found = []
-    if predicate.get("entry") != visible:
-        changed = sorted(k for k in set(visible) | set(predicate.get("entry") or {})
-                         if visible.get(k) != (predicate.get("entry") or {}).get(k))
-        found.append(Finding(where, f"differs from its signed statement in {', '.join(changed)}: edited after "
-                                    "it was signed"))
-    signed_target = predicate.get("target") or {}
+    fingerprint = opened.key.fingerprint
+    signers[fingerprint] = signers.get(fingerprint, 0) + 1
+    found = [Finding(where, problem) for problem in signing.line_problems(opened.statement, entry, split, raw)]
+    predicate = opened.statement.get("predicate")
+    signed_target = (predicate.get("target") if isinstance(predicate, dict) else None) or {}
     if target is not None and signed_target.get("name") != target:
         found.append(Finding(where, f"is signed for target {signed_target.get('name')!r}, not {target!r}: "
                                     f"it is not evidence of a change on {target} (run {entry.get('run_id')})"))

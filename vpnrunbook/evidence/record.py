@@ -273,14 +273,12 @@ def run_lines(root: Path, run_id: str, *, check: bool = True) -> list[dict[str, 
             line["manifest"] = "matches" if ledger.sha256_file(manifest) == entry["manifest_sha256"] else "DIFFERS"
         if check:
             try:
-                opened = signing.open_envelope(entry.get(ledger.ENVELOPE))
+                opened, problems = signing.open_line(entry, raw)
             except signing.SignatureError as exc:
                 line["signature"] = f"INVALID: {exc}"
             else:
-                same = opened.statement.get("predicate", {}).get("entry") == {
-                    k: v for k, v in entry.items() if k != ledger.ENVELOPE}
                 line["signed_by"] = opened.key.fingerprint
-                line["signature"] = "valid" if same else "INVALID: the line differs from its signed statement"
+                line["signature"] = "valid" if not problems else f"INVALID: the line {problems[0]}"
         out.append(line)
     return out
 

@@ -1,19 +1,27 @@
 """Ed25519 signatures on ledger lines: an in-toto Statement v1 in a DSSE envelope, made with ``cryptography``.
 
-Every line ``ledger.append`` writes carries ``envelope``::
+Every line ``ledger.append`` writes carries ``envelope``, as the line's LAST key::
 
-    {"payloadType": "application/vnd.in-toto+json", "payload": base64(statement),
-     "signatures": [{"keyid": "<64 hex: SHA-256 of the raw public key>", "sig": base64(Ed25519(PAE))}]}
+    {...the entry, keys sorted...,"envelope":{"payloadType": "application/vnd.in-toto+json",
+     "payload": base64(statement),
+     "signatures": [{"keyid": "<64 hex: SHA-256 of the raw public key>", "sig": base64(Ed25519(PAE))}]}}
 
 ``PAE`` is DSSE's pre-authentication encoding, ``"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`` (LEN: the
-byte length in ASCII decimal), so the signature covers the payload type too. The statement::
+byte length in ASCII decimal), so the signature covers the payload type too. The statement (format v2)::
 
     {"_type": "https://in-toto.io/Statement/v1",
-     "subject": [{"name": "<run id>/manifest.json", "digest": {"sha256": ...}}, {"name": "<resource>", ...}, ...],
-     "predicateType": "urn:vpnrunbook:ledger-entry:v1",
-     "predicate": {"entry": <the line without its envelope: seq and prev included, so the chain is signed>,
-                   "target": {"name": "emulator" | "azure" | null, "subscription": ...},
+     "subject": [{"name": "<run id>/manifest.json", "digest": {"sha256": ...}}, {"name": "<resource>", ...}, ...,
+                 {"name": "ledger-entry/<seq>", "digest": {"sha256": <SHA-256 of the entry's canonical JSON>}}],
+     "predicateType": "urn:vpnrunbook:ledger-entry:v2",
+     "predicate": {"target": {"name": "emulator" | "azure" | null, "subscription": ...},
                    "signer": {"keyid": ..., "publicKey": base64(raw 32 bytes)}}}
+
+The entry (the line without its envelope: seq and prev included, so the chain is signed) is signed by its digest,
+the last subject; its canonical JSON (keys sorted, separators ``,`` ``:``, ASCII) is also the line's bytes up to
+``,"envelope":``, so a verifier hashes the raw bytes before the envelope (plus the closing ``}``) and compares,
+without re-serializing anything (:func:`split_line`, :func:`line_problems`). A line laid out otherwise (reformatted)
+is checked by the canonical JSON of its parsed entry. Format v1 (``urn:vpnrunbook:ledger-entry:v1``, ledgers
+written before) held a copy of the entry in ``predicate.entry`` and verifies as before; only v2 is written.
 
 The key: an Ed25519 private key (PKCS#8 PEM, mode 0600, folder 0700) created on first use in
 ``$VPNRUNBOOK_SIGNING_DIR`` or ``~/.config/vpnrunbook/signing/`` (``$XDG_CONFIG_HOME`` honoured), or the file
@@ -45,7 +53,10 @@ from typing import Any
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-PREDICATE_TYPE = "urn:vpnrunbook:ledger-entry:v1"
+PREDICATE_TYPE = "urn:vpnrunbook:ledger-entry:v2"   # what ``Signer.sign_line`` writes
+PREDICATE_TYPE_V1 = "urn:vpnrunbook:ledger-entry:v1"  # earlier ledgers: the statement holds a copy of the entry
+ENTRY_SUBJECT = "ledger-entry/"
+ENVELOPE_KEY = "envelope"
 DIR_ENV = "VPNRUNBOOK_SIGNING_DIR"
 KEY_ENV = "VPNRUNBOOK_SIGNING_KEY"
 KEY_FILE = "ed25519.key"
@@ -72,6 +83,15 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 def _canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+canonical = _canonical  # keys sorted, no spaces, ASCII: the bytes an entry's digest is taken over
+
+
+def join_line(body: bytes, envelope: dict[str, Any]) -> bytes:
+    """A ledger line's bytes: ``body`` (the entry's canonical JSON) with ``"envelope"`` appended as its last key."""
+    tail = b'"envelope":' + _canonical(envelope) + b"}"
+    return body[:-1] + (b"," + tail if body != b"{}" else tail)
 
 
 def keyid_of(raw_public: bytes) -> str:
@@ -163,14 +183,23 @@ class Signer:
     def public_key(self) -> PublicKey:
         return PublicKey(self.keyid, self.raw_public, self.pub_path)
 
-    def statement(self, entry: dict[str, Any]) -> dict[str, Any]:
-        return {"_type": STATEMENT_TYPE, "subject": subjects(entry), "predicateType": PREDICATE_TYPE,
-                "predicate": {"entry": entry, "target": target_of(entry),
+    def statement(self, entry: dict[str, Any], *, digest: str | None = None) -> dict[str, Any]:
+        """The v2 statement of ``entry`` (the line without ``envelope``); ``digest``: SHA-256 of its canonical
+        JSON when the caller has it."""
+        return {"_type": STATEMENT_TYPE, "subject": subjects(entry, digest=digest), "predicateType": PREDICATE_TYPE,
+                "predicate": {"target": target_of(entry),
                               "signer": {"keyid": self.keyid, "publicKey": self._public_b64}}}
 
     def envelope(self, entry: dict[str, Any]) -> dict[str, Any]:
         """The DSSE envelope over ``entry``'s statement (``entry`` is the line without ``envelope``)."""
         return self.sign_statement(self.statement(entry))
+
+    def sign_line(self, entry: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        """The ledger line of ``entry`` (the line's fields, seq and prev included; no ``envelope``): (its bytes,
+        without the newline; its envelope). One canonical dump serves the signed digest and the line."""
+        body = _canonical(entry)
+        envelope = self.sign_statement(self.statement(entry, digest=hashlib.sha256(body).hexdigest()))
+        return join_line(body, envelope), envelope
 
     def signer_info(self) -> dict[str, str]:
         return {"keyid": self.keyid, "publicKey": self._public_b64}
@@ -238,12 +267,13 @@ def read_anchor(path: Path) -> str | None:
     return head if isinstance(head, str) else None
 
 
-def subjects(entry: dict[str, Any]) -> list[dict[str, Any]]:
+def subjects(entry: dict[str, Any], *, digest: str | None = None) -> list[dict[str, Any]]:
     """What the statement is about: the run's manifest (by its digest); each resource the entry names — in
     ``resources`` (names), or the change records' ``writes`` / ``written`` (``resource_id``; the digest is that of
-    the record's view of the write: body and ETag read for an intent, the new ETag for an outcome); and always the
-    entry itself, so every statement has a subject with a digest."""
-    digest = hashlib.sha256(_canonical(entry)).hexdigest()
+    the record's view of the write: body and ETag read for an intent, the new ETag for an outcome); and, last, the
+    entry itself (``ledger-entry/<seq>``, the SHA-256 of its canonical JSON: ``digest`` when given)."""
+    if digest is None:
+        digest = hashlib.sha256(_canonical(entry)).hexdigest()
     out: list[dict[str, Any]] = []
     manifest = entry.get("manifest_sha256")
     if isinstance(manifest, str) and manifest:
@@ -533,3 +563,154 @@ def _embedded_key(statement: dict[str, Any]) -> PublicKey | None:
     if len(_embedded) < 1024:
         _embedded[text] = found
     return found
+
+
+# ---- ledger lines: the signed entry and its line ------------------------------------------------------------
+_AT_ENVELOPE = b',"envelope":{'
+_ENVELOPE_NAME = b'"envelope":'
+
+
+@dataclass(frozen=True)
+class Split:
+    """A line in v2's layout: ``digest`` is the SHA-256 of its bytes before ``,"envelope":`` closed by ``}``
+    (the entry's canonical JSON when the line is as written), ``envelope`` the envelope parsed from its own bytes."""
+
+    digest: str
+    envelope: Any
+
+
+def split_line(raw: bytes) -> Split | None:
+    """The digest and envelope of a line laid out as :meth:`Signer.sign_line` writes it, read from its bytes;
+    None when it is laid out otherwise (the caller then checks the canonical JSON of the parsed entry).
+
+    Why this never accepts what the parsed entry's check would refuse: it answers only when the line is
+    ``P + ',"envelope":' + E + '}'`` where ``P`` holds no ``"envelope":`` at all (so the entry has no second
+    envelope key, nor one before) and ``E`` alone parses as one JSON value (so nothing follows the envelope: no
+    key after it that would override one in ``P``). Then the parsed line is exactly the members of ``P + '}'``
+    plus ``envelope: E``. When ``sha256(P + '}')`` equals the signed digest, ``P + '}'`` *is* the canonical JSON
+    the signer hashed — no duplicate keys, sorted — so the parsed entry is the signed one (for entries whose keys
+    are strings, i.e. any entry JSON can hold) and its canonical JSON hashes to the same digest."""
+    i = raw.rfind(_AT_ENVELOPE)
+    if i <= 1 or raw[-1:] != b"}" or raw.find(_ENVELOPE_NAME) != i + 1:
+        return None
+    try:
+        envelope = json.loads(raw[i + len(_AT_ENVELOPE) - 1:-1])
+    except ValueError:  # not one JSON value: something follows the envelope (or it is not JSON)
+        return None
+    h = hashlib.sha256(memoryview(raw)[:i])
+    h.update(b"}")
+    return Split(h.hexdigest(), envelope)
+
+
+def entry_digest(statement: dict[str, Any]) -> str | None:
+    """The digest a v2 statement signs its ledger entry by (its last subject, ``ledger-entry/<seq>``)."""
+    subject = statement.get("subject")
+    if not isinstance(subject, list) or not subject or not isinstance(subject[-1], dict):
+        return None
+    last = subject[-1]
+    digest = last.get("digest")
+    if not str(last.get("name", "")).startswith(ENTRY_SUBJECT) or not isinstance(digest, dict):
+        return None
+    value = digest.get("sha256")
+    return value if isinstance(value, str) else None
+
+
+def line_problems(statement: dict[str, Any], entry: dict[str, Any], split: Split | None = None,
+                  raw: bytes | None = None) -> list[str]:
+    """What is wrong between a ledger line (``entry`` parsed, ``raw`` its bytes when known, ``split`` what
+    :func:`split_line` read from them) and the statement its signature verified: empty when the line is the one
+    signed. Each problem starts ``differs from its signed statement``."""
+    predicate = statement.get("predicate")
+    if not isinstance(predicate, dict):
+        predicate = {}
+    if statement.get("predicateType") != PREDICATE_TYPE:  # v1 (or unknown): the statement holds a copy
+        signed = predicate.get("entry")
+        visible = {k: v for k, v in entry.items() if k != ENVELOPE_KEY}
+        if signed == visible:
+            return []
+        changed = sorted(k for k in set(visible) | set(signed or {}) if visible.get(k) != (signed or {}).get(k))
+        return [f"differs from its signed statement in {', '.join(changed)}: edited after it was signed"]
+    signed_digest = entry_digest(statement)
+    found: list[str] = []
+    if split is None or split.digest != signed_digest:  # another layout, or edited: the parsed entry decides
+        visible = {k: v for k, v in entry.items() if k != ENVELOPE_KEY}
+        if hashlib.sha256(_canonical(visible)).hexdigest() != signed_digest:
+            names = _changed_fields(statement, visible)
+            return [f"differs from its signed statement in {', '.join(names)} (its content no longer matches the "
+                    f"signed digest): edited after it was signed" if names else
+                    "differs from its signed statement: its content no longer matches the signed digest (edited "
+                    "after it was signed)"]
+        twice = _keys_twice(raw) if raw is not None else []
+        if twice:
+            found.append(f"differs from its signed statement: it holds {', '.join(twice)} twice (a reader may take "
+                         "either value): edited after it was signed")
+    signed_target, target = predicate.get("target"), target_of(entry)
+    if signed_target != target:
+        found.append(f"differs from its signed statement in target: signed for {signed_target!r}, the line names "
+                     f"{target!r}")
+    return found
+
+
+def _changed_fields(statement: dict[str, Any], visible: dict[str, Any]) -> list[str]:
+    """The fields of an edited v2 line that differ from what its statement signs besides the entry's digest:
+    seq (the entry subject's name), the manifest, resources / writes / written (their items' digests) and the
+    target; the rest of the line is signed only by the digest, so no other field can be named."""
+    signed = statement.get("subject") if isinstance(statement.get("subject"), list) else []
+    signed_pairs = [(str(s.get("name")), str((s.get("digest") or {}).get("sha256")))
+                    for s in signed if isinstance(s, dict) and isinstance(s.get("digest"), dict)]
+    mine = subjects(visible, digest="")
+    names: set[str] = set()
+    if signed_pairs and signed_pairs[-1][0] != mine[-1]["name"]:
+        names.add("seq")
+    rest = [p for p in signed_pairs[:-1]]
+    manifest = [p for p in rest if p[0].endswith("/manifest.json")]
+    mine_manifest = [(s["name"], s["digest"]["sha256"]) for s in mine[:-1] if s["name"].endswith("/manifest.json")]
+    if manifest != mine_manifest:
+        names.add("manifest_sha256")
+    for key in ("resources", "writes", "written"):
+        items = subjects({key: visible.get(key)}, digest="")[:-1]
+        if any((s["name"], s["digest"]["sha256"]) not in rest for s in items if s["digest"]["sha256"]):
+            names.add(key)
+    target, signed_target = target_of(visible), (statement.get("predicate") or {}).get("target") or {}
+    if isinstance(signed_target, dict):
+        if target.get("name") != signed_target.get("name"):
+            names.add("target")
+        if target.get("subscription") != signed_target.get("subscription"):
+            names.add("target" if isinstance(visible.get("target"), dict) else
+                      "subscription" if "subscription" in visible and "subscription_id" not in visible
+                      else "subscription_id")
+        if target.get("endpoint") != signed_target.get("endpoint"):
+            names.add("endpoint")
+    return sorted(names)
+
+
+def _keys_twice(raw: bytes) -> list[str]:
+    """The keys a JSON line holds twice in one object (the parser keeps the last; another reader the first)."""
+    twice: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for k, _ in items:
+            if k in seen and k not in twice:
+                twice.append(k)
+            seen.add(k)
+        return dict(items)
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs)
+    except ValueError:
+        return []
+    return twice
+
+
+def open_line(entry: dict[str, Any], raw: bytes | None = None,
+              key: PublicKey | None = None) -> tuple[Opened, list[str]]:
+    """Verify a ledger line's signature (with ``key``, else the key its statement names) and check the line
+    against the statement: (the opened statement, the problems of :func:`line_problems`). Raises SignatureError
+    when the line is unsigned or no signature verifies."""
+    split = split_line(raw) if raw is not None else None
+    envelope = split.envelope if split is not None else entry.get(ENVELOPE_KEY)
+    if envelope is None:
+        raise SignatureError("is not signed (no envelope)")
+    opened = open_envelope(envelope, key)
+    return opened, line_problems(opened.statement, entry, split, raw)
