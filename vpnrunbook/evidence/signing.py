@@ -45,11 +45,12 @@ import binascii
 import hashlib
 import json
 import os
+import re
 import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -566,12 +567,14 @@ def _embedded_key(statement: dict[str, Any]) -> PublicKey | None:
 
 
 # ---- ledger lines: the signed entry and its line ------------------------------------------------------------
-_AT_ENVELOPE = b',"envelope":{'
 _ENVELOPE_NAME = b'"envelope":'
+# the envelope exactly as Signer.sign_statement writes it (one signature): read without a JSON parser; its strings
+# hold base64 and hex only (no quote, no escape), so a full match is one JSON object, nothing after it
+_WRITTEN_ENVELOPE = re.compile(rb'\{"payload":"([A-Za-z0-9+/]*={0,2})","payloadType":"application/vnd\.in-toto\+json",'
+                               rb'"signatures":\[\{"keyid":"([0-9a-f]{64})","sig":"([A-Za-z0-9+/]*={0,2})"\}\]\}')
 
 
-@dataclass(frozen=True)
-class Split:
+class Split(NamedTuple):
     """A line in v2's layout: ``digest`` is the SHA-256 of its bytes before ``,"envelope":`` closed by ``}``
     (the entry's canonical JSON when the line is as written), ``envelope`` the envelope parsed from its own bytes."""
 
@@ -584,20 +587,28 @@ def split_line(raw: bytes) -> Split | None:
     None when it is laid out otherwise (the caller then checks the canonical JSON of the parsed entry).
 
     Why this never accepts what the parsed entry's check would refuse: it answers only when the line is
-    ``P + ',"envelope":' + E + '}'`` where ``P`` holds no ``"envelope":`` at all (so the entry has no second
-    envelope key, nor one before) and ``E`` alone parses as one JSON value (so nothing follows the envelope: no
-    key after it that would override one in ``P``). Then the parsed line is exactly the members of ``P + '}'``
-    plus ``envelope: E``. When ``sha256(P + '}')`` equals the signed digest, ``P + '}'`` *is* the canonical JSON
-    the signer hashed — no duplicate keys, sorted — so the parsed entry is the signed one (for entries whose keys
-    are strings, i.e. any entry JSON can hold) and its canonical JSON hashes to the same digest."""
-    i = raw.rfind(_AT_ENVELOPE)
-    if i <= 1 or raw[-1:] != b"}" or raw.find(_ENVELOPE_NAME) != i + 1:
+    ``P + ',"envelope":' + E + '}'`` where ``P`` holds no ``"envelope":`` at all (the first one in the line is
+    this one: so the entry has no second envelope key) and ``E`` alone is one JSON value (so nothing follows the
+    envelope: no key after it that would override one in ``P``). Then the parsed line is exactly the members of
+    ``P + '}'`` plus ``envelope: E``. When ``sha256(P + '}')`` equals the signed digest, ``P + '}'`` *is* the
+    canonical JSON the signer hashed — no duplicate key, no escaped spelling of a key, sorted — so the parsed
+    entry is the signed one (for entries whose keys are strings, i.e. any entry JSON can hold) and its canonical
+    JSON hashes to the same digest. (tests/notebooks/test_statement_v2.py tries mutations of a line against it.)"""
+    at = raw.find(_ENVELOPE_NAME) - 1
+    if at <= 1 or raw[at] != 0x2C or raw[-1] != 0x7D or raw[at + 12] != 0x7B:  # ',' before, '}' last, '{' after
         return None
-    try:
-        envelope = json.loads(raw[i + len(_AT_ENVELOPE) - 1:-1])
-    except ValueError:  # not one JSON value: something follows the envelope (or it is not JSON)
-        return None
-    h = hashlib.sha256(memoryview(raw)[:i])
+    body = raw[at + 12:-1]
+    written = _WRITTEN_ENVELOPE.fullmatch(body)
+    if written is not None:
+        payload, keyid, sig = written.groups()
+        envelope: Any = {"payload": payload.decode("ascii"), "payloadType": PAYLOAD_TYPE,
+                         "signatures": [{"keyid": keyid.decode("ascii"), "sig": sig.decode("ascii")}]}
+    else:
+        try:
+            envelope = json.loads(body)
+        except ValueError:  # not one JSON value: something follows the envelope (or it is not JSON)
+            return None
+    h = hashlib.sha256(memoryview(raw)[:at])
     h.update(b"}")
     return Split(h.hexdigest(), envelope)
 
