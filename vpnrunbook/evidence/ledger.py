@@ -732,13 +732,15 @@ def _check_signature(where: str, entry: dict[str, Any], ring: list[signing.Publi
     """The signature of one line (``entry`` parsed; ``raw`` its bytes, when known, let a v2 line's digest be read
     from them: :func:`signing.split_line`) and the line against its statement (:func:`signing.line_problems`)."""
     split = signing.split_line(raw) if raw is not None else None
-    envelope = split.envelope if split is not None else entry.get(ENVELOPE)
-    if envelope is None:
-        return [Finding(where, "is not signed (no envelope): added by hand or by a vpnrunbook without signing")]
-    try:
-        opened = _open(envelope, ring)
-    except signing.SignatureError as exc:
-        return [Finding(where, str(exc))]
+    opened = signing.open_split(split, ring[0] if ring else None) if split is not None and len(ring) <= 1 else None
+    if opened is None:  # (the general opener: any envelope, any keyring; names what is wrong)
+        envelope = split.envelope if split is not None else entry.get(ENVELOPE)
+        if envelope is None:
+            return [Finding(where, "is not signed (no envelope): added by hand or by a vpnrunbook without signing")]
+        try:
+            opened = _open(envelope, ring)
+        except signing.SignatureError as exc:
+            return [Finding(where, str(exc))]
     fingerprint = opened.key.fingerprint
     signers[fingerprint] = signers.get(fingerprint, 0) + 1
     found = [Finding(where, problem) for problem in signing.line_problems(opened.statement, entry, split, raw)]

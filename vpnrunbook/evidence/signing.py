@@ -50,7 +50,7 @@ import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -574,12 +574,23 @@ _WRITTEN_ENVELOPE = re.compile(rb'\{"payload":"([A-Za-z0-9+/]*={0,2})","payloadT
                                rb'"signatures":\[\{"keyid":"([0-9a-f]{64})","sig":"([A-Za-z0-9+/]*={0,2})"\}\]\}')
 
 
-class Split(NamedTuple):
+class Split:
     """A line in v2's layout: ``digest`` is the SHA-256 of its bytes before ``,"envelope":`` closed by ``}``
-    (the entry's canonical JSON when the line is as written), ``envelope`` the envelope parsed from its own bytes."""
+    (the entry's canonical JSON when the line is as written); ``envelope`` the envelope parsed from its own bytes;
+    ``written``: its (payload, keyid, signature) when the envelope is exactly as the signer writes it."""
 
-    digest: str
-    envelope: Any
+    __slots__ = ("digest", "_envelope", "written")
+
+    def __init__(self, digest: str, envelope: Any, written: tuple[bytes, str, bytes] | None = None) -> None:
+        self.digest, self._envelope, self.written = digest, envelope, written
+
+    @property
+    def envelope(self) -> Any:
+        if self._envelope is None and self.written is not None:
+            payload, keyid, sig = self.written
+            self._envelope = {"payload": payload.decode("ascii"), "payloadType": PAYLOAD_TYPE,
+                              "signatures": [{"keyid": keyid, "sig": sig.decode("ascii")}]}
+        return self._envelope
 
 
 def split_line(raw: bytes) -> Split | None:
@@ -598,19 +609,50 @@ def split_line(raw: bytes) -> Split | None:
     if at <= 1 or raw[at] != 0x2C or raw[-1] != 0x7D or raw[at + 12] != 0x7B:  # ',' before, '}' last, '{' after
         return None
     body = raw[at + 12:-1]
-    written = _WRITTEN_ENVELOPE.fullmatch(body)
-    if written is not None:
-        payload, keyid, sig = written.groups()
-        envelope: Any = {"payload": payload.decode("ascii"), "payloadType": PAYLOAD_TYPE,
-                         "signatures": [{"keyid": keyid.decode("ascii"), "sig": sig.decode("ascii")}]}
+    match = _WRITTEN_ENVELOPE.fullmatch(body)
+    envelope, written = None, None
+    if match is not None:
+        payload, keyid, sig = match.groups()
+        written = (payload, keyid.decode("ascii"), sig)
     else:
         try:
             envelope = json.loads(body)
         except ValueError:  # not one JSON value: something follows the envelope (or it is not JSON)
             return None
+        if envelope is None:
+            return None
     h = hashlib.sha256(memoryview(raw)[:at])
     h.update(b"}")
-    return Split(h.hexdigest(), envelope)
+    return Split(h.hexdigest(), envelope, written)
+
+
+_PAE_PREFIX = b"DSSEv1 %d %s " % (len(PAYLOAD_TYPE), PAYLOAD_TYPE.encode("ascii"))
+
+
+def open_split(split: Split, key: PublicKey | None = None) -> Opened | None:
+    """:func:`open_envelope` for an envelope exactly as the signer writes it (``split.written``), without its
+    generality: the opened statement when its one signature verifies with ``key`` (or the key the statement
+    names; ``key`` may be a fingerprint it hashes to); None for anything else — the caller then opens it with
+    :func:`open_envelope`, which accepts the same and names what is wrong."""
+    if split.written is None:
+        return None
+    payload_b64, keyid, sig_b64 = split.written
+    try:
+        payload = binascii.a2b_base64(payload_b64, strict_mode=True)  # = base64.b64decode(validate=True)
+        statement = json.loads(payload)
+        sig = binascii.a2b_base64(sig_b64, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+    if type(statement) is not dict or statement.get("_type") != STATEMENT_TYPE:
+        return None
+    candidate = key
+    if key is None or key.raw is None:
+        candidate = _embedded_key(statement)
+        if candidate is None or (key is not None and candidate.keyid != key.keyid):
+            return None
+    if keyid != candidate.keyid or not candidate.verify(sig, b"%s%d %s" % (_PAE_PREFIX, len(payload), payload)):
+        return None
+    return Opened(statement, candidate)
 
 
 def entry_digest(statement: dict[str, Any]) -> str | None:
@@ -720,8 +762,10 @@ def open_line(entry: dict[str, Any], raw: bytes | None = None,
     against the statement: (the opened statement, the problems of :func:`line_problems`). Raises SignatureError
     when the line is unsigned or no signature verifies."""
     split = split_line(raw) if raw is not None else None
-    envelope = split.envelope if split is not None else entry.get(ENVELOPE_KEY)
-    if envelope is None:
-        raise SignatureError("is not signed (no envelope)")
-    opened = open_envelope(envelope, key)
+    opened = open_split(split, key) if split is not None else None
+    if opened is None:
+        envelope = split.envelope if split is not None else entry.get(ENVELOPE_KEY)
+        if envelope is None:
+            raise SignatureError("is not signed (no envelope)")
+        opened = open_envelope(envelope, key)
     return opened, line_problems(opened.statement, entry, split, raw)
