@@ -8,7 +8,9 @@ run's key, exactly as ``ledger.append`` writes it; the 100,000 lines are written
 only measure the disk), then every measured append goes through ``ledger.append`` (lock, tail, sign, fsync).
 
 Before: the same append as it was (the whole ledger read under the lock to find the head and the signer's
-anchor), measured on the same two ledgers in the same run.
+anchor), measured on the same two ledgers in the same run. Statement v2's before and after, in the same run: the
+bytes of an intent and an outcome line in format v1 (a copy of the line in its statement) and v2, and the CPU
+per line of one in-process reading (``ledger.scan``) of 2,000 lines of each.
 
 Prints, each on its own line, last::
 
