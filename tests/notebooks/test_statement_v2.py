@@ -238,6 +238,26 @@ def test_a_statement_signed_for_another_target_than_its_line_names_is_reported(r
     assert any(f.startswith("ledger line 1: is signed for subscription") for f in _found(root, subscription="s9"))
 
 
+@pytest.mark.parametrize("predicate", [["not", "a", "dict"], {"target": "azure"}, {}])
+def test_an_odd_statement_signed_by_the_key_is_reported_not_a_crash(root, predicate):
+    signer = signing.load_signer()
+    raws = _raws(root)
+    entry = {k: v for k, v in json.loads(raws[-1]).items() if k != "envelope"}
+    body = signing.canonical(entry)
+    st_ = signer.statement(entry, digest=ledger.sha256_bytes(body))
+    st_["predicate"] = predicate
+    raws[-1] = signing.join_line(body, signer.sign_statement(st_))
+    _write(root, raws)
+    found = _found(root, key=_key(), target="emulator", subscription=SUB)
+    assert any(f.startswith(f"ledger line 6: {DIGEST_FAILS} in target") for f in found), found
+    assert any(f.startswith("ledger line 6: is signed for target None, not 'emulator'") for f in found), found
+    raws[-1] = raws[-1].replace(b'"status":"applied"', b'"status":"failed"')
+    _write(root, raws)
+    found = _found(root, key=_key())
+    assert any(f.startswith(f"ledger line 6: {DIGEST_FAILS} in target (its content no longer matches the signed "
+                            "digest)") for f in found), found
+
+
 def test_a_forged_line_signed_by_another_key_is_reported_with_the_key(root, capsys):
     forger = signing.Signer.generate()
     ledger.append(root, _intent(7), signer=forger)

@@ -745,7 +745,9 @@ def _check_signature(where: str, entry: dict[str, Any], ring: list[signing.Publi
     signers[fingerprint] = signers.get(fingerprint, 0) + 1
     found = [Finding(where, problem) for problem in signing.line_problems(opened.statement, entry, split, raw)]
     predicate = opened.statement.get("predicate")
-    signed_target = (predicate.get("target") if isinstance(predicate, dict) else None) or {}
+    signed_target = predicate.get("target") if isinstance(predicate, dict) else None
+    if not isinstance(signed_target, dict):
+        signed_target = {}
     if target is not None and signed_target.get("name") != target:
         found.append(Finding(where, f"is signed for target {signed_target.get('name')!r}, not {target!r}: "
                                     f"it is not evidence of a change on {target} (run {entry.get('run_id')})"))

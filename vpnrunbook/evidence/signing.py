@@ -724,8 +724,11 @@ def _changed_fields(statement: dict[str, Any], visible: dict[str, Any]) -> list[
         items = subjects({key: visible.get(key)}, digest="")[:-1]
         if any((s["name"], s["digest"]["sha256"]) not in rest for s in items if s["digest"]["sha256"]):
             names.add(key)
-    target, signed_target = target_of(visible), (statement.get("predicate") or {}).get("target") or {}
-    if isinstance(signed_target, dict):
+    predicate = statement.get("predicate")
+    target, signed_target = target_of(visible), predicate.get("target") if isinstance(predicate, dict) else None
+    if not isinstance(signed_target, dict):
+        names.add("target")
+    else:
         if target.get("name") != signed_target.get("name"):
             names.add("target")
         if target.get("subscription") != signed_target.get("subscription"):
