@@ -384,7 +384,7 @@ def folder_findings(root: Path, journal: list[dict[str, Any]], *,
     for name in sorted(busy):
         notices.append(ledger.Finding(f"run {name}", "is in progress: its evidence is not complete yet and is not "
                                                      "checked (verify again when it has ended)"))
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for d in (root / name for name in ledger.run_folders(root)):
         if (d / "manifest.json").exists() or d.name in busy:
             continue
         what = ("its change records are in the ledger" if d.name in journaled

@@ -198,7 +198,7 @@ def find_run(root: Path, run: str) -> str:
 
     if (root / run / "manifest.json").exists():
         return run
-    ids = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")} if root.is_dir() else set()
+    ids = set(ledger.run_folders(root))
     ids |= {str(e["run_id"]) for _, _, e in ledger.read(root) if e is not None and e.get("run_id")}
     ordered = sorted(ids)
     hits = [i for i in ordered if i == run] or [i for i in ordered if i.startswith(run) or i.endswith(run)] \

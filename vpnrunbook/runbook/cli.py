@@ -592,7 +592,8 @@ def cmd_evidence_discard(args: argparse.Namespace) -> int:
     if not args.yes:
         print(f"vpnrunbook evidence discard: this deletes {root} and its ledger; allowed: add --yes", file=sys.stderr)
         return EXIT_USAGE
-    if root.is_dir() and not (root / "ledger.jsonl").is_file() and any(root.iterdir()):
+    if root.is_dir() and not (root / "ledger.jsonl").is_file() and not (root / "ledger.sealed").is_dir() \
+            and any(root.iterdir()):
         print(f"vpnrunbook evidence discard: {root} holds no ledger.jsonl, so it is not an evidence folder; nothing "
               "deleted", file=sys.stderr)
         return EXIT_USAGE
