@@ -279,6 +279,7 @@ def seal(fd: int, root: Path, size: int) -> list[Segment]:
     repeat sealed segments with different bytes, or a segment's first or last line has no seq, or its lines are
     not numbered one after the other — verify reports that ledger; a seal never touches it."""
     _remove_temps(root)
+    _step("start")
     data = _pread_all(fd, os.fstat(fd).st_size)
     lines = _lines(data)
     segs = segments(root)
