@@ -1,9 +1,11 @@
 """Benchmark: how much evidence a run leaves — a read-only step (`vpnrunbook run 07`, the overview) and a
 1,000-connection rollout — before and after the lean evidence of issue 24, measured on the same runs.
 
-Evidence of a run: its folder (every file) and its lines in the ledger (bytes). Before, recomputed from the same
-run: the read-only run's page exported with the lab template's head (its stylesheets and script, as before), and
-the rollout's manifest with a copy of each change record (envelope included) and two-space indent, as before.
+Evidence of a run: its folder (every file) and what it added to the ledger on disk (its lines; a rollout's are
+mostly in sealed, gzip-compressed segments, ``ledger.sealed/``). Before, recomputed from the same run: the
+read-only run's page exported with the lab template's head (its stylesheets and script, as before), and the
+rollout's manifest with a copy of each change record (envelope included) and two-space indent, and its ledger
+lines uncompressed, as before.
 
 Prints, each on its own line, last::
 
@@ -37,6 +39,14 @@ def ledger_bytes(root: Path, run_id: str) -> int:
     return sum(len(raw) + 1 for _, raw, e in ledger.read_naming(root, run_id) if e and e.get("run_id") == run_id)
 
 
+def ledger_disk_bytes(root: Path) -> int:
+    """The ledger's bytes on disk: ledger.jsonl and its sealed segments."""
+    from vpnrunbook.evidence import ledger
+
+    files = [root / ledger.LEDGER_NAME, *(root / ledger.SEALED_DIR).glob("*.jsonl.gz")]
+    return sum(f.stat().st_size for f in files if f.is_file())
+
+
 def read_only_run(base: Path) -> tuple[int, int, dict[str, int]]:
     """(bytes now, bytes before, files) of one `vpnrunbook run 07` on a small seeded fleet."""
     from vpnrunbook.azure.connect import connect
@@ -53,7 +63,9 @@ def read_only_run(base: Path) -> tuple[int, int, dict[str, int]]:
     if r.returncode:
         raise SystemExit(f"vpnrunbook run 07 failed (exit {r.returncode}): {r.stdout[-2000:]}{r.stderr[-2000:]}")
     root = base / "evidence"
-    (run,) = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    from vpnrunbook.evidence import ledger
+
+    (run,) = [root / name for name in ledger.run_folders(root)]
     now = folder_bytes(run) + ledger_bytes(root, run.name)
     files = {f.name: f.stat().st_size for f in run.iterdir()}
     import nbformat
@@ -79,16 +91,18 @@ def rollout_run(n: int) -> tuple[int, int, dict[str, int], float]:
     seed_fleet(session, connections=n, resource_groups=max(1, n // 10), vnet_to_vnet_pairs=0,
                policies={"default": 1, "seed-s2s": 1})
     targets = audit_fleet(session).frame
-    seconds, result = timed(lambda: rollout(session, targets, policy="strong-modern", max_workers=8))
     root = base / "evidence"
+    disk = ledger_disk_bytes(root)
+    seconds, result = timed(lambda: rollout(session, targets, policy="strong-modern", max_workers=8))
     run = result.evidence_dir
-    now = folder_bytes(run) + ledger_bytes(root, run.name)
+    files = {f.name: f.stat().st_size for f in run.iterdir()}
+    files["(ledger lines)"] = ledger_bytes(root, run.name)
+    files["(ledger growth on disk)"] = ledger_disk_bytes(root) - disk
+    now = folder_bytes(run) + files["(ledger growth on disk)"]
     manifest: dict[str, Any] = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     manifest["journal"] = journal.for_run(root, run.name)  # as before: every record copied, envelope and all
     then = len((json.dumps(manifest, indent=2, default=str) + "\n").encode())
-    files = {f.name: f.stat().st_size for f in run.iterdir()}
-    files["(ledger lines)"] = ledger_bytes(root, run.name)
-    return now, now - files["manifest.json"] + then, files, seconds
+    return now, folder_bytes(run) - files["manifest.json"] + then + files["(ledger lines)"], files, seconds
 
 
 def main(argv: list[str]) -> None:
