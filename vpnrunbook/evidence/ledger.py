@@ -26,6 +26,11 @@ the last line, its own seq; the anchor a few lines before it), so an append cost
 100,000. ``scan`` (behind ``verify`` and ``check``) reads the ledger once — a large one in byte ranges, one process
 per core — and can start after a signed checkpoint (:mod:`vpnrunbook.evidence.checkpoint`,
 ``evidence verify --since-checkpoint``).
+
+Sealed segments (:mod:`vpnrunbook.evidence.sealed`): the append that brings ``ledger.jsonl`` to 1 MiB moves every
+line but the last, byte-exact, into ``ledger.sealed/<first>-<last>.jsonl.gz``. The ledger is the segments in
+order, then ``ledger.jsonl``; every reader here reads it so (:class:`View`, :class:`Tail`), line numbers are the
+whole ledger's, and verify names a segment in its findings.
 """
 
 from __future__ import annotations
@@ -1032,7 +1037,8 @@ def signature_check(root: Path, *, key: Keys = None, target: str | None = None,
         result.findings += _check_signature(f"ledger line {n}", entry, ring, target, subscription, result.signers)
     if ring:
         if not result.entries:
-            state = "is absent" if not View(root).exists else "holds no line"
+            with View(root) as view:
+                state = "is absent" if not view.exists else "holds no line"
             result.findings.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
         result.findings += _anchor_findings(root, ring, result)
     return result
