@@ -37,15 +37,17 @@ class Figures:
     """The inputs. Each says where it was measured; refresh them from the command named."""
 
     # -- evidence per run (folder + its ledger lines) --------------------------------------------------------------
-    # `python -m benchmarks evidence_size` -> "evidence per read-only run" (vpnrunbook run 07, 2026-12-07)
-    read_only_run_kb: float = 47.0
+    # `python -m benchmarks evidence_size` -> "evidence per read-only run" (vpnrunbook run 07; 54.5 KB on
+    # 2026-12-07 01:25 UTC, tree of 636cfa9)
+    read_only_run_kb: float = 54.5
     # `python -m benchmarks.team_cost --measure` -> "evidence per single-connection change" (run 05 --apply)
     change_run_kb: float = 131.1
-    # `python -m benchmarks evidence_size` -> "evidence per 1000-connection rollout" (15-17 MB on 2026-12-07;
-    # issue 24's target is <= 3 MB)
-    rollout_1000_mb: float = 17.0
-    # connection PUTs of that rollout (1,000 connections, 731 of them not yet at the policy)
-    rollout_1000_writes: int = 731
+    # `python -m benchmarks evidence_size` -> "evidence per 1000-connection rollout" (17.55 MB on 2026-12-07
+    # 01:25 UTC, tree of 636cfa9; issue 24's target is <= 3 MB)
+    rollout_1000_mb: float = 17.55
+    # connections that rollout writes: all 1,000 (none was at the policy) — the worst case of a weekly rollout; one
+    # that finds the fleet already at the policy writes nothing and leaves far less
+    rollout_1000_writes: int = 1000
     # `--measure` -> "checkpoint per verify": one signed checkpoint line per clean verify
     checkpoint_kb: float = 1.7
     # -- ledger lines (for the verify's time) ----------------------------------------------------------------------
