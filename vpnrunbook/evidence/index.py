@@ -13,8 +13,11 @@ from, so a page older than the ledger shows it. The rule ``evidence verify`` app
 evidence folder other than the ledger are not evidence and not checked; the ledger and the run folders are. Delete
 or edit ``index.html`` and the next rewrite builds it again from the ledger.
 
-Every text taken from the evidence is escaped for its medium: ``html.escape`` on the page, control characters
-shown escaped (repr-style) on the terminal.
+Every text taken from the evidence is escaped for its medium (``vpnrunbook.render``): ``html_text`` on the page
+(HTML-escaped, a control, bidi or line-break character shown as a marked escape), ``terminal`` on the terminal
+(shown escaped, repr-style): a line break inside a field never starts a line. The operator is spelled by
+``vpnrunbook.evidence.identity.label`` (``user@host``) for every run; a change's flags name who accepted it
+(``BROKE A TUNNEL (accepted by alice@jump1)``, :func:`vpnrunbook.evidence.record.flags`).
 """
 
 from __future__ import annotations
