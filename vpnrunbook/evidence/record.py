@@ -14,7 +14,6 @@ own line (seq, SHA-256, signature check).
 
 from __future__ import annotations
 
-import html as _html
 import json
 import re
 from pathlib import Path
@@ -43,6 +42,13 @@ def _finding_text(w: Any) -> str:
     return str(w)
 
 
+def _who(recorded: Any) -> str | None:
+    """A recorded operator (a manifest's or an intent's ``{user, host}``, a run line's text) in its one spelling."""
+    from vpnrunbook.evidence.identity import label
+
+    return label(recorded) if recorded not in (None, "", {}) else None
+
+
 def _short_field(path: str) -> str:
     """``properties.ipsecPolicies[0].dhGroup`` → ``dhGroup`` (the one-line summary; the record keeps the path)."""
     return re.split(r"[.\]]", path)[-1] or path
@@ -63,7 +69,8 @@ def applied(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     panel, a cell, the Python API, a rollout, a scheduler — since every door applies through the one apply path.
 
     Returns plain data: ``plan`` (rows resource, field, current, desired, action), ``warnings`` (weak-crypto
-    findings and every tunnel-break warning), ``notes``, ``verify`` (per connection the status read back after
+    findings and every tunnel-break warning), ``accepted`` (what the operator accepted: per warning ``warning``,
+    ``by``, ``at``, ``statement`` — from the intent's field, or an older intent's ``ACCEPTED …`` lines), ``notes``, ``verify`` (per connection the status read back after
     the write: ``NotConnected`` stays ``NotConnected``), ``status`` (per intent its outcome: applied, failed,
     refused, accepted, a reconcile conclusion, or ``no outcome recorded``), ``connections``, ``who``, ``when``,
     ``target``, ``subscription``, ``weakened`` / ``breaks`` (booleans) and ``summary`` (field from → to, one line)."""
@@ -81,6 +88,7 @@ def applied(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     statuses: list[str] = []
     errors: list[str] = []
     connections: list[str] = []
+    accepted: list[dict[str, Any]] = []
     breaks = weakened = False
     for i in intents:
         for w in i.get("writes") or []:
@@ -93,9 +101,12 @@ def applied(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
                     plan.append({"resource": str(c.get("resource", "")), "field": str(c.get("field", "")),
                                  "current": _display(c.get("current")), "desired": _display(c.get("desired")),
                                  "action": str(c.get("action", ""))})
+        accepted += _accepted_of(i)
         for text in (str(x) for x in i.get("warnings") or []):
             if text.startswith("INFO "):
                 notes.append(text)
+            elif text.startswith(ACCEPTED_PREFIX):  # an older record's acceptance (read by _accepted_of)
+                continue
             else:
                 warnings.append(text)
                 weakened = weakened or text.startswith(("WARNING ", "ERROR "))
@@ -113,17 +124,67 @@ def applied(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
             warnings.append(f"unplanned change (another writer?): {_display(u)}")
         for label, v in (o.get("verify") or {}).items() if isinstance(o.get("verify"), dict) else ():
             verify.append(_verify_row(str(label), v))
-    operator = intents[0].get("operator") or {}
-    who = operator.get("user") if isinstance(operator, dict) else operator
-    if isinstance(operator, dict) and operator.get("host"):
-        who = f"{who}@{operator['host']}"
+    who = _who(intents[0].get("operator"))
     broken = [v for v in verify if not v["ok"]]
     summary = "; ".join(f"{_short_field(p['field'])} {p['current']} → {p['desired']}" for p in plan) or "no field"
     return {"plan": plan, "warnings": list(dict.fromkeys(warnings)), "notes": list(dict.fromkeys(notes)),
             "verify": verify, "status": ", ".join(dict.fromkeys(statuses)), "errors": errors,
             "connections": list(dict.fromkeys(connections)), "who": who, "when": intents[0].get("time"),
             "target": intents[0].get("target"), "subscription": intents[0].get("subscription_id"),
-            "weakened": weakened, "breaks": breaks or bool(broken), "summary": summary}
+            "weakened": weakened, "breaks": breaks or bool(broken), "summary": summary,
+            "accepted": list({json.dumps(a, sort_keys=True): a for a in accepted}.values())}
+
+
+ACCEPTED_PREFIX = "ACCEPTED"  # how an older intent recorded an acceptance: a line among its warnings
+
+
+def _accepted_of(intent: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the operator accepted, per the intent: its ``accepted`` field (``warning``, ``by``, ``at``,
+    ``statement``), or — an intent written before that field — its ``ACCEPTED …`` warning lines, each an item by
+    the intent's operator at the intent's time."""
+    field = intent.get("accepted")
+    if isinstance(field, list):
+        return [{"warning": str(a.get("warning")), "risk": a.get("risk"), "by": _who(a.get("by")), "at": a.get("at"),
+                 "statement": a.get("statement")} for a in field if isinstance(a, dict)]
+    out = []
+    for text in (str(x) for x in intent.get("warnings") or []):
+        if text.startswith(ACCEPTED_PREFIX):
+            words = text.split(":", 1)[1].strip() if ":" in text else text
+            by_operator = text.startswith(f"{ACCEPTED_PREFIX} by the operator")
+            # the older lines named no risk: "applied although it breaks N tunnel(s)", or the operator's words
+            risk = "breaks_tunnel" if not by_operator or "breaks the tunnel" in words else \
+                "weakens" if "weakens" in words else None
+            out.append({"warning": words, "risk": risk, "by": _who(intent.get("operator")), "at": intent.get("time"),
+                        "statement": words if by_operator else None})
+    return out
+
+
+def accepted_by(change: dict[str, Any] | None, risk: str | None = "any") -> str:
+    """``accepted by alice@jump1`` (each operator once) when the change record holds an acceptance (of ``risk``:
+    ``breaks_tunnel``, ``weakens``; default any), else ""."""
+    names = [str(a.get("by") or "?") for a in (change or {}).get("accepted") or []
+             if risk == "any" or a.get("risk") == risk]
+    return f"accepted by {', '.join(dict.fromkeys(names))}" if names else ""
+
+
+def flags(change: dict[str, Any]) -> str:
+    """What the change did that an auditor must see, one text: ``WEAKENED``, ``BROKE A TUNNEL``, each followed by
+    who accepted it when it was accepted (``BROKE A TUNNEL (accepted by alice@jump1)``); ``no`` when neither."""
+    out = []
+    for text, on, risk in (("WEAKENED", change.get("weakened"), "weakens"),
+                           ("BROKE A TUNNEL", change.get("breaks"), "breaks_tunnel")):
+        if on:
+            by = accepted_by(change, risk)
+            out.append(f"{text} ({by})" if by else text)
+    if not any("(accepted by" in f for f in out) and accepted_by(change):
+        out.append(accepted_by(change))  # accepted, though the record names no weakening or break
+    return ", ".join(out) or "no"
+
+
+def accepted_text(a: dict[str, Any]) -> str:
+    """One accepted warning, one line: the warning, who accepted it and when, and how (their words)."""
+    text = f"{a.get('warning')} — accepted by {a.get('by') or '?'} at {a.get('at') or '?'}"
+    return text + (f" ({a['statement']})" if a.get("statement") and a["statement"] != a.get("warning") else "")
 
 
 def build(manifest: dict[str, Any], *, ledger_lines: list[dict[str, Any]] | None = None,
@@ -135,10 +196,7 @@ def build(manifest: dict[str, Any], *, ledger_lines: list[dict[str, Any]] | None
     warnings and verify come from those lines alone (:func:`applied`), whatever the notebook recorded — so a
     change made from a JupyterLab panel after the notebook's cells ran is recorded as it was made. A run without
     intent (plan only) shows the plan its notebook recorded."""
-    operator = manifest.get("operator") or {}
-    who = operator.get("user") if isinstance(operator, dict) else operator
-    if isinstance(operator, dict) and operator.get("host"):
-        who = f"{who}@{operator['host']}"
+    who = _who(manifest.get("operator"))
     plan: list[dict[str, str]] = []
     warnings: list[str] = []
     notes: list[str] = []
@@ -182,6 +240,7 @@ def build(manifest: dict[str, Any], *, ledger_lines: list[dict[str, Any]] | None
         "source": "apply path (the ledger's intent/outcome lines)" if change is not None
         else "the notebook's records (no change was applied)",
         "status": change["status"] if change is not None else None,
+        "accepted": change["accepted"] if change is not None else [],
         "change": change,
     }
 
@@ -363,7 +422,24 @@ def _ledger_text(rec: dict[str, Any]) -> list[str]:
     return out
 
 
+def _terminal_safe(value: Any) -> Any:
+    """Every text of the record through the one terminal renderer (``vpnrunbook.render.terminal``): a newline,
+    CR, U+2028, U+0085, an ESC sequence inside a field is shown as its visible escape and never starts a line."""
+    from vpnrunbook.render import terminal
+
+    if isinstance(value, str):
+        return terminal(value)
+    if isinstance(value, dict):
+        return {k: _terminal_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_terminal_safe(v) for v in value]
+    return value
+
+
 def to_text(rec: dict[str, Any]) -> str:
+    """What ``vpnrunbook evidence show`` prints: one line per item; every field escaped for a terminal first, so
+    the only line breaks are the layout's."""
+    rec = _terminal_safe(rec)
     lines = [f"CHANGE RECORD  {rec.get('run_id')}",
              f"  step:      {rec.get('step')}" + (f" — {rec['title']}" if rec.get("title") else ""),
              f"  who:       {rec.get('who')}",
@@ -382,6 +458,9 @@ def to_text(rec: dict[str, Any]) -> str:
     lines.append("  warnings:" + ("" if rec.get("warnings") else "  none"))
     lines += [f"    - {w}" for w in rec.get("warnings") or []]
     lines += [f"    note: {n}" for n in rec.get("notes") or []]
+    if rec.get("accepted"):
+        lines.append("  accepted (by the operator, before the write):")
+        lines += [f"    - {accepted_text(a)}" for a in rec["accepted"]]
     lines.append("  verify:" + ("" if rec.get("verify") else "    not recorded (no connection was read back)"))
     lines += [f"    - {_verify_text(v)}" for v in rec.get("verify") or []]
     if rec.get("journal"):
@@ -401,7 +480,9 @@ _STYLE = ("#vpnrunbook-change-record{font-family:system-ui,sans-serif;border:2px
 
 
 def to_html(rec: dict[str, Any]) -> str:
-    e = _html.escape
+    """The record as the top of notebook.html: every field HTML-escaped with its control, bidi and line-break
+    characters shown as marked escapes (``vpnrunbook.render.html_text``: a newline in a field stays visible)."""
+    from vpnrunbook.render import html_text as e
 
     def row(name: str, value: str, cls: str = "") -> str:
         c = f' class="{cls}"' if cls else ""
@@ -426,6 +507,8 @@ def to_html(rec: dict[str, Any]) -> str:
     warn = "".join(f'<li class="warn">{e(w)}</li>' for w in rec.get("warnings") or [])
     warn += "".join(f"<li>note: {e(n)}</li>" for n in rec.get("notes") or [])
     bad = ' class="warn"'
+    accepted = "".join(f'<li class="warn">{e(accepted_text(a))}</li>' for a in rec.get("accepted") or [])
+    accepted = f"<h2>Accepted (by the operator, before the write)</h2><ul>{accepted}</ul>" if accepted else ""
     verify = "".join(f'<li{"" if v.get("ok") else bad}>{e(_verify_text(v))}</li>' for v in rec.get("verify") or [])
     ledger_items = "".join(f"<li><code>{e(t)}</code></li>" for t in _ledger_text(rec))
     journal_items = "".join(f"<li>{e(t)}</li>" for t in _journal_text(rec))
@@ -435,7 +518,7 @@ def to_html(rec: dict[str, Any]) -> str:
             f"<h1>Change record — <code>{e(str(rec.get('run_id')))}</code></h1>"
             f"<table>{head}</table>"
             f"<h2>Plan (field: current → desired)</h2>{plan}"
-            f"<h2>Warnings</h2><ul>{warn or '<li>none</li>'}</ul>"
+            f"<h2>Warnings</h2><ul>{warn or '<li>none</li>'}</ul>{accepted}"
             f"<h2>Verify</h2><ul>{verify or '<li>not recorded (no connection was read back)</li>'}</ul>"
             f"{journal_html}<h2>Ledger</h2><ul>{ledger_items}</ul>"
             f"<p>signer (Ed25519 public key fingerprint, SHA-256 of the raw key): "

@@ -504,7 +504,7 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
     ev.write_once(run_dir, ev.MANIFEST_FILE, text)
     ledger.append(base, {"kind": "run", "run_id": run_dir.name, "step": "fleet-rollout", "outcome": manifest["outcome"],
                          "apply": result.apply, "target": manifest["target"], "started": manifest["started"],
-                         "ended": manifest["ended"], "operator": manifest["operator"].get("user"),
+                         "ended": manifest["ended"], "operator": ev.operator_label(manifest["operator"]),
                          "manifest_sha256": ledger.sha256_file(run_dir / ev.MANIFEST_FILE)})
     if own:
         scope.closed = True
