@@ -197,6 +197,7 @@ def _unit_labels(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for peer in str(u.get("peer") or "").split(", "):
             if peer:
                 out.setdefault(peer.lower(), u)
+                out.setdefault(peer.rsplit("/", 1)[-1].lower(), u)
     return out
 
 

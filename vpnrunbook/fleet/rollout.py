@@ -539,8 +539,8 @@ _ROUTINE = re.compile(r"\d+ change\(s\) (written )?to \d+ connection\(s\)(; noth
 
 def unit_rows(frame: Any, records: list[dict[str, Any]], plans: list[dict[str, Any]],
               entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A compact row per unit, in the outcome table's order: ``connection`` (rg/name), ``peer``, ``outcome``,
-    ``detail`` (unless it only counts the changes: outcomes.csv has it), ``plans`` (ids of the change sets its
+    """A compact row per unit, in the outcome table's order: ``connection`` (rg/name), ``peer`` (rg/name),
+    ``outcome``, ``detail`` (unless it only counts the changes: outcomes.csv has it), ``plans`` (ids of the change sets its
     resources get), ``verify`` (the status read back after the write, per connection written), ``intent_seq`` /
     ``outcome_seq`` (its ledger lines; ``earlier``: [intent, outcome] of attempts before, e.g. throttled)."""
     plan_of = {label: p["plan"] for p in plans for label in p["connections"]}
@@ -561,13 +561,14 @@ def unit_rows(frame: Any, records: list[dict[str, Any]], plans: list[dict[str, A
     for row in frame.to_dict(orient="records"):
         key = f"{row['resource_group']}/{row['connection']}"
         unit: dict[str, Any] = {"connection": key}
-        if row.get("peer"):
-            unit["peer"] = row["peer"]
+        rec = rec_of.get(key.lower())
+        if row.get("peer"):   # rg/name: the other direction of a pair may be in another resource group
+            ids = [rid.split("/") for rid in (rec or {}).get("etags_before") or {}][1:]
+            unit["peer"] = ", ".join(f"{p[4]}/{p[-1]}" for p in ids if len(p) > 4) or row["peer"]
         unit["outcome"] = row["outcome"]
         detail = str(row.get("detail") or "")
         if detail and not _ROUTINE.fullmatch(detail):
             unit["detail"] = detail
-        rec = rec_of.get(key.lower())
         if rec is not None:
             ids = [plan_of[label] for label, rows in _by_resource(rec) if rows and label in plan_of]
             if ids:
