@@ -481,13 +481,15 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
     own = scope is not None and scope.owner != "runner" and scope.run_id is not None
     base = scope.root if own else ev.evidence_root(root)
     run_dir = scope.run_dir if own else ev.new_run_dir(base, "fleet-rollout", started_at)
-    journal_run = scope.run_id if scope is not None and scope.run_id is not None else run_dir.name
+    # the run the units' intent/outcome lines went to: the rollout's own, or the runner's when a notebook ran it
+    journal_base, journal_run = (scope.root, scope.run_id) if scope is not None and scope.run_id is not None \
+        else (base, run_dir.name)
     scrubber = Scrubber(secrets_in_state_dir())
     from vpnrunbook.render import csv_frame
 
     csv_text = scrubber.text(csv_frame(result.frame).to_csv(index=False))   # formula prefixes neutralized
     ev.write_once(run_dir, "outcomes.csv", csv_text)
-    lines = [(raw, e) for _, raw, e in ledger.read_naming(base, journal_run)
+    lines = [(raw, e) for _, raw, e in ledger.read_naming(journal_base, journal_run)
              if e is not None and e.get("run_id") == journal_run and journal.kind_of(e) in journal.JOURNAL_KINDS]
     entries = [e for _, e in lines]
     plans = record.group_plans([(label, rows) for rec in records for label, rows in _by_resource(rec)])
