@@ -68,15 +68,36 @@ def _row(run_id: str, run: dict[str, Any] | None, entries: list[dict[str, Any]])
     if change is None:
         return base | {"connection": "-", "change": "plan only (nothing changed)", "verify": "-", "verify_ok": True,
                        "weakened": False, "breaks": False, "flags": "-", "accepted": "", "status": None}
-    verify = ", ".join(f"{v['connection'].rsplit('/', 1)[-1]}: {v['status']}" for v in change["verify"]) \
-        or "not read back"
-    return base | {"connection": ", ".join(change["connections"]) or _resources(entries),
-                   "change": change["summary"], "verify": verify,
+    return base | {"connection": _few(change["connections"]) or _resources(entries),
+                   "change": change["summary"], "verify": _verify_line(change["verify"]),
                    "verify_ok": bool(change["verify"]) and all(v["ok"] for v in change["verify"]),
                    "weakened": change["weakened"],
                    "breaks": change["breaks"], "flags": record.flags(change),  # "BROKE A TUNNEL (accepted by X)"
                    "accepted": record.accepted_by(change),
                    "status": change["status"]}
+
+
+FEW = 5   # a run of more connections (a rollout) names the first few and counts the rest: its record has them all
+
+
+def _few(names: list[str]) -> str:
+    if len(names) <= FEW:
+        return ", ".join(names)
+    return f"{len(names)} connections: {', '.join(names[:3])}, … (`vpnrunbook evidence show` lists them all)"
+
+
+def _verify_line(verify: list[dict[str, Any]]) -> str:
+    """Each connection's status read back, or for many connections the count per status and those not OK."""
+    if not verify:
+        return "not read back"
+    if len(verify) <= FEW:
+        return ", ".join(f"{v['connection'].rsplit('/', 1)[-1]}: {v['status']}" for v in verify)
+    counts: dict[str, int] = {}
+    for v in verify:
+        counts[str(v["status"])] = counts.get(str(v["status"]), 0) + 1
+    bad = [f"{v['connection'].rsplit('/', 1)[-1]}: {v['status']}" for v in verify if not v["ok"]]
+    text = ", ".join(f"{status} ×{n}" for status, n in counts.items())
+    return text + (f"; not OK: {_few(bad)}" if bad else "")
 
 
 def _resources(entries: list[dict[str, Any]]) -> str:

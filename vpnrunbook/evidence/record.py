@@ -126,7 +126,9 @@ def applied(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
             verify.append(_verify_row(str(label), v))
     who = _who(intents[0].get("operator"))
     broken = [v for v in verify if not v["ok"]]
-    summary = "; ".join(f"{_short_field(p['field'])} {p['current']} → {p['desired']}" for p in plan) or "no field"
+    # each distinct field change once: a rollout of 1,000 connections to one policy reads as one connection's
+    summary = "; ".join(dict.fromkeys(f"{_short_field(p['field'])} {p['current']} → {p['desired']}"
+                                      for p in plan)) or "no field"
     return {"plan": plan, "warnings": list(dict.fromkeys(warnings)), "notes": list(dict.fromkeys(notes)),
             "verify": verify, "status": ", ".join(dict.fromkeys(statuses)), "errors": errors,
             "connections": list(dict.fromkeys(connections)), "who": who, "when": intents[0].get("time"),
@@ -185,6 +187,104 @@ def accepted_text(a: dict[str, Any]) -> str:
     """One accepted warning, one line: the warning, who accepted it and when, and how (their words)."""
     text = f"{a.get('warning')} — accepted by {a.get('by') or '?'} at {a.get('at') or '?'}"
     return text + (f" ({a['statement']})" if a.get("statement") and a["statement"] != a.get("warning") else "")
+
+
+# ---- a rollout's record: each plan once ---------------------------------------------------------------------
+def change_set(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The changes of one resource without its name: (field, current, desired, action), values as recorded."""
+    return [{"field": r.get("field"), "current": r.get("current"), "desired": r.get("desired"),
+             "action": r.get("action")} for r in rows]
+
+
+def group_plans(resources: list[tuple[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """Each distinct change set once, with every resource that gets it: ``resources`` is (label, plan rows of that
+    resource) in order; returns ``[{"plan": 1, "changes": [...], "connections": [label, ...]}, ...]`` (ids from 1,
+    in order of first use; a resource without a change is in no plan)."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for label, rows in resources:
+        if not rows:
+            continue
+        changes = change_set(rows)
+        key = json.dumps(changes, sort_keys=True, default=str)
+        group = by_key.setdefault(key, {"plan": len(by_key) + 1, "changes": changes, "connections": []})
+        group["connections"].append(label)
+    return list(by_key.values())
+
+
+_VERIFY_KEYS = ("status", "ok", "reason", "warning", "peer", "peer_status")
+
+
+def grouped(entries: list[dict[str, Any]], plans: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """:func:`applied` for a run of many connections (a rollout), each thing once: ``plans`` names the ids of the
+    run's ``plans`` (:func:`group_plans`) that its intent lines wrote (a change set the ledger holds and ``plans``
+    does not is added to them), ``verify`` groups the identical read-backs with their ``connections``, and the
+    connections are counted (``connection_count``; they are in ``plans`` and the manifest's units). The rows are
+    back with :func:`change_of`; the ledger's intent/outcome lines hold each unit's full record."""
+    rec = applied(entries)
+    if rec is None:
+        return None
+    by_key = {json.dumps(p["changes"], sort_keys=True, default=str): p for p in plans}
+    used: list[int] = []
+    for i in (e for e in entries if e.get("kind") == "intent"):
+        for w in i.get("writes") or []:
+            if not isinstance(w, dict) or not w.get("changes"):
+                continue
+            changes = change_set([c for c in w["changes"] if isinstance(c, dict)])
+            key = json.dumps(changes, sort_keys=True, default=str)
+            label = str(w.get("label") or w.get("resource_id"))
+            if key not in by_key:
+                by_key[key] = {"plan": len(plans) + 1, "changes": changes, "connections": []}
+                plans.append(by_key[key])
+            group = by_key[key]
+            if label not in group["connections"]:
+                group["connections"].append(label)
+            if group["plan"] not in used:
+                used.append(group["plan"])
+    verify: dict[str, dict[str, Any]] = {}
+    for v in rec["verify"]:
+        same = {k: v.get(k) for k in _VERIFY_KEYS}
+        verify.setdefault(json.dumps(same, sort_keys=True, default=str), {**same, "connections": []})[
+            "connections"].append(v["connection"])
+    out = {k: v for k, v in rec.items() if k not in ("plan", "verify", "connections")}
+    return {"grouped": True, "plans": used, **out, "verify": list(verify.values()),
+            "connection_count": len(rec["connections"])}
+
+
+def _unit_labels(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each connection of a rollout's units (``rg/name`` and its peers' names, lower case) → its unit row."""
+    out: dict[str, dict[str, Any]] = {}
+    for u in manifest.get("units") or []:
+        out[str(u.get("connection", "")).lower()] = u
+        for peer in str(u.get("peer") or "").split(", "):
+            if peer:
+                out.setdefault(peer.lower(), u)
+                out.setdefault(peer.rsplit("/", 1)[-1].lower(), u)
+    return out
+
+
+def change_of(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest's change record as every door's manifest names it (:func:`applied`: a row per field per
+    connection), whether it holds the rows or, for a rollout, each plan once (:func:`grouped`)."""
+    rec = manifest.get("change_record")
+    if not isinstance(rec, dict) or not rec.get("grouped"):
+        return rec
+    units = _unit_labels(manifest)
+    plans = {p["plan"]: p for p in manifest.get("plans") or []}
+    rows: list[dict[str, str]] = []
+    connections: list[str] = []
+    for pid in rec.get("plans") or []:
+        for label in plans.get(pid, {}).get("connections") or []:
+            parts = label.split("/")
+            unit = units.get(f"{parts[0]}/{parts[-1]}".lower()) or units.get(parts[-1].lower())
+            if unit is not None and unit.get("intent_seq") is None:
+                continue   # planned, never written: no intent line
+            rows += [{"resource": label, "field": str(c["field"]), "current": _display(c["current"]),
+                      "desired": _display(c["desired"]), "action": str(c["action"])} for c in plans[pid]["changes"]]
+            connections.append(parts[-1])
+    verify = [{"connection": label, **{k: g.get(k) for k in _VERIFY_KEYS}}
+              for g in rec.get("verify") or [] for label in g.get("connections") or []]
+    out = {k: v for k, v in rec.items() if k not in ("grouped", "plans", "verify", "connection_count")}
+    return {"plan": rows, **out, "verify": verify, "connections": list(dict.fromkeys(connections))}
 
 
 def build(manifest: dict[str, Any], *, ledger_lines: list[dict[str, Any]] | None = None,
