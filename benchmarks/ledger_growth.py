@@ -5,12 +5,15 @@ The history is a fleet team's: 1,000-connection rollouts, each an intent and an 
 the apply path writes them: the PUT body, the planned changes, the after-state's ETag and verify result) and the
 rollout's run line with its run folder (manifest.json, outcomes.csv). Every line is chained and signed with this
 run's key, exactly as ``ledger.append`` writes it; the 100,000 lines are written in one go (100,000 fsyncs would
-only measure the disk), then every measured append goes through ``ledger.append`` (lock, tail, sign, fsync).
+only measure the disk), then sealed as appends seal a ledger (``ledger.seal``: every line but the last into
+gzip-compressed segments of 1 MiB, ``ledger.sealed/``), then every measured append goes through
+``ledger.append`` (lock, tail, sign, fsync; the seal when the active file reaches 1 MiB).
 
 Before: the same append as it was (the whole ledger read under the lock to find the head and the signer's
-anchor), measured on the same two ledgers in the same run. Statement v2's before and after, in the same run: the
-bytes of an intent and an outcome line in format v1 (a copy of the line in its statement) and v2, and the CPU
-per line of one in-process reading (``ledger.scan``) of 2,000 lines of each.
+anchor), measured on the same two ledgers in the same run, before the big one is sealed (one file, as then).
+Statement v2's before and after, in the same run: the bytes of an intent and an outcome line in format v1 (a
+copy of the line in its statement) and v2, and the CPU per line of one in-process reading (``ledger.scan``) of
+2,000 lines of each.
 
 Prints, each on its own line, last::
 
@@ -171,16 +174,43 @@ def old_append(root: Path, entry: dict[str, Any], *, signer: Any) -> None:
 
 def append_times(roots: dict[str, Path], append: Any, signer: Any, rounds: int) -> dict[str, float]:
     """Median seconds of one append (an intent, then its outcome) per root, the roots taken in turn."""
+    from vpnrunbook.evidence import ledger
+
     times: dict[str, list[float]] = {name: [] for name in roots}
     for k in range(rounds):
         for name, root in roots.items():
-            run_id = next(p.name for p in sorted(root.iterdir()) if p.is_dir())
+            run_id = ledger.run_folders(root)[0]
             e = intent(10_000_000 + k, run_id)
             o = outcome(10_000_000 + k, run_id, e["intent_id"])
             for entry in (e, o):
                 t, _ = timed(lambda r=root, entry=entry: append(r, entry, signer=signer))
                 times[name].append(t)
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def disk_bytes(root: Path) -> int:
+    """The ledger's bytes on disk: ledger.jsonl and its sealed segments."""
+    from vpnrunbook.evidence import ledger
+
+    return (root / ledger.LEDGER_NAME).stat().st_size + sum(
+        p.stat().st_size for p in (root / ledger.SEALED_DIR).glob("*") if p.is_file())
+
+
+def sealing_append(root: Path, signer: Any) -> float:
+    """Seconds of the append that seals (appends until one does)."""
+    from vpnrunbook.evidence import ledger
+
+    run_id = ledger.run_folders(root)[0]
+    count = len(list((root / ledger.SEALED_DIR).iterdir()))
+    for k in range(100_000):  # an intent and its outcome (a change with no outcome would fail the verify)
+        e = intent(30_000_000 + k, run_id)
+        for entry in (e, outcome(30_000_000 + k, run_id, e["intent_id"])):
+            t, _ = timed(lambda entry=entry: ledger.append(root, entry, signer=signer))
+            if len(list((root / ledger.SEALED_DIR).iterdir())) > count:
+                if entry is e:
+                    ledger.append(root, outcome(30_000_000 + k, run_id, e["intent_id"]), signer=signer)
+                return t
+    return float("nan")
 
 
 def cpu_seconds() -> float:
@@ -237,18 +267,25 @@ def main(argv: list[str]) -> None:
     print(f"history written: {lines} lines, {size / 1e6:.1f} MB, in {t:.1f} s")
     print(line_sizes(signer))
     print(verify_cpu_per_line(base, signer))
-    # after first: the before's whole-ledger reads (650 MB each) would leave the page cache and the disk busy
-    after = append_times({"10": small, "big": big}, ledger.append, signer, rounds=25)
+    # before first, on the one-file ledger it read whole (353 MB per append; 657 MB before statement v2)
     before = append_times({"10": small, "big": big}, old_append, signer, rounds=3)
     print(f"before (whole ledger read): append at 10 lines {before['10'] * 1e3:.2f} ms, at {lines} lines "
           f"{before['big'] * 1e3:.2f} ms, ratio {before['big'] / before['10']:.2f}")
+    raw = disk_bytes(big)
+    t, segments = timed(lambda: ledger.seal(big))
+    print(f"sealed: {len(segments)} segments in {t:.1f} s; ledger on disk {raw / 1e6:.1f} MB -> "
+          f"{disk_bytes(big) / 1e6:.1f} MB (ledger.sealed/*.jsonl.gz + ledger.jsonl)")
+    after = append_times({"10": small, "big": big}, ledger.append, signer, rounds=25)
     print(f"after (tail read): append at 10 lines {after['10'] * 1e3:.2f} ms, at {lines} lines "
           f"{after['big'] * 1e3:.2f} ms")
+    sealing = sealing_append(big, signer)
+    print(f"the append that seals 1 MiB: {sealing * 1e3:.1f} ms (one append in ~{(1 << 20) // (size // lines)} "
+          f"pays it: {sealing / ((1 << 20) // (size // lines)) * 1e3:.2f} ms per append)")
     full, code, text, full_cpu = verify(big)
     print(f"full verify: exit {code}, {full:.1f} s wall, {full_cpu:.1f} s CPU ({os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f}): {text.splitlines()[-1] if text else ''}")
     # a day's work after the checkpoint the full verify signed: a change (intent + outcome)
-    run_id = next(p.name for p in sorted(big.iterdir()) if p.is_dir())
+    run_id = ledger.run_folders(big)[0]
     e = ledger.append(big, intent(20_000_000, run_id))
     ledger.append(big, outcome(20_000_000, run_id, e["intent_id"]))
     incremental, code2, text2, inc_cpu = verify(big, "--since-checkpoint")

@@ -80,12 +80,14 @@ def main(argv: list[str]) -> tuple[float, float]:
     counts = result.counts
     done = counts.get("applied", 0) + counts.get("unchanged", 0)
     units = sum(len(r.frame) for r in result.by_subscription.values())  # both directions of a pair: one unit
-    recorded = 0
-    for one in result.by_subscription.values():
-        manifest = json.loads((one.evidence_dir / "manifest.json").read_text(encoding="utf-8"))
-        recorded += sum(len(c.get("etags_after") or {}) for c in manifest["changes"] if c.get("applied"))
     from vpnrunbook.evidence import ledger
     entries, findings = ledger.verify(base / "evidence")
+    by_seq = {e.get("seq"): e for _, _, e in ledger.read(base / "evidence") if e}
+    recorded = 0
+    for one in result.by_subscription.values():   # each applied unit names its outcome line, with the ETags after
+        manifest = json.loads((one.evidence_dir / "manifest.json").read_text(encoding="utf-8"))
+        recorded += sum(len([w for w in by_seq.get(u.get("outcome_seq"), {}).get("written") or [] if w.get("etag")])
+                        for u in manifest["units"] if u["outcome"] == "applied")
     print(f"all {len(targets)} connections ({units} units) done (applied/unchanged): {done == units}; "
           f"all strong-modern: {all_strong}; "
           f"connections written, each in the evidence with its ETag after: {recorded}; ledger: {len(entries)} "

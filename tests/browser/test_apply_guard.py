@@ -134,8 +134,9 @@ def test_panel_confirmation_then_a_double_click_applies_once_and_shows_red(lab, 
     nb.shot("03-applied-once-status-red", ".vpnrunbook-apply-outcome")
     assert connection_policy(s) == PRESETS["strong-modern"].policy
     (intent,) = intents(lab["evidence"])[seeded:]  # one apply, not two
-    assert any(w.startswith("ACCEPTED by the operator: I accept that this change breaks the tunnel to Site6")
-               for w in intent["warnings"]), intent["warnings"]
+    (accepted,) = intent.get("accepted") or [None]  # the acceptance: a field of its own, signed with the intent
+    assert accepted and accepted["statement"].startswith("I accept that this change breaks the tunnel to Site6"), intent
+    assert accepted["warning"] in intent["tunnel_warnings"] and accepted["by"] and accepted["at"] == intent["time"]
     text = nb.panel(".vpnrunbook-update-panel .vpnrunbook-apply-outcome").first.inner_text()
     assert f"Evidence of this change: {lab['evidence'] / intent['run_id']}" in text, text  # the run that applied
     assert "Nothing to apply" not in text

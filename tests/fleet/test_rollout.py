@@ -39,8 +39,8 @@ def test_rollout_applies_to_every_target_with_one_evidence_record(session, fleet
     assert runs == [result.evidence_dir]
     manifest = json.loads((result.evidence_dir / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["step"] == "fleet-rollout" and manifest["outcome"] == "succeeded"
-    assert len(manifest["outcomes"]) == len(targets)
-    assert {c["name"] for c in manifest["changes"]} == set(targets)
+    assert len(manifest["units"]) == len(targets)
+    assert {u["connection"] for u in manifest["units"]} == set(targets)
     _entries, findings = ledger.verify(root)
     assert findings == []
     # no shared key in the evidence

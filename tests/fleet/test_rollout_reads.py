@@ -7,6 +7,7 @@ import re
 
 from tests.fleet.conftest import arm_writes, connection_policy
 from vpnrunbook.emulator.control import EmulatorControl
+from vpnrunbook.evidence import ledger
 from vpnrunbook.fleet.audit import audit_fleet
 from vpnrunbook.fleet.rollout import rollout
 from vpnrunbook.policy import presets
@@ -47,11 +48,13 @@ def test_rollout_reads_lists_not_a_get_per_resource_and_poll(session, fleet):
     manifest = json.loads((result.evidence_dir / "manifest.json").read_text(encoding="utf-8"))
     final = {c["id"].lower(): c["etag"] for rg in {t.split("/")[0] for t in targets}
              for c in (x.as_dict() for x in session.network.virtual_network_gateway_connections.list(rg))}
-    recorded = {rid.lower(): etag for change in manifest["changes"] if change["applied"]
-                for rid, etag in change["etags_after"].items()}
+    # each applied unit names its outcome line in the ledger, which holds the ETag each write left
+    lines = {e["seq"]: e for _, _, e in ledger.read(result.evidence_dir.parent) if e}
+    applied = [u for u in manifest["units"] if u["outcome"] == "applied"]
+    recorded = {w["resource_id"].lower(): w["etag"] for u in applied for w in lines[u["outcome_seq"]]["written"]}
     assert recorded and all(final[rid] == etag for rid, etag in recorded.items())
     # the verify step's read-back is in each applied unit's record, from the write's final state
-    assert all(change["outcome"] == "applied" for change in manifest["changes"] if change["applied"])
+    assert all(lines[u["outcome_seq"]]["status"] == "applied" and u["verify"] for u in applied)
 
 
 def test_without_shared_reads_the_operations_layer_reads_each_resource(session, fleet):

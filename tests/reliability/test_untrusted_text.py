@@ -136,3 +136,101 @@ def test_the_unsafe_class_matches_unicodedata_for_every_code_point():
     assert render.UNSAFE_RE.sub("", unsafe) == ""
     everything = "".join(chr(c) for c in range(0x110000))
     assert "".join(render.UNSAFE_RE.findall(everything)) == unsafe
+
+
+# ---- a line break inside a field (CR, LF, U+2028, U+0085, ESC …) stays on its line, shown escaped ---------------
+BREAKS = {"lf": ("a\nFORGED-LF", "a\\x0aFORGED-LF"), "cr": ("b\rFORGED-CR", "b\\x0dFORGED-CR"),
+          "ls": ("c\u2028FORGED-LS", "c\\u2028FORGED-LS"), "nel": ("d\x85FORGED-NEL", "d\\x85FORGED-NEL"),
+          "esc": ("e\x1b[2J\x1b[HFORGED-ESC", "e\\x1b[2J\\x1b[HFORGED-ESC"),
+          "fs": ("f\x1cFORGED-FS", "f\\x1cFORGED-FS"), "ps": ("g\u2029FORGED-PS", "g\\u2029FORGED-PS")}
+
+
+@pytest.fixture
+def planted_fields(tmp_path, monkeypatch):
+    """A change recorded through the journal (as the apply path writes it) whose connection name, field, values,
+    warnings, tunnel warning, verify read-back, operator and acceptance each hold a planted line break."""
+    from types import SimpleNamespace
+
+    from vpnrunbook.evidence import journal
+
+    root = tmp_path / "ev"
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(root))
+    monkeypatch.setenv("VPNRUNBOOK_OPERATOR", BREAKS["cr"][0])
+    sub = "00000000-0000-0000-0000-000000000000"  # the emulator's: crosscheck reads its Activity Log
+    session = SimpleNamespace(target="emulator", subscription_id=sub, base_url="https://127.0.0.1")
+    conn = BREAKS["lf"][0]
+    label = f"TestRG1/connections/{conn}"
+    rid = f"/subscriptions/{sub}/resourceGroups/TestRG1/providers/Microsoft.Network/connections/{conn}"
+    with journal.run_scope("update connection") as scope:
+        intent = journal.intent(scope, session, step="update connection", writes=[{
+            "resource_id": rid, "label": label,
+            "kind": "connection", "resource_group": "TestRG1", "name": conn, "action": "update",
+            "changes": [{"resource": label, "field": f"properties.tags.{BREAKS['fs'][0]}",
+                         "current": BREAKS["nel"][0], "desired": BREAKS["esc"][0], "action": "update"}]}],
+            warnings=[f"WARNING {BREAKS['ls'][0]}"], tunnel_warnings=[BREAKS["ps"][0]],
+            accepted=[{"warning": BREAKS["ps"][0], "risk": "breaks_tunnel", "statement": BREAKS["lf"][0]}])
+        journal.outcome(scope, intent, status="applied", written=[{"resource_id": rid, "label": label}],
+                        verify={label: {"status": BREAKS["esc"][0], "reason": BREAKS["nel"][0], "ok": False}})
+    return root, str(scope.run_id)
+
+
+def _no_forged_line(text: str, *kinds: str) -> None:
+    _assert_clean(text, expect_escaped=False)
+    for line in text.split("\n"):
+        assert not line.lstrip(" -|").startswith("FORGED"), f"a field started a line: {line!r}\n{text}"
+    for kind in kinds:
+        assert BREAKS[kind][1] in text, f"{kind}: {BREAKS[kind][1]!r} not shown escaped on its line\n{text}"
+
+
+def test_evidence_show_keeps_a_line_break_inside_a_field_on_its_line(planted_fields, capsys):
+    root, run_id = planted_fields
+    code, text = _outputs(capsys, "evidence", "show", run_id[:20], "--evidence-dir", str(root))
+    assert code == 0, text
+    _no_forged_line(text, *BREAKS)
+    assert f"who:       {BREAKS['cr'][1]}@" in text
+
+
+def test_evidence_list_keeps_a_line_break_inside_a_field_on_its_line(planted_fields, capsys):
+    root, run_id = planted_fields
+    code, text = _outputs(capsys, "evidence", "list", "--evidence-dir", str(root), "--wide")
+    assert code == 0
+    _no_forged_line(text, "lf", "cr", "fs", "nel", "esc")
+    (row,) = [ln for ln in text.split("\n") if run_id in ln]
+    assert BREAKS["lf"][1] in row and BREAKS["cr"][1] in row and BREAKS["esc"][1] in row, "one run, one line"
+
+
+def test_the_html_record_and_index_show_a_line_break_inside_a_field(planted_fields):
+    from vpnrunbook.evidence import index, record
+
+    root, run_id = planted_fields
+    pages = {"index.html": (root / "index.html").read_text(encoding="utf-8"),
+             "record": record.to_html(record.for_run(root, run_id))}
+    for name, page in pages.items():
+        for kind in ("lf", "cr", "nel", "esc"):
+            raw, shown = BREAKS[kind]
+            head, tail = raw.split("FORGED")[0][0], "FORGED" + raw.split("FORGED")[1]
+            marked = f'{head}<span class="vr-ctl" title="control character U+{ord(raw[1]):04X}">{shown[1:5]}'
+            assert marked in page and raw not in page, (name, kind)
+            assert f"{head}\n" not in page.replace(tail, ""), (name, kind)
+    assert index.to_html(index.rows(root), root) == pages["index.html"]
+
+
+def test_evidence_crosscheck_keeps_a_line_break_inside_a_field_on_its_line(planted_fields, capsys, monkeypatch):
+    root, _ = planted_fields
+    monkeypatch.setenv("VPNRUNBOOK_EMULATOR_TIME_FACTOR", "0")
+    code, text = _outputs(capsys, "evidence", "crosscheck", "--evidence-dir", str(root))
+    assert BREAKS["lf"][1] in text, text   # the planted connection, never seen by Azure, named on its line
+    _no_forged_line(text, "lf")
+
+
+def test_csv_cells_keep_a_line_break_inside_a_field_escaped(tmp_path):
+    import pandas as pd
+
+    from vpnrunbook.fleet.report import write_csv
+
+    frame = pd.DataFrame({"connection": [raw for raw, _ in BREAKS.values()]})
+    path = write_csv(frame, tmp_path / "audit.csv")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [r["connection"] for r in csv.DictReader(f)]
+    assert rows == [shown for _, shown in BREAKS.values()]
+    assert path.read_text(encoding="utf-8").count("\n") == len(BREAKS) + 1, "one line per row"

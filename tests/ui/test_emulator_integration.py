@@ -89,7 +89,7 @@ def test_a_breaking_update_in_the_panel_is_recorded_as_accepted_and_shown_red(se
     panel refuses it until the operator ticks what they accept; the intent record says it was accepted; the outcome
     shows the connection status read back, in red."""
     from vpnrunbook import operations as ops
-    from vpnrunbook.evidence import journal
+    from vpnrunbook.evidence import identity, index, journal, record
 
     monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(tmp_path / "evidence"))
     ops.ensure_local_network_gateway(session, resource_group="TestRG1", name="Site6", location="EastUS",
@@ -109,7 +109,13 @@ def test_a_breaking_update_in_the_panel_is_recorded_as_accepted_and_shown_red(se
     run_id = panel.evidence["run_id"]
     assert panel.evidence["path"] in panel.outcome.value
     (intent,) = [e for e in journal.for_run(tmp_path / "evidence", run_id) if e["kind"] == "intent"]
-    assert any(w.startswith("ACCEPTED: applied although it breaks 1 tunnel") for w in intent["warnings"])
-    assert any("ACCEPTED by the operator: I accept that this change breaks the tunnel to Site6" in w
-               for w in intent["warnings"])
-    assert intent["tunnel_warnings"]
+    # the acceptance is a signed field of the intent of its own: per warning accepted, who, when and their words
+    (accepted,) = intent["accepted"]
+    assert accepted["warning"] == intent["tunnel_warnings"][0] and "Site6" in accepted["warning"]
+    assert accepted["statement"].startswith("I accept that this change breaks the tunnel to Site6")
+    assert accepted["by"] == identity.label() and accepted["at"] == intent["time"]
+    assert not any(str(w).startswith("ACCEPTED") for w in intent["warnings"])
+    shown = record.for_evidence(panel.evidence)
+    assert shown["accepted"] == [accepted] and "accepted by " + identity.label() in record.to_text(shown)
+    (row,) = [r for r in index.rows(tmp_path / "evidence") if r["run"] == run_id]
+    assert row["flags"] == f"BROKE A TUNNEL (accepted by {identity.label()})"

@@ -32,7 +32,7 @@ def _outcome(entries: list[dict[str, Any]]) -> str:
 
 def headline(scope: RunScope, outcome: str) -> str:
     return (f"**vpnrunbook change run `{scope.run_id}`** — {scope.owner} — step `{scope.step}` — outcome **{outcome}**"
-            f" — target {scope.target.get('target')} — operator {rundir.operator()['user']} — evidence: "
+            f" — target {scope.target.get('target')} — operator {rundir.operator_label()} — evidence: "
             f"`{scope.run_dir}`")
 
 

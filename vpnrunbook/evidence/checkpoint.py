@@ -11,14 +11,18 @@ each, fsynced, under ``flock``), signed by this host's key (the ledger's signer;
      "envelope": <DSSE, in-toto Statement v1, predicateType urn:vpnrunbook:ledger-checkpoint:v1, predicate
                   {"checkpoint": <the line without its envelope>, "signer": {keyid, publicKey}}>}
 
+``offset`` counts bytes in the logical ledger (the sealed segments decompressed, then ``ledger.jsonl``: see
+:mod:`vpnrunbook.evidence.sealed`), so it stays true when the ledger is sealed later; the line is found by its seq
+(the segment whose name covers it, else the active file) and confirmed by its hash.
+
 Checkpoints are chained (``prev``) like the ledger's lines, and bound to the ledger by line S's hash (which, by
 the ledger's own chain, commits to every line before it). The key also keeps, beside itself (outside the
 evidence folder, like its anchor), the last checkpoint it signed for this folder.
 
 An incremental verify takes the newest checkpoint signed by the key (``--key``, else this host's) and:
 
-* requires that the ledger still holds line S, unchanged, where the checkpoint says (a ledger rolled back to
-  before the checkpoint, or replaced, fails);
+* requires that the ledger still holds line S, unchanged (a ledger rolled back to before the checkpoint, or
+  replaced, fails);
 * requires that the checkpoints file still holds the checkpoint the key last signed here (the ledger and its
   checkpoints rolled back together fail);
 * serves only a verify with the same options (``checks``: an unkeyed verify's checkpoint never stands in for a
@@ -248,25 +252,14 @@ def _opened(raw: bytes, key: signing.PublicKey) -> Checkpoint | ledger.Finding |
 
 
 def holds(root: Path, start: ledger.Start) -> list[ledger.Finding]:
-    """Findings when the ledger no longer holds, where the checkpoint says, the line it names."""
-    try:
-        fd = os.open(root / ledger.LEDGER_NAME, os.O_RDONLY)
-    except FileNotFoundError:
-        fd = None
-    try:
-        end = os.fstat(fd).st_size if fd is not None else 0
-        raw = None
-        if fd is not None and start.offset <= end:
-            raw = next(iter(ledger._reverse_lines(fd, start.offset)), (None, None))[1]  # the line before offset
-    finally:
-        if fd is not None:
-            os.close(fd)
-    entry = ledger._parsed(raw) if raw is not None else None
-    if raw is not None and ledger.sha256_bytes(raw) == start.sha256 and (entry or {}).get("seq") == start.seq:
-        return []
+    """Findings when the ledger no longer holds the line the checkpoint names: found by its seq (the sealed
+    segment whose name covers it, else ``ledger.jsonl``; with no segment, at its offset) and its hash."""
+    with ledger.View(root) as view:
+        if view.locate(start) is not None:
+            return []
     return [ledger.Finding("ledger", f"no longer holds line {start.seq} ({start.sha256[:12]}…) that the signed "
-                                     f"checkpoint names ({end} bytes now, the line ended at byte {start.offset}): the "
-                                     "ledger was rolled back to before the checkpoint, replaced or edited")]
+                                     f"checkpoint names (it ended at byte {start.offset} of the ledger): the ledger "
+                                     "was rolled back to before the checkpoint, replaced or edited")]
 
 
 def check_since(root: Path, *, key: ledger.Keys = None, target: str | None = None,

@@ -13,8 +13,11 @@ from, so a page older than the ledger shows it. The rule ``evidence verify`` app
 evidence folder other than the ledger are not evidence and not checked; the ledger and the run folders are. Delete
 or edit ``index.html`` and the next rewrite builds it again from the ledger.
 
-Every text taken from the evidence is escaped for its medium: ``html.escape`` on the page, control characters
-shown escaped (repr-style) on the terminal.
+Every text taken from the evidence is escaped for its medium (``vpnrunbook.render``): ``html_text`` on the page
+(HTML-escaped, a control, bidi or line-break character shown as a marked escape), ``terminal`` on the terminal
+(shown escaped, repr-style): a line break inside a field never starts a line. The operator is spelled by
+``vpnrunbook.evidence.identity.label`` (``user@host``) for every run; a change's flags name who accepted it
+(``BROKE A TUNNEL (accepted by alice@jump1)``, :func:`vpnrunbook.evidence.record.flags`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.evidence import ledger, record
+from vpnrunbook.evidence import identity, ledger, record
 
 INDEX_FILE = "index.html"
 COLUMNS = ("when", "who", "connection", "change", "verify", "weakened/broke", "outcome", "run")
@@ -57,22 +60,44 @@ def _row(run_id: str, run: dict[str, Any] | None, entries: list[dict[str, Any]])
     change = record.applied(entries)
     run = run or {}
     when = (change or {}).get("when") or run.get("started") or run.get("ended")
-    who = (change or {}).get("who") or run.get("operator")
+    who = (change or {}).get("who") or identity.label(run.get("operator") or {})  # one spelling
     seq = run.get("seq") or (entries[0].get("seq") if entries else 0)
     base = {"run": run_id, "seq": seq or 0, "when": when, "who": who, "step": run.get("step"),
             "target": run.get("target") or (change or {}).get("target"),
             "outcome": run.get("outcome") or "incomplete (no run line: cut off or in progress)"}
     if change is None:
         return base | {"connection": "-", "change": "plan only (nothing changed)", "verify": "-", "verify_ok": True,
-                       "weakened": False, "breaks": False, "flags": "-", "status": None}
-    verify = ", ".join(f"{v['connection'].rsplit('/', 1)[-1]}: {v['status']}" for v in change["verify"]) \
-        or "not read back"
-    flags = [w for w, on in (("WEAKENED", change["weakened"]), ("BROKE A TUNNEL", change["breaks"])) if on]
-    return base | {"connection": ", ".join(change["connections"]) or _resources(entries),
-                   "change": change["summary"], "verify": verify,
+                       "weakened": False, "breaks": False, "flags": "-", "accepted": "", "status": None}
+    return base | {"connection": _few(change["connections"]) or _resources(entries),
+                   "change": change["summary"], "verify": _verify_line(change["verify"]),
                    "verify_ok": bool(change["verify"]) and all(v["ok"] for v in change["verify"]),
                    "weakened": change["weakened"],
-                   "breaks": change["breaks"], "flags": ", ".join(flags) or "no", "status": change["status"]}
+                   "breaks": change["breaks"], "flags": record.flags(change),  # "BROKE A TUNNEL (accepted by X)"
+                   "accepted": record.accepted_by(change),
+                   "status": change["status"]}
+
+
+FEW = 5   # a run of more connections (a rollout) names the first few and counts the rest: its record has them all
+
+
+def _few(names: list[str]) -> str:
+    if len(names) <= FEW:
+        return ", ".join(names)
+    return f"{len(names)} connections: {', '.join(names[:3])}, … (`vpnrunbook evidence show` lists them all)"
+
+
+def _verify_line(verify: list[dict[str, Any]]) -> str:
+    """Each connection's status read back, or for many connections the count per status and those not OK."""
+    if not verify:
+        return "not read back"
+    if len(verify) <= FEW:
+        return ", ".join(f"{v['connection'].rsplit('/', 1)[-1]}: {v['status']}" for v in verify)
+    counts: dict[str, int] = {}
+    for v in verify:
+        counts[str(v["status"])] = counts.get(str(v["status"]), 0) + 1
+    bad = [f"{v['connection'].rsplit('/', 1)[-1]}: {v['status']}" for v in verify if not v["ok"]]
+    text = ", ".join(f"{status} ×{n}" for status, n in counts.items())
+    return text + (f"; not OK: {_few(bad)}" if bad else "")
 
 
 def _resources(entries: list[dict[str, Any]]) -> str:
@@ -110,12 +135,15 @@ _STYLE = ("body{font-family:system-ui,sans-serif;margin:16px}table{border-collap
 
 
 def to_html(found: list[dict[str, Any]], root: Path) -> str:
-    """The offline page: no script, no external resource; every value escaped; links to each run's notebook.html."""
-    e = html.escape
+    """The offline page: no script, no external resource; every value escaped (``vpnrunbook.render.html_text``:
+    a control or line-break character in a field shown as a marked escape); links to each run's notebook.html."""
+    from vpnrunbook.render import html_text as e
+
     body = []
     for r in found:
         run = str(r["run"])
-        link = f'<a href="{e(run)}/notebook.html">{e(run)}</a>' if (root / run / "notebook.html").exists() else e(run)
+        link = f'<a href="{html.escape(run)}/notebook.html">{e(run)}</a>' if (root / run / "notebook.html").exists() \
+            else e(run)
         flag = ' class="warn"' if r["weakened"] or r["breaks"] else ""
         bad_verify = "" if r["verify_ok"] else ' class="warn"'
         body.append(f"<tr><td>{e(str(r['when']))}</td><td>{e(str(r['who']))}</td><td>{e(str(r['connection']))}</td>"

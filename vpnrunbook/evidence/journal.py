@@ -215,13 +215,18 @@ def _append(scope: RunScope, entry: dict[str, Any]) -> dict[str, Any]:
 
 # ---- records -----------------------------------------------------------------------------------------------
 def intent(scope: RunScope, session: Any, *, step: str, writes: list[dict[str, Any]], plan_created_at: str | None = None,
-           warnings: list[str] = (), tunnel_warnings: list[Any] = ()) -> dict[str, Any]:
+           warnings: list[str] = (), tunnel_warnings: list[Any] = (),
+           accepted: list[dict[str, Any]] = ()) -> dict[str, Any]:
     """Record what will be written (before the first write). Raises :class:`EvidenceUnavailableError`.
 
     Plain data from the apply path: ``writes`` — per resource its resource_id, label, kind, resource_group, name,
     action, etag, changes (field, current, desired), body (scrubbed) and ``shared_key_ref`` (a reference, never a
-    key) — and the plan's warnings and tunnel warnings."""
-    from vpnrunbook.evidence.rundir import operator
+    key) — the plan's warnings and tunnel warnings, and what the operator ``accepted``: per warning accepted its
+    ``warning`` text, its ``risk`` (``breaks_tunnel`` | ``weakens`` | None) and ``statement`` (their words, or
+    ``--allow-breaking``), to which the record adds ``by`` (the
+    operator, :func:`vpnrunbook.evidence.identity.label`) and ``at`` (the intent's time). Written only when
+    something was accepted; signed with the rest of the line."""
+    from vpnrunbook.evidence.identity import label, operator
 
     fresh = scope.run_id is None
     try:
@@ -234,11 +239,16 @@ def intent(scope: RunScope, session: Any, *, step: str, writes: list[dict[str, A
                  | {"shared_key": f"by reference {w['shared_key_ref']}" if w.get("shared_key_ref") else None,
                     "client_request_id": request_ids(ids, str(w["resource_id"]))["client_request_id"]}
                  for w in writes]
+        who, when = operator(), now_iso()
         entry = {"kind": INTENT, "intent_id": intent_id, "run_id": run_id, "step": step,
-                 "time": now_iso(), "operator": operator(), **target_of(session),
+                 "time": when, "operator": who, **target_of(session),
                  "correlation_id": request_ids(ids, "")["correlation_id"],
                  "plan_created_at": plan_created_at, "writes": views,
                  "warnings": [str(w) for w in warnings], "tunnel_warnings": list(tunnel_warnings)}
+        if accepted:
+            entry["accepted"] = [{"warning": str(a.get("warning")), "risk": a.get("risk"), "by": label(who),
+                                  "at": when, "statement": None if a.get("statement") is None else str(a["statement"])}
+                                 for a in accepted]
         if scope.owner == "interactive":
             from vpnrunbook.evidence.capture import notebook_path
 
@@ -384,7 +394,7 @@ def folder_findings(root: Path, journal: list[dict[str, Any]], *,
     for name in sorted(busy):
         notices.append(ledger.Finding(f"run {name}", "is in progress: its evidence is not complete yet and is not "
                                                      "checked (verify again when it has ended)"))
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for d in (root / name for name in ledger.run_folders(root)):
         if (d / "manifest.json").exists() or d.name in busy:
             continue
         what = ("its change records are in the ledger" if d.name in journaled

@@ -28,11 +28,17 @@ the last line, its own seq; the anchor a few lines before it), so an append cost
 100,000. ``scan`` (behind ``verify`` and ``check``) reads the ledger once — a large one in byte ranges, one process
 per core — and can start after a signed checkpoint (:mod:`vpnrunbook.evidence.checkpoint`,
 ``evidence verify --since-checkpoint``).
+
+Sealed segments (:mod:`vpnrunbook.evidence.sealed`): the append that brings ``ledger.jsonl`` to 1 MiB moves every
+line but the last, byte-exact, into ``ledger.sealed/<first>-<last>.jsonl.gz``. The ledger is the segments in
+order, then ``ledger.jsonl``; every reader here reads it so (:class:`View`, :class:`Tail`), line numbers are the
+whole ledger's, and verify names a segment in its findings.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -42,7 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vpnrunbook.evidence import signing
+from vpnrunbook.evidence import sealed, signing
+from vpnrunbook.evidence.sealed import SEALED_DIR, fsync_dir
 
 LEDGER_NAME = "ledger.jsonl"
 GENESIS = "0" * 64
@@ -79,10 +86,9 @@ def append(root: Path, entry: dict[str, Any], *, signer: signing.Signer | None =
     _refuse_key_inside(root, signer)
     path = root / LEDGER_NAME
     created = not path.exists()
-    with open(path, "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    with _open_locked(path) as f:
         try:
-            tail = Tail(f.fileno(), locked=True)
+            tail = Tail(f.fileno(), locked=True, root=root)
             line = {k: v for k, v in entry.items() if k != ENVELOPE}
             line.update({"seq": tail.seq + 1, "prev": tail.hash})
             last = signer.last_signed_head(root)
@@ -94,12 +100,65 @@ def append(root: Path, entry: dict[str, Any], *, signer: signing.Signer | None =
             _write_whole(f, data + b"\n")
             if created:
                 fsync_dir(root)
+            _maybe_seal(f, root)
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
     # after the lock: with two writers the anchor may name the older of their lines — still a line this key
     # signed and the ledger holds (never a false alarm), only a slightly older anchor
     signer.remember_head(root, f"{line['seq']}:{sha256_bytes(data)}")
     return line
+
+
+def _is_current(fd: int, path: Path) -> bool:
+    """Whether ``fd`` is still the file at ``path`` (a seal renames a new ``ledger.jsonl`` into place)."""
+    try:
+        now, held = os.stat(path), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
+@contextlib.contextmanager
+def _open_locked(path: Path) -> Iterator[Any]:
+    """``path`` opened for appending and locked exclusively — the file that *is* ``path`` once the lock is held: a
+    seal replaces ``ledger.jsonl`` with a new file while other writers wait for the lock on the old one, so a
+    writer that got the lock on a file no longer at ``path`` opens it again."""
+    sealed.limit()  # a bad $VPNRUNBOOK_LEDGER_SEAL_BYTES is refused before anything is written
+    while True:
+        f = open(path, "a+b")  # noqa: SIM115 - closed below, or by the caller's with
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            if _is_current(f.fileno(), path):
+                break
+        except BaseException:
+            f.close()
+            raise
+        f.close()  # (releases the lock on the replaced file)
+    with f:
+        yield f
+
+
+def _maybe_seal(f: Any, root: Path) -> None:
+    """After an append's line is written and fsynced, still under its lock: when the active file has reached
+    :func:`sealed.limit`, seal every line but the last into ``ledger.sealed/`` (:func:`sealed.seal`; it also
+    completes a seal cut off by a kill). Never an error to the writer: its line is already safe, and a seal that
+    failed (disk full) left no trace and is tried again by the next append."""
+    fd = f.fileno()
+    with contextlib.suppress(OSError, ValueError):
+        size = sealed.limit()
+        if os.fstat(fd).st_size >= size:
+            sealed.seal(fd, root, size)
+
+
+def seal(root: Path) -> list[sealed.Segment]:
+    """Seal the ledger now, whatever the active file's size: every line but the last into segments of
+    :func:`sealed.limit` bytes (a history written in one go, a ledger grown before segments existed). Under the
+    appenders' lock; OSError when a step fails (nothing half done stays: the next seal completes it)."""
+    with _open_locked(root / LEDGER_NAME) as f:
+        try:
+            return sealed.seal(f.fileno(), root, sealed.limit())
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 TAIL_CHUNK = 1 << 16
@@ -130,36 +189,70 @@ def _reverse_lines(fd: int, end: int) -> Iterator[tuple[int, bytes]]:
 class Tail:
     """The ledger's head read from its end: ``seq`` (the last line's own ``seq``), ``hash`` (SHA-256 of its
     bytes; GENESIS and 0 for an empty ledger), ``end`` (the file's size). A last line that is not a JSON object
-    with an integer seq (edited) makes the seq that of a full count, as before: never a guess."""
+    with an integer seq (edited) makes the seq that of a full count, as before: never a guess.
 
-    def __init__(self, fd: int, *, locked: bool = False) -> None:
+    ``root``: the ledger's evidence folder, so that lines in its sealed segments are found too (``fd`` is then its
+    active ``ledger.jsonl``, or None when that file is missing). Without it, ``fd`` is a file of its own (the
+    checkpoints file)."""
+
+    def __init__(self, fd: int | None, *, locked: bool = False, root: Path | None = None) -> None:
         self.fd = fd
-        self.end = os.fstat(fd).st_size if locked else settled_size(fd)
+        self.root = root
+        self._segments: list[sealed.Segment] | None = None
+        self.end = 0 if fd is None else os.fstat(fd).st_size if locked else settled_size(fd)
         self.raw: bytes | None = None
         self.start = 0
-        for start, raw in _reverse_lines(fd, self.end):
+        for start, raw in _reverse_lines(fd, self.end) if fd is not None else ():
             self.start, self.raw = start, raw
             break
+        if self.raw is None and self.segments():  # an emptied active file: the head is the last sealed line
+            self.raw = next(reversed(_segment_lines(self.segments()[-1])), None)
         self.hash = sha256_bytes(self.raw) if self.raw is not None else GENESIS
         seq = (_parsed(self.raw) or {}).get("seq") if self.raw is not None else 0
         self.seq = seq if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0 else self._count()
 
+    def segments(self) -> list[sealed.Segment]:
+        if self._segments is None:
+            self._segments = sealed.segments(self.root) if self.root is not None else []
+        return self._segments
+
+    def _logical(self) -> Iterator[bytes]:
+        """The non-empty lines of the logical ledger: the sealed segments, then the active file (without what an
+        interrupted seal already sealed). No lock taken: the caller holds the ledger's, or reads a settled end."""
+        segs = self.segments()
+        for seg in segs:
+            yield from _segment_lines(seg)
+        if self.fd is None:
+            return
+        fd = self.fd
+        first = next(_forward_lines(fd, self.end), None)
+        skip, _, same = sealed.already_sealed(lambda n: os.pread(fd, n, 0) if n <= self.end else b"",
+                                              sealed._line_seq(first) if first is not None else None, segs)
+        yield from _forward_lines(fd, self.end, skip if same else 0)
+
     def _count(self) -> int:
-        return sum(1 for _ in _forward_lines(self.fd, self.end))
+        return sum(1 for _ in self._logical())
 
     def line(self, seq: int) -> bytes | None:
         """The ``seq``-th line (counting non-empty lines from the start, like :func:`read`), found backwards
-        from the tail when the lines there carry their own numbers; else by a forward count."""
+        from the tail when the lines there carry their own numbers, else in the sealed segment whose name covers
+        it; else by a forward count."""
         if seq < 1 or self.raw is None:
             return None
-        if seq <= self.seq:
+        if seq <= self.seq and self.fd is not None:
             back = self.seq - seq
             for k, (_, raw) in enumerate(_reverse_lines(self.fd, self.end)):
                 if k == back:
                     if (_parsed(raw) or {}).get("seq") == seq:
                         return raw
                     break
-        for n, raw in enumerate(_forward_lines(self.fd, self.end), start=1):
+        for seg in self.segments():
+            if seg.first <= seq <= seg.last:
+                lines = _segment_lines(seg)
+                if seq - seg.first < len(lines):
+                    return lines[seq - seg.first]
+                break
+        for n, raw in enumerate(self._logical(), start=1):
             if n == seq:
                 return raw
         return None
@@ -209,14 +302,6 @@ def _write_whole(f: Any, data: bytes) -> None:
         raise
 
 
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def settled_size(fd: int) -> int:
     """The ledger's size when no append is in progress: taken under a shared lock (appends hold it exclusively
     until their line is whole), so the bytes before it are whole lines; those never change afterwards (an
@@ -231,19 +316,176 @@ def settled_size(fd: int) -> int:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _lock_shared(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError:
+        return False  # a filesystem without locks (ENOLCK): as it stands
+    return True
+
+
+def _split_raw(data: bytes, begin: int = 0) -> list[bytes]:
+    """The lines of ``data`` from ``begin`` (empty ones too), as :func:`_forward_raw` gives a file's."""
+    parts = data[begin:].split(b"\n")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    return parts
+
+
+def _segment_lines(seg: sealed.Segment) -> list[bytes]:
+    """A segment's non-empty lines; none when it cannot be read (verify reports that)."""
+    try:
+        return [raw for raw in _split_raw(sealed.read(seg.path)) if raw.strip()]
+    except sealed.SegmentError:
+        return []
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A stretch of the logical ledger: a sealed segment (its decompressed bytes from ``begin``), or the active
+    file's bytes [``begin``, ``end``) read through ``fd`` (inherited by forked readers)."""
+
+    segment: sealed.Segment | None
+    begin: int = 0
+    end: int = 0
+    fd: int = -1
+
+
+class View:
+    """One consistent reading of the logical ledger: its sealed segments (``ledger.sealed/``, by their numbers),
+    then the active ``ledger.jsonl`` from ``skip`` (bytes an interrupted seal already sealed: identical to the last
+    segments, taken as duplicates) to ``end``, its size when no append was in progress (:func:`settled_size`).
+    The segments are listed and the size taken under one shared lock on the file that is ``ledger.jsonl`` then
+    (reopened when a seal replaced it while this waited): appends and seals hold it exclusively, so no seal is
+    half seen. Segments never change, and the active file a seal replaced stays open here, unchanged: the view
+    holds while it is read. ``problems``: what the view itself shows (an interrupted seal whose two copies
+    differ; sealed segments without an active file)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.fd: int | None = None
+        self.end = 0
+        self.skip = 0
+        self.segments: list[sealed.Segment] = []
+        self.problems: list[Finding] = []
+        self.active_first: int | None = None  # the seq of the active file's first line after ``skip``
+        path = root / LEDGER_NAME
+        for attempt in range(1000):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                self.segments = sealed.segments(root)
+                break
+            locked = _lock_shared(fd)
+            try:
+                if not locked or _is_current(fd, path) or attempt == 999:
+                    self.fd, self.end = fd, os.fstat(fd).st_size
+                    self.segments = sealed.segments(root)
+                    break
+            finally:
+                if locked:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        if self.fd is None:
+            if self.segments:
+                self.problems.append(Finding(LEDGER_NAME, f"is missing, but {SEALED_DIR}/ holds sealed segments: the "
+                                                          "active file, with the newest lines, was removed"))
+            return
+        fd = self.fd
+        first = next(_forward_lines(fd, min(self.end, 1 << 22)), None) if self.segments else None
+        first_seq = sealed._line_seq(first) if first is not None else None
+        skip, dup, same = sealed.already_sealed(lambda n: os.pread(fd, n, 0) if n <= self.end else b"", first_seq,
+                                                self.segments)
+        if same:
+            self.skip = skip
+        else:
+            where = ", ".join(s.where for s in dup) or f"the sealed segments (up to line {self.segments[-1].last})"
+            self.problems.append(Finding(LEDGER_NAME, f"starts with line {first_seq}, which {where} already hold, "
+                                                      "but not with the same bytes: a copy was edited, or a segment "
+                                                      "replaced"))
+        if self.segments:
+            after = next(_forward_lines(fd, min(self.end, self.skip + (1 << 22)), self.skip), None)
+            self.active_first = sealed._line_seq(after) if after is not None else None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> View:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def exists(self) -> bool:
+        return self.fd is not None or bool(self.segments)
+
+    def pieces(self) -> list[_Piece]:
+        out = [_Piece(s) for s in self.segments]
+        if self.fd is not None:
+            out.append(_Piece(None, self.skip, self.end, self.fd))
+        return out
+
+    def raw_lines(self) -> Iterator[bytes]:
+        """Every line of the logical ledger (empty ones too, so that numbers count as :func:`read`'s); a segment
+        that cannot be read gives none (verify reports it)."""
+        for piece in self.pieces():
+            if piece.segment is None:
+                yield from _forward_raw(piece.fd, piece.end, piece.begin)
+            else:
+                try:
+                    yield from _split_raw(sealed.read(piece.segment.path))
+                except sealed.SegmentError:
+                    continue
+
+    def locate(self, start: Start, *, confirm_seq: bool = True) -> tuple[int, int] | None:
+        """Where the line a checkpoint names ends: (index in :meth:`pieces`, byte just after it in that piece), or
+        None when the ledger no longer holds it. Without segments, at the checkpoint's ``offset`` (as before
+        sealing: the offset is then one in ``ledger.jsonl``); with them, in the segment whose name covers its
+        seq, else in the active file, found by its hash (and, with ``confirm_seq``, its own seq). The offset is
+        one in the logical ledger, so that it stays true however the ledger is sealed later."""
+        if start.seq < 1:
+            return None
+        if not self.segments:
+            if self.fd is None or not 0 < start.offset <= self.end:
+                return None
+            raw = next(iter(_reverse_lines(self.fd, start.offset)), (0, None))[1]  # the line before offset
+            ok = raw is not None and sha256_bytes(raw) == start.sha256
+            if ok and confirm_seq:
+                ok = (_parsed(raw) or {}).get("seq") == start.seq
+            return (0, start.offset) if ok else None
+        for i, piece in enumerate(self.pieces()):
+            seg = piece.segment
+            if seg is not None and not seg.first <= start.seq <= seg.last:
+                continue
+            if seg is None:
+                raws: Iterator[bytes] | list[bytes] = _forward_raw(piece.fd, piece.end, piece.begin)
+            else:
+                try:
+                    raws = _split_raw(sealed.read(seg.path))
+                except sealed.SegmentError:
+                    return None
+            at = piece.begin
+            for raw in raws:
+                at += len(raw) + 1
+                if raw.strip() and sha256_bytes(raw) == start.sha256:
+                    if confirm_seq and (_parsed(raw) or {}).get("seq") != start.seq:
+                        return None
+                    return i, at
+            return None
+        return None
+
+
 def _numbered(root: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, raw bytes) of every non-empty ledger line, up to its size when no append was in progress
-    (:func:`settled_size`: an append in progress is never read half written)."""
-    try:
-        fd = os.open(root / LEDGER_NAME, os.O_RDONLY)
-    except FileNotFoundError:
-        return
-    try:
-        for n, raw in enumerate(_forward_raw(fd, settled_size(fd)), start=1):
+    """(line number, raw bytes) of every non-empty line of the logical ledger (the sealed segments, then
+    ``ledger.jsonl``), up to its size when no append was in progress (:class:`View`: an append in progress is
+    never read half written, a seal never half seen)."""
+    with View(root) as view:
+        for n, raw in enumerate(view.raw_lines(), start=1):
             if raw.strip():
                 yield n, raw
-    finally:
-        os.close(fd)
 
 
 def _parsed(raw: bytes) -> dict[str, Any] | None:
@@ -274,14 +516,15 @@ def read_naming(root: Path, value: str) -> Iterator[tuple[int, bytes, dict[str, 
 def head(root: Path) -> str | None:
     """``SEQ:SHA256`` of the ledger's last line (None for an empty ledger); read from the file's tail."""
     try:
-        fd = os.open(root / LEDGER_NAME, os.O_RDONLY)
+        fd: int | None = os.open(root / LEDGER_NAME, os.O_RDONLY)
     except FileNotFoundError:
-        return None
+        fd = None
     try:
-        tail = Tail(fd)
+        tail = Tail(fd, root=root)
         return f"{tail.seq}:{tail.hash}" if tail.raw is not None else None
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 HEAD_MIN_HEX = 12  # a kept head may be shortened to this many hex digits
@@ -303,13 +546,13 @@ def check_head(root: Path, kept: str, *, source: str = "the head kept from an ea
     backwards from the tail: a recent head costs a few lines' reading, not the ledger's."""
     seq, digest = parse_head(kept)
     try:
-        fd = os.open(root / LEDGER_NAME, os.O_RDONLY)
+        fd: int | None = os.open(root / LEDGER_NAME, os.O_RDONLY)
     except FileNotFoundError:
         fd = None
     try:
-        tail = Tail(fd) if fd is not None else None
-        raw = tail.line(seq) if tail is not None else None
-        count = tail.seq if tail is not None and tail.raw is not None else 0
+        tail = Tail(fd, root=root)
+        raw = tail.line(seq)
+        count = tail.seq if tail.raw is not None else 0
     finally:
         if fd is not None:
             os.close(fd)
@@ -361,10 +604,11 @@ class Start:
 
 
 def run_folders(root: Path) -> list[str]:
-    """The names of the run folders under ``root`` (folders not starting with a dot), sorted."""
+    """The names of the run folders under ``root`` (folders not starting with a dot, but the ledger's sealed
+    segments), sorted."""
     try:
         with os.scandir(root) as it:
-            return sorted(e.name for e in it if not e.name.startswith(".") and e.is_dir())
+            return sorted(e.name for e in it if not e.name.startswith(".") and e.name != SEALED_DIR and e.is_dir())
     except (FileNotFoundError, NotADirectoryError):
         return []
 
@@ -378,10 +622,14 @@ PARALLEL_BYTES = 32 << 20  # a ledger part larger than this is read by one proce
 
 @dataclass
 class _Part:
-    """What one reader found in its byte range of the ledger: per non-empty line (raw line number relative to
-    the range, whether it is a JSON object, its ``seq`` and ``prev`` fields, its SHA-256, its run id), its signature problems, its run's
-    problems, the run entries, the journal entries (without envelopes or PUT bodies) and the signers."""
+    """What one reader found in its piece of the ledger (:class:`_Piece`): per non-empty line (raw line number
+    relative to the piece, whether it is a JSON object, its ``seq`` and ``prev`` fields, its SHA-256, its run id),
+    its signature problems, its run's problems, the run entries, the journal entries (without envelopes or PUT
+    bodies) and the signers; ``size`` the bytes read, ``problems`` a segment's own (unreadable, no final newline)."""
 
+    piece: _Piece | None = None
+    size: int = 0
+    problems: list[str] = field(default_factory=list)
     raw_lines: int = 0
     lines: list[tuple[int, bool, Any, Any, str, Any]] = field(default_factory=list)  # (n, json, seq, prev, sha, run)
     signature: dict[int, list[str]] = field(default_factory=dict)
@@ -393,37 +641,53 @@ class _Part:
     changes: int = 0
 
 
-def _read_part(root: Path, begin: int, end: int, ring: list[signing.PublicKey], target: str | None,
+def _read_part(root: Path, piece: _Piece, ring: list[signing.PublicKey], target: str | None,
                subscription: str | None) -> _Part:
-    """Read the lines in bytes [begin, end) of the ledger (a range that starts and ends at a line's start)."""
-    part = _Part()
-    fd = os.open(root / LEDGER_NAME, os.O_RDONLY)
-    try:
-        for raw in _forward_raw(fd, end, begin):
-            part.raw_lines += 1
-            if not raw.strip():
-                continue
-            n = part.raw_lines
-            entry = _parsed(raw)
-            if entry is None:
-                part.lines.append((n, False, None, None, sha256_bytes(raw), None))
-                continue
-            part.lines.append((n, True, entry.get("seq"), entry.get("prev"), sha256_bytes(raw), entry.get("run_id")))
-            problems = _check_signature("", entry, ring, target, subscription, part.signers, raw)
-            if problems:
-                part.signature[n] = [f.problem for f in problems]
-            kind = entry.get("kind") or "run"
-            if kind != "run":  # the change journal: intent / outcome / reconcile
-                part.journal.append(_slim(entry))
-                part.changes += kind == "intent"
-                continue
-            part.entries.append(entry)
-            run_found = verify_run(root, entry, notices=part.notices)
-            if run_found:
-                part.runs[n] = run_found
-    finally:
-        os.close(fd)
+    """Read the lines of one piece: a sealed segment from ``begin``, or the active file's bytes [begin, end) (a
+    range that starts and ends at a line's start)."""
+    part = _Part(piece=piece)
+    if piece.segment is None:
+        raws: Iterator[bytes] | list[bytes] = _forward_raw(piece.fd, piece.end, piece.begin)
+        part.size = piece.end - piece.begin
+    else:
+        try:
+            data = sealed.read(piece.segment.path)
+        except sealed.SegmentError as exc:
+            part.problems.append(f"{exc}: its lines cannot be checked")
+            return part
+        if data and not data.endswith(b"\n"):
+            part.problems.append("does not end with a newline (cut or edited: read in a row, its last line would "
+                                 "run into the next one's first)")
+        raws = _split_raw(data, piece.begin)
+        part.size = len(data) - piece.begin
+    for raw in raws:
+        part.raw_lines += 1
+        if not raw.strip():
+            continue
+        n = part.raw_lines
+        entry = _parsed(raw)
+        if entry is None:
+            part.lines.append((n, False, None, None, sha256_bytes(raw), None))
+            continue
+        part.lines.append((n, True, entry.get("seq"), entry.get("prev"), sha256_bytes(raw), entry.get("run_id")))
+        problems = _check_signature("", entry, ring, target, subscription, part.signers, raw)
+        if problems:
+            part.signature[n] = [f.problem for f in problems]
+        kind = entry.get("kind") or "run"
+        if kind != "run":  # the change journal: intent / outcome / reconcile
+            part.journal.append(_slim(entry))
+            part.changes += kind == "intent"
+            continue
+        part.entries.append(entry)
+        run_found = verify_run(root, entry, notices=part.notices)
+        if run_found:
+            part.runs[n] = run_found
     return part
+
+
+def _read_group(root: Path, pieces: list[_Piece], ring: list[signing.PublicKey], target: str | None,
+                subscription: str | None) -> list[_Part]:
+    return [_read_part(root, p, ring, target, subscription) for p in pieces]
 
 
 def _slim(entry: dict[str, Any]) -> dict[str, Any]:
@@ -462,27 +726,90 @@ def _workers() -> int:
     return 1 if threading.active_count() > 1 else min(os.cpu_count() or 1, 8)
 
 
-def _read_parts(root: Path, begin: int, end: int, ring: list[signing.PublicKey], target: str | None,
+SEGMENT_RATIO = 8  # a segment's bytes read ≈ this × its size on disk (gzip on ledger lines: ~10×)
+
+
+def _read_parts(root: Path, pieces: list[_Piece], ring: list[signing.PublicKey], target: str | None,
                 subscription: str | None) -> list[_Part]:
-    """The ledger's bytes [begin, end) read in parts: one process per core when the range is large and this
-    process runs no other thread (a fork must not copy a lock another thread holds), else here."""
+    """The pieces read, in order: one process per core when they are large and this process runs no other thread
+    (a fork must not copy a lock another thread holds), else here. The sealed segments are shared out in runs of
+    neighbours; a large active file (one never sealed) in byte ranges."""
     workers = _workers()
-    if end - begin < PARALLEL_BYTES or workers < 2:
-        return [_read_part(root, begin, end, ring, target, subscription)]
+
+    def weight(p: _Piece) -> int:
+        if p.segment is None:
+            return p.end - p.begin
+        try:
+            return p.segment.path.stat().st_size * SEGMENT_RATIO
+        except OSError:
+            return 0
+
+    if sum(weight(p) for p in pieces) < PARALLEL_BYTES or workers < 2:
+        return _read_group(root, pieces, ring, target, subscription)
     import concurrent.futures
     import multiprocessing
 
-    fd = os.open(root / LEDGER_NAME, os.O_RDONLY)
-    try:
-        ranges = _ranges(fd, begin, end, workers * 2)
-    finally:
-        os.close(fd)
+    tasks: list[list[_Piece]] = []
+    segs = [p for p in pieces if p.segment is not None]
+    per = max(1, -(-len(segs) // (workers * 2)))
+    tasks += [segs[i:i + per] for i in range(0, len(segs), per)]
+    for p in pieces:
+        if p.segment is None:
+            tasks += [[_Piece(None, b, e, p.fd)] for b, e in _ranges(p.fd, p.begin, p.end, workers * 2)] \
+                if p.end - p.begin >= PARALLEL_BYTES // 4 else [[p]]
     try:
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(_read_part, *zip(*[(root, b, e, ring, target, subscription) for b, e in ranges],
+            done = list(pool.map(_read_group, *zip(*[(root, t, ring, target, subscription) for t in tasks],
                                                    strict=True)))
     except (OSError, concurrent.futures.process.BrokenProcessPool):
-        return [_read_part(root, begin, end, ring, target, subscription)]
+        return _read_group(root, pieces, ring, target, subscription)
+    return [part for group in done for part in group]
+
+
+def _sealed_findings(view: View) -> list[Finding]:
+    """What the names in ``ledger.sealed/`` show, without reading a segment: anything there that is not a segment,
+    a first segment that does not start at line 1, gaps and overlaps between neighbours, an active file that does
+    not start where the last segment ends."""
+    found = [Finding(f"{SEALED_DIR}/{p.name}", "is not a sealed segment of this ledger (not a file named "
+                                               "<first>-<last>.jsonl.gz): not written by vpnrunbook — `vpnrunbook "
+                                               "evidence reconcile` moves it to .quarantine/")
+             for p in sealed.strays(view.root)]
+    before: sealed.Segment | None = None
+    for seg in view.segments:
+        if seg.first > seg.last:
+            found.append(Finding(seg.where, "names a range that ends before it starts: not a name a seal writes"))
+        if before is None and seg.first != 1:
+            found.append(Finding(seg.where, f"is the first sealed segment but starts at line {seg.first}: the "
+                                            f"segment(s) holding lines 1–{seg.first - 1} were removed"))
+        elif before is not None and seg.first > before.last + 1:
+            found.append(Finding(seg.where, f"starts at line {seg.first}, but the segment before it ({before.where}) "
+                                            f"ends at line {before.last}: the segment(s) holding lines "
+                                            f"{before.last + 1}–{seg.first - 1} were removed"))
+        elif before is not None and seg.first <= before.last:
+            found.append(Finding(seg.where, f"overlaps {before.where} (lines {seg.first}–{min(seg.last, before.last)} "
+                                            "in both): a segment was copied or renamed"))
+        before = seg if before is None or seg.last > before.last else before
+    if before is not None and view.active_first is not None and view.active_first != before.last + 1:
+        found.append(Finding(LEDGER_NAME, f"starts at line {view.active_first}, but the last sealed segment "
+                                          f"({before.where}) ends at line {before.last}"
+                                          + (f": the segment(s) holding lines {before.last + 1}–"
+                                             f"{view.active_first - 1} were removed"
+                                             if view.active_first > before.last + 1 else "")))
+    return found
+
+
+def _segment_findings(seg: sealed.Segment, part: _Part) -> list[Finding]:
+    """A segment's name against the lines it holds (what a renamed, replaced or swapped segment shows)."""
+    lines = part.lines
+    whole = part.piece is not None and part.piece.begin == 0
+    if not lines:  # (read from a checkpoint at its last line: nothing after it here)
+        return [Finding(seg.where, f"holds no line, but its name says lines {seg.first}–{seg.last}")] if whole else []
+    first, last = lines[0][2], lines[-1][2]
+    if (whole and (first != seg.first or len(lines) != seg.last - seg.first + 1)) or last != seg.last:
+        held = f"{len(lines)} line(s), numbered {first}–{last}" if whole else f"lines up to {last}"
+        return [Finding(seg.where, f"its name says lines {seg.first}–{seg.last}, but it holds {held}: a segment "
+                                   "renamed, replaced by another one's bytes, or edited")]
+    return []
 
 
 def scan(root: Path, *, key: Keys = None, target: str | None = None, subscription: str | None = None,
@@ -490,33 +817,42 @@ def scan(root: Path, *, key: Keys = None, target: str | None = None, subscriptio
     """One reading of the ledger: chain, sequence, signature of every line (against ``key``, else the key each
     statement names; ``target``/``subscription`` required when given), every run's files, the journal and the
     run folders. From ``start`` (a signed checkpoint) only the lines after it are read; the run folders it
-    recorded must all still be there, and any other must have its run line after it. A large ledger is read by
-    one process per core, each a byte range; the chain is checked across the ranges here."""
+    recorded must all still be there, and any other must have its run line after it. The ledger is the sealed
+    segments then the active file (:class:`View`); a large one is read by one process per core (segments shared
+    out, a large active file in byte ranges); the chain is checked across the pieces here. A finding in a
+    segment names it."""
     ring = _keyring(key)
     strict = bool(ring) or target is not None or subscription is not None
     result = Verification()
     signed: list[Finding] = []
     found: list[Finding] = []
     at = start or Start()
+    with View(root) as view:
+        found += view.problems + _sealed_findings(view)
+        pieces = view.pieces()
+        if at.seq > 0:
+            pos = view.locate(at, confirm_seq=False)
+            if pos is None:  # (gone since the checkpoint was checked: read it all)
+                found.append(Finding("ledger", f"no longer holds line {at.seq} ({at.sha256[:12]}…) that the signed "
+                                               "checkpoint names: read from its first line instead"))
+                at = Start(folders=at.folders, folder_names=at.folder_names)
+            else:
+                i, offset = pos
+                pieces = [dataclasses.replace(pieces[i], begin=offset), *pieces[i + 1:]]
+        exists = view.exists
+        parts = _read_parts(root, [p for p in pieces if p.segment is not None or p.end > p.begin], ring, target,
+                            subscription)
     prev, expected_seq = at.sha256, at.seq + 1
     seen_runs: set[str] = set()
     journal: list[dict[str, Any]] = []
     n, runs, changes, parsed_any = at.line, at.runs, at.changes, at.seq > 0
-    path = root / LEDGER_NAME
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        end = None
-    else:
-        try:
-            end = settled_size(fd)
-        finally:
-            os.close(fd)
-    parts = _read_parts(root, at.offset, end, ring, target, subscription) if end is not None and end > at.offset \
-        else []
+    offset = at.offset
     for part in parts:
+        seg = part.piece.segment if part.piece is not None else None
+        suffix = f" (in {seg.where})" if seg is not None else ""
+        found += [Finding(seg.where, problem) for problem in part.problems] if seg is not None else []
         for rel, is_json, seq, line_prev, digest, run_id in part.lines:
-            where = f"ledger line {n + rel}"
+            where = f"ledger line {n + rel}{suffix}"
             if not is_json:
                 found.append(Finding(where, "is not a JSON object (edited)"))
                 prev = digest
@@ -533,7 +869,10 @@ def scan(root: Path, *, key: Keys = None, target: str | None = None, subscriptio
             prev = digest
             expected_seq += 1
             found += part.runs.get(rel, [])
+        if seg is not None and (part.lines or not part.problems):
+            found += _segment_findings(seg, part)
         n += part.raw_lines
+        offset += part.size
         result.notices += part.notices
         for fp, count in part.signers.items():
             result.signers[fp] = result.signers.get(fp, 0) + count
@@ -554,7 +893,7 @@ def scan(root: Path, *, key: Keys = None, target: str | None = None, subscriptio
             found.append(Finding(f"run {name}", f"evidence folder was removed (it was there at the checkpoint of "
                                                 f"line {start.seq})"))
         folders = [f for f in folders if f not in before]  # the others: checked by the verify that checkpointed
-    if end is not None or folders or (root.is_dir() and any(root.iterdir())):
+    if exists or folders or (root.is_dir() and any(root.iterdir())):
         for name in folders:
             if name in seen_runs or not (root / name / "manifest.json").exists():
                 continue
@@ -563,11 +902,11 @@ def scan(root: Path, *, key: Keys = None, target: str | None = None, subscriptio
             found.append(Finding(f"run {name}", "has evidence but no ledger line (ledger truncated or "
                                                 "the run was added by hand)"))
         found += folder_findings(root, journal, notices=result.notices)
-    result.end = Start(seq=expected_seq - 1, sha256=prev, offset=end or 0, line=n, runs=runs, changes=changes,
+    result.end = Start(seq=expected_seq - 1, sha256=prev, offset=offset, line=n, runs=runs, changes=changes,
                        folders=folders_digest(all_folders), folder_names=tuple(all_folders))
     if ring:
         if not parsed_any:
-            state = "is absent" if end is None else "holds no line"
+            state = "is absent" if not exists else "holds no line"
             signed.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
         signed += _anchor_findings(root, ring, result)
     result.findings = found + signed if strict else signed + found
@@ -700,7 +1039,8 @@ def signature_check(root: Path, *, key: Keys = None, target: str | None = None,
                                             raw)
     if ring:
         if not result.entries:
-            state = "is absent" if not (root / LEDGER_NAME).exists() else "holds no line"
+            with View(root) as view:
+                state = "is absent" if not view.exists else "holds no line"
             result.findings.append(Finding("ledger", f"{state} under {root}: nothing signed to verify (deleted?)"))
         result.findings += _anchor_findings(root, ring, result)
     return result

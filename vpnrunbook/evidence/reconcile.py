@@ -16,7 +16,8 @@ Reconcile signs only what the project wrote. A folder is closed only when the pr
 of the ledger (a signed intent) names it, or the runner's work folder (``.staging/<run id>``) is there. Even then
 only the files the project writes (:data:`PROJECT_FILES`) are hashed into the manifest. Anything else — a folder
 planted in the evidence root (a backdated name, arbitrary HTML, no manifest), an unknown file in a cut-off run's
-folder — is moved to ``.quarantine/`` and reported, never hashed, never signed.
+folder, anything in ``ledger.sealed/`` that is not a sealed segment — is moved to ``.quarantine/`` and reported,
+never hashed, never signed. Sealed segments themselves are never moved: they are the ledger.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from vpnrunbook.azure.states import FAILED_STATES, SETTLING
-from vpnrunbook.evidence import crosscheck, journal, ledger, rundir
+from vpnrunbook.evidence import crosscheck, journal, ledger, rundir, sealed
 from vpnrunbook.evidence.compare import covers
 
 QUARANTINE_DIR = ".quarantine"
@@ -149,7 +150,9 @@ def _from_activity_log(intent: dict[str, Any], activity: ActivityFor, session: A
 def _close_cut_off_runs(root: Path, report: Report) -> None:
     from vpnrunbook.evidence.scrub import Scrubber, secrets_in_state_dir
 
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for path in sealed.strays(root):  # the sealed segments are the ledger; anything else there is not
+        _quarantine(root, path, report, f"not a sealed segment of the ledger (planted in {sealed.SEALED_DIR}/?)")
+    for d in (root / name for name in ledger.run_folders(root)):
         if (d / rundir.MANIFEST_FILE).exists() or journal.run_in_progress(root, d.name):
             continue
         records = [e for e in journal.for_run(root, d.name) if _signed(e)]

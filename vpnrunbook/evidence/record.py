@@ -14,7 +14,6 @@ own line (seq, SHA-256, signature check).
 
 from __future__ import annotations
 
-import html as _html
 import json
 import re
 from pathlib import Path
@@ -43,6 +42,13 @@ def _finding_text(w: Any) -> str:
     return str(w)
 
 
+def _who(recorded: Any) -> str | None:
+    """A recorded operator (a manifest's or an intent's ``{user, host}``, a run line's text) in its one spelling."""
+    from vpnrunbook.evidence.identity import label
+
+    return label(recorded) if recorded not in (None, "", {}) else None
+
+
 def _short_field(path: str) -> str:
     """``properties.ipsecPolicies[0].dhGroup`` → ``dhGroup`` (the one-line summary; the record keeps the path)."""
     return re.split(r"[.\]]", path)[-1] or path
@@ -63,7 +69,8 @@ def applied(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     panel, a cell, the Python API, a rollout, a scheduler — since every door applies through the one apply path.
 
     Returns plain data: ``plan`` (rows resource, field, current, desired, action), ``warnings`` (weak-crypto
-    findings and every tunnel-break warning), ``notes``, ``verify`` (per connection the status read back after
+    findings and every tunnel-break warning), ``accepted`` (what the operator accepted: per warning ``warning``,
+    ``by``, ``at``, ``statement`` — from the intent's field, or an older intent's ``ACCEPTED …`` lines), ``notes``, ``verify`` (per connection the status read back after
     the write: ``NotConnected`` stays ``NotConnected``), ``status`` (per intent its outcome: applied, failed,
     refused, accepted, a reconcile conclusion, or ``no outcome recorded``), ``connections``, ``who``, ``when``,
     ``target``, ``subscription``, ``weakened`` / ``breaks`` (booleans) and ``summary`` (field from → to, one line)."""
@@ -81,6 +88,7 @@ def applied(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     statuses: list[str] = []
     errors: list[str] = []
     connections: list[str] = []
+    accepted: list[dict[str, Any]] = []
     breaks = weakened = False
     for i in intents:
         for w in i.get("writes") or []:
@@ -93,9 +101,12 @@ def applied(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
                     plan.append({"resource": str(c.get("resource", "")), "field": str(c.get("field", "")),
                                  "current": _display(c.get("current")), "desired": _display(c.get("desired")),
                                  "action": str(c.get("action", ""))})
+        accepted += _accepted_of(i)
         for text in (str(x) for x in i.get("warnings") or []):
             if text.startswith("INFO "):
                 notes.append(text)
+            elif text.startswith(ACCEPTED_PREFIX):  # an older record's acceptance (read by _accepted_of)
+                continue
             else:
                 warnings.append(text)
                 weakened = weakened or text.startswith(("WARNING ", "ERROR "))
@@ -113,17 +124,167 @@ def applied(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
             warnings.append(f"unplanned change (another writer?): {_display(u)}")
         for label, v in (o.get("verify") or {}).items() if isinstance(o.get("verify"), dict) else ():
             verify.append(_verify_row(str(label), v))
-    operator = intents[0].get("operator") or {}
-    who = operator.get("user") if isinstance(operator, dict) else operator
-    if isinstance(operator, dict) and operator.get("host"):
-        who = f"{who}@{operator['host']}"
+    who = _who(intents[0].get("operator"))
     broken = [v for v in verify if not v["ok"]]
-    summary = "; ".join(f"{_short_field(p['field'])} {p['current']} → {p['desired']}" for p in plan) or "no field"
+    # each distinct field change once: a rollout of 1,000 connections to one policy reads as one connection's
+    summary = "; ".join(dict.fromkeys(f"{_short_field(p['field'])} {p['current']} → {p['desired']}"
+                                      for p in plan)) or "no field"
     return {"plan": plan, "warnings": list(dict.fromkeys(warnings)), "notes": list(dict.fromkeys(notes)),
             "verify": verify, "status": ", ".join(dict.fromkeys(statuses)), "errors": errors,
             "connections": list(dict.fromkeys(connections)), "who": who, "when": intents[0].get("time"),
             "target": intents[0].get("target"), "subscription": intents[0].get("subscription_id"),
-            "weakened": weakened, "breaks": breaks or bool(broken), "summary": summary}
+            "weakened": weakened, "breaks": breaks or bool(broken), "summary": summary,
+            "accepted": list({json.dumps(a, sort_keys=True): a for a in accepted}.values())}
+
+
+ACCEPTED_PREFIX = "ACCEPTED"  # how an older intent recorded an acceptance: a line among its warnings
+
+
+def _accepted_of(intent: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the operator accepted, per the intent: its ``accepted`` field (``warning``, ``by``, ``at``,
+    ``statement``), or — an intent written before that field — its ``ACCEPTED …`` warning lines, each an item by
+    the intent's operator at the intent's time."""
+    field = intent.get("accepted")
+    if isinstance(field, list):
+        return [{"warning": str(a.get("warning")), "risk": a.get("risk"), "by": _who(a.get("by")), "at": a.get("at"),
+                 "statement": a.get("statement")} for a in field if isinstance(a, dict)]
+    out = []
+    for text in (str(x) for x in intent.get("warnings") or []):
+        if text.startswith(ACCEPTED_PREFIX):
+            words = text.split(":", 1)[1].strip() if ":" in text else text
+            by_operator = text.startswith(f"{ACCEPTED_PREFIX} by the operator")
+            # the older lines named no risk: "applied although it breaks N tunnel(s)", or the operator's words
+            risk = "breaks_tunnel" if not by_operator or "breaks the tunnel" in words else \
+                "weakens" if "weakens" in words else None
+            out.append({"warning": words, "risk": risk, "by": _who(intent.get("operator")), "at": intent.get("time"),
+                        "statement": words if by_operator else None})
+    return out
+
+
+def accepted_by(change: dict[str, Any] | None, risk: str | None = "any") -> str:
+    """``accepted by alice@jump1`` (each operator once) when the change record holds an acceptance (of ``risk``:
+    ``breaks_tunnel``, ``weakens``; default any), else ""."""
+    names = [str(a.get("by") or "?") for a in (change or {}).get("accepted") or []
+             if risk == "any" or a.get("risk") == risk]
+    return f"accepted by {', '.join(dict.fromkeys(names))}" if names else ""
+
+
+def flags(change: dict[str, Any]) -> str:
+    """What the change did that an auditor must see, one text: ``WEAKENED``, ``BROKE A TUNNEL``, each followed by
+    who accepted it when it was accepted (``BROKE A TUNNEL (accepted by alice@jump1)``); ``no`` when neither."""
+    out = []
+    for text, on, risk in (("WEAKENED", change.get("weakened"), "weakens"),
+                           ("BROKE A TUNNEL", change.get("breaks"), "breaks_tunnel")):
+        if on:
+            by = accepted_by(change, risk)
+            out.append(f"{text} ({by})" if by else text)
+    if not any("(accepted by" in f for f in out) and accepted_by(change):
+        out.append(accepted_by(change))  # accepted, though the record names no weakening or break
+    return ", ".join(out) or "no"
+
+
+def accepted_text(a: dict[str, Any]) -> str:
+    """One accepted warning, one line: the warning, who accepted it and when, and how (their words)."""
+    text = f"{a.get('warning')} — accepted by {a.get('by') or '?'} at {a.get('at') or '?'}"
+    return text + (f" ({a['statement']})" if a.get("statement") and a["statement"] != a.get("warning") else "")
+
+
+# ---- a rollout's record: each plan once ---------------------------------------------------------------------
+def change_set(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The changes of one resource without its name: (field, current, desired, action), values as recorded."""
+    return [{"field": r.get("field"), "current": r.get("current"), "desired": r.get("desired"),
+             "action": r.get("action")} for r in rows]
+
+
+def group_plans(resources: list[tuple[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """Each distinct change set once, with every resource that gets it: ``resources`` is (label, plan rows of that
+    resource) in order; returns ``[{"plan": 1, "changes": [...], "connections": [label, ...]}, ...]`` (ids from 1,
+    in order of first use; a resource without a change is in no plan)."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for label, rows in resources:
+        if not rows:
+            continue
+        changes = change_set(rows)
+        key = json.dumps(changes, sort_keys=True, default=str)
+        group = by_key.setdefault(key, {"plan": len(by_key) + 1, "changes": changes, "connections": []})
+        group["connections"].append(label)
+    return list(by_key.values())
+
+
+_VERIFY_KEYS = ("status", "ok", "reason", "warning", "peer", "peer_status")
+
+
+def grouped(entries: list[dict[str, Any]], plans: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """:func:`applied` for a run of many connections (a rollout), each thing once: ``plans`` names the ids of the
+    run's ``plans`` (:func:`group_plans`) that its intent lines wrote (a change set the ledger holds and ``plans``
+    does not is added to them), ``verify`` groups the identical read-backs with their ``connections``, and the
+    connections are counted (``connection_count``; they are in ``plans`` and the manifest's units). The rows are
+    back with :func:`change_of`; the ledger's intent/outcome lines hold each unit's full record."""
+    rec = applied(entries)
+    if rec is None:
+        return None
+    by_key = {json.dumps(p["changes"], sort_keys=True, default=str): p for p in plans}
+    used: list[int] = []
+    for i in (e for e in entries if e.get("kind") == "intent"):
+        for w in i.get("writes") or []:
+            if not isinstance(w, dict) or not w.get("changes"):
+                continue
+            changes = change_set([c for c in w["changes"] if isinstance(c, dict)])
+            key = json.dumps(changes, sort_keys=True, default=str)
+            label = str(w.get("label") or w.get("resource_id"))
+            if key not in by_key:
+                by_key[key] = {"plan": len(plans) + 1, "changes": changes, "connections": []}
+                plans.append(by_key[key])
+            group = by_key[key]
+            if label not in group["connections"]:
+                group["connections"].append(label)
+            if group["plan"] not in used:
+                used.append(group["plan"])
+    verify: dict[str, dict[str, Any]] = {}
+    for v in rec["verify"]:
+        same = {k: v.get(k) for k in _VERIFY_KEYS}
+        verify.setdefault(json.dumps(same, sort_keys=True, default=str), {**same, "connections": []})[
+            "connections"].append(v["connection"])
+    out = {k: v for k, v in rec.items() if k not in ("plan", "verify", "connections")}
+    return {"grouped": True, "plans": used, **out, "verify": list(verify.values()),
+            "connection_count": len(rec["connections"])}
+
+
+def _unit_labels(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each connection of a rollout's units (``rg/name`` and its peers' names, lower case) → its unit row."""
+    out: dict[str, dict[str, Any]] = {}
+    for u in manifest.get("units") or []:
+        out[str(u.get("connection", "")).lower()] = u
+        for peer in str(u.get("peer") or "").split(", "):
+            if peer:
+                out.setdefault(peer.lower(), u)
+                out.setdefault(peer.rsplit("/", 1)[-1].lower(), u)
+    return out
+
+
+def change_of(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest's change record as every door's manifest names it (:func:`applied`: a row per field per
+    connection), whether it holds the rows or, for a rollout, each plan once (:func:`grouped`)."""
+    rec = manifest.get("change_record")
+    if not isinstance(rec, dict) or not rec.get("grouped"):
+        return rec
+    units = _unit_labels(manifest)
+    plans = {p["plan"]: p for p in manifest.get("plans") or []}
+    rows: list[dict[str, str]] = []
+    connections: list[str] = []
+    for pid in rec.get("plans") or []:
+        for label in plans.get(pid, {}).get("connections") or []:
+            parts = label.split("/")
+            unit = units.get(f"{parts[0]}/{parts[-1]}".lower()) or units.get(parts[-1].lower())
+            if unit is not None and unit.get("intent_seq") is None:
+                continue   # planned, never written: no intent line
+            rows += [{"resource": label, "field": str(c["field"]), "current": _display(c["current"]),
+                      "desired": _display(c["desired"]), "action": str(c["action"])} for c in plans[pid]["changes"]]
+            connections.append(parts[-1])
+    verify = [{"connection": label, **{k: g.get(k) for k in _VERIFY_KEYS}}
+              for g in rec.get("verify") or [] for label in g.get("connections") or []]
+    out = {k: v for k, v in rec.items() if k not in ("grouped", "plans", "verify", "connection_count")}
+    return {"plan": rows, **out, "verify": verify, "connections": list(dict.fromkeys(connections))}
 
 
 def build(manifest: dict[str, Any], *, ledger_lines: list[dict[str, Any]] | None = None,
@@ -135,10 +296,7 @@ def build(manifest: dict[str, Any], *, ledger_lines: list[dict[str, Any]] | None
     warnings and verify come from those lines alone (:func:`applied`), whatever the notebook recorded — so a
     change made from a JupyterLab panel after the notebook's cells ran is recorded as it was made. A run without
     intent (plan only) shows the plan its notebook recorded."""
-    operator = manifest.get("operator") or {}
-    who = operator.get("user") if isinstance(operator, dict) else operator
-    if isinstance(operator, dict) and operator.get("host"):
-        who = f"{who}@{operator['host']}"
+    who = _who(manifest.get("operator"))
     plan: list[dict[str, str]] = []
     warnings: list[str] = []
     notes: list[str] = []
@@ -182,6 +340,7 @@ def build(manifest: dict[str, Any], *, ledger_lines: list[dict[str, Any]] | None
         "source": "apply path (the ledger's intent/outcome lines)" if change is not None
         else "the notebook's records (no change was applied)",
         "status": change["status"] if change is not None else None,
+        "accepted": change["accepted"] if change is not None else [],
         "change": change,
     }
 
@@ -198,7 +357,7 @@ def find_run(root: Path, run: str) -> str:
 
     if (root / run / "manifest.json").exists():
         return run
-    ids = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")} if root.is_dir() else set()
+    ids = set(ledger.run_folders(root))
     ids |= {str(e["run_id"]) for _, _, e in ledger.read(root) if e is not None and e.get("run_id")}
     ordered = sorted(ids)
     hits = [i for i in ordered if i == run] or [i for i in ordered if i.startswith(run) or i.endswith(run)] \
@@ -361,7 +520,24 @@ def _ledger_text(rec: dict[str, Any]) -> list[str]:
     return out
 
 
+def _terminal_safe(value: Any) -> Any:
+    """Every text of the record through the one terminal renderer (``vpnrunbook.render.terminal``): a newline,
+    CR, U+2028, U+0085, an ESC sequence inside a field is shown as its visible escape and never starts a line."""
+    from vpnrunbook.render import terminal
+
+    if isinstance(value, str):
+        return terminal(value)
+    if isinstance(value, dict):
+        return {k: _terminal_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_terminal_safe(v) for v in value]
+    return value
+
+
 def to_text(rec: dict[str, Any]) -> str:
+    """What ``vpnrunbook evidence show`` prints: one line per item; every field escaped for a terminal first, so
+    the only line breaks are the layout's."""
+    rec = _terminal_safe(rec)
     lines = [f"CHANGE RECORD  {rec.get('run_id')}",
              f"  step:      {rec.get('step')}" + (f" — {rec['title']}" if rec.get("title") else ""),
              f"  who:       {rec.get('who')}",
@@ -380,6 +556,9 @@ def to_text(rec: dict[str, Any]) -> str:
     lines.append("  warnings:" + ("" if rec.get("warnings") else "  none"))
     lines += [f"    - {w}" for w in rec.get("warnings") or []]
     lines += [f"    note: {n}" for n in rec.get("notes") or []]
+    if rec.get("accepted"):
+        lines.append("  accepted (by the operator, before the write):")
+        lines += [f"    - {accepted_text(a)}" for a in rec["accepted"]]
     lines.append("  verify:" + ("" if rec.get("verify") else "    not recorded (no connection was read back)"))
     lines += [f"    - {_verify_text(v)}" for v in rec.get("verify") or []]
     if rec.get("journal"):
@@ -399,7 +578,9 @@ _STYLE = ("#vpnrunbook-change-record{font-family:system-ui,sans-serif;border:2px
 
 
 def to_html(rec: dict[str, Any]) -> str:
-    e = _html.escape
+    """The record as the top of notebook.html: every field HTML-escaped with its control, bidi and line-break
+    characters shown as marked escapes (``vpnrunbook.render.html_text``: a newline in a field stays visible)."""
+    from vpnrunbook.render import html_text as e
 
     def row(name: str, value: str, cls: str = "") -> str:
         c = f' class="{cls}"' if cls else ""
@@ -424,6 +605,8 @@ def to_html(rec: dict[str, Any]) -> str:
     warn = "".join(f'<li class="warn">{e(w)}</li>' for w in rec.get("warnings") or [])
     warn += "".join(f"<li>note: {e(n)}</li>" for n in rec.get("notes") or [])
     bad = ' class="warn"'
+    accepted = "".join(f'<li class="warn">{e(accepted_text(a))}</li>' for a in rec.get("accepted") or [])
+    accepted = f"<h2>Accepted (by the operator, before the write)</h2><ul>{accepted}</ul>" if accepted else ""
     verify = "".join(f'<li{"" if v.get("ok") else bad}>{e(_verify_text(v))}</li>' for v in rec.get("verify") or [])
     ledger_items = "".join(f"<li><code>{e(t)}</code></li>" for t in _ledger_text(rec))
     journal_items = "".join(f"<li>{e(t)}</li>" for t in _journal_text(rec))
@@ -433,7 +616,7 @@ def to_html(rec: dict[str, Any]) -> str:
             f"<h1>Change record — <code>{e(str(rec.get('run_id')))}</code></h1>"
             f"<table>{head}</table>"
             f"<h2>Plan (field: current → desired)</h2>{plan}"
-            f"<h2>Warnings</h2><ul>{warn or '<li>none</li>'}</ul>"
+            f"<h2>Warnings</h2><ul>{warn or '<li>none</li>'}</ul>{accepted}"
             f"<h2>Verify</h2><ul>{verify or '<li>not recorded (no connection was read back)</li>'}</ul>"
             f"{journal_html}<h2>Ledger</h2><ul>{ledger_items}</ul>"
             f"<p>signer (Ed25519 public key fingerprint, SHA-256 of the raw key): "

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import getpass
 import json
 import os
-import socket
 import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -22,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from vpnrunbook.evidence import ledger
+from vpnrunbook.evidence.identity import label as operator_label
+from vpnrunbook.evidence.identity import operator as operator  # (re-exported: rundir.operator())
 from vpnrunbook.evidence.scrub import Scrubber
 
 SCHEMA = "vpnrunbook.evidence/1"
@@ -64,16 +64,6 @@ def new_run_dir(root: Path, step: str, started: dt.datetime) -> Path:
             continue
         return path
     raise RuntimeError(f"could not create a new run folder under {root}")
-
-
-def operator() -> dict[str, str]:
-    user = os.environ.get("VPNRUNBOOK_OPERATOR")
-    if not user:
-        try:
-            user = getpass.getuser()
-        except (KeyError, OSError):
-            user = str(os.getuid())
-    return {"user": user, "host": socket.gethostname()}
 
 
 def versions() -> dict[str, str]:
@@ -180,7 +170,8 @@ class RunEvidence:
             "apply": manifest.get("apply"), "target": manifest.get("target"),
             "subscription_id": manifest.get("subscription_id"),
             "started": manifest["started"], "ended": manifest["ended"],
-            "operator": manifest.get("operator", {}).get("user"), "manifest_sha256": digest, **(run_line or {}),
+            # the operator spelled as the intent lines and every view spell it (identity.label: user@host)
+            "operator": operator_label(manifest.get("operator") or {}), "manifest_sha256": digest, **(run_line or {}),
         })
         return manifest
 

@@ -23,6 +23,7 @@ import contextvars
 import datetime as dt
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -464,8 +465,14 @@ def rollout(session: Any, targets: Any = None, *, policy: Any = UNSET, plan_file
 # ---- evidence ------------------------------------------------------------------------------------------------
 def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, started_at: dt.datetime, session: Any,
                    root: str | Path | None = None, scope: Any = None) -> Path:
-    """One evidence run for the rollout: manifest.json (outcome table, every plan, the change records by reference),
-    outcomes.csv, ledger line. ``scope``: the rollout's change-journal run (its folder is this run's)."""
+    """One evidence run for the rollout: outcomes.csv (the outcome table), manifest.json and a ledger line.
+
+    The manifest names each thing once (see docs/rollout-evidence.md): ``plans`` — each distinct change set
+    (field, current → desired) with the connections that share it; ``units`` — a row per unit (connection,
+    outcome, its plans, the status read back, the ledger seq of its intent and outcome); ``change_record`` — what
+    the ledger's intent/outcome lines say, grouped (:func:`vpnrunbook.evidence.record.grouped`); ``journal`` —
+    the run's ledger lines by count, seq range and SHA-256. The ledger holds every unit's full record, signed.
+    ``scope``: the rollout's change-journal run (its folder is this run's)."""
     from vpnrunbook.evidence import journal, ledger, record
     from vpnrunbook.evidence import rundir as ev
     from vpnrunbook.evidence.scrub import Scrubber, secrets_in_state_dir
@@ -474,11 +481,18 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
     own = scope is not None and scope.owner != "runner" and scope.run_id is not None
     base = scope.root if own else ev.evidence_root(root)
     run_dir = scope.run_dir if own else ev.new_run_dir(base, "fleet-rollout", started_at)
+    # the run the units' intent/outcome lines went to: the rollout's own, or the runner's when a notebook ran it
+    journal_base, journal_run = (scope.root, scope.run_id) if scope is not None and scope.run_id is not None \
+        else (base, run_dir.name)
     scrubber = Scrubber(secrets_in_state_dir())
     from vpnrunbook.render import csv_frame
 
     csv_text = scrubber.text(csv_frame(result.frame).to_csv(index=False))   # formula prefixes neutralized
     ev.write_once(run_dir, "outcomes.csv", csv_text)
+    lines = [(raw, e) for _, raw, e in ledger.read_naming(journal_base, journal_run)
+             if e is not None and e.get("run_id") == journal_run and journal.kind_of(e) in journal.JOURNAL_KINDS]
+    entries = [e for _, e in lines]
+    plans = record.group_plans([(label, rows) for rec in records for label, rows in _by_resource(rec)])
     manifest = {
         "schema": ev.SCHEMA, "run_id": run_dir.name, "step": "fleet-rollout",
         "outcome": result.outcome, "apply": result.apply, "stopped": result.stopped,
@@ -488,23 +502,23 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
         "operator": ev.operator(), "versions": ev.versions(), "max_workers": result.max_workers,
         "state_file": str(result.state_file) if result.state_file else None,
         "summary": result.summary(), "counts": result.counts,
-        "outcomes": json.loads(result.frame.to_json(orient="records")),
-        "changes": records,
-        "journal": journal_refs(base, run_dir.name),
+        # grouped from the records themselves, as every door's manifest names it (record.change_of: the rows)
+        "change_record": record.grouped(entries, plans),
+        "journal": journal_summary(lines, journal_run),
+        "plans": plans,
+        "units": unit_rows(result.frame, records, plans, entries),
     }
-    # as every door's manifest names it (built from the records themselves; the manifest names them by reference)
-    manifest["change_record"] = record.applied(journal.for_run(base, run_dir.name))
     manifest = scrubber.data(manifest)
     manifest["scrubbed_occurrences"] = scrubber.count
     manifest["files"] = {"outcomes.csv": ledger.sha256_file(run_dir / "outcomes.csv")}
-    # one outcome / change / journal reference a line: readable, without indent's ~40 % of a 1,000-unit manifest
+    # one plan / unit a line: readable, without indent's ~40 % of a 1,000-unit manifest
     text = _manifest_text(manifest)
     if scrubber.contains_secret(text):
         raise RuntimeError("secret value survived scrubbing; rollout evidence not written")
     ev.write_once(run_dir, ev.MANIFEST_FILE, text)
     ledger.append(base, {"kind": "run", "run_id": run_dir.name, "step": "fleet-rollout", "outcome": manifest["outcome"],
                          "apply": result.apply, "target": manifest["target"], "started": manifest["started"],
-                         "ended": manifest["ended"], "operator": manifest["operator"].get("user"),
+                         "ended": manifest["ended"], "operator": ev.operator_label(manifest["operator"]),
                          "manifest_sha256": ledger.sha256_file(run_dir / ev.MANIFEST_FILE)})
     if own:
         scope.closed = True
@@ -514,25 +528,87 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
     return run_dir
 
 
-def journal_refs(root: Path, run_id: str) -> list[dict[str, Any]]:
-    """The run's change records by reference: each intent / outcome / reconcile line of the ledger named by its
-    seq and SHA-256 (the ledger holds the record itself, signed; a copy per line tripled the evidence)."""
-    from vpnrunbook.evidence import journal, ledger
+def _by_resource(rec: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """A unit's plan rows per resource (label), in plan order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rec.get("plan") or []:
+        out.setdefault(str(row.get("resource")), []).append(row)
+    return list(out.items())
 
+
+_ROUTINE = re.compile(r"\d+ change\(s\) (written )?to \d+ connection\(s\)(; nothing written)?|already as desired")
+
+
+def unit_rows(frame: Any, records: list[dict[str, Any]], plans: list[dict[str, Any]],
+              entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A compact row per unit, in the outcome table's order: ``connection`` (rg/name), ``peer`` (rg/name),
+    ``outcome``, ``detail`` (unless it only counts the changes: outcomes.csv has it), ``plans`` (ids of the change sets its
+    resources get), ``verify`` (the status read back after the write, per connection written), ``intent_seq`` /
+    ``outcome_seq`` (its ledger lines; ``earlier``: [intent, outcome] of attempts before, e.g. throttled)."""
+    plan_of = {label: p["plan"] for p in plans for label in p["connections"]}
+    rec_of = {str(r.get("name", "")).lower(): r for r in records}
+    outcome_of: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        if e.get("kind") in ("outcome", "reconcile") and e.get("intent_id"):
+            outcome_of[str(e["intent_id"])] = e
+    attempts: dict[str, list[dict[str, Any]]] = {}
+    for e in entries:
+        if e.get("kind") == "intent":
+            for w in e.get("writes") or []:
+                if isinstance(w, dict) and w.get("resource_id"):
+                    attempts.setdefault(str(w["resource_id"]).lower(), [])
+                    if e not in attempts[str(w["resource_id"]).lower()]:
+                        attempts[str(w["resource_id"]).lower()].append(e)
     out = []
-    for _, raw, entry in ledger.read_naming(root, run_id):
-        if entry is None or entry.get("run_id") != run_id or journal.kind_of(entry) not in journal.JOURNAL_KINDS:
-            continue
-        ref = {"seq": entry.get("seq"), "sha256": ledger.sha256_bytes(raw), "kind": entry.get("kind"),
-               "intent_id": entry.get("intent_id")}
-        if entry.get("status"):
-            ref["status"] = entry["status"]
-        out.append(ref)
+    for row in frame.to_dict(orient="records"):
+        key = f"{row['resource_group']}/{row['connection']}"
+        unit: dict[str, Any] = {"connection": key}
+        rec = rec_of.get(key.lower())
+        if row.get("peer"):   # rg/name: the other direction of a pair may be in another resource group
+            ids = [rid.split("/") for rid in (rec or {}).get("etags_before") or {}][1:]
+            unit["peer"] = ", ".join(f"{p[4]}/{p[-1]}" for p in ids if len(p) > 4) or row["peer"]
+        unit["outcome"] = row["outcome"]
+        detail = str(row.get("detail") or "")
+        if detail and not _ROUTINE.fullmatch(detail):
+            unit["detail"] = detail
+        if rec is not None:
+            ids = [plan_of[label] for label, rows in _by_resource(rec) if rows and label in plan_of]
+            if ids:
+                unit["plans"] = ids
+            tried = next((attempts[rid.lower()] for rid in rec.get("etags_before") or {}
+                          if rid.lower() in attempts), [])
+            pairs = [(i.get("seq"), (outcome_of.get(str(i.get("intent_id"))) or {}).get("seq")) for i in tried]
+            if tried:
+                last = outcome_of.get(str(tried[-1].get("intent_id"))) or {}
+                statuses = [str((v or {}).get("status")) for v in (last.get("verify") or {}).values()] \
+                    if isinstance(last.get("verify"), dict) else []
+                if statuses:
+                    unit["verify"] = ", ".join(statuses)
+                unit["intent_seq"], unit["outcome_seq"] = pairs[-1]
+                if len(pairs) > 1:
+                    unit["earlier"] = [list(p) for p in pairs[:-1]]
+        out.append(unit)
     return out
 
 
+def journal_summary(lines: list[tuple[bytes, dict[str, Any]]], run_id: str) -> dict[str, Any]:
+    """The run's change records by reference: how many intent / outcome / reconcile lines the ledger holds for
+    it, their seq range and the SHA-256 of those lines joined in ledger order (each line + newline), so the
+    manifest pins exactly those signed lines (a copy of each record tripled the evidence; a row per line
+    doubled the manifest). The units name each line's seq."""
+    from vpnrunbook.evidence import ledger
+
+    seqs = [e.get("seq") for _, e in lines]
+    kinds: dict[str, int] = {}
+    for _, e in lines:
+        kinds[str(e.get("kind"))] = kinds.get(str(e.get("kind")), 0) + 1
+    return {"run_id": run_id, "lines": len(lines), "kinds": kinds,
+            "first_seq": seqs[0] if seqs else None, "last_seq": seqs[-1] if seqs else None,
+            "sha256": ledger.sha256_bytes(b"".join(raw + b"\n" for raw, _ in lines))}
+
+
 def _manifest_text(manifest: dict[str, Any]) -> str:
-    """JSON with each item of the long lists (outcomes, changes, journal) on a line of its own."""
+    """JSON with each item of the long lists (plans, units) on a line of its own."""
     dump = lambda v: json.dumps(v, default=str, separators=(",", ":"))  # noqa: E731
     lines = []
     for key, value in manifest.items():

@@ -5,7 +5,7 @@ the pre-checks, and writes only with ``apply=True`` — with If-Match on the ETa
 Nothing to change means no write. Results carry before/after snapshots without the shared key.
 """
 
-from vpnrunbook.operations.apply import apply_plan
+from vpnrunbook.operations.apply import accepting, apply_plan
 from vpnrunbook.operations.connection import (
     UNCHANGED,
     PolicyView,
@@ -27,7 +27,7 @@ from vpnrunbook.operations.verify import ConnectionStatusView, verify_connection
 
 __all__ = [
     "UNCHANGED", "Change", "ConcurrentChangeError", "ConnectionStatusView", "TunnelImpact", "GatewayPoller", "OperationResult", "Plan", "PolicyView",
-    "PrecheckError", "ProvisioningFailedError", "apply_plan", "begin_create_vpn_gateway", "default_proposals_table",
+    "PrecheckError", "ProvisioningFailedError", "accepting", "apply_plan", "begin_create_vpn_gateway", "default_proposals_table",
     "ensure_connection", "ensure_local_network_gateway", "ensure_public_ip", "ensure_resource_group",
     "ensure_virtual_network", "find_peer_connection", "plan_connection_update", "remove_policy", "scrub",
     "show_policy", "snapshot", "traffic_selector_pairs", "update_connection", "verify_connection",

@@ -12,8 +12,10 @@ evidence ledger (:mod:`vpnrunbook.evidence.journal`). No intent, no write.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -26,6 +28,7 @@ from vpnrunbook.operations.arm import error_code_message, log, lro_options, read
 from vpnrunbook.operations.errors import ConcurrentChangeError, PrecheckError, ProvisioningFailedError
 from vpnrunbook.operations.plan import FAILED_STATES, OperationResult, Plan, Write, dig, scrub, snapshot
 from vpnrunbook.policy.rules import Problem
+from vpnrunbook.policy.strength import WEAKER
 
 
 def _conditions(write: Write) -> dict[str, str]:
@@ -192,22 +195,56 @@ def _write_rows(plan: Plan, writes: list[Write]) -> list[dict[str, Any]]:
              "body": scrub(w.body), "shared_key_ref": w.shared_key_ref} for w in writes]
 
 
-def acceptance_lines(plan: Plan, *, refuse_breaking: bool, accepted: str | None) -> list[str]:
-    """What the caller accepted, for the intent record: a tunnel break let through (``refuse_breaking=False``: the
-    CLI's ``--allow-breaking``, the Apply controls' confirmation) and the operator's own words, when given."""
-    lines = []
-    if plan.breaks_tunnel and not refuse_breaking:
-        lines.append(f"ACCEPTED: applied although it breaks {sum(i.breaks for i in plan.impacts)} tunnel(s) "
-                     "(refuse_breaking=False: --allow-breaking, or confirmed at the Apply control)")
+# What the operator accepts for the applies made inside ``accepting(...)`` (an Apply control's click, a cell, a
+# script): apply_plan takes it when not given ``accepted=`` itself, so an apply callable that does not pass it on
+# still records the acceptance.
+_ACCEPTING: contextvars.ContextVar[str | None] = contextvars.ContextVar("vpnrunbook_accepting", default=None)
+LET_THROUGH = "let through by"  # a break applied without the operator's words: how (--allow-breaking, the caller)
+
+
+@contextlib.contextmanager
+def accepting(statement: str) -> Iterator[None]:
+    """The applies inside the block are made with the operator's acceptance ``statement`` (e.g. "I accept that
+    this change breaks the tunnel to Site6 …"), as ``apply_plan(accepted=statement)``; recorded in each intent's
+    ``accepted`` field. ``with ops.accepting("…"): ops.update_connection(…, apply=True)``."""
+    if not str(statement or "").strip():
+        raise ValueError(f"accepting: statement={statement!r} is empty; allowed: the words of what is accepted")
+    token = _ACCEPTING.set(str(statement))
+    try:
+        yield
+    finally:
+        _ACCEPTING.reset(token)
+
+
+def risky_warnings(plan: Plan) -> list[tuple[str, str]]:
+    """The warnings an acceptance covers, each with its risk: every tunnel the plan breaks (``breaks_tunnel``)
+    and every field it weakens (``weakens``) — the texts the intent's ``tunnel_warnings`` / ``warnings`` hold."""
+    return [(w, "breaks_tunnel") for w in plan.tunnel_warnings()] + [
+        (str(w), "weakens") for w in plan.warnings if str(getattr(w, "message", "")).startswith(WEAKER)]
+
+
+def acceptances(plan: Plan, *, refuse_breaking: bool, accepted: str | None, runner: bool = False) -> list[dict[str, Any]]:
+    """What the caller accepted, for the intent's ``accepted`` field (the evidence layer adds who and when): one
+    item per warning accepted — ``warning`` (its text as the intent records it), ``risk`` (``breaks_tunnel`` |
+    ``weakens``) and ``statement`` (how: the operator's words, or the tunnel break a caller let through with
+    ``refuse_breaking=False``: ``--allow-breaking`` under ``vpnrunbook run``). ``accepted`` given for a plan
+    without such warning: one item naming the words (risk None)."""
+    how = "--allow-breaking (vpnrunbook run)" if runner else "the caller's refuse_breaking=False (no words given)"
+    items: list[dict[str, Any]] = []
     if accepted:
-        lines.append(f"ACCEPTED by the operator: {accepted}")
-    return lines
+        items = [{"warning": w, "risk": risk, "statement": accepted} for w, risk in risky_warnings(plan)] \
+            or [{"warning": accepted, "risk": None, "statement": accepted}]
+    elif plan.breaks_tunnel and not refuse_breaking:
+        items = [{"warning": w, "risk": "breaks_tunnel", "statement": f"{LET_THROUGH} {how}"}
+                 for w in plan.tunnel_warnings()]
+    return items
 
 
-def _record_intent(run: journal.RunScope, session: Any, plan: Plan, *, accepted: list[str] = ()) -> dict[str, Any]:
+def _record_intent(run: journal.RunScope, session: Any, plan: Plan, *,
+                   accepted: list[dict[str, Any]] = ()) -> dict[str, Any]:
     return journal.intent(run, session, step=plan.step, writes=_write_rows(plan, plan.writes),
-                          plan_created_at=plan.created_at, warnings=[str(x) for x in plan.warnings] + list(accepted),
-                          tunnel_warnings=plan.tunnel_warnings())
+                          plan_created_at=plan.created_at, warnings=[str(x) for x in plan.warnings],
+                          tunnel_warnings=plan.tunnel_warnings(), accepted=list(accepted))
 
 
 def _landed(writes: list[Write], *, body: bool = False) -> list[dict[str, Any]]:
@@ -223,8 +260,11 @@ def apply_plan(session: Any, plan: Plan, *, refuse_breaking: bool = False, accep
     The intent and outcome records go to the evidence ledger (``details["evidence"]`` says where); an after-state
     holding changes the plan did not make is flagged (``details["unplanned_changes"]``, a WARNING in the result).
     ``accepted``: what the operator explicitly accepted (the Apply controls' confirmation, e.g. "I accept that this
-    change breaks the tunnel to Site6"), recorded in the intent with a break let through (``ACCEPTED: …`` lines).
+    change breaks the tunnel to Site6"; default: the statement of an enclosing :func:`accepting`), recorded in the
+    intent's ``accepted`` field — one item per warning accepted, with who and when — as is a break let through by
+    ``refuse_breaking=False``.
     """
+    accepted = accepted if accepted is not None else _ACCEPTING.get()
     if plan.empty:
         log.info("%s: nothing to change", plan.step)
         return OperationResult(plan.step, plan, True, dict(plan.before), dict(plan.before),
@@ -235,8 +275,8 @@ def apply_plan(session: Any, plan: Plan, *, refuse_breaking: bool = False, accep
         log.warning("%s: %s (applying anyway: refuse_breaking=False)", plan.step, text)
     with journal.run_scope(plan.step) as run:
         current = verify_unchanged(session, plan)
-        intent = _record_intent(run, session, plan, accepted=acceptance_lines(  # no record, no write
-            plan, refuse_breaking=refuse_breaking, accepted=accepted))
+        intent = _record_intent(run, session, plan, accepted=acceptances(  # no record, no write
+            plan, refuse_breaking=refuse_breaking, accepted=accepted, runner=run.owner == "runner"))
         result = _apply_writes(session, plan, current, run, intent)
     result.details["evidence"] = dict(run.where) or {"run_id": run.run_id, "path": str(run.run_dir)}
     return result
@@ -365,4 +405,4 @@ def finish(session: Any, plan: Plan, apply: bool, *, refuse_breaking: bool = Fal
     return result
 
 
-__all__ = ["apply_plan", "finish", "read", "refuse_if_breaking", "start_write", "verify_unchanged"]
+__all__ = ["accepting", "apply_plan", "finish", "read", "refuse_if_breaking", "start_write", "verify_unchanged"]

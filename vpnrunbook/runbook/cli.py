@@ -519,7 +519,7 @@ def cmd_evidence_reconcile(args: argparse.Namespace) -> int:
     for run_id in report.removed_staging:
         print(f"run {terminal(run_id)}: left-over work files removed")
     for line in report.quarantined:
-        print(f"quarantined: {line}")
+        print(f"quarantined: {terminal(line)}")
     for err in report.errors:
         print(f"vpnrunbook evidence reconcile: {terminal(err)}", file=sys.stderr)
     if not (report.reconciled or report.closed or report.removed_staging or report.errors or report.quarantined):
@@ -576,7 +576,9 @@ def cmd_evidence_show(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from vpnrunbook.evidence.index import terminal_text  # control characters in evidence text shown escaped
 
-    print("\n".join(terminal_text(line) for line in record.to_text(built).splitlines()))
+    # to_text escapes every field (a newline, CR, U+2028 inside one is shown, never starts a line); split on the
+    # layout's own line breaks only — str.splitlines() would also split on U+2028, U+0085, \x1c..\x1e
+    print("\n".join(terminal_text(line) for line in record.to_text(built).split("\n")))
     return EXIT_OK
 
 
@@ -592,7 +594,8 @@ def cmd_evidence_discard(args: argparse.Namespace) -> int:
     if not args.yes:
         print(f"vpnrunbook evidence discard: this deletes {root} and its ledger; allowed: add --yes", file=sys.stderr)
         return EXIT_USAGE
-    if root.is_dir() and not (root / "ledger.jsonl").is_file() and any(root.iterdir()):
+    if root.is_dir() and not (root / "ledger.jsonl").is_file() and not (root / "ledger.sealed").is_dir() \
+            and any(root.iterdir()):
         print(f"vpnrunbook evidence discard: {root} holds no ledger.jsonl, so it is not an evidence folder; nothing "
               "deleted", file=sys.stderr)
         return EXIT_USAGE

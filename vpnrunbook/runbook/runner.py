@@ -183,14 +183,14 @@ def _outcome_cell(nb: Any, text: str) -> None:
     nb.cells.insert(0, cell)
 
 
-def _headline(run_id: str, step: str, outcome: str, apply: bool, target: str, user: str,
+def _headline(run_id: str, step: str, outcome: str, apply: bool, target: str, who: str,
               error: dict[str, Any] | None) -> str:
     """The outcome cell's markdown; every value in it is escaped (``mdtext``): none is markup or HTML."""
     from vpnrunbook.runbook import mdtext
 
     t = mdtext.text
     text = (f"**vpnrunbook run {t(run_id)}** — step {t(step)} — outcome **{t(outcome)}** — "
-            f"apply={apply} — target {t(target)} — operator {t(user)}")
+            f"apply={apply} — target {t(target)} — operator {t(who)}")
     if error:
         text += "\n\n" + mdtext.code_block(f"{error.get('type')}: {error.get('message')}")
     return text
@@ -325,8 +325,8 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
         rec.manifest["outcome"] = outcome
         rec.manifest["exit_code"] = EXIT_CODES[outcome]
         rec.manifest["error"] = error
-        headline = _headline(run_dir.name, step, outcome, bool(apply), target, rec.manifest["operator"]["user"],
-                             error)
+        headline = _headline(run_dir.name, step, outcome, bool(apply), target,
+                             str(rundir.operator_label(rec.manifest["operator"])), error)
         _outcome_cell(nb, headline)
         nb.metadata["vpnrunbook"] = {"run_id": run_dir.name, "step": step, "outcome": outcome}
         scrubber = scrub.Scrubber(scrub.secrets_from_refs(collect_secret_refs(params))

@@ -12,6 +12,7 @@ happened and what to do next."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import threading
@@ -241,7 +242,11 @@ class ApplyControl:
                 kwargs["refuse_breaking"] = refuse
             if _takes(self._apply, "accepted"):
                 kwargs["accepted"] = accepted
-            return self._apply(**kwargs)
+            from vpnrunbook.operations.apply import accepting
+
+            # a callable that does not pass ``accepted`` on still applies with it: the intent's accepted field
+            with accepting(accepted) if accepted else contextlib.nullcontext():
+                return self._apply(**kwargs)
         from vpnrunbook.operations import apply_plan
 
         results = [apply_plan(self.session, plan, refuse_breaking=refuse, accepted=accepted)
