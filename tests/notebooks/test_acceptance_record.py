@@ -54,8 +54,10 @@ def _assert_shown(root, intent, *, statement):
     (accepted,) = intent["accepted"]
     assert accepted == {"warning": intent["tunnel_warnings"][0], "risk": "breaks_tunnel", "by": identity.label(),
                         "at": intent["time"], "statement": statement}
-    opened = signing.open_envelope(intent[ledger.ENVELOPE])
-    assert opened.statement["predicate"]["entry"]["accepted"] == intent["accepted"], "signed with the intent"
+    opened, problems = signing.open_line(intent)
+    signed = {k: v for k, v in intent.items() if k != ledger.ENVELOPE}  # "accepted" among them
+    assert problems == [] and signing.entry_digest(opened.statement) == ledger.sha256_bytes(
+        signing.canonical(signed)), "signed with the intent"
     rec = record.for_run(root, intent["run_id"])
     assert rec["accepted"] == [accepted] and rec["change"]["breaks"]
     assert not any(w.startswith("ACCEPTED") for w in rec["warnings"])

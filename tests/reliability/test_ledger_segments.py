@@ -21,7 +21,7 @@ from tests.conftest import REPO
 from vpnrunbook.cli import EXIT_EVIDENCE, EXIT_OK, main
 from vpnrunbook.evidence import checkpoint, ledger, record, sealed, signing
 
-LIMIT = 6000  # bytes: a line here is ~1.5 KB signed, so a seal every few lines
+LIMIT = 6000  # bytes: a line here is ~1.2 KB signed, so a seal every few lines
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def _note(i: object, size: int = 300) -> dict:
 
 
 def _bytes(line: dict) -> bytes:
-    return ledger._dumps(line).encode("ascii") + b"\n"
+    return signing.line_bytes(line) + b"\n"
 
 
 def _segs(root: Path) -> list[Path]:
@@ -288,22 +288,22 @@ ledger.append(Path(sys.argv[1]), {"kind": "note", "i": "child", "text": "y" * 30
                                              ("segment-renamed", 2), ("active-written", 1), ("active-renamed", 1)])
 def test_a_kill_at_any_step_of_a_seal_loses_and_repeats_no_line(tmp_path, capsys, monkeypatch, step, times):
     root = tmp_path / "ev"
-    lines = [ledger.append(root, _note(i)) for i in range(9)]  # ~3 x the seal size, not sealed yet
+    lines = [ledger.append(root, _note(i)) for i in range(12)]  # > 2 x the seal size, not sealed yet
     assert len((root / ledger.LEDGER_NAME).read_bytes()) > 2 * LIMIT
     monkeypatch.setenv(sealed.LIMIT_ENV, str(LIMIT))
     child = subprocess.run([sys.executable, "-c", CHILD, str(root), step, str(times)], cwd=REPO,
                            capture_output=True, text=True, timeout=120)
     assert child.returncode == -9, child.stderr
     entries = [e for _, _, e in ledger.read(root)]
-    assert [e["seq"] for e in entries] == list(range(1, 11)), "every line once, the killed append's too"
+    assert [e["seq"] for e in entries] == list(range(1, 14)), "every line once, the killed append's too"
     assert entries[-1]["i"] == "child"
-    assert [raw for _, raw, _ in ledger.read(root)][:9] == [_bytes(x).strip() for x in lines]
+    assert [raw for _, raw, _ in ledger.read(root)][:12] == [_bytes(x).strip() for x in lines]
     if step == "segment-renamed":
         assert _segs(root) and (root / ledger.LEDGER_NAME).read_bytes().startswith(_bytes(lines[0]))
-    assert ledger.head(root).startswith("10:")
+    assert ledger.head(root).startswith("13:")
     assert ledger.check_head(root, f"2:{ledger.sha256_bytes(_bytes(lines[1]).strip())}") == []
     code, out = _verify(root, capsys)
-    assert code == EXIT_OK and "10 line(s)" in out, out
+    assert code == EXIT_OK and "13 line(s)" in out, out
     # the next append completes the seal
     last = ledger.append(root, _note("after"))
     assert _temps(root) == []

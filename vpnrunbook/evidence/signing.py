@@ -95,6 +95,12 @@ def join_line(body: bytes, envelope: dict[str, Any]) -> bytes:
     return body[:-1] + (b"," + tail if body != b"{}" else tail)
 
 
+def line_bytes(line: dict[str, Any]) -> bytes:
+    """The bytes (no newline) :meth:`Signer.sign_line` wrote for ``line`` as ``ledger.append`` returns it (its
+    fields and its ``envelope``)."""
+    return join_line(_canonical({k: v for k, v in line.items() if k != ENVELOPE_KEY}), line[ENVELOPE_KEY])
+
+
 def keyid_of(raw_public: bytes) -> str:
     return hashlib.sha256(raw_public).hexdigest()
 
