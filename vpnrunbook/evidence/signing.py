@@ -611,8 +611,10 @@ def split_line(raw: bytes) -> Split | None:
     canonical JSON the signer hashed — no duplicate key, no escaped spelling of a key, sorted — so the parsed
     entry is the signed one (for entries whose keys are strings, i.e. any entry JSON can hold) and its canonical
     JSON hashes to the same digest. (tests/notebooks/test_statement_v2.py tries mutations of a line against it.)"""
+    if not raw.endswith(b"}}"):  # the envelope's closing brace, then the line's (a v1 line ends otherwise)
+        return None
     at = raw.find(_ENVELOPE_NAME) - 1
-    if at <= 1 or raw[at] != 0x2C or raw[-1] != 0x7D or raw[at + 12] != 0x7B:  # ',' before, '}' last, '{' after
+    if at <= 1 or raw[at] != 0x2C or raw[at + 12] != 0x7B:  # ',' before, '{' after
         return None
     body = raw[at + 12:-1]
     match = _WRITTEN_ENVELOPE.fullmatch(body)
@@ -624,8 +626,6 @@ def split_line(raw: bytes) -> Split | None:
         try:
             envelope = json.loads(body)
         except ValueError:  # not one JSON value: something follows the envelope (or it is not JSON)
-            return None
-        if envelope is None:
             return None
     h = hashlib.sha256(memoryview(raw)[:at])
     h.update(b"}")
@@ -721,7 +721,7 @@ def _changed_fields(statement: dict[str, Any], visible: dict[str, Any]) -> list[
     names: set[str] = set()
     if signed_pairs and signed_pairs[-1][0] != mine[-1]["name"]:
         names.add("seq")
-    rest = [p for p in signed_pairs[:-1]]
+    rest = signed_pairs[:-1]
     manifest = [p for p in rest if p[0].endswith("/manifest.json")]
     mine_manifest = [(s["name"], s["digest"]["sha256"]) for s in mine[:-1] if s["name"].endswith("/manifest.json")]
     if manifest != mine_manifest:
