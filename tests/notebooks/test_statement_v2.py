@@ -270,6 +270,24 @@ def test_a_forged_line_signed_by_another_key_is_reported_with_the_key(root, caps
     assert "ledger line 8: signed by SHA256:" in capsys.readouterr().err
 
 
+def test_the_identity_key_forgery_does_not_verify(root):
+    """Ed25519 with the identity point as public key and the all-zero signature (R = identity, S = 0) satisfies
+    the cofactorless equation for every message: OpenSSL accepts it, libsodium refuses small-order points. Such a
+    line, appended without any private key, must not count as signed (not even without --key)."""
+    identity = b"\x01" + b"\x00" * 31
+    keyid = signing.keyid_of(identity)
+    raws = _raws(root)
+    entry = {**_intent(9), "seq": 7, "prev": ledger.sha256_bytes(raws[-1])}
+    body = signing.canonical(entry)
+    statement = signing.load_signer().statement(entry, digest=ledger.sha256_bytes(body))
+    statement["predicate"]["signer"] = {"keyid": keyid, "publicKey": base64.b64encode(identity).decode()}
+    envelope = {"payload": base64.b64encode(signing.canonical(statement)).decode(), "payloadType": signing.PAYLOAD_TYPE,
+                "signatures": [{"keyid": keyid, "sig": base64.b64encode(identity + b"\x00" * 32).decode()}]}
+    _write(root, [*raws, signing.join_line(body, envelope)])
+    found = _found(root)
+    assert any(f.startswith("ledger line 7: signature by SHA256:") and "does not verify" in f for f in found), found
+
+
 # ---- v1 ledgers ------------------------------------------------------------------------------------------------
 def _v1_line(entry: dict, signer: signing.Signer) -> bytes:
     """A line as statement v1 wrote it: a copy of the entry in the predicate, the envelope sorted in the line."""
