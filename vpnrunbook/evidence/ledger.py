@@ -690,13 +690,18 @@ def _read_group(root: Path, pieces: list[_Piece], ring: list[signing.PublicKey],
     return [_read_part(root, p, ring, target, subscription) for p in pieces]
 
 
+JOURNAL_FIELDS = ("kind", "intent_id", "run_id", "step", "seq", "time")  # what the journal's findings read
+
+
 def _slim(entry: dict[str, Any]) -> dict[str, Any]:
-    """A journal entry as the journal's findings read it: without its envelope and the writes' PUT bodies and
-    planned changes (large, and only needed to show a change, not to settle it)."""
-    out = {k: v for k, v in entry.items() if k != ENVELOPE}
-    writes = out.get("writes")
+    """A journal entry as the journal's findings read it (``journal.incomplete_findings``, ``folder_findings``):
+    :data:`JOURNAL_FIELDS` and the writes' resource ids — not the envelope, PUT bodies, planned changes, warnings
+    (only needed to show a change, not to settle it). A forked reader sends these back to the parent: a whole
+    entry each cost more CPU to pickle and unpickle than the Ed25519 check of the line."""
+    out = {k: entry[k] for k in JOURNAL_FIELDS if k in entry}
+    writes = entry.get("writes")
     if isinstance(writes, list):
-        out["writes"] = [{k: v for k, v in w.items() if k not in ("body", "changes")} if isinstance(w, dict) else w
+        out["writes"] = [{"resource_id": w["resource_id"]} if isinstance(w, dict) and "resource_id" in w else {}
                          for w in writes]
     return out
 
