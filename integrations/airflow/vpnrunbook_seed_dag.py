@@ -100,7 +100,8 @@ def load_graph() -> dict[str, Any]:
             return dict(kept["graph"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    out = subprocess.run([VPNRUNBOOK, "demo", "--graph"], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run([VPNRUNBOOK, "demo", "--graph"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                         timeout=120, check=True)
     graph = json.loads(out.stdout)
     try:
         home.mkdir(parents=True, exist_ok=True)
@@ -171,7 +172,7 @@ def run_one(run: dict[str, Any], graph: dict[str, Any], conf: dict[str, Any], ti
         # --apply: the DAG's default; the conf's "apply" (a JSON boolean, checked by the gate) overrides it
         cmd = [VPNRUNBOOK, "run", run["step"], "-p", str(seed_dir / run["params"]), "--apply", "--job", str(job),
                "--job-task", tid, "--job-label", "dag_run.conf", "--result", str(result_file)]
-        proc = subprocess.run(cmd, cwd=graph["repo"], env=dict(os.environ), capture_output=True, text=True)
+        proc = subprocess.run(cmd, cwd=graph["repo"], env=dict(os.environ), stdin=subprocess.DEVNULL, capture_output=True, text=True)
         print(proc.stdout)
         print(proc.stderr)
         try:
@@ -207,7 +208,7 @@ def creator_state(ti: Any, creator: str) -> str | None:
 def group_check(group: str, graph: dict[str, Any], wait: float) -> bool:
     """``vpnrunbook demo --groups-exist GROUP --wait S``: True when the group exists (within ``wait`` s)."""
     proc = subprocess.run([VPNRUNBOOK, "demo", "--groups-exist", group, "--wait", str(wait)], cwd=graph["repo"],
-                          env=dict(os.environ), capture_output=True, text=True, timeout=wait + 300)
+                          env=dict(os.environ), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=wait + 300)
     if proc.returncode not in (EXIT_OK, EXIT_FAILED):
         raise AirflowFailException(f"could not check resource group {group} (vpnrunbook demo --groups-exist, "
                                    f"exit {proc.returncode}): {(proc.stderr.strip().splitlines() or [''])[-1]}")

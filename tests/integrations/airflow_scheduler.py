@@ -130,6 +130,10 @@ class LocalAirflow:
             # how long an idle scheduler loop sleeps before it looks at the DB again (default 1 s): a finished
             # task's downstream tasks are queued on the next loop
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(idle_sleep),
+            # a worker's supervisor waits in select() for up to this many seconds (default 5) between heartbeats;
+            # when the task process closes its sockets before it is reaped, the supervisor notices the exit only
+            # then, and the worker slot stays taken that long after the task ended
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         })
         self.procs: list[subprocess.Popen] = []
         self.groups: list[int] = []            # process group ids (one per component), kept after stop()
