@@ -1,11 +1,12 @@
 """Benchmark 6: the seed workflow run by a real Airflow scheduler (LocalExecutor) over ``vpnrunbook demo``.
 
 Both run the same eleven ``vpnrunbook run``s against the emulator with the same time factor, each with fresh
-state, in this run. Airflow 3.3.2 runs as a deployment does: ``airflow scheduler`` (LocalExecutor, as many worker
-processes as the demo runs at once: cores + 2), ``airflow dag-processor`` and ``airflow api-server`` (the
-execution API the tasks report to), on 127.0.0.1 in a temporary ``AIRFLOW_HOME`` with SQLite
-(``tests/integrations/airflow_scheduler.py``), stopped afterwards. The time measured is the DAG run's, as Airflow
-recorded it: ``queued_at`` (the trigger) to ``end_date``; the demo's is the whole command's wall time.
+state, in this run. Airflow 3.3.2 runs as a deployment does: ``airflow scheduler`` (LocalExecutor: at most as
+many runs at once as the demo, cores + 2, through a pool, plus a worker per resource-group sensor), ``airflow
+dag-processor`` and ``airflow api-server`` (the execution API the tasks report to), on 127.0.0.1 in a temporary
+``AIRFLOW_HOME`` with SQLite (``tests/integrations/airflow_scheduler.py``), stopped afterwards. The time
+measured is the DAG run's, as Airflow recorded it: ``queued_at`` (the trigger) to ``end_date``; the demo's is the
+whole command's wall time.
 
 A scheduler that has just started has cold worker processes: the first task each one runs loads Airflow's DAG
 bundle and provider machinery first (seconds). A running deployment's workers are warm, so before the measured
@@ -67,14 +68,14 @@ def _past_window() -> dict[str, str]:
 
 def _scheduler(venv: Path, base: Path) -> float | None:
     sys.path.insert(0, str(ROOT))
-    from tests.integrations.airflow_scheduler import LocalAirflow
+    from tests.integrations.airflow_scheduler import RUN_POOL, seed_dag_airflow
 
     env = _env(base)
-    with LocalAirflow(venv, base / "airflow", env) as airflow:
+    with seed_dag_airflow(venv, base / "airflow", env) as airflow:
         airflow.wait_for_dag(DAG_ID)
         print(f"airflow scheduler + dag-processor + api-server (LocalExecutor, parallelism "
-              f"{airflow.env['AIRFLOW__CORE__PARALLELISM']}, SQLite) up and the DAG parsed in "
-              f"{airflow.started_in:.1f} s (+ parse)")
+              f"{airflow.env['AIRFLOW__CORE__PARALLELISM']}, runs at once: pool {RUN_POOL} of "
+              f"{airflow.pools[RUN_POOL]}, SQLite) started in {airflow.started_in:.1f} s")
         warm = airflow.run_dag(DAG_ID, {"change_window": _past_window()}, timeout=300)
         cold = [t.ran for t in warm.tasks.values() if t.ran is not None and t.state == "failed"]
         print(f"warm-up run (outside its window: {len(cold)} root tasks fail at once, nothing runs): "

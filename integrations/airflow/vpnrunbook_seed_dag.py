@@ -62,6 +62,9 @@ VPNRUNBOOK = os.environ.get("VPNRUNBOOK_BIN") or str(REPO / ".venv" / "bin" / "v
 DAG_ID = "vpnrunbook_seed"
 RETRIES = int(os.environ.get("VPNRUNBOOK_AIRFLOW_RETRIES", "2"))
 RETRY_DELAY = dt.timedelta(seconds=float(os.environ.get("VPNRUNBOOK_AIRFLOW_RETRY_DELAY", "60")))
+# the pool the run tasks take a slot of (its size: how many runs at once, as `vpnrunbook demo`'s cap, cores + 2);
+# the sensors use Airflow's default pool, so waiting for a resource group never holds a run's slot
+RUN_POOL = os.environ.get("VPNRUNBOOK_AIRFLOW_POOL") or "default_pool"
 POKE_SECONDS = float(os.environ.get("VPNRUNBOOK_AIRFLOW_POKE_SECONDS", "1"))
 GROUP_WAIT_SECONDS = 10.0          # one look-again loop of a poke while the creating task runs
 SENSOR_TIMEOUT_SECONDS = 7200.0     # as long as one run may take (`vpnrunbook run --timeout`'s default)
@@ -250,7 +253,7 @@ def build_dag(graph: dict[str, Any]) -> DAG:
              tags=["vpnrunbook"], doc_md=__doc__, max_active_runs=1) as dag:
         tasks, sensors = {}, {}
         for run in runs:
-            @task(task_id=task_id(run["params"]), priority_weight=priority[run["params"]])
+            @task(task_id=task_id(run["params"]), priority_weight=priority[run["params"]], pool=RUN_POOL)
             def one(run: dict[str, Any] = run) -> dict[str, Any]:
                 ctx = get_current_context()
                 return run_one(run, graph, dict(ctx["dag_run"].conf or {}), ctx["ti"])

@@ -4,7 +4,7 @@ all in a temporary ``AIRFLOW_HOME``.
 
 Used by ``tests/integrations/test_airflow_dag.py`` and ``benchmarks/airflow_seed.py``::
 
-    with LocalAirflow(venv, home, env) as airflow:      # db migrate, start the three components
+    with seed_dag_airflow(venv, home, env) as airflow:      # db migrate, start the three components
         airflow.wait_for_dag("vpnrunbook_seed")
         run = airflow.run_dag("vpnrunbook_seed", conf, timeout=600)   # trigger, wait, read the task instances
 
@@ -107,7 +107,7 @@ class LocalAirflow:
     COMPONENTS = (("api-server", "--workers", "1"), ("dag-processor",), ("scheduler", "--skip-serve-logs"))
 
     def __init__(self, venv: Path, home: Path, env: dict[str, str], *, parallelism: int | None = None,
-                 idle_sleep: float = 0.2) -> None:
+                 pools: dict[str, int] | None = None, idle_sleep: float = 0.2) -> None:
         self.venv, self.home = Path(venv), Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -117,7 +117,7 @@ class LocalAirflow:
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            # worker processes of the LocalExecutor: as many runs at once as `vpnrunbook demo` (cores + 2)
+            # worker processes of the LocalExecutor (tasks at once, sensors included)
             "AIRFLOW__CORE__PARALLELISM": str(parallelism or (os.cpu_count() or 2) + 2),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
@@ -135,6 +135,7 @@ class LocalAirflow:
             # then, and the worker slot stays taken that long after the task ended
             "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         })
+        self.pools = dict(pools or {})
         self.procs: list[subprocess.Popen] = []
         self.groups: list[int] = []            # process group ids (one per component), kept after stop()
         self.started_in: float | None = None
@@ -149,6 +150,10 @@ class LocalAirflow:
         migrated = self.airflow("db", "migrate")
         if migrated.returncode:
             raise RuntimeError(f"airflow db migrate failed: {(migrated.stdout + migrated.stderr)[-3000:]}")
+        for name, slots in self.pools.items():
+            made = self.airflow("pools", "set", name, str(slots), "vpnrunbook runs at once")
+            if made.returncode:
+                raise RuntimeError(f"airflow pools set {name} failed: {(made.stdout + made.stderr)[-3000:]}")
         try:
             for args in self.COMPONENTS:
                 log = open(self.home / f"{args[0]}.log", "wb")  # noqa: SIM115 - closed with the process
@@ -277,6 +282,19 @@ class LocalAirflow:
 
     def run_dag(self, dag_id: str, conf: dict[str, Any], timeout: float) -> DagRunResult:
         return self.wait(dag_id, self.trigger(dag_id, conf), timeout)
+
+
+RUN_POOL = "vpnrunbook_runs"
+
+
+def seed_dag_airflow(venv: Path, home: Path, env: dict[str, str], *, runs_at_once: int | None = None,
+                     sensors: int = 2) -> LocalAirflow:
+    """The deployment the seed DAG is tested and measured in: at most as many runs at once as `vpnrunbook demo`
+    (cores + 2), through the pool :data:`RUN_POOL` the run tasks take a slot of (``VPNRUNBOOK_AIRFLOW_POOL``),
+    and a worker process more for each resource-group sensor, so that waiting never holds a run's slot."""
+    cap = runs_at_once or (os.cpu_count() or 2) + 2
+    return LocalAirflow(venv, home, {**env, "VPNRUNBOOK_AIRFLOW_POOL": RUN_POOL}, parallelism=cap + sensors,
+                        pools={RUN_POOL: cap})
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -172,7 +172,7 @@ def _ledger_summary(evidence: Path) -> Counter:
 
 
 def test_scheduler_runs_independent_tasks_side_by_side_and_leaves_the_demos_change_records(airflow_venv, tmp_path):
-    from tests.integrations.airflow_scheduler import LocalAirflow
+    from tests.integrations.airflow_scheduler import seed_dag_airflow
     from vpnrunbook.runbook.demo import RUNS
 
     factor = {"VPNRUNBOOK_EMULATOR_TIME_FACTOR": "0.002"}   # a gateway builds 5.4 s: room to see the overlap
@@ -184,7 +184,7 @@ def test_scheduler_runs_independent_tasks_side_by_side_and_leaves_the_demos_chan
     base = tmp_path / "scheduler"
     env = {**_env(base), **factor}
     conf = {"change_window": _window(-1, 2)}
-    with LocalAirflow(airflow_venv, base / "airflow", env) as airflow:
+    with seed_dag_airflow(airflow_venv, base / "airflow", env) as airflow:
         airflow.wait_for_dag(DAG_ID)
         run = airflow.run_dag(DAG_ID, conf, timeout=900)
     assert airflow.alive_in_groups() == []                          # scheduler, workers, tasks: all ended
