@@ -35,7 +35,8 @@ Each task pushes to XCom ``ledger_head`` (``SEQ:SHA256``, for ``vpnrunbook evide
 ``evidence`` and ``outcome`` — read from the run's result file (``vpnrunbook run --result``), never parsed from
 its output; its return value is the same dict.
 
-Environment of the workers: ``VPNRUNBOOK_BIN`` (default ``<repo>/.venv/bin/vpnrunbook``), the usual
+Environment of the workers: ``VPNRUNBOOK_BIN`` (default ``<repo>/.venv/bin/vpnrunbook``),
+``VPNRUNBOOK_AIRFLOW_POOL`` (the pool the run tasks take a slot of; default ``default_pool``), the usual
 ``VPNRUNBOOK_TARGET`` / ``AZURE_*`` / ``VPNRUNBOOK_EVIDENCE_DIR`` / ``VPNRUNBOOK_STATE_DIR`` and the shared key
 reference's variable (``VPNRUNBOOK_SEED_KEY`` for the seed files). On Azure the tasks share nothing but Azure and
 the evidence store, so any executor (Local, Celery, Kubernetes) works; against the emulator they share its SQLite
