@@ -8,7 +8,7 @@
   fleet_rollout  4. rollout to 200 connections, 8 workers, injected 429 throttling, over the sequential run
   fleet_resource_graph  5. audit of 10,000 connections in 10 subscriptions through Resource Graph (goal < 10 s),
                     over the per-resource-group list audit of the same subscriptions in the same run
-  airflow_seed   6. the seed workflow through the Airflow DAG (`airflow dags test`) over `vpnrunbook demo`
+  airflow_seed   6. the seed workflow under a real Airflow scheduler (LocalExecutor) over `vpnrunbook demo`
                     (needs .venv/airflow-3.3.2; skipped without it)
   server_https   7. 1,000 HTTPS GETs at 100 concurrency against `emulator serve`, clients keeping their
                     connection over a new connection per request (same run)

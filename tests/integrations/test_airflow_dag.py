@@ -1,9 +1,13 @@
-"""The Airflow DAG (integrations/airflow) runs the seed workflow with Airflow's own ``airflow dags test``.
+"""The Airflow DAG (integrations/airflow) runs the seed workflow with Airflow's own ``airflow dags test`` and
+under a real scheduler.
 
 Apache Airflow lives in its own virtual environment (installed from PyPI on first use, cached under .venv), with
-SQLite and no server: ``airflow db migrate`` then ``airflow dags test vpnrunbook_seed --conf ...``. Each task is
-one ``vpnrunbook run`` of this checkout; the evidence must verify, each task's ledger head must be in XCom, and
-exit codes must become the task states the DAG documents. Outside CI a failed install skips; in CI it fails.
+SQLite: ``airflow db migrate`` then ``airflow dags test vpnrunbook_seed --conf ...`` (serial, no server), and
+``airflow scheduler`` (LocalExecutor) + ``dag-processor`` + ``api-server`` on loopback
+(``tests/integrations/airflow_scheduler.py``) for a triggered DAG run. Each task is one ``vpnrunbook run`` of this
+checkout; the evidence must verify, each task's ledger head must be in XCom, exit codes must become the task
+states the DAG documents, and under the scheduler independent runs must run side by side and leave the change
+records the demo leaves. Outside CI a failed install skips; in CI it fails.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -28,6 +33,7 @@ AIRFLOW_VERSION = "3.3.2"
 DAGS = REPO / "integrations" / "airflow"
 DAG_ID = "vpnrunbook_seed"
 VPNRUNBOOK = Path(sys.executable).parent / "vpnrunbook"
+SENSORS = ("resource_group_TestRG1", "resource_group_TestRG2")   # where the demo waits for a resource group
 
 
 def _airflow_venv() -> Path:
@@ -101,7 +107,7 @@ def test_dags_test_runs_the_seed_workflow_with_evidence_and_ledger_heads_in_xcom
     states = dict(db.execute("SELECT task_id, state || ':' || try_number FROM task_instance WHERE dag_id = ?",
                              (DAG_ID,)).fetchall())
     tasks = [r.params.rsplit(".", 1)[0] for r in RUNS]
-    assert states == {t: "success:1" for t in tasks}                # the demo's graph, every run once
+    assert states == {**{t: "success:1" for t in tasks}, **{s: "success:1" for s in SENSORS}}  # every run once
     heads = dict(db.execute("SELECT task_id, value FROM xcom WHERE dag_id = ? AND key = 'ledger_head'",
                             (DAG_ID,)).fetchall())
     assert sorted(heads) == sorted(tasks)
@@ -129,8 +135,9 @@ def test_outside_the_change_window_nothing_runs_and_tasks_fail_without_retry(air
     out, db = _dags_test(airflow_venv, tmp_path, {"change_window": _window(-3, -2)})
     states = dict(db.execute("SELECT task_id, state || ':' || try_number FROM task_instance WHERE dag_id = ?",
                              (DAG_ID,)).fetchall())
-    assert states["01_vnet1_gateway"] == states["01_vnet2_gateway"] == "failed:1"   # the roots: no retry
-    assert {states[t] for t in states if not t.startswith("01_")} == {"upstream_failed:0"}
+    roots = ["01_vnet1_gateway", "01_vnet2_gateway", *SENSORS]    # the runs and sensors that wait for nothing
+    assert {states[t] for t in roots} == {"failed:1"}                # no retry
+    assert {states[t] for t in states if t not in roots} == {"upstream_failed:0"}
     assert "outside the change window" in out.stdout + out.stderr
     assert not (tmp_path / "evidence" / "ledger.jsonl").exists()     # not one run started
 
@@ -156,3 +163,44 @@ def test_exit_codes_map_to_task_states(airflow_venv, tmp_path):
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {
         "0": "success", "1": "failed", "2": "failed", "3": "up_for_retry", "4": "failed", "130": "up_for_retry",
         "-15": "up_for_retry"}
+
+
+def _ledger_summary(evidence: Path) -> Counter:
+    """The ledger as (kind, step, status or outcome) lines: what changed and how, without times, ids or hashes."""
+    lines = [json.loads(x) for x in (evidence / "ledger.jsonl").read_text().splitlines()]
+    return Counter((e.get("kind", "run"), e.get("step"), e.get("status") or e.get("outcome")) for e in lines)
+
+
+def test_scheduler_runs_independent_tasks_side_by_side_and_leaves_the_demos_change_records(airflow_venv, tmp_path):
+    from tests.integrations.airflow_scheduler import seed_dag_airflow
+    from vpnrunbook.runbook.demo import RUNS
+
+    factor = {"VPNRUNBOOK_EMULATOR_TIME_FACTOR": "0.002"}   # a gateway builds 5.4 s: room to see the overlap
+    demo_env = {**_env(tmp_path / "demo"), **factor}
+    demo = subprocess.run([str(VPNRUNBOOK), "demo"], env=demo_env, cwd=str(REPO), capture_output=True, text=True,
+                          timeout=900)
+    assert demo.returncode == 0, (demo.stdout + demo.stderr)[-3000:]
+
+    base = tmp_path / "scheduler"
+    env = {**_env(base), **factor}
+    conf = {"change_window": _window(-1, 2)}
+    with seed_dag_airflow(airflow_venv, base / "airflow", env) as airflow:
+        airflow.wait_for_dag(DAG_ID)
+        run = airflow.run_dag(DAG_ID, conf, timeout=900)
+    assert airflow.alive_in_groups() == []                          # scheduler, workers, tasks: all ended
+    detail = run.table() + "\n" + (base / "airflow" / "scheduler.log").read_text(errors="replace")[-3000:]
+    tasks = [r.params.rsplit(".", 1)[0] for r in RUNS]
+    assert run.state == "success", detail
+    assert {t: (x.state, x.try_number) for t, x in run.tasks.items()} == {
+        t: ("success", 1) for t in [*tasks, *SENSORS]}, detail
+    # the parallelism is real: the two gateways build at the same time, and the local gateway is made while the
+    # gateway whose resource group it goes into still builds (the demo's wait for TestRG1, not for the whole run)
+    assert run.overlapped("01_vnet1_gateway", "01_vnet2_gateway"), detail
+    assert run.overlapped("02_site6", "01_vnet1_gateway"), detail
+
+    evidence = base / "evidence"
+    heads = [run.xcom[t]["ledger_head"] for t in tasks]
+    verify = subprocess.run([str(VPNRUNBOOK), "evidence", "verify", "--evidence-dir", str(evidence),
+                             *[a for h in heads for a in ("--head", h)]], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert _ledger_summary(evidence) == _ledger_summary(tmp_path / "demo" / "evidence")   # the demo's changes

@@ -152,6 +152,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--graph", action="store_true",
                       help="print the seed workflow's dependency graph as JSON (step, params, needs, resource_groups) "
                            "and exit; schedulers build their task graph from it (integrations/airflow)")
+    demo.add_argument("--groups-exist", nargs="+", metavar="NAME",
+                      help="exit 0 when every named resource group exists in the target ($VPNRUNBOOK_TARGET, the "
+                           "emulator by default), 1 naming the missing ones: what a scheduler's sensor asks where "
+                           "the demo waits for a resource group (integrations/airflow)")
+    demo.add_argument("--wait", type=float, default=0.0, metavar="S",
+                      help="with --groups-exist: look again every 0.25 s for up to S seconds (default 0: once)")
     _timeout_args(demo)
     demo.set_defaults(handler=cmd_demo)
 
@@ -657,6 +663,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.graph:
         print(graph_json())
+        return EXIT_OK
+    if args.groups_exist:
+        from vpnrunbook.runbook.demo import missing_groups
+
+        if not 0 <= args.wait <= 3600:
+            print(f"vpnrunbook demo: --wait {args.wait}: allowed is 0 .. 3600 seconds", file=sys.stderr)
+            return EXIT_USAGE
+        missing = missing_groups(args.groups_exist, wait=args.wait)
+        if missing:
+            print(f"resource group(s) not there (yet): {', '.join(missing)}")
+            return EXIT_FAILED
+        print(f"resource group(s) exist: {', '.join(args.groups_exist)}")
         return EXIT_OK
     _interrupt_on_sigterm()
     return run_demo(evidence_dir=args.evidence_dir, seed_dir=args.seed_dir, timeouts=_timeouts(args))

@@ -99,7 +99,7 @@ def graph_json(runs: tuple[DemoRun, ...] = RUNS) -> str:
     import json
 
     check_graph(runs)
-    return json.dumps({"seed_dir": str(SEED_DIR), "repo": str(REPO),
+    return json.dumps({"seed_dir": str(SEED_DIR), "repo": str(REPO), "source": str(Path(__file__).resolve()),
                        "runs": [{"step": r.step, "params": r.params, "needs": list(r.needs),
                                  "resource_groups": list(r.resource_groups),
                                  "groups_created_by": [GROUP_CREATED_BY[g] for g in r.resource_groups]}
@@ -264,10 +264,24 @@ def run_demo(*, evidence_dir: str | Path | None = None, seed_dir: str | Path | N
     return EXIT_EVIDENCE if findings else EXIT_OK  # a demo whose evidence does not verify did not succeed
 
 
+def missing_groups(names: list[str], *, wait: float = 0.0) -> list[str]:
+    """The resource groups of ``names`` that do not exist (yet) in the target ($VPNRUNBOOK_TARGET, the emulator
+    by default), looking again every :data:`POLL_SECONDS` (as the demo does) for up to ``wait`` seconds:
+    ``vpnrunbook demo --groups-exist`` — what a scheduler's sensor asks where the demo polls."""
+    groups = _ResourceGroups(target=None)
+    deadline = time.monotonic() + wait
+    while True:
+        missing = [n for n in names if not groups.exists(n)]
+        if not missing or time.monotonic() >= deadline:
+            return missing
+        time.sleep(POLL_SECONDS)
+
+
 class _ResourceGroups:
     """Whether a resource group exists in the demo's emulator (read through the SDK; found ones are cached)."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: str | None = "emulator") -> None:
+        self.target = target
         self.session: Any = None
         self.found: set[str] = set()
 
@@ -277,7 +291,7 @@ class _ResourceGroups:
 
             from vpnrunbook.azure.connect import connect
 
-            self.session = self.session or connect(target="emulator")
+            self.session = self.session or connect(target=self.target)
             try:
                 self.session.resources.resource_groups.get(name)
             except ResourceNotFoundError:
