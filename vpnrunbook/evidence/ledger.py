@@ -496,10 +496,17 @@ def _parsed(raw: bytes) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) else None
 
 
+def _record(raw: bytes) -> dict[str, Any] | None:
+    """The line parsed, or None when it is not JSON or not a readable record (:func:`_malformed`: verify reports
+    it; every other reader skips it as it skips a line that does not parse)."""
+    entry = _parsed(raw)
+    return None if entry is None or _malformed(entry) else entry
+
+
 def read(root: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
-    """(line number, raw bytes, parsed entry or None when the line is not JSON)."""
+    """(line number, raw bytes, parsed entry or None when the line is not JSON or not a readable record)."""
     for n, raw in _numbered(root):
-        yield n, raw, _parsed(raw)
+        yield n, raw, _record(raw)
 
 
 def read_naming(root: Path, value: str) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
@@ -510,7 +517,7 @@ def read_naming(root: Path, value: str) -> Iterator[tuple[int, bytes, dict[str, 
     needle = value.encode("ascii") if value.isascii() else None
     for n, raw in _numbered(root):
         if needle is None or needle in raw or b"\\u00" in raw:
-            yield n, raw, _parsed(raw)
+            yield n, raw, _record(raw)
 
 
 def head(root: Path) -> str | None:
@@ -674,6 +681,10 @@ def _read_part(root: Path, piece: _Piece, ring: list[signing.PublicKey], target:
         if problems:
             part.signature[n] = [f.problem for f in problems]
         kind = entry.get("kind") or "run"
+        malformed = _malformed(entry)
+        if malformed:  # a signed line can still hold anything its signer put there: a finding, never a crash
+            part.signature.setdefault(n, []).append(malformed)
+            continue
         if kind != "run":  # the change journal: intent / outcome / reconcile
             part.journal.append(_slim(entry))
             part.changes += kind == "intent"
@@ -688,6 +699,19 @@ def _read_part(root: Path, piece: _Piece, ring: list[signing.PublicKey], target:
 def _read_group(root: Path, pieces: list[_Piece], ring: list[signing.PublicKey], target: str | None,
                 subscription: str | None) -> list[_Part]:
     return [_read_part(root, p, ring, target, subscription) for p in pieces]
+
+
+def _malformed(entry: dict[str, Any]) -> str | None:
+    """What makes a parsed line unreadable as a record (its ids not strings, its writes not objects), else None."""
+    for name in ("kind", "intent_id", "run_id", "step"):
+        value = entry.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"is not a readable record: its {name} is a JSON {type(value).__name__}, not a string"
+    for name in ("writes", "written"):
+        items = entry.get(name)
+        if items is not None and not (isinstance(items, list) and all(isinstance(w, dict) for w in items)):
+            return f"is not a readable record: its {name} is not a list of objects"
+    return None
 
 
 JOURNAL_FIELDS = ("kind", "intent_id", "run_id", "step", "seq", "time")  # what the journal's findings read
