@@ -174,6 +174,7 @@ def _stub_airflow(monkeypatch) -> None:
     def task(**kw):
         return lambda fn: (lambda *a, **k: _Task())
 
+    task.sensor = task  # the resource-group sensors (@task.sensor)
     sdk.DAG, sdk.task, sdk.get_current_context = DAG, task, lambda: {}
     exceptions = types.ModuleType("airflow.sdk.exceptions")
     exceptions.AirflowException, exceptions.AirflowFailException = _AirflowException, _AirflowFailException
