@@ -110,3 +110,52 @@ def test_the_record_of_a_breaking_change_shows_the_break_and_notconnected(tmp_pa
     assert not page.exists()  # an API run has no notebook; its manifest carries the record
     manifest = rundir.load_manifest(root, run_id)
     assert manifest["change_record"]["verify"][0]["status"] == "NotConnected"
+
+
+# ---- the index kept up after each run reads only the new ledger lines (issue 24: O(1) per change) ------------
+def _page_runs(root) -> list[str]:
+    """The runs index.html shows after the last refresh, newest first (each once, in the page's order)."""
+    page = (root / "index.html").read_text(encoding="utf-8")
+    runs = [r["run"] for r in index._newest_rows(root, index.PAGE_RUNS)]
+    assert [page.index(f">{r}<") for r in runs] == sorted(page.index(f">{r}<") for r in runs)
+    return runs
+
+
+def test_the_index_after_each_change_matches_a_full_rebuild_and_reads_only_new_lines(tmp_path, monkeypatch):
+    root = tmp_path / "ev"
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(root))
+    runs = [_write(f"VNet1toSite{n}", [("dhGroup", "DHGroup24", "DHGroup14")]) for n in range(6)]
+    assert [r["run"] for r in index.rows(root)] == _page_runs(root) == runs[::-1]
+    full = {r["run"]: r for r in index.rows(root)}
+    kept = {r["run"]: r for r in index._newest_rows(root, index.PAGE_RUNS)}
+    assert kept == full, "the rows kept after each change are those a full reading of the ledger gives"
+
+    parsed = []
+    real = ledger._record
+    monkeypatch.setattr(ledger, "_record", lambda raw: parsed.append(raw) or real(raw))
+    before = sum(1 for _ in ledger.read(root))
+    parsed.clear()
+    runs.append(_write("VNet1toSite9", [("ikeIntegrity", "SHA384", "SHA256")]))
+    during = len(parsed)  # the change's own readers (its record: the lines naming its run) and the index refresh
+    lines = sum(1 for _ in ledger.read(root)) - before
+    assert 0 < during <= 2 * lines, f"the change parsed {during} ledger lines for its {lines}: the index re-read " \
+                                    f"the {before} lines before it"
+    assert _page_runs(root)[0] == runs[-1] and len(_page_runs(root)) == 7
+
+
+def test_a_cut_back_ledger_rebuilds_the_index_and_a_later_reconcile_updates_its_run(tmp_path, monkeypatch):
+    root = tmp_path / "ev"
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(root))
+    runs = [_write(f"VNet1toSite{n}", [("dhGroup", "DHGroup24", "DHGroup14")]) for n in range(3)]
+    raws = (root / ledger.LEDGER_NAME).read_bytes().splitlines(keepends=True)
+    (root / ledger.LEDGER_NAME).write_bytes(b"".join(raws[: len(raws) // 2]))  # rolled back behind the mark
+    index.refresh(root)
+    assert {r["run"] for r in index._newest_rows(root, 10)} == {r["run"] for r in index.rows(root)}
+    assert runs[-1] not in {r["run"] for r in index._newest_rows(root, 10)}, "the cut-off run is not shown"
+
+    # a record added later to a run the index already holds is read again
+    ledger.append(root, {"kind": "reconcile", "run_id": runs[0], "intent_id": "x", "step": "reconcile",
+                         "status": "not_applied", "time": "2026-12-07T03:00:00Z"})
+    index.refresh(root)
+    row = next(r for r in index._newest_rows(root, 10) if r["run"] == runs[0])
+    assert row == next(r for r in index.rows(root) if r["run"] == runs[0])

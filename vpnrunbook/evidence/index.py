@@ -6,8 +6,9 @@ weakened crypto or broke (or was predicted to break) a tunnel, the outcome, the 
 the same change whatever door made it; a run without intent changed nothing (``plan only``).
 
 ``index.html`` is derived, not evidence: it is not hashed nor listed in any manifest, and is rewritten (atomically,
-whole) by ``vpnrunbook evidence list``, at the end of ``vpnrunbook run`` and of the demo, after a change made in
-JupyterLab or through the Python API, and after a rollout (not inside the runner's own evidence writing, which
+whole) by ``vpnrunbook evidence list`` from the whole ledger, and — from the rows kept up in ``.index-rows.jsonl``,
+reading only the ledger lines after ``.index-mark.json`` (:func:`refresh`: O(1) in the history) — at the end of
+``vpnrunbook run`` and of the demo, after a change made in JupyterLab or through the Python API, and after a rollout (not inside the runner's own evidence writing, which
 jupyter-scheduler and Airflow call: there the next of those rewrites it). The page names the ledger head it was built
 from, so a page older than the ledger shows it. The rule ``evidence verify`` applies: files at the top of the
 evidence folder other than the ledger are not evidence and not checked; the ledger and the run folders are. Delete
@@ -23,7 +24,9 @@ Every text taken from the evidence is escaped for its medium (``vpnrunbook.rende
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import html
+import json
 import os
 import uuid
 from pathlib import Path
@@ -179,7 +182,163 @@ def write(root: Path) -> Path | None:
     return path
 
 
+# ---- the index kept up after each run: O(1) in the ledger's length ------------------------------------------
+ROWS_FILE = ".index-rows.jsonl"   # derived, like index.html: one row per line, a later row of a run replaces it
+MARK_FILE = ".index-mark.json"    # the ledger line the rows were read up to, and the runs still open then
+PAGE_RUNS = 1000                  # index.html after a run shows the newest this many; `evidence list` shows all
+
+
 def refresh(root: Path) -> None:
-    """Best effort after a run: the index is derived, so failing to write it never fails the run."""
-    with contextlib.suppress(OSError):
-        write(root)
+    """Best effort after a run: the index is derived, so failing to write it never fails the run.
+
+    Reads only the ledger lines after the mark it left last time (:class:`ledger.Follow`), appends the rows of
+    the runs they touch to ``.index-rows.jsonl`` and rewrites ``index.html`` from the newest :data:`PAGE_RUNS`
+    rows — so a run's cost does not grow with the history. A run still open (no run line yet) keeps its records
+    in the mark until it closes; a record added later to a closed run (a reconcile) reads that run again. A ledger
+    that no longer holds the marked line (cut back, replaced) rebuilds the rows from its first line."""
+    with contextlib.suppress(OSError, ValueError):
+        _refresh(root)
+
+
+def _refresh(root: Path) -> None:
+    with ledger.View(root) as view:
+        if not view.exists:
+            return
+    lock = os.open(root / MARK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        import fcntl
+
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one refresh at a time per folder
+        mark = _read_mark(lock)
+        follow = ledger.Follow(root, ledger.Start(**mark["ledger"]) if mark else None)
+        opened: dict[str, dict[str, Any]] = dict(mark["open"]) if mark else {}
+        closed: set[str] = set(mark.get("closed_recent", ())) if mark else set()
+        new_rows = _consume(root, follow, opened, closed)
+        if follow.lost:  # the ledger no longer holds the marked line: start again from its first line
+            follow, opened, closed = ledger.Follow(root), {}, set()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(root / ROWS_FILE)
+            new_rows = _consume(root, follow, opened, closed)
+        if new_rows:
+            with open(root / ROWS_FILE, "a", encoding="utf-8") as f:
+                f.write("".join(json.dumps(r, default=str, ensure_ascii=True) + "\n" for r in new_rows))
+        _write_mark(lock, {"ledger": dataclasses.asdict(follow.end) | {"folders": None, "folder_names": None},
+                           "open": opened, "closed_recent": sorted(closed)[-PAGE_RUNS:]})
+        _write_page(root, _newest_rows(root, PAGE_RUNS))
+    finally:
+        os.close(lock)
+
+
+def _consume(root: Path, follow: ledger.Follow, opened: dict[str, dict[str, Any]],
+             closed: set[str]) -> list[dict[str, Any]]:
+    """The rows of the runs the lines of ``follow`` touch (streamed: a rebuild never holds the whole ledger)."""
+    rows_out: list[dict[str, Any]] = []
+    reread: dict[str, None] = {}
+    touched: dict[str, None] = {}
+    for _, _, e in follow:
+        if e is None or not e.get("run_id"):
+            continue
+        run_id = str(e["run_id"])
+        kind = e.get("kind") or "run"
+        if run_id not in opened and kind in ("reconcile", "outcome") and _known(root, run_id, closed):
+            reread[run_id] = None  # a record added to a run already indexed (a reconcile): read it again
+            continue
+        slot = opened.setdefault(run_id, {"run": None, "journal": []})
+        if kind == "run":
+            slot["run"] = e
+            rows_out.append(_row(run_id, e, slot["journal"]))  # closed: its row is final
+            del opened[run_id]
+            closed.add(run_id)
+        elif kind in ("intent", "outcome", "reconcile"):
+            slot["journal"].append(e)
+            touched[run_id] = None
+    rows_out += [_row(run_id, opened[run_id]["run"], opened[run_id]["journal"])  # still open (in progress, cut off)
+                 for run_id in touched if run_id in opened]
+    for run_id in reread:
+        run, journal = _run_records(root, run_id)
+        rows_out.append(_row(run_id, run, journal))
+    return rows_out
+
+
+def _known(root: Path, run_id: str, closed: set[str]) -> bool:
+    """Whether the rows already hold a closed run ``run_id``: the recent ones are in the mark; an older one is
+    looked for in the rows file (only when a record arrives for a run not open now: rare)."""
+    if run_id in closed:
+        return True
+    try:
+        with open(root / ROWS_FILE, "rb") as f:
+            needle = json.dumps(run_id).encode()
+            return any(needle in line and json.loads(line).get("run") == run_id for line in f)
+    except (OSError, ValueError):
+        return False
+
+
+def _run_records(root: Path, run_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    run, journal = None, []
+    for _, _, e in ledger.read_naming(root, run_id):
+        if e is None or e.get("run_id") != run_id:
+            continue
+        if (e.get("kind") or "run") == "run":
+            run = e
+        elif e.get("kind") in ("intent", "outcome", "reconcile"):
+            journal.append(e)
+    return run, journal
+
+
+def _read_mark(fd: int) -> dict[str, Any] | None:
+    data = os.pread(fd, 1 << 26, 0)
+    if not data.strip():
+        return None
+    try:
+        mark = json.loads(data)
+        ledger.Start(**mark["ledger"])
+        if not isinstance(mark.get("open"), dict):
+            return None
+        return mark
+    except (ValueError, TypeError, KeyError):
+        return None  # (a torn or edited mark: the rows are read again from the ledger's first line)
+
+
+def _write_mark(fd: int, mark: dict[str, Any]) -> None:
+    data = json.dumps(mark, default=str, ensure_ascii=True).encode()
+    os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
+
+
+def _newest_rows(root: Path, count: int) -> list[dict[str, Any]]:
+    """The newest ``count`` runs of the rows file (its tail, a later row of a run replacing an earlier one),
+    newest first."""
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        fd = os.open(root / ROWS_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return []
+    try:
+        for _, raw in ledger._reverse_lines(fd, os.fstat(fd).st_size):
+            try:
+                row = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and row.get("run") not in found:
+                found[str(row.get("run"))] = row
+                if len(found) >= count:
+                    break
+    finally:
+        os.close(fd)
+    out = list(found.values())
+    out.sort(key=lambda r: (str(r.get("when") or ""), r.get("seq") or 0), reverse=True)
+    return out
+
+
+def _write_page(root: Path, found: list[dict[str, Any]]) -> Path:
+    page = to_html(found, root)
+    path = root / INDEX_FILE
+    tmp = root / f".{INDEX_FILE}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(page)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

@@ -503,6 +503,48 @@ def _record(raw: bytes) -> dict[str, Any] | None:
     return None if entry is None or _malformed(entry) else entry
 
 
+class Follow:
+    """The logical ledger's lines after the line ``after`` names (all of them from ``Start()``), as :func:`read`
+    gives them; ``end`` is then the mark of the last line read (pass it as the next ``after``), ``lost`` True when
+    the ledger no longer holds the line ``after`` names (cut back or replaced: nothing is read). A derived view
+    kept beside the ledger (the auditor's index) reads each line once this way, however long the history."""
+
+    def __init__(self, root: Path, after: Start | None = None) -> None:
+        self.root, self.after = root, after or Start()
+        self.end, self.lost = self.after, False
+
+    def __iter__(self) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
+        at = self.after
+        with View(self.root) as view:
+            pieces = view.pieces()
+            if at.seq > 0:
+                pos = view.locate(at)
+                if pos is None:
+                    self.lost = True
+                    return
+                i, begin = pos
+                pieces = [dataclasses.replace(pieces[i], begin=begin), *pieces[i + 1:]]
+            n, offset, seq = at.line, at.offset, at.seq
+            for piece in pieces:
+                if piece.segment is None:
+                    raws: Iterator[bytes] | list[bytes] = _forward_raw(piece.fd, piece.end, piece.begin)
+                else:
+                    try:
+                        raws = _split_raw(sealed.read(piece.segment.path), piece.begin)
+                    except sealed.SegmentError:
+                        return  # (verify reports it; the mark stays before it)
+                for raw in raws:
+                    n += 1
+                    offset += len(raw) + 1
+                    if not raw.strip():
+                        continue
+                    entry = _record(raw)
+                    own = (entry or {}).get("seq")
+                    seq = own if isinstance(own, int) and not isinstance(own, bool) else seq + 1
+                    self.end = Start(seq=seq, sha256=sha256_bytes(raw), offset=offset, line=n)
+                    yield n, raw, entry
+
+
 def read(root: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
     """(line number, raw bytes, parsed entry or None when the line is not JSON or not a readable record)."""
     for n, raw in _numbered(root):
