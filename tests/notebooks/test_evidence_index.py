@@ -159,3 +159,40 @@ def test_a_cut_back_ledger_rebuilds_the_index_and_a_later_reconcile_updates_its_
     index.refresh(root)
     row = next(r for r in index._newest_rows(root, 10) if r["run"] == runs[0])
     assert row == next(r for r in index.rows(root) if r["run"] == runs[0])
+
+
+def test_a_change_reads_back_its_records_from_where_its_run_began_not_the_whole_ledger(tmp_path, monkeypatch):
+    """The change record of a run (its HTML top, manifest, index row) is read from the ledger head before the run's
+    first line (``since``): reading the whole ledger per change grew with the history."""
+    root = tmp_path / "ev"
+    monkeypatch.setenv("VPNRUNBOOK_EVIDENCE_DIR", str(root))
+    for n in range(4):
+        _write(f"VNet1toSite{n}", [("dhGroup", "DHGroup24", "DHGroup14")])
+    whole = []
+    real = ledger._numbered
+    monkeypatch.setattr(ledger, "_numbered", lambda r: whole.append(r) or real(r))
+    run = _write("VNet1toSite9", [("ikeIntegrity", "SHA384", "SHA256")])
+    assert whole == [], "a change read the whole ledger to build its record"
+    monkeypatch.setattr(ledger, "_numbered", real)
+    (row,) = [r for r in index.rows(root) if r["run"] == run]
+    assert row["change"] == "ikeIntegrity SHA384 → SHA256"
+
+
+def test_reading_a_run_since_a_head_gives_what_a_whole_reading_gives(tmp_path, monkeypatch):
+    root = tmp_path / "ev"
+    monkeypatch.setenv("VPNRUNBOOK_LEDGER_SEAL_BYTES", "4096")  # sealed segments too
+    heads = []
+    for n in range(40):
+        heads.append(ledger.head(root) if (root / ledger.LEDGER_NAME).exists() else None)
+        ledger.append(root, {"kind": "intent", "run_id": f"r{n % 3}", "intent_id": f"i{n}", "step": "s",
+                             "time": "2026-12-07T00:00:00Z", "writes": []})
+    assert list((root / "ledger.sealed").iterdir()), "the history spans sealed segments"
+    for since in (heads[5], heads[25], heads[-1]):
+        seq = int(since.split(":")[0])
+        whole = [raw for _, raw, e in ledger.read_naming(root, "r1") if e and e["seq"] > seq]
+        assert [raw for _, raw, _ in ledger.read_naming(root, "r1", since=since)] == whole
+    # a ledger cut back behind the head is read whole (never fewer records)
+    (root / ledger.LEDGER_NAME).write_bytes(b"")
+    gone = f"{int(heads[-1].split(':')[0])}:{'0' * 64}"
+    assert [raw for _, raw, _ in ledger.read_naming(root, "r1", since=gone)] == \
+        [raw for _, raw, _ in ledger.read_naming(root, "r1")]

@@ -89,7 +89,8 @@ def _write(scope: RunScope) -> dict[str, Any]:
             html = notebook_to_html(nbformat.reads(nb_text, as_version=4))
         except Exception as exc:  # noqa: BLE001 - the records matter more than the HTML
             manifest_extra["html_error"] = f"{type(exc).__name__}: {exc}"
-    rec = rundir.RunEvidence(root=scope.root, run_dir=scope.run_dir, step=scope.step, started=scope.started)
+    rec = rundir.RunEvidence(root=scope.root, run_dir=scope.run_dir, step=scope.step, started=scope.started,
+                             since=scope.since)
     rec.manifest = {
         "mode": scope.owner, "title": f"{scope.step} ({scope.owner})", "apply": True, "outcome": outcome,
         "exit_code": 0 if outcome == "succeeded" else 1, "error": None,

@@ -105,6 +105,17 @@ class RunScope:
     def run_dir(self) -> Path | None:
         return None if self.run_id is None else self.root / self.run_id
 
+    @property
+    def since(self) -> str | None:
+        """The ledger head before this run's first record (``SEQ:SHA256``): reading the run's records back starts
+        there (``ledger.read_naming(..., since=)``), not at the ledger's first line."""
+        with _LOCK:
+            seqs = [(e.get("seq"), e.get("prev")) for e in self.entries if isinstance(e.get("seq"), int)]
+        if not seqs:
+            return None
+        seq, prev = min(seqs)
+        return f"{seq - 1}:{prev}" if seq > 1 and isinstance(prev, str) else None
+
     def ensure_run(self, subjects: list[str] | tuple[str, ...] = ()) -> str:
         """The run id, creating the run folder on first use (outside the runner), named after the step and the
         connections the first intent writes (``subjects``)."""
@@ -358,9 +369,10 @@ def kind_of(entry: dict[str, Any]) -> str:
     return str(entry.get("kind") or RUN)
 
 
-def for_run(root: Path, run_id: str) -> list[dict[str, Any]]:
-    """The journal records (intent, outcome, reconcile) of one run, in ledger order."""
-    return [e for _, _, e in ledger.read_naming(root, run_id) if e is not None and kind_of(e) in JOURNAL_KINDS
+def for_run(root: Path, run_id: str, *, since: str | None = None) -> list[dict[str, Any]]:
+    """The journal records (intent, outcome, reconcile) of one run, in ledger order (``since``: the ledger head
+    before the run began — only what follows it is read; see ``ledger.read_naming``)."""
+    return [e for _, _, e in ledger.read_naming(root, run_id, since=since) if e is not None and kind_of(e) in JOURNAL_KINDS
             and e.get("run_id") == run_id]
 
 

@@ -449,7 +449,15 @@ class View:
         if start.seq < 1:
             return None
         if not self.segments:
-            if self.fd is None or not 0 < start.offset <= self.end:
+            if self.fd is None:
+                return None
+            if start.offset <= 0:  # a mark without its offset (a head kept as SEQ:SHA): looked for from the tail
+                for begin, raw in _reverse_lines(self.fd, self.end):
+                    if sha256_bytes(raw) == start.sha256:
+                        ok = not confirm_seq or (_parsed(raw) or {}).get("seq") == start.seq
+                        return (0, begin + len(raw) + 1) if ok else None
+                return None
+            if not 0 < start.offset <= self.end:
                 return None
             raw = next(iter(_reverse_lines(self.fd, start.offset)), (0, None))[1]  # the line before offset
             ok = raw is not None and sha256_bytes(raw) == start.sha256
@@ -551,12 +559,29 @@ def read(root: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
         yield n, raw, _record(raw)
 
 
-def read_naming(root: Path, value: str) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
+def read_naming(root: Path, value: str, *, since: str | None = None) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
     """:func:`read`, but only the lines that can hold the string ``value`` (a run id): a line is parsed only if
     its bytes hold ``value`` as written, or a ``\\u00XX`` escape (the only JSON escape that spells an ASCII
     letter or digit otherwise); a value that is not ASCII parses every line. The caller still compares the
-    parsed field; this only spares parsing every other run's lines (~2 KiB each, signed) on each run."""
+    parsed field; this only spares parsing every other run's lines (~2 KiB each, signed) on each run.
+
+    ``since``: the head (``SEQ:SHA256``) the ledger had before the run's first line — only the lines after it are
+    read (a run's own lines cannot precede it), so a run's records cost the same however long the history; the
+    line numbers then count from it. A ledger that no longer holds that line is read whole."""
     needle = value.encode("ascii") if value.isascii() else None
+    if since:
+        try:
+            seq, sha = parse_head(since)
+        except ValueError:
+            seq, sha = -1, ""
+        if seq == 0:
+            since = None  # (the run began on an empty ledger: every line is after it)
+        elif seq > 0:
+            follow = Follow(root, Start(seq=seq, sha256=sha))
+            hits = [(n, raw, e) for n, raw, e in follow if needle is None or needle in raw or b"\\u00" in raw]
+            if not follow.lost:
+                yield from hits
+                return
     for n, raw in _numbered(root):
         if needle is None or needle in raw or b"\\u00" in raw:
             yield n, raw, _record(raw)

@@ -370,10 +370,11 @@ def find_run(root: Path, run: str) -> str:
     raise LookupError(f"{run!r} matches {len(hits)} runs under {root}: {', '.join(hits[:5])}; give more of the id")
 
 
-def _run_entries(root: Path, run_id: str) -> list[tuple[bytes, dict[str, Any]]]:
+def _run_entries(root: Path, run_id: str, *, since: str | None = None) -> list[tuple[bytes, dict[str, Any]]]:
     from vpnrunbook.evidence import ledger
 
-    return [(raw, e) for _, raw, e in ledger.read_naming(root, run_id) if e is not None and e.get("run_id") == run_id]
+    return [(raw, e) for _, raw, e in ledger.read_naming(root, run_id, since=since)
+            if e is not None and e.get("run_id") == run_id]
 
 
 def journal(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

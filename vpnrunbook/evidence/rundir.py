@@ -110,6 +110,7 @@ class RunEvidence:
     step: str
     started: dt.datetime
     manifest: dict[str, Any] = field(default_factory=dict)
+    since: str | None = None  # the ledger head before the run began: its records are read from there
 
     @property
     def run_id(self) -> str:
@@ -120,7 +121,7 @@ class RunEvidence:
               run_line: dict[str, Any] | None = None, keep_files: dict[str, str] | None = None) -> dict[str, Any]:
         from vpnrunbook.evidence import record
 
-        journal = [e for _, e in record._run_entries(self.root, self.run_id)]
+        journal = [e for _, e in record._run_entries(self.root, self.run_id, since=self.since)]
         html = self._with_change_record(html, records, ended, journal)  # (record.py) the auditor's page opens with it
         if html is not None:  # no control or bidi character from a name, tag or ledger field reaches the page raw
             from vpnrunbook.render import html_document

@@ -489,7 +489,8 @@ def write_evidence(result: RolloutResult, records: list[dict[str, Any]], *, star
 
     csv_text = scrubber.text(csv_frame(result.frame).to_csv(index=False))   # formula prefixes neutralized
     ev.write_once(run_dir, "outcomes.csv", csv_text)
-    lines = [(raw, e) for _, raw, e in ledger.read_naming(journal_base, journal_run)
+    since = scope.since if scope is not None and scope.run_id is not None else None
+    lines = [(raw, e) for _, raw, e in ledger.read_naming(journal_base, journal_run, since=since)
              if e is not None and e.get("run_id") == journal_run and journal.kind_of(e) in journal.JOURNAL_KINDS]
     entries = [e for _, e in lines]
     plans = record.group_plans([(label, rows) for rec in records for label, rows in _by_resource(rec)])

@@ -29,7 +29,7 @@ from typing import Any
 
 from vpnrunbook import plaindata
 from vpnrunbook.cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE
-from vpnrunbook.evidence import rundir, scrub
+from vpnrunbook.evidence import ledger, rundir, scrub
 from vpnrunbook.evidence.journal import STAGING_DIR, for_run, lock_run, unlock_run
 from vpnrunbook.runbook import INTERACTIVE_ENV, RUN_DIR_ENV, RUN_ID_ENV, warm
 from vpnrunbook.runbook.params import SECRET_REF_RE, ParameterError
@@ -254,7 +254,8 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
         params["apply"] = bool(apply)
     secret_refs = {k: rundir.describe_ref(v) for k, v in params.items()
                    if k in set(secret_params) and isinstance(v, str) and SECRET_REF_RE.match(v)}
-    rec = rundir.RunEvidence(root=root, run_dir=run_dir, step=step, started=started)
+    rec = rundir.RunEvidence(root=root, run_dir=run_dir, step=step, started=started,
+                             since=ledger.head(root))  # its records are read back from here, not from line 1
     rec.manifest = {
         "title": title, "changes_what": changes,
         "notebook": {"source": str(notebook), "sha256": _sha_or_none(notebook)},
@@ -345,7 +346,7 @@ def execute(notebook: str | Path, *, step: str, parameters: Mapping[str, Any], a
         _reap_kernels(kernels)
         records = _load_records(records_dir)
         try:
-            rec.manifest["journal"] = for_run(root, run_dir.name)  # this run's intent/outcome records
+            rec.manifest["journal"] = for_run(root, run_dir.name, since=rec.since)  # this run's intent/outcome records
             manifest = rec.write(notebook_text=nb_text, html=html, records=records, scrubber=scrubber, ended=ended)
         except OSError as exc:  # disk full, file too big: the change records stand in the ledger; say so plainly
             manifest = {}
