@@ -18,6 +18,7 @@
                     `evidence verify` of 100,000 lines, full and from the last signed checkpoint
   evidence_size  11. evidence of a read-only run (`vpnrunbook run 07`) and of a 1,000-connection rollout, before
                     (the template's head, the manifest's record copies: recomputed from the same runs) and after
+  history_cost   12. the same rollout (300 connections) on a 100,000-line history over on a fresh ledger, same run
 ``python -m benchmarks fleet_audit fleet_rollout`` runs only those. Runnable by name but not in the default list
 (they measure no speed): team_cost (the cost model of a team and a fleet per day: evidence on disk, ARM's request
 budget; docs/evidence-object-storage.md). The other scripts in this folder
@@ -25,5 +26,6 @@ budget; docs/evidence-object-storage.md). The other scripts in this folder
 """
 
 BENCHMARKS = ("seed_workflow", "step_overhead", "fleet_audit", "fleet_rollout", "fleet_resource_graph", "airflow_seed",
-              "server_https", "activity_crosscheck", "rollout_arm_limits", "ledger_growth", "evidence_size")
+              "server_https", "activity_crosscheck", "rollout_arm_limits", "ledger_growth", "evidence_size",
+              "history_cost")
 BY_NAME_ONLY = ("team_cost",)  # `python -m benchmarks team_cost`; not run by `make bench`
