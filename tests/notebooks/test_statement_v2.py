@@ -92,6 +92,7 @@ def test_a_v2_line_signs_the_digest_of_its_own_bytes_and_verifies(root, capsys):
         split = signing.split_line(raw)
         assert split is not None and split.envelope == entry["envelope"]
         assert split.digest == ledger.sha256_bytes(body) == signing.entry_digest(st_)
+        assert split.line_sha256 == ledger.sha256_bytes(raw), "the chain hash read in the digest's pass"
         assert st_["subject"][-1]["name"] == f"ledger-entry/{entry['seq']}"
     assert _found(root, key=_key()) == []
     assert main(["evidence", "verify", "--evidence-dir", str(root), "--key", str(signing.load_signer().pub_path),
@@ -346,6 +347,7 @@ def test_the_fast_path_never_accepts_what_the_parsed_entry_refuses(root, cuts):
     split = signing.split_line(raw)
     if split is None:
         return
+    assert split.line_sha256 == ledger.sha256_bytes(raw)  # the shared pass hashes the whole (edited) line
     for key in (None, _key()):  # the fast opener accepts only what the general one accepts, the same way
         opened = signing.open_split(split, key)
         if opened is not None:

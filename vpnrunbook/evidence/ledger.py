@@ -676,8 +676,10 @@ def _read_part(root: Path, piece: _Piece, ring: list[signing.PublicKey], target:
         if entry is None:
             part.lines.append((n, False, None, None, sha256_bytes(raw), None))
             continue
-        part.lines.append((n, True, entry.get("seq"), entry.get("prev"), sha256_bytes(raw), entry.get("run_id")))
-        problems = _check_signature("", entry, ring, target, subscription, part.signers, raw)
+        split = signing.split_line(raw)  # (its chain hash too: the line's hash shares the entry digest's pass)
+        line_sha = split.line_sha256 if split is not None and split.line_sha256 else sha256_bytes(raw)
+        part.lines.append((n, True, entry.get("seq"), entry.get("prev"), line_sha, entry.get("run_id")))
+        problems = _check_signature("", entry, ring, target, subscription, part.signers, raw, split)
         if problems:
             part.signature[n] = [f.problem for f in problems]
         kind = entry.get("kind") or "run"
@@ -1097,10 +1099,13 @@ def _open(envelope: Any, ring: list[signing.PublicKey]) -> signing.Opened:
 
 
 def _check_signature(where: str, entry: dict[str, Any], ring: list[signing.PublicKey], target: str | None,
-                     subscription: str | None, signers: dict[str, int], raw: bytes | None = None) -> list[Finding]:
+                     subscription: str | None, signers: dict[str, int], raw: bytes | None = None,
+                     split: signing.Split | None = None) -> list[Finding]:
     """The signature of one line (``entry`` parsed; ``raw`` its bytes, when known, let a v2 line's digest be read
-    from them: :func:`signing.split_line`) and the line against its statement (:func:`signing.line_problems`)."""
-    split = signing.split_line(raw) if raw is not None else None
+    from them: :func:`signing.split_line`, or ``split`` when the caller read it) and the line against its
+    statement (:func:`signing.line_problems`)."""
+    if split is None and raw is not None:
+        split = signing.split_line(raw)
     opened = signing.open_split(split, ring[0] if ring else None) if split is not None and len(ring) <= 1 else None
     if opened is None:  # (the general opener: any envelope, any keyring; names what is wrong)
         envelope = split.envelope if split is not None else entry.get(ENVELOPE)
