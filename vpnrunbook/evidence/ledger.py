@@ -630,15 +630,22 @@ PARALLEL_BYTES = 32 << 20  # a ledger part larger than this is read by one proce
 @dataclass
 class _Part:
     """What one reader found in its piece of the ledger (:class:`_Piece`): per non-empty line (raw line number
-    relative to the piece, whether it is a JSON object, its ``seq`` and ``prev`` fields, its SHA-256, its run id),
-    its signature problems, its run's problems, the run entries, the journal entries (without envelopes or PUT
-    bodies) and the signers; ``size`` the bytes read, ``problems`` a segment's own (unreadable, no final newline)."""
+    relative to the piece, whether it is a JSON object, its ``seq``, its link, its run id), its signature
+    problems, its run's problems, the run entries, the journal entries (without envelopes or PUT bodies) and the
+    signers; ``size`` the bytes read, ``problems`` a segment's own (unreadable, no final newline).
+
+    The chain is checked here for every line but the piece's first: a line's link is whether its ``prev`` equals
+    the SHA-256 of the line before it in the piece (None for the first line: its ``prev`` is ``first_prev``,
+    checked by the caller against the previous piece's ``last_sha``). The same comparisons as the caller made
+    with every line's ``prev`` and hash, without sending two 64-hex strings a line back from a forked reader."""
 
     piece: _Piece | None = None
     size: int = 0
     problems: list[str] = field(default_factory=list)
     raw_lines: int = 0
-    lines: list[tuple[int, bool, Any, Any, str, Any]] = field(default_factory=list)  # (n, json, seq, prev, sha, run)
+    lines: list[tuple[int, bool, Any, bool | None, Any]] = field(default_factory=list)  # (n, json, seq, link, run)
+    first_prev: Any = None  # the first line's prev field
+    last_sha: str | None = None  # the last line's SHA-256
     signature: dict[int, list[str]] = field(default_factory=dict)
     runs: dict[int, list[Finding]] = field(default_factory=dict)
     notices: list[Finding] = field(default_factory=list)
@@ -667,6 +674,7 @@ def _read_part(root: Path, piece: _Piece, ring: list[signing.PublicKey], target:
                                  "run into the next one's first)")
         raws = _split_raw(data, piece.begin)
         part.size = len(data) - piece.begin
+    last_sha: str | None = None
     for raw in raws:
         part.raw_lines += 1
         if not raw.strip():
@@ -674,11 +682,17 @@ def _read_part(root: Path, piece: _Piece, ring: list[signing.PublicKey], target:
         n = part.raw_lines
         entry = _parsed(raw)
         if entry is None:
-            part.lines.append((n, False, None, None, sha256_bytes(raw), None))
+            part.lines.append((n, False, None, None, None))
+            last_sha = sha256_bytes(raw)
             continue
         split = signing.split_line(raw)  # (its chain hash too: the line's hash shares the entry digest's pass)
-        line_sha = split.line_sha256 if split is not None and split.line_sha256 else sha256_bytes(raw)
-        part.lines.append((n, True, entry.get("seq"), entry.get("prev"), line_sha, entry.get("run_id")))
+        line_prev = entry.get("prev")
+        if last_sha is None:
+            link, part.first_prev = None, line_prev
+        else:
+            link = line_prev == last_sha
+        part.lines.append((n, True, entry.get("seq"), link, entry.get("run_id")))
+        last_sha = split.line_sha256 if split is not None and split.line_sha256 else sha256_bytes(raw)
         problems = _check_signature("", entry, ring, target, subscription, part.signers, raw, split)
         if problems:
             part.signature[n] = [f.problem for f in problems]
@@ -695,6 +709,7 @@ def _read_part(root: Path, piece: _Piece, ring: list[signing.PublicKey], target:
         run_found = verify_run(root, entry, notices=part.notices)
         if run_found:
             part.runs[n] = run_found
+    part.last_sha = last_sha
     return part
 
 
@@ -882,24 +897,24 @@ def scan(root: Path, *, key: Keys = None, target: str | None = None, subscriptio
         seg = part.piece.segment if part.piece is not None else None
         suffix = f" (in {seg.where})" if seg is not None else ""
         found += [Finding(seg.where, problem) for problem in part.problems] if seg is not None else []
-        for rel, is_json, seq, line_prev, digest, run_id in part.lines:
+        for rel, is_json, seq, link, run_id in part.lines:
             where = f"ledger line {n + rel}{suffix}"
             if not is_json:
                 found.append(Finding(where, "is not a JSON object (edited)"))
-                prev = digest
                 expected_seq += 1
                 continue
             parsed_any = True
             signed += [Finding(where, problem) for problem in part.signature.get(rel, ())]
-            if line_prev != prev:
+            if (part.first_prev != prev) if link is None else not link:
                 found.append(Finding(where, f"previous-hash mismatch: the ledger was edited, a line removed or the "
                                             f"lines reordered (run {run_id})"))
             if seq != expected_seq:
                 found.append(Finding(where, f"sequence number {seq} where {expected_seq} was expected "
                                             "(lines removed or reordered)"))
-            prev = digest
             expected_seq += 1
             found += part.runs.get(rel, [])
+        if part.last_sha is not None:
+            prev = part.last_sha
         if seg is not None and (part.lines or not part.problems):
             found += _segment_findings(seg, part)
         n += part.raw_lines
