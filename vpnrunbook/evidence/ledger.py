@@ -772,6 +772,10 @@ def _workers() -> int:
     return 1 if threading.active_count() > 1 else min(os.cpu_count() or 1, 8)
 
 
+# the work is cut into this many tasks per reader, handed out as readers free up: on a shared machine one reader
+# gets less CPU than the other, and the one done first waits at most one small task (with 2 per reader it could
+# wait for a quarter of the ledger); a task costs only its few pieces to send and its part to send back
+TASKS_PER_WORKER = 8
 SEGMENT_RATIO = 8  # a segment's bytes read ≈ this × its size on disk (gzip on ledger lines: ~10×)
 
 
@@ -797,12 +801,15 @@ def _read_parts(root: Path, pieces: list[_Piece], ring: list[signing.PublicKey],
 
     tasks: list[list[_Piece]] = []
     segs = [p for p in pieces if p.segment is not None]
-    per = max(1, -(-len(segs) // (workers * 2)))
+    per = max(1, -(-len(segs) // (workers * TASKS_PER_WORKER)))
     tasks += [segs[i:i + per] for i in range(0, len(segs), per)]
     for p in pieces:
-        if p.segment is None:
-            tasks += [[_Piece(None, b, e, p.fd)] for b, e in _ranges(p.fd, p.begin, p.end, workers * 2)] \
-                if p.end - p.begin >= PARALLEL_BYTES // 4 else [[p]]
+        if p.segment is not None:
+            continue
+        if p.end - p.begin >= PARALLEL_BYTES // 4:
+            tasks += [[_Piece(None, b, e, p.fd)] for b, e in _ranges(p.fd, p.begin, p.end, workers * TASKS_PER_WORKER)]
+        else:
+            tasks.append([p])
     try:
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             done = list(pool.map(_read_group, *zip(*[(root, t, ring, target, subscription) for t in tasks],
