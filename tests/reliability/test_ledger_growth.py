@@ -172,7 +172,7 @@ def test_a_clean_verify_signs_a_checkpoint_and_the_next_reads_only_what_came_aft
     assert cp["ledger"]["seq"] == 10 and cp["ledger"]["sha256"] == ledger.sha256_bytes(_raw(root)[9])
     parsed = []
     original = ledger._parsed
-    monkeypatch.setattr(ledger, "_parsed", lambda raw: parsed.append(raw) or original(raw))
+    monkeypatch.setattr(ledger, "_parsed", lambda raw, *split: parsed.append(raw) or original(raw, *split))
     code, out = _verify(root, capsys, "--since-checkpoint")
     assert code == EXIT_OK, out
     assert "6 run(s)" in out and "after the signed checkpoint of line 10" in out

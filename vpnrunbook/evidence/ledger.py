@@ -488,9 +488,11 @@ def _numbered(root: Path) -> Iterator[tuple[int, bytes]]:
                 yield n, raw
 
 
-def _parsed(raw: bytes) -> dict[str, Any] | None:
+def _parsed(raw: bytes, split: signing.Split | None = None) -> dict[str, Any] | None:
+    """The line parsed when it is a JSON object, else None; ``split`` (:func:`signing.split_line` of ``raw``)
+    spares parsing its envelope again (:func:`signing.load_line`: the same value as ``json.loads``)."""
     try:
-        entry = json.loads(raw)
+        entry = signing.load_line(raw, split) if split is not None else json.loads(raw)
     except ValueError:
         return None
     return entry if isinstance(entry, dict) else None
@@ -680,12 +682,12 @@ def _read_part(root: Path, piece: _Piece, ring: list[signing.PublicKey], target:
         if not raw.strip():
             continue
         n = part.raw_lines
-        entry = _parsed(raw)
+        split = signing.split_line(raw)  # (its chain hash too: the line's hash shares the entry digest's pass)
+        entry = _parsed(raw, split)  # = json.loads(raw), the envelope not parsed twice
         if entry is None:
             part.lines.append((n, False, None, None, None))
             last_sha = sha256_bytes(raw)
             continue
-        split = signing.split_line(raw)  # (its chain hash too: the line's hash shares the entry digest's pass)
         line_prev = entry.get("prev")
         if last_sha is None:
             link, part.first_prev = None, line_prev

@@ -591,11 +591,12 @@ class Split:
     ``written``: its (payload, keyid, signature) when the envelope is exactly as the signer writes it;
     ``line_sha256``: the SHA-256 of the whole line (the ledger's chain hash), when known."""
 
-    __slots__ = ("digest", "_envelope", "written", "line_sha256")
+    __slots__ = ("digest", "_envelope", "written", "line_sha256", "at")
 
     def __init__(self, digest: str, envelope: Any, written: tuple[bytes, str, bytes] | None = None,
-                 line_sha256: str | None = None) -> None:
+                 line_sha256: str | None = None, at: int = 0) -> None:
         self.digest, self._envelope, self.written, self.line_sha256 = digest, envelope, written, line_sha256
+        self.at = at  # where ``,"envelope":`` starts: the entry's bytes are the line's up to here, then ``}``
 
     @property
     def envelope(self) -> Any:
@@ -641,7 +642,31 @@ def split_line(raw: bytes) -> Split | None:
     whole = h.copy()
     whole.update(memoryview(raw)[at:])
     h.update(b"}")
-    return Split(h.hexdigest(), envelope, written, whole.hexdigest())
+    return Split(h.hexdigest(), envelope, written, whole.hexdigest(), at)
+
+
+def load_line(raw: bytes, split: Split | None) -> Any:
+    """``json.loads(raw)`` — the same value, the same refusals (ValueError) — without parsing again the envelope
+    ``split`` (:func:`split_line` of ``raw``) read: the entry's bytes ``P + '}'`` are parsed, and ``envelope`` set.
+
+    Why the same: ``split`` answers only for ``raw = P + ',"envelope":' + E + '}'`` with ``E`` alone one JSON
+    value. When ``raw`` is valid JSON, that first ``"envelope":`` (its quotes unescaped: no string can hold it)
+    is a key, and as ``E`` runs to the line's last brace it is the top-level object's last member: ``P + '}'``
+    is that object without it, and ``json.loads(raw)`` its members then ``envelope: E`` (last wins, as here).
+    Conversely when ``P + '}'`` is an object with at least one member, ``raw`` is that object plus one more
+    member, valid JSON too; an empty one (``P`` = ``{`` and spaces) or any ValueError is decided by parsing the
+    whole line. Both parses decode the same UTF-8 (``P`` ends before an ASCII comma): ``raw`` starting ``{`` then
+    a non-zero byte makes ``json.loads`` read both as UTF-8."""
+    if split is None or split.at < 2 or raw[0] != 0x7B or raw[1] == 0:
+        return json.loads(raw)
+    try:
+        entry = json.loads(raw[:split.at] + b"}")
+    except ValueError:
+        return json.loads(raw)
+    if type(entry) is not dict or not entry:
+        return json.loads(raw)
+    entry[ENVELOPE_KEY] = split.envelope
+    return entry
 
 
 _PAE_PREFIX = b"DSSEv1 %d %s " % (len(PAYLOAD_TYPE), PAYLOAD_TYPE.encode("ascii"))
