@@ -389,3 +389,20 @@ def test_reading_the_entry_without_its_envelope_gives_what_json_gives_for_any_li
             continue
         got = signing.load_line(line, split)
         assert got == whole and list(got) == list(whole) if isinstance(whole, dict) else got == whole, line
+
+
+@pytest.mark.parametrize("data", [b"{}", b"{ }", b'{"a":1}', b' {"a":1}', b'{"a":1} ', b'{"a":1}}', b'{"a":1}{}',
+                                  b'{"a":"\xff"}', b'{"a":"\xed\xa0\x80"}', b'{"a":"\\ud800"}', b"{\x00}", b"{",
+                                  b'{"a":1,"a":2}', b'{"a":NaN}', b'{"a":1e999,"b":-0.0}', b'{"a":[1,{"b":"c"}]}',
+                                  b'{"a":01}', b'{"a":1,}', b"{\n}", b'{"' + b"9" * 5000 + b'":1}',
+                                  b'{"a":' + b"9" * 5000 + b"}"])
+def test_loads_gives_what_json_loads_gives(data):
+    """The parse with less around it (signing.loads: the scanner json.loads uses) answers as json.loads does."""
+    try:
+        expected = json.loads(data)
+    except ValueError as exc:
+        with pytest.raises(type(exc)):
+            signing.loads(data)
+        return
+    got = signing.loads(data)
+    assert got == expected and list(got) == list(expected) and json.dumps(got) == json.dumps(expected)

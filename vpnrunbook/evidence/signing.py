@@ -645,6 +645,26 @@ def split_line(raw: bytes) -> Split | None:
     return Split(h.hexdigest(), envelope, written, whole.hexdigest(), at)
 
 
+_SCAN = json.JSONDecoder().scan_once  # the scanner json.loads uses (the same default settings)
+
+
+def loads(data: bytes) -> Any:
+    """``json.loads(data)`` — the same value, the same refusals — with less around it, for bytes that start with
+    ``{`` then a non-zero byte and end with ``}`` (a ledger line, a statement): ``json.loads`` would read them as
+    UTF-8 (its encoding check) and find no whitespace around the value to skip, so it is the scanner's value when
+    the scanner ends at the last byte. Anything else (another start or end, a scan that stops early or fails) is
+    left to ``json.loads`` itself, so every refusal is its own. About 2 µs less a parse (of ~12 for a line)."""
+    if data[:1] == b"{" and data[-1:] == b"}" and data[1:2] != b"\0":
+        try:
+            text = data.decode("utf-8", "surrogatepass")
+            value, end = _SCAN(text, 0)
+        except (StopIteration, ValueError):
+            return json.loads(data)
+        if end == len(text):
+            return value
+    return json.loads(data)
+
+
 def load_line(raw: bytes, split: Split | None) -> Any:
     """``json.loads(raw)`` — the same value, the same refusals (ValueError) — without parsing again the envelope
     ``split`` (:func:`split_line` of ``raw``) read: the entry's bytes ``P + '}'`` are parsed, and ``envelope`` set.
@@ -660,7 +680,7 @@ def load_line(raw: bytes, split: Split | None) -> Any:
     if split is None or split.at < 2 or raw[0] != 0x7B or raw[1] == 0:
         return json.loads(raw)
     try:
-        entry = json.loads(raw[:split.at] + b"}")
+        entry = loads(raw[:split.at] + b"}")
     except ValueError:
         return json.loads(raw)
     if type(entry) is not dict or not entry:
@@ -682,7 +702,7 @@ def open_split(split: Split, key: PublicKey | None = None) -> Opened | None:
     payload_b64, keyid, sig_b64 = split.written
     try:
         payload = binascii.a2b_base64(payload_b64, strict_mode=True)  # = base64.b64decode(validate=True)
-        statement = json.loads(payload)
+        statement = loads(payload)
         sig = binascii.a2b_base64(sig_b64, strict_mode=True)
     except (binascii.Error, ValueError):
         return None
