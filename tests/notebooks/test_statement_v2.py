@@ -92,6 +92,8 @@ def test_a_v2_line_signs_the_digest_of_its_own_bytes_and_verifies(root, capsys):
         split = signing.split_line(raw)
         assert split is not None and split.envelope == entry["envelope"]
         assert split.digest == ledger.sha256_bytes(body) == signing.entry_digest(st_)
+        assert split.line_sha256 == ledger.sha256_bytes(raw), "the chain hash read in the digest's pass"
+        assert signing.load_line(raw, split) == entry and list(signing.load_line(raw, split)) == list(entry)
         assert st_["subject"][-1]["name"] == f"ledger-entry/{entry['seq']}"
     assert _found(root, key=_key()) == []
     assert main(["evidence", "verify", "--evidence-dir", str(root), "--key", str(signing.load_signer().pub_path),
@@ -346,6 +348,14 @@ def test_the_fast_path_never_accepts_what_the_parsed_entry_refuses(root, cuts):
     split = signing.split_line(raw)
     if split is None:
         return
+    assert split.line_sha256 == ledger.sha256_bytes(raw)  # the shared pass hashes the whole (edited) line
+    try:  # the entry's bytes parsed alone, then the envelope split read: the value json.loads gives, or its refusal
+        whole = json.loads(raw)
+    except ValueError:
+        with pytest.raises(ValueError):
+            signing.load_line(raw, split)
+    else:
+        assert signing.load_line(raw, split) == whole
     for key in (None, _key()):  # the fast opener accepts only what the general one accepts, the same way
         opened = signing.open_split(split, key)
         if opened is not None:
@@ -356,3 +366,43 @@ def test_the_fast_path_never_accepts_what_the_parsed_entry_refuses(root, cuts):
     entry = json.loads(raw)   # the fast path answered: the line must parse to the signed entry and envelope
     assert ledger.sha256_bytes(signing.canonical({k: v for k, v in entry.items() if k != "envelope"})) == signed
     assert entry["envelope"] == split.envelope
+
+
+def test_reading_the_entry_without_its_envelope_gives_what_json_gives_for_any_line(root):
+    """``load_line`` parses only the entry's bytes when ``split_line`` read the envelope: the same value as
+    ``json.loads`` of the whole line (duplicate keys, an escaped spelling of ``envelope``, spaces), and the same
+    refusal for a line that is not JSON (an empty entry, a dangling comma, bytes that are not UTF-8)."""
+    raw = _raws(root)[0]
+    at = raw.index(b',"envelope":')
+    tail = raw[at:]
+    cases = [raw, b'{' + tail, b'{ ' + tail, b' {"a":1' + tail, b'{"a":1 ' + tail, b'{"a":1,' + tail,
+             b'{"a":1,"a":2' + tail, b'{"\\u0065nvelope":7,"b":[1,{"c":null}]' + tail, b'{"a":"\xff"' + tail,
+             b'{"a":"caf\xc3\xa9"' + tail, b'{"a":1}' + tail, b'{"a":{"b":1' + tail, b'{"a":"x\\"' + tail,
+             b'{"a":"x\\\\"' + tail, b'{"a":NaN' + tail, b'{"a":1e999' + tail, b'{\x00"a":1' + tail]
+    for line in cases:
+        split = signing.split_line(line)
+        try:
+            whole = json.loads(line)
+        except ValueError:
+            with pytest.raises(ValueError):
+                signing.load_line(line, split)
+            continue
+        got = signing.load_line(line, split)
+        assert got == whole and list(got) == list(whole) if isinstance(whole, dict) else got == whole, line
+
+
+@pytest.mark.parametrize("data", [b"{}", b"{ }", b'{"a":1}', b' {"a":1}', b'{"a":1} ', b'{"a":1}}', b'{"a":1}{}',
+                                  b'{"a":"\xff"}', b'{"a":"\xed\xa0\x80"}', b'{"a":"\\ud800"}', b"{\x00}", b"{",
+                                  b'{"a":1,"a":2}', b'{"a":NaN}', b'{"a":1e999,"b":-0.0}', b'{"a":[1,{"b":"c"}]}',
+                                  b'{"a":01}', b'{"a":1,}', b"{\n}", b'{"' + b"9" * 5000 + b'":1}',
+                                  b'{"a":' + b"9" * 5000 + b"}"])
+def test_loads_gives_what_json_loads_gives(data):
+    """The parse with less around it (signing.loads: the scanner json.loads uses) answers as json.loads does."""
+    try:
+        expected = json.loads(data)
+    except ValueError as exc:
+        with pytest.raises(type(exc)):
+            signing.loads(data)
+        return
+    got = signing.loads(data)
+    assert got == expected and list(got) == list(expected) and json.dumps(got) == json.dumps(expected)

@@ -113,6 +113,32 @@ def test_a_large_ledger_read_in_parts_gives_the_same_findings_as_one_reading(tmp
     assert "previous-hash mismatch" in text and "not a JSON object" in text and "edited after it was signed" in text
 
 
+def test_a_link_broken_where_one_reader_hands_over_to_the_next_is_found(tmp_path, monkeypatch):
+    """The readers check the chain inside their part; the first line of each part is checked against the last
+    line of the part before it: a link broken exactly there is found as in one reading."""
+    import os
+
+    root = tmp_path / "ev"
+    _fill(root, 40, big_every=11)
+    monkeypatch.setattr(ledger, "PARALLEL_BYTES", 1)
+    monkeypatch.setattr(ledger, "_workers", lambda: 3)
+    path = root / ledger.LEDGER_NAME
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        ranges = ledger._ranges(fd, 0, os.fstat(fd).st_size, 3 * ledger.TASKS_PER_WORKER)  # as _read_parts cuts
+    finally:
+        os.close(fd)
+    data = path.read_bytes()
+    begin = ranges[3][0]  # the first line of the fourth part: its prev rewritten, same length (the same parts)
+    at = data.index(b'"prev":"', begin) + 8
+    path.write_bytes(data[:at] + b"0" * 64 + data[at + 64:])
+    line = data[:begin].count(b"\n") + 1
+    found = [str(f) for f in ledger.check(root).findings]
+    assert any(f.startswith(f"ledger line {line}: previous-hash mismatch") for f in found), found
+    monkeypatch.setattr(ledger, "_workers", lambda: 1)
+    assert [str(f) for f in ledger.check(root).findings] == found
+
+
 def _run(root: Path, name: str) -> None:
     """A minimal run folder with its run line."""
     folder = root / name
@@ -146,7 +172,7 @@ def test_a_clean_verify_signs_a_checkpoint_and_the_next_reads_only_what_came_aft
     assert cp["ledger"]["seq"] == 10 and cp["ledger"]["sha256"] == ledger.sha256_bytes(_raw(root)[9])
     parsed = []
     original = ledger._parsed
-    monkeypatch.setattr(ledger, "_parsed", lambda raw: parsed.append(raw) or original(raw))
+    monkeypatch.setattr(ledger, "_parsed", lambda raw, *split: parsed.append(raw) or original(raw, *split))
     code, out = _verify(root, capsys, "--since-checkpoint")
     assert code == EXIT_OK, out
     assert "6 run(s)" in out and "after the signed checkpoint of line 10" in out

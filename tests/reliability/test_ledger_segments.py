@@ -187,7 +187,7 @@ def test_checkpoints_stay_true_when_the_checkpointed_line_is_sealed(small, tmp_p
     after = set(logical[8:])
     parsed = []
     original = ledger._parsed
-    monkeypatch.setattr(ledger, "_parsed", lambda raw: parsed.append(raw) or original(raw))
+    monkeypatch.setattr(ledger, "_parsed", lambda raw, *split: parsed.append(raw) or original(raw, *split))
     code, out = _verify(root, capsys, "--since-checkpoint")
     monkeypatch.setattr(ledger, "_parsed", original)
     assert code == EXIT_OK and "2 run(s)" in out and "after the signed checkpoint of line 8" in out, out

@@ -496,9 +496,11 @@ def _numbered(root: Path) -> Iterator[tuple[int, bytes]]:
                 yield n, raw
 
 
-def _parsed(raw: bytes) -> dict[str, Any] | None:
+def _parsed(raw: bytes, split: signing.Split | None = None) -> dict[str, Any] | None:
+    """The line parsed when it is a JSON object, else None; ``split`` (:func:`signing.split_line` of ``raw``)
+    spares parsing its envelope again (:func:`signing.load_line`: the same value as ``json.loads``)."""
     try:
-        entry = json.loads(raw)
+        entry = signing.load_line(raw, split) if split is not None else json.loads(raw)
     except ValueError:
         return None
     return entry if isinstance(entry, dict) else None
@@ -697,15 +699,22 @@ PARALLEL_BYTES = 32 << 20  # a ledger part larger than this is read by one proce
 @dataclass
 class _Part:
     """What one reader found in its piece of the ledger (:class:`_Piece`): per non-empty line (raw line number
-    relative to the piece, whether it is a JSON object, its ``seq`` and ``prev`` fields, its SHA-256, its run id),
-    its signature problems, its run's problems, the run entries, the journal entries (without envelopes or PUT
-    bodies) and the signers; ``size`` the bytes read, ``problems`` a segment's own (unreadable, no final newline)."""
+    relative to the piece, whether it is a JSON object, its ``seq``, its link, its run id), its signature
+    problems, its run's problems, the run entries, the journal entries (without envelopes or PUT bodies) and the
+    signers; ``size`` the bytes read, ``problems`` a segment's own (unreadable, no final newline).
+
+    The chain is checked here for every line but the piece's first: a line's link is whether its ``prev`` equals
+    the SHA-256 of the line before it in the piece (None for the first line: its ``prev`` is ``first_prev``,
+    checked by the caller against the previous piece's ``last_sha``). The same comparisons as the caller made
+    with every line's ``prev`` and hash, without sending two 64-hex strings a line back from a forked reader."""
 
     piece: _Piece | None = None
     size: int = 0
     problems: list[str] = field(default_factory=list)
     raw_lines: int = 0
-    lines: list[tuple[int, bool, Any, Any, str, Any]] = field(default_factory=list)  # (n, json, seq, prev, sha, run)
+    lines: list[tuple[int, bool, Any, bool | None, Any]] = field(default_factory=list)  # (n, json, seq, link, run)
+    first_prev: Any = None  # the first line's prev field
+    last_sha: str | None = None  # the last line's SHA-256
     signature: dict[int, list[str]] = field(default_factory=dict)
     runs: dict[int, list[Finding]] = field(default_factory=dict)
     notices: list[Finding] = field(default_factory=list)
@@ -734,17 +743,26 @@ def _read_part(root: Path, piece: _Piece, ring: list[signing.PublicKey], target:
                                  "run into the next one's first)")
         raws = _split_raw(data, piece.begin)
         part.size = len(data) - piece.begin
+    last_sha: str | None = None
     for raw in raws:
         part.raw_lines += 1
         if not raw.strip():
             continue
         n = part.raw_lines
-        entry = _parsed(raw)
+        split = signing.split_line(raw)  # (its chain hash too: the line's hash shares the entry digest's pass)
+        entry = _parsed(raw, split)  # = json.loads(raw), the envelope not parsed twice
         if entry is None:
-            part.lines.append((n, False, None, None, sha256_bytes(raw), None))
+            part.lines.append((n, False, None, None, None))
+            last_sha = sha256_bytes(raw)
             continue
-        part.lines.append((n, True, entry.get("seq"), entry.get("prev"), sha256_bytes(raw), entry.get("run_id")))
-        problems = _check_signature("", entry, ring, target, subscription, part.signers, raw)
+        line_prev = entry.get("prev")
+        if last_sha is None:
+            link, part.first_prev = None, line_prev
+        else:
+            link = line_prev == last_sha
+        part.lines.append((n, True, entry.get("seq"), link, entry.get("run_id")))
+        last_sha = split.line_sha256 if split is not None and split.line_sha256 else sha256_bytes(raw)
+        problems = _check_signature("", entry, ring, target, subscription, part.signers, raw, split)
         if problems:
             part.signature[n] = [f.problem for f in problems]
         kind = entry.get("kind") or "run"
@@ -760,6 +778,7 @@ def _read_part(root: Path, piece: _Piece, ring: list[signing.PublicKey], target:
         run_found = verify_run(root, entry, notices=part.notices)
         if run_found:
             part.runs[n] = run_found
+    part.last_sha = last_sha
     return part
 
 
@@ -822,6 +841,10 @@ def _workers() -> int:
     return 1 if threading.active_count() > 1 else min(os.cpu_count() or 1, 8)
 
 
+# the work is cut into this many tasks per reader, handed out as readers free up: on a shared machine one reader
+# gets less CPU than the other, and the one done first waits at most one small task (with 2 per reader it could
+# wait for a quarter of the ledger); a task costs only its few pieces to send and its part to send back
+TASKS_PER_WORKER = 8
 SEGMENT_RATIO = 8  # a segment's bytes read ≈ this × its size on disk (gzip on ledger lines: ~10×)
 
 
@@ -847,12 +870,15 @@ def _read_parts(root: Path, pieces: list[_Piece], ring: list[signing.PublicKey],
 
     tasks: list[list[_Piece]] = []
     segs = [p for p in pieces if p.segment is not None]
-    per = max(1, -(-len(segs) // (workers * 2)))
+    per = max(1, -(-len(segs) // (workers * TASKS_PER_WORKER)))
     tasks += [segs[i:i + per] for i in range(0, len(segs), per)]
     for p in pieces:
-        if p.segment is None:
-            tasks += [[_Piece(None, b, e, p.fd)] for b, e in _ranges(p.fd, p.begin, p.end, workers * 2)] \
-                if p.end - p.begin >= PARALLEL_BYTES // 4 else [[p]]
+        if p.segment is not None:
+            continue
+        if p.end - p.begin >= PARALLEL_BYTES // 4:
+            tasks += [[_Piece(None, b, e, p.fd)] for b, e in _ranges(p.fd, p.begin, p.end, workers * TASKS_PER_WORKER)]
+        else:
+            tasks.append([p])
     try:
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             done = list(pool.map(_read_group, *zip(*[(root, t, ring, target, subscription) for t in tasks],
@@ -947,24 +973,24 @@ def scan(root: Path, *, key: Keys = None, target: str | None = None, subscriptio
         seg = part.piece.segment if part.piece is not None else None
         suffix = f" (in {seg.where})" if seg is not None else ""
         found += [Finding(seg.where, problem) for problem in part.problems] if seg is not None else []
-        for rel, is_json, seq, line_prev, digest, run_id in part.lines:
+        for rel, is_json, seq, link, run_id in part.lines:
             where = f"ledger line {n + rel}{suffix}"
             if not is_json:
                 found.append(Finding(where, "is not a JSON object (edited)"))
-                prev = digest
                 expected_seq += 1
                 continue
             parsed_any = True
             signed += [Finding(where, problem) for problem in part.signature.get(rel, ())]
-            if line_prev != prev:
+            if (part.first_prev != prev) if link is None else not link:
                 found.append(Finding(where, f"previous-hash mismatch: the ledger was edited, a line removed or the "
                                             f"lines reordered (run {run_id})"))
             if seq != expected_seq:
                 found.append(Finding(where, f"sequence number {seq} where {expected_seq} was expected "
                                             "(lines removed or reordered)"))
-            prev = digest
             expected_seq += 1
             found += part.runs.get(rel, [])
+        if part.last_sha is not None:
+            prev = part.last_sha
         if seg is not None and (part.lines or not part.problems):
             found += _segment_findings(seg, part)
         n += part.raw_lines
@@ -1164,10 +1190,13 @@ def _open(envelope: Any, ring: list[signing.PublicKey]) -> signing.Opened:
 
 
 def _check_signature(where: str, entry: dict[str, Any], ring: list[signing.PublicKey], target: str | None,
-                     subscription: str | None, signers: dict[str, int], raw: bytes | None = None) -> list[Finding]:
+                     subscription: str | None, signers: dict[str, int], raw: bytes | None = None,
+                     split: signing.Split | None = None) -> list[Finding]:
     """The signature of one line (``entry`` parsed; ``raw`` its bytes, when known, let a v2 line's digest be read
-    from them: :func:`signing.split_line`) and the line against its statement (:func:`signing.line_problems`)."""
-    split = signing.split_line(raw) if raw is not None else None
+    from them: :func:`signing.split_line`, or ``split`` when the caller read it) and the line against its
+    statement (:func:`signing.line_problems`)."""
+    if split is None and raw is not None:
+        split = signing.split_line(raw)
     opened = signing.open_split(split, ring[0] if ring else None) if split is not None and len(ring) <= 1 else None
     if opened is None:  # (the general opener: any envelope, any keyring; names what is wrong)
         envelope = split.envelope if split is not None else entry.get(ENVELOPE)
