@@ -37,14 +37,14 @@ class Figures:
     """The inputs. Each says where it was measured; refresh them from the command named."""
 
     # -- evidence per run (folder + its ledger lines) --------------------------------------------------------------
-    # `python -m benchmarks evidence_size` -> "evidence per read-only run" (vpnrunbook run 07; 54.5 KB on
-    # 2026-12-07 01:25 UTC, tree of 636cfa9)
-    read_only_run_kb: float = 54.5
+    # `python -m benchmarks evidence_size` -> "evidence per read-only run" (vpnrunbook run 07; 55.7 KB on
+    # 2026-12-07 02:31 UTC, stop 21's merged tree)
+    read_only_run_kb: float = 55.7
     # `python -m benchmarks.team_cost --measure` -> "evidence per single-connection change" (run 05 --apply)
-    change_run_kb: float = 131.1
-    # `python -m benchmarks evidence_size` -> "evidence per 1000-connection rollout" (17.55 MB on 2026-12-07
-    # 01:25 UTC, tree of 636cfa9; issue 24's target is <= 3 MB)
-    rollout_1000_mb: float = 17.55
+    change_run_kb: float = 119.1
+    # `python -m benchmarks evidence_size` -> "evidence per 1000-connection rollout" (1.97 MB on 2026-12-07
+    # 02:31 UTC, stop 21's merged tree: statement v2, sealed segments, the grouped manifest; 17.55 MB before)
+    rollout_1000_mb: float = 1.97
     # connections that rollout writes: all 1,000 (none was at the policy) — the worst case of a weekly rollout; one
     # that finds the fleet already at the policy writes nothing and leaves far less
     rollout_1000_writes: int = 1000
@@ -53,8 +53,9 @@ class Figures:
     # -- ledger lines (for the verify's time) ----------------------------------------------------------------------
     change_lines: int = 3             # intent, outcome, run line (`--measure`)
     read_only_lines: int = 1          # the run line
-    # CPU per ledger line of a full verify, docs/performance.md "Figures" (27-28 s of CPU for 100,000 lines)
-    verify_ms_per_line: float = 0.28
+    # CPU per ledger line of a full verify: `python -m benchmarks ledger_growth` -> "full verify: ... s CPU"
+    # (11.3 s of CPU for 100,000 lines on 2026-12-07 02:29 UTC; 27-28 s before statement v2 and libsodium)
+    verify_ms_per_line: float = 0.113
     # -- ARM requests --------------------------------------------------------------------------------------------
     # `--measure`: requests the emulator counted for run 05 --apply (GETs incl. LRO polls; PUTs)
     change_reads: int = 25
@@ -62,7 +63,7 @@ class Figures:
     # `--measure`: requests of run 08 (a read-only step on one connection)
     read_only_reads: int = 3
     # `python -m benchmarks rollout_arm_limits` -> "reads per write" (emulator; on Azure about one less)
-    rollout_reads_per_write: float = 1.80
+    rollout_reads_per_write: float = 1.97
     # a Resource Graph audit: GET /subscriptions, then one Graph query per 1,000 rows (Graph's own quota)
     audit_arm_reads: int = 1
     # -- the team's habits ---------------------------------------------------------------------------------------
