@@ -169,17 +169,7 @@ def write(root: Path) -> Path | None:
     """Rewrite ``<root>/index.html`` whole (a temporary file renamed over it); None when there is no ledger."""
     if not (root / ledger.LEDGER_NAME).exists():
         return None
-    page = to_html(rows(root), root)
-    path = root / INDEX_FILE
-    tmp = root / f".{INDEX_FILE}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
-            f.write(page)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return _write_page(root, rows(root))
 
 
 # ---- the index kept up after each run: O(1) in the ledger's length ------------------------------------------
@@ -331,6 +321,7 @@ def _newest_rows(root: Path, count: int) -> list[dict[str, Any]]:
 
 
 def _write_page(root: Path, found: list[dict[str, Any]]) -> Path:
+    """``index.html`` rewritten whole from ``found`` (a temporary file renamed over it)."""
     page = to_html(found, root)
     path = root / INDEX_FILE
     tmp = root / f".{INDEX_FILE}.{uuid.uuid4().hex[:8]}.tmp"
