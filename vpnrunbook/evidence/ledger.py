@@ -350,6 +350,12 @@ class _Piece:
     end: int = 0
     fd: int = -1
 
+    def raws(self) -> Iterator[bytes] | list[bytes]:
+        """Its lines from ``begin`` (empty ones too); a segment that cannot be read raises sealed.SegmentError."""
+        if self.segment is None:
+            return _forward_raw(self.fd, self.end, self.begin)
+        return _split_raw(sealed.read(self.segment.path), self.begin)
+
 
 class View:
     """One consistent reading of the logical ledger: its sealed segments (``ledger.sealed/``, by their numbers),
@@ -432,13 +438,10 @@ class View:
         """Every line of the logical ledger (empty ones too, so that numbers count as :func:`read`'s); a segment
         that cannot be read gives none (verify reports it)."""
         for piece in self.pieces():
-            if piece.segment is None:
-                yield from _forward_raw(piece.fd, piece.end, piece.begin)
-            else:
-                try:
-                    yield from _split_raw(sealed.read(piece.segment.path))
-                except sealed.SegmentError:
-                    continue
+            try:
+                yield from piece.raws()
+            except sealed.SegmentError:
+                continue
 
     def locate(self, start: Start, *, confirm_seq: bool = True) -> tuple[int, int] | None:
         """Where the line a checkpoint names ends: (index in :meth:`pieces`, byte just after it in that piece), or
@@ -468,13 +471,10 @@ class View:
             seg = piece.segment
             if seg is not None and not seg.first <= start.seq <= seg.last:
                 continue
-            if seg is None:
-                raws: Iterator[bytes] | list[bytes] = _forward_raw(piece.fd, piece.end, piece.begin)
-            else:
-                try:
-                    raws = _split_raw(sealed.read(seg.path))
-                except sealed.SegmentError:
-                    return None
+            try:
+                raws = piece.raws()
+            except sealed.SegmentError:
+                return None
             at = piece.begin
             for raw in raws:
                 at += len(raw) + 1
@@ -536,13 +536,10 @@ class Follow:
                 pieces = [dataclasses.replace(pieces[i], begin=begin), *pieces[i + 1:]]
             n, offset, seq = at.line, at.offset, at.seq
             for piece in pieces:
-                if piece.segment is None:
-                    raws: Iterator[bytes] | list[bytes] = _forward_raw(piece.fd, piece.end, piece.begin)
-                else:
-                    try:
-                        raws = _split_raw(sealed.read(piece.segment.path), piece.begin)
-                    except sealed.SegmentError:
-                        return  # (verify reports it; the mark stays before it)
+                try:
+                    raws = piece.raws()
+                except sealed.SegmentError:
+                    return  # (verify reports it; the mark stays before it)
                 for raw in raws:
                     n += 1
                     offset += len(raw) + 1
@@ -591,13 +588,20 @@ def read_naming(root: Path, value: str, *, since: str | None = None) -> Iterator
 
 def head(root: Path) -> str | None:
     """``SEQ:SHA256`` of the ledger's last line (None for an empty ledger); read from the file's tail."""
+    with _tail(root) as tail:
+        return f"{tail.seq}:{tail.hash}" if tail.raw is not None else None
+
+
+@contextlib.contextmanager
+def _tail(root: Path) -> Iterator[Tail]:
+    """The ledger's :class:`Tail` (its sealed segments included) read without the lock; an absent ledger.jsonl
+    reads as its segments', or as an empty ledger."""
     try:
         fd: int | None = os.open(root / LEDGER_NAME, os.O_RDONLY)
     except FileNotFoundError:
         fd = None
     try:
-        tail = Tail(fd, root=root)
-        return f"{tail.seq}:{tail.hash}" if tail.raw is not None else None
+        yield Tail(fd, root=root)
     finally:
         if fd is not None:
             os.close(fd)
@@ -621,17 +625,9 @@ def check_head(root: Path, kept: str, *, source: str = "the head kept from an ea
     """Findings when the ledger no longer holds the line a kept head names (cut off, or rewritten). Looks
     backwards from the tail: a recent head costs a few lines' reading, not the ledger's."""
     seq, digest = parse_head(kept)
-    try:
-        fd: int | None = os.open(root / LEDGER_NAME, os.O_RDONLY)
-    except FileNotFoundError:
-        fd = None
-    try:
-        tail = Tail(fd, root=root)
+    with _tail(root) as tail:
         raw = tail.line(seq)
         count = tail.seq if tail.raw is not None else 0
-    finally:
-        if fd is not None:
-            os.close(fd)
     if raw is None:
         return [Finding("ledger", f"has {min(count, seq - 1)} line(s), but {source} ({seq}:"
                                   f"{digest[:HEAD_MIN_HEX]}…) names line {seq}: the newest lines were removed")]
