@@ -30,6 +30,17 @@ def arm_writes(session: Any) -> list[tuple[str, str, int]]:
     return [r for r in session.transport.requests if r[0] in WRITE_METHODS and "/_emulator" not in r[1]]
 
 
+def change_dpd_elsewhere(session: Any, rg: str, name: str, seconds: int = 77) -> None:
+    """Another writer (the portal, a script) sets the connection's DPD timeout to ``seconds`` with a plain PUT: the
+    connection's ETag changes under any plan made before."""
+    body = session.network.virtual_network_gateway_connections.get(rg, name).as_dict()
+    body["properties"]["dpdTimeoutSeconds"] = seconds
+    for k in ("etag", "id", "type", "name"):
+        body.pop(k, None)
+    body["properties"].pop("provisioningState", None)
+    session.network.virtual_network_gateway_connections.begin_create_or_update(rg, name, body).result()
+
+
 def connection_policy(session: Any, rg: str, name: str) -> dict[str, Any] | None:
     conn = session.network.virtual_network_gateway_connections.get(rg, name).as_dict()
     policies = conn["properties"].get("ipsecPolicies") or []

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.fleet.conftest import arm_writes, connection_policy
+from tests.fleet.conftest import arm_writes, change_dpd_elsewhere, connection_policy
 from vpnrunbook.emulator.control import EmulatorControl
 from vpnrunbook.evidence import ledger
 from vpnrunbook.fleet.audit import audit_fleet
@@ -160,12 +160,7 @@ def test_stale_etag_is_reported_not_overwritten(session, fleet, monkeypatch):
     real_apply = ops.apply_plan
 
     def someone_else_changes_it_first(sess, plan):
-        body = sess.network.virtual_network_gateway_connections.get(rg, name).as_dict()
-        body["properties"]["dpdTimeoutSeconds"] = 77
-        for k in ("etag", "id", "type", "name"):
-            body.pop(k, None)
-        body["properties"].pop("provisioningState", None)
-        sess.network.virtual_network_gateway_connections.begin_create_or_update(rg, name, body).result()
+        change_dpd_elsewhere(sess, rg, name)
         return real_apply(sess, plan)
 
     monkeypatch.setattr(ops, "apply_plan", someone_else_changes_it_first)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.fleet.conftest import arm_writes
+from tests.fleet.conftest import arm_writes, change_dpd_elsewhere
 from vpnrunbook.evidence import index, ledger, record
 from vpnrunbook.fleet.audit import audit_fleet
 from vpnrunbook.fleet.rollout import rollout
@@ -108,12 +108,7 @@ def test_conflict_failed_unchanged_and_planned_units_are_all_present(session, fl
     def other_writers(sess, plan):
         rg, name = plan.writes[0].resource_group, plan.writes[0].name
         if f"{rg}/{name}" == conflict:   # someone else changes it between the plan and the write
-            body = sess.network.virtual_network_gateway_connections.get(rg, name).as_dict()
-            body["properties"]["dpdTimeoutSeconds"] = 77
-            for k in ("etag", "id", "type", "name"):
-                body.pop(k, None)
-            body["properties"].pop("provisioningState", None)
-            sess.network.virtual_network_gateway_connections.begin_create_or_update(rg, name, body).result()
+            change_dpd_elsewhere(sess, rg, name)
         if f"{rg}/{name}" == failing:
             raise RuntimeError("the gateway is being upgraded")
         return real_apply(sess, plan)

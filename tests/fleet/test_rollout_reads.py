@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.fleet.conftest import arm_writes, connection_policy
+from tests.fleet.conftest import arm_writes, change_dpd_elsewhere, connection_policy
 from vpnrunbook.emulator.control import EmulatorControl
 from vpnrunbook.evidence import ledger
 from vpnrunbook.fleet.audit import audit_fleet
@@ -79,12 +79,7 @@ def test_a_connection_changed_after_the_rollout_listed_it_is_a_conflict_not_over
 
     def listed_then_changed(sess, items, fleet=None):
         units = real_pair(sess, items, fleet)
-        body = session.network.virtual_network_gateway_connections.get(rg, name).as_dict()
-        body["properties"]["dpdTimeoutSeconds"] = 77
-        for k in ("etag", "id", "type", "name"):
-            body.pop(k, None)
-        body["properties"].pop("provisioningState", None)
-        session.network.virtual_network_gateway_connections.begin_create_or_update(rg, name, body).result()
+        change_dpd_elsewhere(session, rg, name)
         return units
 
     monkeypatch.setattr(ro, "_pair_units", listed_then_changed)
