@@ -76,10 +76,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout, sys.stderr = safe_streams(*saved)
     try:
         return _main(argv)
+    except BrokenPipeError:  # the reader went away (`vpnrunbook evidence list | head`): stop quietly, as `ls` does
+        _silence(saved[0])
+        return EXIT_BROKEN_PIPE
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BrokenPipeError:
+                _silence(saved[0] if stream is sys.stdout else saved[1])
         sys.stdout, sys.stderr = saved
+
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader closed the pipe
+
+
+def _silence(stream: object) -> None:
+    """Point ``stream``'s file descriptor at /dev/null, so the interpreter's last flush at exit cannot fail on the
+    closed pipe again (and print "Exception ignored ... BrokenPipeError")."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())  # type: ignore[attr-defined]
+        os.close(devnull)
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -25,6 +25,7 @@ RUN_EPILOG = """exit codes:
        in progress is not a problem: verify says so ("in progress: not checked") and exits 0 when everything
        complete verifies
   130  interrupted (Ctrl-C or SIGTERM); the run's evidence is still written, marked failed
+  141  the reader of the output went away (`vpnrunbook ... | head`): output stopped, no traceback (any command)
 """
 
 
